@@ -1,0 +1,86 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Record is one outgoing message in the outbox.
+type Record struct {
+	Seq      uint64    `json:"seq"`      // gap-free, durable, assigned by Append
+	ID       string    `json:"id"`       // stable across retries: "<gateway id>-<seq>"
+	Kind     string    `json:"kind"`     // e.g. "ehr", "im", "status"
+	Topic    string    `json:"topic"`    // MQTT topic it goes to
+	Payload  []byte    `json:"payload"`  // opaque bytes (the envelope built by the gateway)
+	Created  time.Time `json:"created"`  // when it was appended
+	Attempts int       `json:"attempts"` // publish attempts so far
+}
+
+// DeadRecord is a record the receiver rejected for good.
+type DeadRecord struct {
+	Record
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Policy says what happens to a kind when the outbox is full.
+type Policy int
+
+const (
+	// Regulatory records are never dropped: Append is refused with ErrFull instead.
+	Regulatory Policy = iota
+	// Telemetry records may drop the oldest record of the same kind to make room.
+	Telemetry
+)
+
+// Options configure Open. The zero value is usable: no limits, every kind regulatory.
+type Options struct {
+	GatewayID  string            // prefix of record IDs
+	MaxBytes   int64             // payload bytes in the outbox; 0 = unlimited
+	MaxRecords int               // records in the outbox; 0 = unlimited
+	Policies   map[string]Policy // per kind; missing kinds are Regulatory
+	Now        func() time.Time  // nil = time.Now
+	Logger     *slog.Logger      // nil = discard
+}
+
+// Stats is a snapshot of the outbox.
+type Stats struct {
+	Depth       int                       `json:"depth"`
+	Bytes       int64                     `json:"bytes"`
+	OldestAge   time.Duration             `json:"oldest_age_ns"`
+	DeadLetters int                       `json:"dead_letters"`
+	Appended    map[string]uint64         `json:"appended"`  // by kind
+	Delivered   map[string]uint64         `json:"delivered"` // by kind (Ack)
+	Dropped     map[string]uint64         `json:"dropped"`   // by kind
+	Refused     map[string]uint64         `json:"refused"`   // by kind
+	DeadByKind  map[string]uint64         `json:"dead_lettered"`
+	ByReason    map[string]map[string]int `json:"-"` // reserved
+}
+
+var (
+	// ErrFull: the outbox is at its limit and the record's kind may not drop anything.
+	ErrFull = errors.New("buffer: outbox full")
+	// ErrNotFound: no record with that sequence number.
+	ErrNotFound = errors.New("buffer: no such record")
+	// ErrCorrupt: the file failed its integrity check; Open moved it aside (see the error text).
+	ErrCorrupt = errors.New("buffer: store file corrupt")
+)
+
+// The methods below are the contract other packages build on.
+var _ interface {
+	Append(ctx context.Context, kind, topic string, payload []byte) (Record, error)
+	Peek(max int) ([]Record, error)
+	PeekAfter(seq uint64, max int) ([]Record, error)
+	Ack(seq uint64) error
+	MarkAttempt(seq uint64) error
+	DeadLetter(seq uint64, reason string) error
+	DeadLetters() ([]DeadRecord, error)
+	Requeue(seq uint64) (Record, error)
+	Stats() Stats
+	Appended() <-chan struct{}
+	Update(fn func(tx *Tx) error) error
+	View(fn func(tx *Tx) error) error
+	Close() error
+} = (*DB)(nil)

@@ -1,0 +1,57 @@
+// Package deptest keeps the package map of docs/design honest: leaf packages may import only
+// what their row allows, so that data moves one way (hardware → meaning → work order → record →
+// uplink) and only the gateway wires everything together.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/obdgw/obdgw"
+
+// rules: package pattern → allowed non-stdlib import prefixes (besides itself).
+var rules = []struct {
+	pkg     string
+	allowed []string
+}{
+	{"./obd", nil},
+	{"./obd/obdtest", []string{mod + "/obd"}},
+	{"./drivers/serialport", []string{"go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
+	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
+	{"./drivers/elm327/elm327sim", []string{mod + "/obd"}},
+	{"./drivers/rig", nil},
+	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
+	{"./firmware/...", []string{mod + "/firmware"}},
+}
+
+func TestImportRules(t *testing.T) {
+	for _, r := range rules {
+		cmd := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", r.pkg)
+		cmd.Dir = "../.." // the module root
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "matched no packages") || strings.Contains(string(out), "no Go files") {
+				continue
+			}
+			t.Fatalf("go list %s: %v\n%s", r.pkg, err, out)
+		}
+		self := mod + strings.TrimPrefix(strings.TrimSuffix(r.pkg, "/..."), ".")
+		for _, dep := range strings.Fields(string(out)) {
+			if strings.HasPrefix(dep, self) {
+				continue
+			}
+			ok := false
+			for _, a := range r.allowed {
+				if strings.HasPrefix(dep, a) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s, which its row of the package map does not allow", r.pkg, dep)
+			}
+		}
+	}
+}

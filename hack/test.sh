@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The project's whole test run (`make test`, and what CI runs):
+#   1. go vet and the full `go test ./...` (pty, Mosquitto and Chromium tests included);
+#   2. the hardware-facing packages again as GOARCH=386 and under qemu-user (arm64, armv7);
+#   3. a short run of every fuzz target.
+# Tests that need an outside program skip on a laptop without it and fail when CI is set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+GO=${GO:-go}
+hw_pkgs=(./obd/... ./drivers/...)
+
+echo "== go vet"
+$GO vet ./...
+
+echo "== go test ./..."
+$GO test -count=1 -timeout 15m ./...
+
+echo "== GOARCH=386"
+GOARCH=386 $GO test -count=1 -timeout 10m "${hw_pkgs[@]}"
+
+qemu_run() { # arch goarm qemu-binary
+  local arch=$1 arm=$2 q=$3
+  if ! command -v "$q" >/dev/null; then
+    if [ -n "${CI:-}" ]; then echo "missing $q (Debian package qemu-user-static)"; exit 1; fi
+    echo "skip: $q not installed (apt-get install qemu-user-static)"; return
+  fi
+  echo "== GOARCH=$arch${arm:+ GOARM=$arm} under $q"
+  GOARCH=$arch GOARM=$arm OBDGW_QEMU=1 $GO test -count=1 -timeout 15m -exec "$q" "${hw_pkgs[@]}"
+}
+qemu_run arm64 "" qemu-aarch64-static
+qemu_run arm 7 qemu-arm-static
+
+echo "== short fuzz (${FUZZTIME:=5s} per target)"
+# Every `func FuzzXxx(f *testing.F)` in the tree gets a short coverage-guided run.
+grep -rl --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . | sort | while read -r f; do
+  dir=$(dirname "$f")
+  grep -hoE '^func Fuzz[A-Za-z0-9_]+' "$f" | sed 's/^func //' | while read -r fz; do
+    echo "-- $dir $fz"
+    $GO test -run '^$' -fuzz "^${fz}\$" -fuzztime "$FUZZTIME" "$dir" >/tmp/obdgw-fuzz.log 2>&1 || { cat /tmp/obdgw-fuzz.log; exit 1; }
+  done
+done
+echo "all test stages passed"

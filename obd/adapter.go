@@ -1,0 +1,85 @@
+package obd
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"strings"
+)
+
+// Request is one diagnostic request: the service (mode) byte followed by its parameters
+// (PIDs, a freeze-frame number, …), as the bytes go on the bus.
+type Request struct {
+	Service byte
+	Data    []byte
+}
+
+// Req builds a request from a service and parameter bytes: Req(0x01, 0x0C) is "010C".
+func Req(service byte, data ...byte) Request { return Request{Service: service, Data: data} }
+
+// Bytes returns the request as it goes on the bus.
+func (r Request) Bytes() []byte { return append([]byte{r.Service}, r.Data...) }
+
+// String renders the request as upper-case hex without spaces ("0902").
+func (r Request) String() string { return strings.ToUpper(hex.EncodeToString(r.Bytes())) }
+
+// Response is the answer of one ECU to one request, after the adapter has stripped headers,
+// PCI bytes, padding and legacy checksums and reassembled multi-frame messages.
+type Response struct {
+	// ECU names the responder as the adapter saw it: the CAN identifier in hex for ISO 15765-4
+	// ("7E8", "18DAF110"), or the source address for legacy protocols ("10"). Empty when the
+	// adapter could not tell (headers off).
+	ECU string
+	// Data starts with the positive response service byte (service|0x40) or 0x7F for a
+	// negative response, followed by the payload.
+	Data []byte
+}
+
+// Negative reports whether the response is a negative response (7F service NRC), and its NRC.
+func (r Response) Negative() (nrc byte, ok bool) {
+	if len(r.Data) >= 3 && r.Data[0] == 0x7F {
+		return r.Data[2], true
+	}
+	return 0, false
+}
+
+// Adapter sends requests to the vehicle and returns the answers.
+//
+// Contract:
+//   - Query returns every ECU's answer to req, in the order the ECUs answered, or ErrNoData when
+//     no ECU answered. Other errors are failures of the adapter or the bus.
+//   - Query must honour ctx: a cancelled context ends the exchange promptly.
+//   - Query is not safe for concurrent use unless an implementation says otherwise; the bay
+//     supervisor owns its adapter.
+//   - Query never retries a service 04 (clear DTCs) request, and never sends anything that could
+//     repeat one (an ELM327 repeats the previous command on a bare CR).
+type Adapter interface {
+	Query(ctx context.Context, req Request) ([]Response, error)
+}
+
+// Profile describes what an adapter proved it can do; adapters that know it implement Profiler.
+type Profile struct {
+	Device      string  `json:"device,omitempty"`    // e.g. "/dev/ttyUSB0@38400"
+	Version     string  `json:"version"`             // banner, e.g. "ELM327 v1.5"
+	STN         string  `json:"stn,omitempty"`       // STN firmware ID when present
+	Protocol    string  `json:"protocol"`            // human description, "ISO 15765-4 (CAN 11/500)"
+	ProtocolNum string  `json:"protocol_num"`        // ELM protocol number, "6"
+	VoltageV    float64 `json:"voltage_v,omitempty"` // supply voltage read at connect
+	CountHint   bool    `json:"count_hint"`          // the response-count suffix works
+	MultiPID    bool    `json:"multi_pid"`           // several Mode 01 PIDs per request work
+	Clone       bool    `json:"clone_suspected"`     // behaviour betrays a clone
+}
+
+// Profiler is implemented by adapters that can describe themselves.
+type Profiler interface {
+	Profile() Profile
+}
+
+var (
+	// ErrNoData means no ECU answered the request (ELM327 "NO DATA"): the service or PID is not
+	// supported, or nothing is listening. It is an answer, not a failure.
+	ErrNoData = errors.New("obd: no data")
+	// ErrNoVehicle means the adapter could not talk to any ECU at all: the ignition is off, the
+	// adapter is not seated in the socket, or the car has no supported protocol.
+	ErrNoVehicle = errors.New("obd: no vehicle responded (is the ignition on and the adapter seated?)")
+)
