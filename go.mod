@@ -1,6 +1,7 @@
 module github.com/obdgw/obdgw
 
 go 1.26.0
+
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
@@ -20,3 +21,5 @@ require (
 	periph.io/x/conn/v3 v3.7.2
 	periph.io/x/host/v3 v3.8.5
 )
+
+require github.com/jonboulle/clockwork v0.4.0 // indirect
