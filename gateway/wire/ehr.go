@@ -1,0 +1,86 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/json"
+)
+
+// Kind and schema of the JT/T 1132 maintenance record (汽车维修电子健康档案) in the outbox.
+const (
+	KindEHR   = "ehr"
+	SchemaEHR = "jtt1132.lcipprocarfixrecordadd/1"
+)
+
+// EHRRecord is the national-style maintenance record as it goes to the platform's
+// lcipprocarfixrecordadd call (../shared/domain/ehr-record.md §3). Field order follows the
+// national form and every value is a string on the wire, numbers and dates included.
+//
+// Token is filled by the last hop (the HTTPS adapter that holds the platform login), never by
+// the gateway: secrets do not belong in the outbox or on the broker, so it is omitted when empty.
+type EHRRecord struct {
+	Token    string       `json:"access_token,omitempty"`
+	Basic    EHRBasicInfo `json:"basicInfo"`
+	Parts    []EHRPart    `json:"vehiclepartslist"`  // never nil: encoded [] when empty
+	Projects []EHRProject `json:"repairprojectlist"` // never nil
+}
+
+// EHRBasicInfo is the header of the record: eight of the thirteen national data elements.
+type EHRBasicInfo struct {
+	Plate      string `json:"vehicleplatenumber"` // 车牌号码, ≤ 8
+	Company    string `json:"companyname"`        // 维修企业名称, ≤ 100
+	VIN        string `json:"vin"`                // 车辆识别代码, 17
+	RepairDate string `json:"repairdate"`         // 送修日期 yyyyMMdd
+	MileageKm  string `json:"repairmileage"`      // 送修里程, integer km as text
+	SettleDate string `json:"settledate"`         // 结算日期 yyyyMMdd
+	Fault      string `json:"faultdescription"`   // 故障描述, ≤ 200
+	CostListNo string `json:"costlistcode"`       // 结算清单编号, ≤ 50, unique per company
+}
+
+// EHRPart is one line of 维修配件列表.
+type EHRPart struct {
+	Name     string `json:"partsname"`     // 配件名称, ≤ 50
+	Code     string `json:"partscode"`     // 配件编码, ≤ 50
+	Quantity string `json:"partsquantity"` // 配件数量, decimal text ≤ 2 places
+}
+
+// EHRProject is one line of 维修项目列表.
+type EHRProject struct {
+	Name  string `json:"repairproject"` // 维修项目, ≤ 200
+	Hours string `json:"workinghours"`  // 维修工时, decimal text ≤ 1 place
+}
+
+// MarshalJSON encodes the record with both lists present ([] rather than null). Note that
+// encoding/json re-escapes <, > and & in the result of a MarshalJSON method; use Encode for the
+// exact bytes the national clients send.
+func (r EHRRecord) MarshalJSON() ([]byte, error) { return r.Encode() }
+
+// Encode returns the record as compact JSON without HTML escaping, lists never null.
+func (r EHRRecord) Encode() ([]byte, error) {
+	type plain EHRRecord // drops this method, so the encoder below does not recurse
+	p := plain(r)
+	if p.Parts == nil {
+		p.Parts = []EHRPart{}
+	}
+	if p.Projects == nil {
+		p.Projects = []EHRProject{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(p); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// EHRMeta travels next to the record (in the envelope, never inside the national form) so the
+// receiver can tell a correction from a first submission and link an emission repair to its
+// failed inspection. None of it is personal data.
+type EHRMeta struct {
+	WorkOrder    string `json:"workorder"`         // the gateway's work-order id
+	CostListCode string `json:"costlistcode"`      // idempotency key with the company code
+	Revision     int    `json:"revision"`          // 1 for the first submission, +1 per correction
+	VINSource    string `json:"vin_source"`        // "obd" or "typed"
+	TestNo       string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
+	Reason       string `json:"reason,omitempty"`  // why a revision was made
+}
