@@ -1,0 +1,60 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// State of a gateway as its retained status message says it.
+type State string
+
+const (
+	Online  State = "online"
+	Offline State = "offline" // the last will, or a clean shutdown
+)
+
+// Status is the retained message on Topic.Status. The broker publishes the offline form as the
+// gateway's last will when the link dies without a DISCONNECT; the gateway publishes the online
+// form after every connect and the offline form before a clean shutdown.
+type Status struct {
+	State   State     `json:"state"`
+	Gateway string    `json:"gateway"`
+	Version string    `json:"version"`
+	At      time.Time `json:"at"` // when the gateway composed it (for the will: when that session began)
+}
+
+// MarshalStatus encodes a status message.
+func MarshalStatus(s Status) ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	s.At = s.At.UTC()
+	return json.Marshal(s)
+}
+
+// Validate names the field that is wrong.
+func (s Status) Validate() error {
+	if s.State != Online && s.State != Offline {
+		return fieldErr("state", "%q: want online or offline", clip(string(s.State)))
+	}
+	if err := checkLevel("gateway", s.Gateway, 64); err != nil {
+		return fieldErr("gateway", "%v", err)
+	}
+	if s.Version == "" {
+		return fieldErr("version", "empty")
+	}
+	if s.At.IsZero() {
+		return fieldErr("at", "missing")
+	}
+	return nil
+}
+
+// ParseStatus decodes and validates a status message.
+func ParseStatus(b []byte) (Status, error) {
+	var s Status
+	if err := decodeStrict(b, &s, "at"); err != nil {
+		return s, fmt.Errorf("wire: status: %w", err)
+	}
+	return s, s.Validate()
+}
