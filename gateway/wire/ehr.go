@@ -3,13 +3,22 @@ package wire
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 )
 
 // Kind and schema of the JT/T 1132 maintenance record (汽车维修电子健康档案) in the outbox.
+// Schema ehr/1 is an EHRPayload: the national form under "record", our metadata under "meta".
 const (
 	KindEHR   = "ehr"
-	SchemaEHR = "jtt1132.lcipprocarfixrecordadd/1"
+	SchemaEHR = "ehr/1"
 )
+
+// EHRPayload is the envelope payload of kind ehr. The last hop forwards Record unchanged (adding
+// its access_token) to the platform's lcipprocarfixrecordadd call; Meta stays on our side.
+type EHRPayload struct {
+	Record EHRRecord `json:"record"`
+	Meta   EHRMeta   `json:"meta"`
+}
 
 // EHRRecord is the national-style maintenance record as it goes to the platform's
 // lcipprocarfixrecordadd call (../shared/domain/ehr-record.md §3). Field order follows the
@@ -83,4 +92,44 @@ type EHRMeta struct {
 	VINSource    string `json:"vin_source"`        // "obd" or "typed"
 	TestNo       string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
 	Reason       string `json:"reason,omitempty"`  // why a revision was made
+}
+
+// CheckEHRPayload is the structural check of an ehr payload a receiver can run: schema ehr/1,
+// strict decoding (every value a string, no unknown field), both lists present, revision ≥ 1 and
+// the metadata's costlistcode equal to the record's. The business rules (lengths, dates, VIN)
+// are the gateway's validator's (gateway/ehr), applied before the record enters the outbox.
+//
+// It has the PayloadCheck signature so it can be installed with RegisterPayload(KindEHR, …).
+func CheckEHRPayload(schema string, payload json.RawMessage) error {
+	if schema != SchemaEHR {
+		return fieldErr("schema", "%q: this gateway writes %s", clip(schema), SchemaEHR)
+	}
+	var p EHRPayload
+	if err := decodeStrict(payload, &p, "payload"); err != nil {
+		return err
+	}
+	var lists struct {
+		Record struct {
+			Parts    json.RawMessage `json:"vehiclepartslist"`
+			Projects json.RawMessage `json:"repairprojectlist"`
+		} `json:"record"`
+	}
+	if err := json.Unmarshal(payload, &lists); err != nil {
+		return fmt.Errorf("wire: ehr payload: %w", err)
+	}
+	for name, raw := range map[string]json.RawMessage{"record.vehiclepartslist": lists.Record.Parts, "record.repairprojectlist": lists.Record.Projects} {
+		if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '[' {
+			return fieldErr(name, "want a list ([] when empty)")
+		}
+	}
+	if p.Record.Token != "" {
+		return fieldErr("record.access_token", "must not be sent by the gateway")
+	}
+	if p.Meta.Revision < 1 {
+		return fieldErr("meta.revision", "%d: want 1 or more", p.Meta.Revision)
+	}
+	if p.Meta.CostListCode != p.Record.Basic.CostListNo {
+		return fieldErr("meta.costlistcode", "%q differs from record.basicInfo.costlistcode %q", clip(p.Meta.CostListCode), clip(p.Record.Basic.CostListNo))
+	}
+	return nil
 }
