@@ -48,8 +48,8 @@ func TestDecodeWorkedExamples(t *testing.T) {
 		},
 		{
 			name: "1.3B NHA-503 ambient air negative drift", model: "nha503", cmd: 0x81,
-			rx:   "06 FF FD FF FE 00 02 08 2A 00 00 00 00 00 D7 01 7C 01 00 00 88",
-			want: want{HC: -3, CO: -0.02, CO2: 0.02, O2: 20.90, NO: 0, RPM: 0, Oil: 21.5, Flow: 380, Lambda: 0},
+			rx:     "06 FF FD FF FE 00 02 08 2A 00 00 00 00 00 D7 01 7C 01 00 00 88",
+			want:   want{HC: -3, CO: -0.02, CO2: 0.02, O2: 20.90, NO: 0, RPM: 0, Oil: 21.5, Flow: 380, Lambda: 0},
 			status: 0x01, flags: []string{"o2_sensor_aged"},
 		},
 		{
