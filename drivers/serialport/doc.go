@@ -10,6 +10,11 @@
 //	/dev/rfcomm0                      (a bare path is a serial device)
 //
 // Reads honour deadlines: a read past its deadline returns an error wrapping
-// os.ErrDeadlineExceeded, never (0, nil). Open failures wrap ErrNotFound, ErrBusy or
-// ErrPermission so callers can tell the user what to check.
+// os.ErrDeadlineExceeded, never (0, nil) as go.bug.st/serial does on its own read timeout.
+// Open failures wrap ErrNotFound, ErrBusy or ErrPermission (go-serial's PortError has no Unwrap
+// and a missing device is a bare ENOENT, so they are translated here) so callers can tell the
+// user what to check. A device that disappears while open surfaces as ErrDisconnected.
+//
+// List enumerates the serial ports of the machine with their USB identity, which is what
+// `obdgw ports` prints.
 package serialport
