@@ -43,6 +43,11 @@ type Options struct {
 	Policies   map[string]Policy // per kind; missing kinds are Regulatory
 	Now        func() time.Time  // nil = time.Now
 	Logger     *slog.Logger      // nil = discard
+
+	// LockTimeout bounds the wait for the file lock held by another process (a second obdgw,
+	// or one still shutting down); Open then fails with ErrLocked instead of hanging.
+	// 0 = 5 seconds.
+	LockTimeout time.Duration
 }
 
 // Stats is a snapshot of the outbox.
@@ -56,8 +61,22 @@ type Stats struct {
 	Dropped     map[string]uint64         `json:"dropped"`   // by kind
 	Refused     map[string]uint64         `json:"refused"`   // by kind
 	DeadByKind  map[string]uint64         `json:"dead_lettered"`
-	ByReason    map[string]map[string]int `json:"-"` // reserved
+	ByReason    map[string]map[string]int `json:"-"` // "dropped"/"refused" → reason → count, all kinds
+
+	Requeued      map[string]uint64            `json:"requeued"`          // by kind (Requeue)
+	DroppedBy     map[string]map[string]uint64 `json:"dropped_by_reason"` // kind → reason → count
+	RefusedBy     map[string]map[string]uint64 `json:"refused_by_reason"` // kind → reason → count
+	DepthByKind   map[string]int               `json:"depth_by_kind"`
+	CountersSince time.Time                    `json:"counters_since"` // counters live in memory since Open
 }
+
+// Reasons used in Stats.DroppedBy, RefusedBy and ByReason.
+const (
+	ReasonMaxRecords = "max_records" // the outbox held Options.MaxRecords records
+	ReasonMaxBytes   = "max_bytes"   // the outbox held Options.MaxBytes payload bytes
+	ReasonTooLarge   = "too_large"   // the payload alone is larger than Options.MaxBytes
+	ReasonStorage    = "storage"     // the write failed (disk full, I/O error)
+)
 
 var (
 	// ErrFull: the outbox is at its limit and the record's kind may not drop anything.
@@ -66,6 +85,10 @@ var (
 	ErrNotFound = errors.New("buffer: no such record")
 	// ErrCorrupt: the file failed its integrity check; Open moved it aside (see the error text).
 	ErrCorrupt = errors.New("buffer: store file corrupt")
+	// ErrLocked: another process holds the store file (Open gave up after Options.LockTimeout).
+	ErrLocked = errors.New("buffer: store file locked")
+	// ErrTooLarge: one payload is larger than Options.MaxBytes, so it can never be stored.
+	ErrTooLarge = errors.New("buffer: record too large")
 )
 
 // The methods below are the contract other packages build on.
