@@ -2,7 +2,6 @@ package nanhua
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
@@ -80,14 +79,7 @@ func Decode(s Spec, b []byte) (Data, error) {
 	return d, nil
 }
 
-func roundTo(v, step float64) float64 {
-	if step >= 1 {
-		return v
-	}
-	digits := math.Round(-math.Log10(step))
-	p := math.Pow(10, digits)
-	return math.Round(v*p) / p
-}
+func roundTo(v, step float64) float64 { return frame.Round(v, frame.Decimals(step)) }
 
 // Reading converts a decoded frame into the common reading (without Time).
 func (d Data) Reading(s Spec) rig.Reading {

@@ -267,3 +267,18 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// Round rounds v to the given number of decimals so that scaled words read back as the literal
+// the instrument meant (453 ÷ 10 → 45.3, not 45.300000000000004).
+func Round(v float64, decimals int) float64 {
+	p := math.Pow(10, float64(decimals))
+	return math.Round(v*p) / p
+}
+
+// Decimals is the number of decimals a scale factor carries (0.01 → 2, 1 → 0).
+func Decimals(scale float64) int {
+	if scale >= 1 || scale <= 0 {
+		return 0
+	}
+	return int(math.Round(-math.Log10(scale)))
+}
