@@ -1,0 +1,342 @@
+package obd
+
+import (
+	"fmt"
+	"strconv"
+)
+
+// Value is one decoded PID reading.
+type Value struct {
+	ECU   string  `json:"ecu,omitempty"`
+	PID   HexByte `json:"pid"`
+	Name  string  `json:"name"`
+	Unit  string  `json:"unit,omitempty"`
+	Value float64 `json:"value"`
+	// Text carries the meaning of enumerated PIDs ("EOBD (Europe)") and summaries of bit fields.
+	Text string `json:"text,omitempty"`
+}
+
+// String renders the value for people: "825 r/min", "14.9 %", "EOBD (Europe)".
+func (v Value) String() string {
+	if v.Text != "" {
+		return v.Text
+	}
+	s := strconv.FormatFloat(v.Value, 'f', -1, 64)
+	if v.Value != float64(int64(v.Value)) {
+		s = strconv.FormatFloat(v.Value, 'f', 2, 64)
+		// Trim trailing zeros of the fixed-point form ("14.90" → "14.9").
+		for len(s) > 0 && s[len(s)-1] == '0' {
+			s = s[:len(s)-1]
+		}
+	}
+	if v.Unit == "" {
+		return s
+	}
+	return s + " " + v.Unit
+}
+
+// PIDInfo describes a Mode 01 PID: its name, unit, data width and formula.
+type PIDInfo struct {
+	PID    byte
+	Name   string
+	NameZH string
+	Unit   string
+	Bytes  int
+	decode func(b []byte) (float64, string)
+}
+
+// Decode applies the formula to exactly Bytes data bytes (after the 41 PID prefix).
+func (p PIDInfo) Decode(data []byte) (Value, error) {
+	if len(data) < p.Bytes {
+		return Value{}, decodeErr(fmt.Sprintf("PID %02X (%s)", p.PID, p.Name), data, "need %d data bytes, have %d", p.Bytes, len(data))
+	}
+	v, text := p.decode(data[:p.Bytes])
+	return Value{PID: HexByte(p.PID), Name: p.Name, Unit: p.Unit, Value: v, Text: text}, nil
+}
+
+func u8(b []byte) float64  { return float64(b[0]) }
+func u16(b []byte) float64 { return float64(uint16(b[0])<<8 | uint16(b[1])) }
+func pct(b []byte) (float64, string) {
+	return float64(b[0]) * 100 / 255, ""
+}
+func temp(b []byte) (float64, string) { return float64(b[0]) - 40, "" }
+func trim(b []byte) (float64, string) { return (float64(b[0]) - 128) * 100 / 128, "" }
+func raw8(b []byte) (float64, string) { return u8(b), "" }
+func raw16(b []byte) (float64, string) {
+	return u16(b), ""
+}
+func torque(b []byte) (float64, string) { return float64(b[0]) - 125, "" }
+
+func monitorSummary(b []byte) (float64, string) {
+	m, err := DecodeMonitorStatus(b)
+	if err != nil {
+		return 0, ""
+	}
+	mil := "MIL off"
+	if m.MIL {
+		mil = "MIL on"
+	}
+	return float64(m.DTCCount), fmt.Sprintf("%s, %d DTC(s), %d of %d monitors incomplete", mil, m.DTCCount, len(m.Incomplete()), len(m.Supported()))
+}
+
+var fuelSystemStatus = map[byte]string{
+	0x01: "open loop (insufficient temperature)",
+	0x02: "closed loop",
+	0x04: "open loop (engine load or deceleration)",
+	0x08: "open loop (system failure)",
+	0x10: "closed loop (feedback fault)",
+}
+
+// obdStandards are the PID 1C values (J1979; 1-13 and 17-21 as in python-OBD's table, others
+// inferred). Unlisted values render as "OBD standard code N".
+var obdStandards = map[byte]string{
+	1: "OBD-II (CARB)", 2: "OBD (EPA)", 3: "OBD and OBD-II", 4: "OBD-I", 5: "not OBD compliant",
+	6: "EOBD (Europe)", 7: "EOBD and OBD-II", 8: "EOBD and OBD", 9: "EOBD, OBD and OBD-II",
+	10: "JOBD (Japan)", 11: "JOBD and OBD-II", 12: "JOBD and EOBD", 13: "JOBD, EOBD and OBD-II",
+	17: "EMD", 18: "EMD+", 19: "HD OBD-C", 20: "HD OBD", 21: "WWH OBD",
+	28: "OBDBr-1 (Brazil)", 29: "OBDBr-2 (Brazil)", 30: "KOBD (Korea)", 31: "IOBD I (India)", 32: "IOBD II (India)",
+}
+
+var fuelTypes = map[byte]string{
+	0: "not available", 1: "gasoline", 2: "methanol", 3: "ethanol", 4: "diesel", 5: "LPG", 6: "CNG",
+	7: "propane", 8: "electric", 9: "bi-fuel gasoline", 10: "bi-fuel methanol", 11: "bi-fuel ethanol",
+	12: "bi-fuel LPG", 13: "bi-fuel CNG", 14: "bi-fuel propane", 15: "bi-fuel electricity",
+	16: "bi-fuel electric and combustion", 17: "hybrid gasoline", 18: "hybrid ethanol",
+	19: "hybrid diesel", 20: "hybrid electric", 21: "hybrid electric and combustion",
+	22: "hybrid regenerative", 23: "bi-fuel diesel",
+}
+
+func enum(table map[byte]string, what string) func(b []byte) (float64, string) {
+	return func(b []byte) (float64, string) {
+		if s, ok := table[b[0]]; ok {
+			return u8(b), s
+		}
+		return u8(b), fmt.Sprintf("%s code %d", what, b[0])
+	}
+}
+
+// mode01 is the PID table. Formulas marked verified in elm327-obd.md §15 are tested against
+// its examples; the others follow J1979 (inferred).
+var mode01 = []PIDInfo{
+	{0x01, "monitor status since DTCs cleared", "清码后监测状态", "", 4, monitorSummary},
+	{0x03, "fuel system status", "燃油系统状态", "", 2, func(b []byte) (float64, string) {
+		s, ok := fuelSystemStatus[b[0]]
+		if !ok {
+			s = fmt.Sprintf("fuel system status %02X", b[0])
+		}
+		return u8(b), s
+	}},
+	{0x04, "calculated engine load", "计算负荷", "%", 1, pct},
+	{0x05, "engine coolant temperature", "冷却液温度", "°C", 1, temp},
+	{0x06, "short term fuel trim bank 1", "短期燃油修正 第1列", "%", 1, trim},
+	{0x07, "long term fuel trim bank 1", "长期燃油修正 第1列", "%", 1, trim},
+	{0x08, "short term fuel trim bank 2", "短期燃油修正 第2列", "%", 1, trim},
+	{0x09, "long term fuel trim bank 2", "长期燃油修正 第2列", "%", 1, trim},
+	{0x0A, "fuel pressure (gauge)", "燃油压力（表压）", "kPa", 1, func(b []byte) (float64, string) { return 3 * u8(b), "" }},
+	{0x0B, "intake manifold absolute pressure", "进气歧管绝对压力", "kPa", 1, raw8},
+	{0x0C, "engine speed", "发动机转速", "r/min", 2, func(b []byte) (float64, string) { return u16(b) / 4, "" }},
+	{0x0D, "vehicle speed", "车速", "km/h", 1, raw8},
+	{0x0E, "timing advance", "点火提前角", "°", 1, func(b []byte) (float64, string) { return u8(b)/2 - 64, "" }},
+	{0x0F, "intake air temperature", "进气温度", "°C", 1, temp},
+	{0x10, "mass air flow", "空气流量", "g/s", 2, func(b []byte) (float64, string) { return u16(b) / 100, "" }},
+	{0x11, "throttle position", "节气门位置", "%", 1, pct},
+	{0x1C, "OBD standard", "OBD 标准", "", 1, enum(obdStandards, "OBD standard")},
+	{0x1F, "run time since engine start", "发动机启动后运行时间", "s", 2, raw16},
+	{0x21, "distance travelled with MIL on", "MIL 点亮后行驶距离", "km", 2, raw16},
+	{0x22, "fuel rail pressure (relative to manifold)", "油轨压力（相对歧管）", "kPa", 2, func(b []byte) (float64, string) { return u16(b) * 0.079, "" }},
+	{0x23, "fuel rail gauge pressure", "油轨压力（表压）", "kPa", 2, func(b []byte) (float64, string) { return u16(b) * 10, "" }},
+	{0x2C, "commanded EGR", "EGR 指令开度", "%", 1, pct},
+	{0x2E, "commanded evaporative purge", "蒸发清污指令", "%", 1, pct},
+	{0x2F, "fuel tank level", "燃油液位", "%", 1, pct},
+	{0x30, "warm-ups since DTCs cleared", "清码后暖机次数", "", 1, raw8},
+	{0x31, "distance travelled since DTCs cleared", "清码后行驶距离", "km", 2, raw16},
+	{0x33, "barometric pressure", "大气压力", "kPa", 1, raw8},
+	{0x41, "monitor status this drive cycle", "本驾驶循环监测状态", "", 4, monitorSummary},
+	{0x42, "control module voltage", "控制模块电压", "V", 2, func(b []byte) (float64, string) { return u16(b) / 1000, "" }},
+	{0x43, "absolute load value", "绝对负荷", "%", 2, func(b []byte) (float64, string) { return u16(b) * 100 / 255, "" }},
+	{0x44, "commanded equivalence ratio (lambda)", "指令当量比 (λ)", "", 2, func(b []byte) (float64, string) { return u16(b) * 2 / 65536, "" }},
+	{0x45, "relative throttle position", "相对节气门位置", "%", 1, pct},
+	{0x46, "ambient air temperature", "环境温度", "°C", 1, temp},
+	{0x47, "absolute throttle position B", "节气门绝对位置 B", "%", 1, pct},
+	{0x49, "accelerator pedal position D", "加速踏板位置 D", "%", 1, pct},
+	{0x4C, "commanded throttle actuator", "节气门执行器指令", "%", 1, pct},
+	{0x4D, "time run with MIL on", "MIL 点亮后运行时间", "min", 2, raw16},
+	{0x4E, "time since DTCs cleared", "清码后时间", "min", 2, raw16},
+	{0x51, "fuel type", "燃料类型", "", 1, enum(fuelTypes, "fuel type")},
+	{0x5C, "engine oil temperature", "机油温度", "°C", 1, temp},
+	{0x5E, "engine fuel rate", "发动机燃油消耗率", "L/h", 2, func(b []byte) (float64, string) { return u16(b) / 20, "" }},
+	{0x61, "driver's demand engine torque", "驾驶员需求扭矩", "%", 1, torque},
+	{0x62, "actual engine torque", "实际发动机扭矩", "%", 1, torque},
+	{0x63, "engine reference torque", "发动机参考扭矩", "N·m", 2, raw16},
+	{0xA6, "odometer", "总里程", "km", 4, func(b []byte) (float64, string) {
+		return float64(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])) / 10, ""
+	}},
+}
+
+var mode01Index = func() map[byte]int {
+	m := make(map[byte]int, len(mode01))
+	for i, p := range mode01 {
+		m[p.PID] = i
+	}
+	return m
+}()
+
+// LookupPID returns the table entry of a Mode 01 PID.
+func LookupPID(pid byte) (PIDInfo, bool) {
+	i, ok := mode01Index[pid]
+	if !ok {
+		return PIDInfo{}, false
+	}
+	return mode01[i], true
+}
+
+// PIDs returns the Mode 01 PID table in PID order.
+func PIDs() []PIDInfo { return append([]PIDInfo(nil), mode01...) }
+
+// PIDName returns the name of a PID in "en" or "zh".
+func (p PIDInfo) Label(lang string) string {
+	if normLang(lang) == "en" {
+		return p.Name
+	}
+	return p.NameZH
+}
+
+// DecodePID decodes the data bytes of a Mode 01 PID (after 41 PID).
+func DecodePID(pid byte, data []byte) (Value, error) {
+	p, ok := LookupPID(pid)
+	if !ok {
+		return Value{}, decodeErr(fmt.Sprintf("PID %02X", pid), data, "no formula known for this PID")
+	}
+	return p.Decode(data)
+}
+
+// PIDWidth is the data width of a Mode 01 PID, or 0 when unknown. Supported-PID bitmaps (00,
+// 20, … E0) are 4 bytes.
+func PIDWidth(pid byte) int {
+	if pid%0x20 == 0 {
+		return 4
+	}
+	if p, ok := LookupPID(pid); ok {
+		return p.Bytes
+	}
+	return 0
+}
+
+// ParseMultiPID splits one ECU's answer to a Mode 01 request carrying several PIDs ("41 0C 0C
+// E4 0D 00 …") into PID → data pairs in request order. An ECU may leave out PIDs it does not
+// support, so each position is matched against the remaining requested PIDs; every requested
+// PID must have a known width. Bitmaps (00, 20, …) are returned as 4 raw bytes and not
+// decoded. On malformed input it returns the values decoded so far and a *DecodeError.
+func ParseMultiPID(pids []byte, data []byte) ([]Value, error) {
+	const what = "multi-PID response"
+	if len(data) == 0 || data[0] != 0x41 {
+		return nil, decodeErr(what, data, "want reply byte 41")
+	}
+	for _, p := range pids {
+		if PIDWidth(p) == 0 {
+			return nil, decodeErr(what, data, "width of PID %02X is not known, cannot split the answer", p)
+		}
+	}
+	out := []Value{}
+	rest := data[1:]
+	next := 0
+	for len(rest) > 0 {
+		pid := rest[0]
+		j := next
+		for j < len(pids) && pids[j] != pid {
+			j++
+		}
+		if j == len(pids) {
+			if allPadding(rest) {
+				break
+			}
+			return out, decodeErr(what, data, "unexpected PID %02X at offset %d", pid, len(data)-len(rest))
+		}
+		w := PIDWidth(pid)
+		if len(rest) < 1+w {
+			return out, decodeErr(what, data, "PID %02X needs %d data bytes, have %d", pid, w, len(rest)-1)
+		}
+		if pid%0x20 != 0 {
+			v, err := DecodePID(pid, rest[1:1+w])
+			if err != nil {
+				return out, err
+			}
+			out = append(out, v)
+		}
+		rest = rest[1+w:]
+		next = j + 1
+	}
+	return out, nil
+}
+
+func allPadding(b []byte) bool {
+	for _, c := range b {
+		if c != 0x00 && c != 0x55 && c != 0xAA && c != 0xCC {
+			return false
+		}
+	}
+	return true
+}
+
+// PIDSet is a set of PIDs (of one service), as read from the supported-PID bitmaps.
+type PIDSet struct{ bits [4]uint64 }
+
+// Add puts pid in the set.
+func (s *PIDSet) Add(pid byte) { s.bits[pid/64] |= 1 << (pid % 64) }
+
+// Has reports whether pid is in the set.
+func (s *PIDSet) Has(pid byte) bool { return s != nil && s.bits[pid/64]&(1<<(pid%64)) != 0 }
+
+// Union adds every PID of o.
+func (s *PIDSet) Union(o *PIDSet) {
+	if o == nil {
+		return
+	}
+	for i := range s.bits {
+		s.bits[i] |= o.bits[i]
+	}
+}
+
+// List returns the PIDs in ascending order.
+func (s *PIDSet) List() []byte {
+	out := []byte{}
+	if s == nil {
+		return out
+	}
+	for p := 0; p < 256; p++ {
+		if s.Has(byte(p)) {
+			out = append(out, byte(p))
+		}
+	}
+	return out
+}
+
+// HexList returns the PIDs as two-digit hex strings, for JSON.
+func (s *PIDSet) HexList() []string {
+	out := []string{}
+	for _, p := range s.List() {
+		out = append(out, HexByte(p).String())
+	}
+	return out
+}
+
+// ParseSupported decodes the 4-byte bitmap answering supported-PID request base (00, 20, …):
+// bit A7 means base+1 is supported, D0 means base+0x20. It returns the PIDs and whether the
+// next bitmap (base+0x20) exists.
+func ParseSupported(base byte, bitmap []byte) (pids []byte, next bool, err error) {
+	if len(bitmap) < 4 {
+		return nil, false, decodeErr(fmt.Sprintf("supported-PID bitmap %02X", base), bitmap, "need 4 bytes, have %d", len(bitmap))
+	}
+	v := uint32(bitmap[0])<<24 | uint32(bitmap[1])<<16 | uint32(bitmap[2])<<8 | uint32(bitmap[3])
+	for i := 0; i < 32; i++ {
+		if v&(1<<(31-i)) != 0 {
+			pid := int(base) + i + 1
+			if pid > 0xFF {
+				break
+			}
+			pids = append(pids, byte(pid))
+		}
+	}
+	next = v&1 != 0 && base < 0xE0
+	return pids, next, nil
+}

@@ -1,0 +1,739 @@
+package obd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ScanOptions tunes Scan. The zero value is usable.
+type ScanOptions struct {
+	// Lang selects the language of DTC descriptions: "zh" (default) or "en".
+	Lang string
+	// Now is the clock for timestamps and step timing; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one debug line per step; nil discards.
+	Logger *slog.Logger
+	// ExpectedVIN is the work order's VIN. When set and different from the car's, the report
+	// says so (an I/M fail condition).
+	ExpectedVIN string
+}
+
+// Report is the result of a workshop full scan, and the document `obdgw scan --json` prints.
+// Lists are never null in JSON so consumers can iterate without checks.
+type Report struct {
+	Time        time.Time `json:"time"`
+	VIN         string    `json:"vin"`
+	VINValid    bool      `json:"vin_valid"`
+	ExpectedVIN string    `json:"expected_vin,omitempty"`
+	VINMismatch bool      `json:"vin_mismatch,omitempty"`
+	Protocol    string    `json:"protocol"`
+	ElapsedMS   int64     `json:"elapsed_ms"`
+	Lang        string    `json:"lang"`
+	// MIL is on when any ECU reports it on (PID 01 bit A7).
+	MIL     bool        `json:"mil"`
+	Adapter Profile     `json:"adapter"`
+	ECUs    []ECUReport `json:"ecus"`
+	DTCs    DTCLists    `json:"dtcs"`
+	// Readiness is the aggregate over every ECU; per-ECU detail is in ECUs[].readiness.
+	Readiness    Readiness     `json:"readiness"`
+	OdometerKM   *float64      `json:"odometer_km,omitempty"`
+	FreezeFrames []FreezeFrame `json:"freeze_frames"`
+	Live         []Value       `json:"live"`
+	Warnings     []string      `json:"warnings"`
+	Steps        []Step        `json:"steps"`
+	Audit        []Exchange    `json:"audit"`
+}
+
+// ECUReport is what one responding ECU said about itself.
+type ECUReport struct {
+	ID          string         `json:"id"`
+	Name        string         `json:"name"` // from 090A, "" when the ECU has none
+	VIN         string         `json:"vin,omitempty"`
+	CALIDs      []string       `json:"calids"`
+	CVNs        []string       `json:"cvns"`
+	Supported01 []string       `json:"supported_01"`
+	Supported09 []string       `json:"supported_09"`
+	Readiness   *MonitorStatus `json:"readiness,omitempty"`
+	IUPR        *IUPR          `json:"iupr,omitempty"`
+
+	sup01, sup09, sup02 PIDSet
+}
+
+// DTCLists are the codes of every ECU by service.
+type DTCLists struct {
+	Stored    []DTC `json:"stored"`    // service 03, confirmed
+	Pending   []DTC `json:"pending"`   // service 07
+	Permanent []DTC `json:"permanent"` // service 0A
+}
+
+// FreezeFrame is the snapshot an ECU stored with the code that triggered it.
+type FreezeFrame struct {
+	ECU    string  `json:"ecu"`
+	Frame  int     `json:"frame"`
+	DTC    string  `json:"dtc"`
+	Values []Value `json:"values"`
+}
+
+// Step statuses.
+const (
+	StepOK           = "ok"
+	StepNotSupported = "not_supported" // NO DATA or a negative answer: the car does not offer it
+	StepSkipped      = "skipped"       // the bitmaps say nothing here is supported; nothing sent
+	StepFailed       = "failed"        // adapter or bus error, or malformed answers
+)
+
+// Step is one stage of the scan plan with its timing.
+type Step struct {
+	Name       string   `json:"name"`
+	Status     string   `json:"status"`
+	Requests   int      `json:"requests"`
+	DurationMS float64  `json:"duration_ms"`
+	Notes      []string `json:"notes,omitempty"`
+	Error      string   `json:"error,omitempty"`
+
+	answered bool
+	failed   []error
+}
+
+// Exchange is one request and what came back, for the audit log.
+type Exchange struct {
+	At        time.Time     `json:"at"`
+	Request   string        `json:"request"`
+	Responses []RawResponse `json:"responses"`
+	Error     string        `json:"error,omitempty"`
+}
+
+// RawResponse is one ECU's answer as the adapter delivered it.
+type RawResponse struct {
+	ECU  string `json:"ecu"`
+	Data string `json:"data"` // hex bytes separated by spaces
+}
+
+// ContextPIDs are the Mode 01 PIDs a workshop scan reads for context, in reading order.
+var ContextPIDs = []byte{0x1C, 0x21, 0x31, 0x4D, 0x4E, 0xA6, 0x0C, 0x0D, 0x05}
+
+// freezeFramePIDs are the freeze-frame PIDs read when an ECU stored a frame, if it supports them.
+var freezeFramePIDs = []byte{0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1F, 0x21, 0x2F, 0x33, 0x42, 0x46}
+
+const maxMultiPIDs = 6
+
+type scanner struct {
+	ctx     context.Context
+	a       Adapter
+	opts    ScanOptions
+	now     func() time.Time
+	log     *slog.Logger
+	r       *Report
+	ecus    map[string]*ECUReport
+	step    *Step
+	queries int
+	fatal   error
+	form    DTCForm
+}
+
+// Scan runs the workshop full scan (elm327-obd.md §17) over a, in this order: adapter profile,
+// supported PIDs of services 01 and 09, 0101 readiness, DTCs (03, 07, 0A), freeze frame, VIN,
+// CALIDs, CVNs, ECU names, IUPR, context PIDs. Only PIDs the bitmaps name are requested; every
+// result keeps its ECU.
+//
+// A step the car does not support (NO DATA, a negative answer) is recorded as not supported,
+// and the scan goes on. ErrNoVehicle on the first request returns (nil, err): nothing was
+// learnt. ErrNoVehicle later, or a cancelled ctx, returns the partial report with the error.
+// Scan never sends service 04.
+func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
+	s := &scanner{ctx: ctx, a: a, opts: opts, now: opts.Now, log: opts.Logger, ecus: map[string]*ECUReport{}}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	lang := normLang(opts.Lang)
+	start := s.now()
+	s.r = &Report{
+		Time: start, Lang: lang, ExpectedVIN: opts.ExpectedVIN,
+		ECUs: []ECUReport{}, DTCs: DTCLists{Stored: []DTC{}, Pending: []DTC{}, Permanent: []DTC{}},
+		Readiness: Readiness{Supported: []string{}, Incomplete: []string{}}, FreezeFrames: []FreezeFrame{},
+		Live: []Value{}, Warnings: []string{}, Steps: []Step{}, Audit: []Exchange{},
+	}
+
+	s.run("adapter", s.adapterStep)
+	steps := []struct {
+		name string
+		fn   func()
+	}{
+		{"supported_pids_01", func() { s.supportedChain(0x01, 0xC0, func(e *ECUReport) *PIDSet { return &e.sup01 }) }},
+		{"supported_pids_09", func() { s.supportedChain(0x09, 0x00, func(e *ECUReport) *PIDSet { return &e.sup09 }) }},
+		{"readiness", s.readinessStep},
+		{"dtcs_stored", func() { s.dtcStep(ServiceStored, &s.r.DTCs.Stored) }},
+		{"dtcs_pending", func() { s.dtcStep(ServicePending, &s.r.DTCs.Pending) }},
+		{"dtcs_permanent", func() { s.dtcStep(ServicePermanent, &s.r.DTCs.Permanent) }},
+		{"freeze_frame", s.freezeFrameStep},
+		{"vin", s.vinStep},
+		{"calid", func() { s.infoStep(0x04, s.calid) }},
+		{"cvn", func() { s.infoStep(0x06, s.cvn) }},
+		{"ecu_name", func() { s.infoStep(0x0A, s.ecuName) }},
+		{"iupr", s.iuprStep},
+		{"context_pids", s.contextStep},
+	}
+	for _, st := range steps {
+		s.run(st.name, st.fn)
+		if s.fatal != nil {
+			if s.queries == 1 && errors.Is(s.fatal, ErrNoVehicle) {
+				return nil, fmt.Errorf("obd: scan: %w", s.fatal)
+			}
+			s.finish(start)
+			return s.r, fmt.Errorf("obd: scan stopped at step %s: %w", st.name, s.fatal)
+		}
+	}
+	s.finish(start)
+	return s.r, nil
+}
+
+func (s *scanner) finish(start time.Time) {
+	ids := make([]string, 0, len(s.ecus))
+	for id := range s.ecus {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var per []MonitorStatus
+	for _, id := range ids {
+		e := s.ecus[id]
+		e.Supported01 = e.sup01.HexList()
+		e.Supported09 = e.sup09.HexList()
+		s.r.ECUs = append(s.r.ECUs, *e)
+		if e.Readiness != nil {
+			per = append(per, *e.Readiness)
+			s.r.MIL = s.r.MIL || e.Readiness.MIL
+		}
+	}
+	s.r.Readiness = AggregateReadiness(per)
+	for _, l := range []*[]DTC{&s.r.DTCs.Stored, &s.r.DTCs.Pending, &s.r.DTCs.Permanent} {
+		slices.SortStableFunc(*l, func(a, b DTC) int { return strings.Compare(a.ECU, b.ECU) })
+	}
+	slices.SortStableFunc(s.r.FreezeFrames, func(a, b FreezeFrame) int { return strings.Compare(a.ECU, b.ECU) })
+	s.r.ElapsedMS = s.now().Sub(start).Milliseconds()
+}
+
+func (s *scanner) run(name string, fn func()) {
+	st := &Step{Name: name}
+	s.step = st
+	t0 := s.now()
+	fn()
+	st.DurationMS = float64(s.now().Sub(t0).Microseconds()) / 1000
+	switch {
+	case len(st.failed) > 0:
+		st.Status = StepFailed
+		st.Error = errors.Join(st.failed...).Error()
+	case st.answered:
+		st.Status = StepOK
+	case st.Requests == 0 && st.Status == "":
+		st.Status = StepSkipped
+	case st.Status == "":
+		st.Status = StepNotSupported
+	}
+	s.log.Debug("obd scan step", "step", name, "status", st.Status, "requests", st.Requests, "ms", st.DurationMS)
+	s.r.Steps = append(s.r.Steps, *st)
+}
+
+func (s *scanner) ecu(id string) *ECUReport {
+	e, ok := s.ecus[id]
+	if !ok {
+		e = &ECUReport{ID: id, CALIDs: []string{}, CVNs: []string{}}
+		s.ecus[id] = e
+	}
+	return e
+}
+
+// query sends req and returns the positive answers, one per ECU (legacy multi-message answers
+// joined). NO DATA and negative answers come back as no responses and a note; a failure is
+// recorded in the step and returned.
+func (s *scanner) query(req Request) ([]Response, error) {
+	if err := s.ctx.Err(); err != nil {
+		s.fatal = err
+		return nil, err
+	}
+	s.queries++
+	s.step.Requests++
+	resps, err := s.a.Query(s.ctx, req)
+	ex := Exchange{At: s.now(), Request: req.String(), Responses: []RawResponse{}}
+	for _, r := range resps {
+		ex.Responses = append(ex.Responses, RawResponse{ECU: r.ECU, Data: hexSpaced(r.Data)})
+	}
+	if err != nil {
+		ex.Error = err.Error()
+	}
+	s.r.Audit = append(s.r.Audit, ex)
+	switch {
+	case errors.Is(err, ErrNoData):
+		s.note("%s: no data", req)
+		return nil, nil
+	case errors.Is(err, ErrNoVehicle), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		s.fatal = err
+		return nil, err
+	case err != nil:
+		s.step.failed = append(s.step.failed, fmt.Errorf("%s: %w", req, err))
+		return nil, err
+	}
+	var out []Response
+	for _, r := range mergeByECU(resps) {
+		if ne := negative(r); ne != nil {
+			if ne.NRC != 0x78 {
+				s.note("%s: ECU %s: %s", req, r.ECU, NRCName(ne.NRC))
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (s *scanner) note(format string, args ...any) {
+	s.step.Notes = append(s.step.Notes, fmt.Sprintf(format, args...))
+}
+
+// bad records a malformed answer: the step fails, the scan goes on.
+func (s *scanner) bad(r Response, err error) {
+	var de *DecodeError
+	if errors.As(err, &de) && de.ECU == "" {
+		de.ECU = r.ECU
+	}
+	s.step.failed = append(s.step.failed, err)
+}
+
+// mergeByECU joins several messages from one ECU (legacy protocols deliver VINs and DTC lists
+// as several lines) and drops exact duplicates, which some clones send.
+func mergeByECU(resps []Response) []Response {
+	var out []Response
+	idx := map[string]int{}
+	for _, r := range resps {
+		i, ok := idx[r.ECU]
+		if !ok {
+			idx[r.ECU] = len(out)
+			out = append(out, Response{ECU: r.ECU, Data: append([]byte(nil), r.Data...)})
+			continue
+		}
+		if bytes.Equal(out[i].Data, r.Data) {
+			continue
+		}
+		out[i].Data = append(out[i].Data, r.Data...)
+	}
+	return out
+}
+
+func (s *scanner) adapterStep() {
+	p, ok := s.a.(Profiler)
+	if !ok {
+		s.step.Status = StepNotSupported
+		s.note("adapter does not describe itself; single-PID requests")
+		return
+	}
+	s.r.Adapter = p.Profile()
+	s.r.Protocol = s.r.Adapter.Protocol
+	if s.r.Protocol == "" && s.r.Adapter.ProtocolNum != "" {
+		s.r.Protocol = "ELM protocol " + s.r.Adapter.ProtocolNum
+	}
+	switch strings.TrimPrefix(strings.ToUpper(s.r.Adapter.ProtocolNum), "A") {
+	case "1", "2", "3", "4", "5":
+		s.form = FormLegacy
+	case "6", "7", "8", "9", "B", "C":
+		s.form = FormCAN
+	}
+	s.step.answered = true
+}
+
+// supportedChain walks the supported-PID bitmaps 00, 20, … up to maxBase. It stops at the
+// first part no ECU announces or that fails, so a broken ECU can never make it loop.
+func (s *scanner) supportedChain(service, maxBase byte, set func(*ECUReport) *PIDSet) {
+	for base := 0; base <= int(maxBase); base += 0x20 {
+		resps, err := s.query(Req(service, byte(base)))
+		if err != nil {
+			return
+		}
+		more := false
+		for _, r := range resps {
+			d := r.Data
+			if len(d) < 2 || d[0] != service|0x40 || d[1] != byte(base) {
+				s.bad(r, decodeErr(fmt.Sprintf("%02X%02X supported PIDs", service, base), d, "want %02X %02X at the start", service|0x40, base))
+				continue
+			}
+			pids, next, err := ParseSupported(byte(base), d[2:])
+			if err != nil {
+				s.bad(r, err)
+				continue
+			}
+			e := s.ecu(r.ECU)
+			for _, p := range pids {
+				set(e).Add(p)
+			}
+			s.step.answered = true
+			more = more || next
+		}
+		if !more {
+			return
+		}
+	}
+}
+
+func (s *scanner) anySupports(set func(*ECUReport) *PIDSet, pid byte) bool {
+	for _, e := range s.ecus {
+		if set(e).Has(pid) {
+			return true
+		}
+	}
+	return false
+}
+
+func sup01(e *ECUReport) *PIDSet { return &e.sup01 }
+func sup09(e *ECUReport) *PIDSet { return &e.sup09 }
+
+func (s *scanner) readinessStep() {
+	if !s.anySupports(sup01, 0x01) {
+		return
+	}
+	resps, err := s.query(Req(0x01, 0x01))
+	if err != nil {
+		return
+	}
+	for _, r := range resps {
+		d := r.Data
+		if len(d) < 2 || d[0] != 0x41 || d[1] != 0x01 {
+			s.bad(r, decodeErr("0101 monitor status", d, "want 41 01 at the start"))
+			continue
+		}
+		m, err := DecodeMonitorStatus(d[2:])
+		if err != nil {
+			s.bad(r, err)
+			continue
+		}
+		m.ECU = r.ECU
+		s.ecu(r.ECU).Readiness = &m
+		s.step.answered = true
+	}
+}
+
+func (s *scanner) dtcStep(service byte, into *[]DTC) {
+	resps, err := s.query(Req(service))
+	if err != nil {
+		return
+	}
+	for _, r := range resps {
+		dtcs, err := ParseDTCs(service, r, s.form)
+		if err != nil {
+			s.bad(r, err)
+		}
+		for i := range dtcs {
+			dtcs[i].Description = DescribeDTC(dtcs[i].Code, s.r.Lang)
+		}
+		*into = append(*into, dtcs...)
+		s.ecu(r.ECU)
+		s.step.answered = true
+	}
+}
+
+// freezeFrameStep reads service 02 frame 0: its supported-PID bitmap (02 00 00), the DTC that
+// stored the frame (02 02 00), and, for ECUs whose DTC is not 0000, the supported PIDs with
+// known formulas (02 xx 00). Requests always carry the frame byte.
+func (s *scanner) freezeFrameStep() {
+	sup02 := func(e *ECUReport) *PIDSet { return &e.sup02 }
+	if len(s.ecus) == 0 {
+		return // nothing answered the bitmaps or the DTC requests
+	}
+	// Supported freeze-frame PIDs, frame 0; the chain stops at the first missing part.
+	for base := 0; base <= 0xC0; base += 0x20 {
+		resps, err := s.query(Req(0x02, byte(base), 0x00))
+		if err != nil || len(resps) == 0 {
+			break
+		}
+		more := false
+		for _, r := range resps {
+			d := r.Data
+			if len(d) < 3 || d[0] != 0x42 || d[1] != byte(base) {
+				s.bad(r, decodeErr(fmt.Sprintf("02%02X00 supported freeze-frame PIDs", base), d, "want 42 %02X 00 at the start", base))
+				continue
+			}
+			pids, next, err := ParseSupported(byte(base), d[3:])
+			if err != nil {
+				s.bad(r, err)
+				continue
+			}
+			for _, p := range pids {
+				s.ecu(r.ECU).sup02.Add(p)
+			}
+			more = more || next
+		}
+		if !more {
+			break
+		}
+	}
+	if !s.anySupports(sup02, 0x02) {
+		return
+	}
+	resps, err := s.query(Req(0x02, 0x02, 0x00))
+	if err != nil {
+		return
+	}
+	frames := map[string]*FreezeFrame{}
+	var order []string
+	for _, r := range resps {
+		d := r.Data
+		if len(d) < 5 || d[0] != 0x42 || d[1] != 0x02 {
+			s.bad(r, decodeErr("020200 freeze-frame DTC", d, "want 42 02 00 and two DTC bytes"))
+			continue
+		}
+		s.step.answered = true
+		code := DecodeDTC(d[3], d[4])
+		if code == "" {
+			s.note("ECU %s: no freeze frame stored", r.ECU)
+			continue
+		}
+		frames[r.ECU] = &FreezeFrame{ECU: r.ECU, Frame: int(d[2]), DTC: code, Values: []Value{}}
+		order = append(order, r.ECU)
+	}
+	for _, pid := range freezeFramePIDs {
+		wanted := false
+		for _, id := range order {
+			wanted = wanted || s.ecus[id].sup02.Has(pid)
+		}
+		if !wanted {
+			continue
+		}
+		resps, err := s.query(Req(0x02, pid, 0x00))
+		if err != nil {
+			if s.fatal != nil {
+				return
+			}
+			continue
+		}
+		for _, r := range resps {
+			ff, ok := frames[r.ECU]
+			if !ok {
+				continue
+			}
+			d := r.Data
+			if len(d) < 3 || d[0] != 0x42 || d[1] != pid {
+				s.bad(r, decodeErr(fmt.Sprintf("02%02X00 freeze-frame PID", pid), d, "want 42 %02X at the start", pid))
+				continue
+			}
+			v, err := DecodePID(pid, d[3:])
+			if err != nil {
+				s.bad(r, err)
+				continue
+			}
+			v.ECU = r.ECU
+			ff.Values = append(ff.Values, v)
+		}
+	}
+	for _, id := range order {
+		s.r.FreezeFrames = append(s.r.FreezeFrames, *frames[id])
+	}
+}
+
+func (s *scanner) vinStep() {
+	if !s.anySupports(sup09, 0x02) {
+		return
+	}
+	resps, err := s.query(Req(0x09, 0x02))
+	if err != nil {
+		return
+	}
+	slices.SortStableFunc(resps, func(a, b Response) int { return strings.Compare(a.ECU, b.ECU) })
+	for _, r := range resps {
+		vin, err := DecodeVIN(r.Data)
+		if err != nil {
+			s.bad(r, err)
+			continue
+		}
+		s.step.answered = true
+		s.ecu(r.ECU).VIN = vin
+		if s.r.VIN == "" {
+			s.r.VIN = vin
+		} else if vin != s.r.VIN {
+			s.r.Warnings = append(s.r.Warnings, fmt.Sprintf("ECU %s reports VIN %s, ECU %s reported %s", r.ECU, vin, firstVINECU(s), s.r.VIN))
+		}
+	}
+	if s.r.VIN == "" {
+		return
+	}
+	warn, err := CheckVIN(s.r.VIN)
+	s.r.VINValid = err == nil
+	switch {
+	case err != nil:
+		s.r.Warnings = append(s.r.Warnings, err.Error())
+	case warn != "":
+		s.r.Warnings = append(s.r.Warnings, warn)
+	}
+	if s.opts.ExpectedVIN != "" && !strings.EqualFold(strings.TrimSpace(s.opts.ExpectedVIN), s.r.VIN) {
+		s.r.VINMismatch = true
+		s.r.Warnings = append(s.r.Warnings, fmt.Sprintf("VIN mismatch: the car reports %s, the work order says %s", s.r.VIN, s.opts.ExpectedVIN))
+	}
+}
+
+func firstVINECU(s *scanner) string {
+	ids := make([]string, 0, len(s.ecus))
+	for id, e := range s.ecus {
+		if e.VIN == s.r.VIN {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	if len(ids) == 0 {
+		return "?"
+	}
+	return ids[0]
+}
+
+func (s *scanner) infoStep(pid byte, apply func(Response) error) {
+	if !s.anySupports(sup09, pid) {
+		return
+	}
+	resps, err := s.query(Req(0x09, pid))
+	if err != nil {
+		return
+	}
+	for _, r := range resps {
+		if err := apply(r); err != nil {
+			s.bad(r, err)
+		}
+		s.step.answered = true
+	}
+}
+
+func (s *scanner) calid(r Response) error {
+	ids, err := DecodeCALIDs(r.Data)
+	s.ecu(r.ECU).CALIDs = append(s.ecu(r.ECU).CALIDs, ids...)
+	return err
+}
+
+func (s *scanner) cvn(r Response) error {
+	cvns, err := DecodeCVNs(r.Data)
+	s.ecu(r.ECU).CVNs = append(s.ecu(r.ECU).CVNs, cvns...)
+	return err
+}
+
+func (s *scanner) ecuName(r Response) error {
+	n, err := DecodeECUName(r.Data)
+	if err == nil {
+		s.ecu(r.ECU).Name = n.String()
+	}
+	return err
+}
+
+func (s *scanner) iuprStep() {
+	for _, pid := range []byte{0x08, 0x0B} {
+		if !s.anySupports(sup09, pid) {
+			continue
+		}
+		resps, err := s.query(Req(0x09, pid))
+		if err != nil {
+			if s.fatal != nil {
+				return
+			}
+			continue
+		}
+		for _, r := range resps {
+			u, err := DecodeIUPR(pid, r.Data)
+			if err != nil {
+				s.bad(r, err)
+				continue
+			}
+			s.ecu(r.ECU).IUPR = &u
+			s.step.answered = true
+		}
+	}
+}
+
+func (s *scanner) contextStep() {
+	var pids []byte
+	for _, p := range ContextPIDs {
+		if s.anySupports(sup01, p) {
+			pids = append(pids, p)
+		}
+	}
+	if len(pids) == 0 {
+		return
+	}
+	if s.r.Adapter.MultiPID && s.form != FormLegacy {
+		for i := 0; i < len(pids); i += maxMultiPIDs {
+			chunk := pids[i:min(i+maxMultiPIDs, len(pids))]
+			if len(chunk) == 1 {
+				s.singlePID(chunk[0])
+				continue
+			}
+			nfailed := len(s.step.failed)
+			resps, err := s.query(Req(0x01, chunk...))
+			if s.fatal != nil {
+				return
+			}
+			if err != nil || len(resps) == 0 {
+				// §16: some ECUs and clones reject batches; step down to one PID per request.
+				s.note("multi-PID request %s unanswered; reading its PIDs one by one", Req(0x01, chunk...))
+				s.step.failed = s.step.failed[:nfailed]
+				for _, p := range chunk {
+					s.singlePID(p)
+					if s.fatal != nil {
+						return
+					}
+				}
+				continue
+			}
+			for _, r := range resps {
+				vals, err := ParseMultiPID(chunk, r.Data)
+				if err != nil {
+					s.bad(r, err)
+				}
+				s.addLive(r.ECU, vals)
+			}
+		}
+	} else {
+		for _, p := range pids {
+			s.singlePID(p)
+			if s.fatal != nil {
+				return
+			}
+		}
+	}
+	slices.SortStableFunc(s.r.Live, func(a, b Value) int { return strings.Compare(a.ECU, b.ECU) })
+	for _, v := range s.r.Live {
+		if v.PID == 0xA6 {
+			km := v.Value
+			s.r.OdometerKM = &km
+			break
+		}
+	}
+}
+
+func (s *scanner) singlePID(pid byte) {
+	resps, err := s.query(Req(0x01, pid))
+	if err != nil {
+		return
+	}
+	for _, r := range resps {
+		d := r.Data
+		if len(d) < 2 || d[0] != 0x41 || d[1] != pid {
+			s.bad(r, decodeErr(fmt.Sprintf("01%02X", pid), d, "want 41 %02X at the start", pid))
+			continue
+		}
+		v, err := DecodePID(pid, d[2:])
+		if err != nil {
+			s.bad(r, err)
+			continue
+		}
+		s.addLive(r.ECU, []Value{v})
+	}
+}
+
+func (s *scanner) addLive(ecu string, vals []Value) {
+	for _, v := range vals {
+		v.ECU = ecu
+		s.r.Live = append(s.r.Live, v)
+		s.step.answered = true
+	}
+}
