@@ -1,0 +1,547 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration. Zero values of optional keys are replaced by the defaults
+// of Default before the file is laid over them.
+type Config struct {
+	// StateDir holds the one bbolt file (outbox and work orders); under systemd it is the
+	// StateDirectory (/var/lib/obdgw).
+	StateDir string `yaml:"state_dir"`
+	// GatewayID names this box: MQTT client id, topic level, record-id prefix.
+	GatewayID string  `yaml:"gateway_id"`
+	Company   Company `yaml:"company"`
+	Bays      []Bay   `yaml:"bays"`
+	Broker    Broker  `yaml:"broker"`
+	API       API     `yaml:"api"`
+	Console   Console `yaml:"console"`
+	Records   Records `yaml:"records"`
+	// Emission holds the I/M limits of gateway/emission.
+	//
+	// WIRE(emission): replace this raw node by emission.Limits (with its yaml tags) when
+	// gateway/emission lands; the decoder then checks its keys like every other section, and
+	// validateEmission calls its Validate method.
+	Emission yaml.Node `yaml:"emission"`
+
+	// File is the path the configuration was loaded from ("" for Parse); relative file names
+	// in it are resolved against its directory.
+	File string `yaml:"-"`
+}
+
+// Company is the shop as the provincial platform knows it.
+type Company struct {
+	Code     string `yaml:"code"`     // companycode issued at registration (15 digits in every known example)
+	Name     string `yaml:"name"`     // full registered name, the record's companyname
+	Province string `yaml:"province"` // GB/T 2260 code of the province ("33") or division ("330106"), a topic level
+}
+
+// Bay is one workshop bay: an OBD adapter, optionally an emission rig and a status light.
+type Bay struct {
+	Name string `yaml:"name"`
+	// OBD is the adapter address: serial:///dev/ttyUSB0?baud=38400, usb://0403:6001?serial=…,
+	// tcp://192.168.0.10:35000.
+	OBD  string `yaml:"obd"`
+	Rig  *Rig   `yaml:"rig"`
+	LEDs *LEDs  `yaml:"leds"`
+}
+
+// Rig is an emission instrument on a serial line.
+type Rig struct {
+	Model   string `yaml:"model"`   // driver family, e.g. "nanhua-nha506" (drivers/<rig>)
+	Address string `yaml:"address"` // same address forms as Bay.OBD
+}
+
+// LEDs names the GPIO pins of the bay's status light (periph names: "GPIO17").
+type LEDs struct {
+	Green string `yaml:"green"`
+	Red   string `yaml:"red"`
+}
+
+// Broker is the MQTT uplink to the provincial broker.
+type Broker struct {
+	URL          string `yaml:"url"` // mqtts://host:8883 (tcp:// only to a loopback broker)
+	CAFile       string `yaml:"ca_file"`
+	CertFile     string `yaml:"cert_file"`
+	KeyFile      string `yaml:"key_file"` // secret: mode 0600
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"` // secret: mode 0600
+	// Delivery is when a record counts as delivered: "receipt" (the receiver confirmed the
+	// platform accepted it) or "puback" (the broker has it).
+	Delivery string `yaml:"delivery"`
+	// Inflight is how many records may await acknowledgement at once.
+	Inflight int `yaml:"inflight"`
+	// DrainRate limits publishing after an outage (records per second) so a backlog does
+	// not flood the broker.
+	DrainRate float64 `yaml:"drain_rate"`
+
+	Password string `yaml:"-"` // read from PasswordFile by Load
+}
+
+// API is the REST API for the DMS and the console.
+type API struct {
+	Listen string  `yaml:"listen"` // host:port
+	Tokens []Token `yaml:"tokens"`
+	// AnonymousReads lets GET requests through without a token (a console on a closed shop
+	// LAN). Writes always need a token.
+	AnonymousReads bool `yaml:"anonymous_reads"`
+	// MaxBodyBytes bounds a request body.
+	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+}
+
+// Token is one bearer token, kept in its own file.
+type Token struct {
+	Name string `yaml:"name"` // who holds it ("dms", "tablet-1"): logged, never the secret
+	File string `yaml:"file"` // secret: mode 0600, one line
+
+	Secret string `yaml:"-"` // read from File by Load
+}
+
+// Console is the embedded web console.
+type Console struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Records are rules of the record builder that vary by province (unconfirmed values).
+type Records struct {
+	// MaxOutboxRecords bounds the outbox (0 = unlimited); regulatory records are refused,
+	// never dropped, past it.
+	MaxOutboxRecords int `yaml:"max_outbox_records"`
+}
+
+// Default returns the configuration every file is laid over.
+func Default() Config {
+	return Config{
+		StateDir: "/var/lib/obdgw",
+		Broker:   Broker{Delivery: "receipt", Inflight: 8, DrainRate: 20},
+		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		Console:  Console{Enabled: true},
+	}
+}
+
+// MaxFileBytes bounds the configuration file.
+const MaxFileBytes = 1 << 20
+
+// Parse decodes and validates a configuration without touching the file system (secret files
+// are not read: see Load). name labels the errors.
+func Parse(data []byte, name string) (*Config, error) {
+	cfg := Default()
+	errs := &Errors{File: name}
+	if len(data) > MaxFileBytes {
+		errs.List = append(errs.List, Error{Msg: fmt.Sprintf("the file has %d bytes, at most %d", len(data), MaxFileBytes)})
+		return nil, errs
+	}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			errs.List = append(errs.List, Error{Msg: "the file is empty"})
+		} else {
+			errs.List = append(errs.List, Error{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+		}
+		return nil, errs
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		errs.List = append(errs.List, Error{Line: extra.Line, Msg: "a second YAML document; the file must hold exactly one"})
+		return nil, errs
+	}
+	d := &decoder{lines: map[string]int{}}
+	d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
+	errs.List = append(errs.List, d.errs...)
+	v := &validator{lines: d.lines}
+	v.validate(&cfg)
+	errs.List = append(errs.List, v.errs...)
+	if len(errs.List) > 0 {
+		sort.SliceStable(errs.List, func(i, j int) bool { return errs.List[i].Line < errs.List[j].Line })
+		return nil, errs
+	}
+	return &cfg, nil
+}
+
+// Load reads, parses and validates the file at path, then reads the secret files it names
+// (relative names are resolved against the file's directory), refusing any that group or
+// others may read.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: read %s: %w", path, err)
+	}
+	cfg, err := Parse(data, path)
+	if err != nil {
+		return nil, err
+	}
+	cfg.File = path
+	if err := cfg.LoadSecrets(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Resolve returns a file name from the configuration as a path: relative names are taken
+// against the configuration file's directory.
+func (c *Config) Resolve(name string) string {
+	if name == "" || filepath.IsAbs(name) || c.File == "" {
+		return name
+	}
+	return filepath.Join(filepath.Dir(c.File), name)
+}
+
+// LoadSecrets reads the token and password files and checks that the TLS files exist and that
+// the key is private. Every problem is reported, with its path.
+func (c *Config) LoadSecrets() error {
+	errs := &Errors{File: c.File}
+	add := func(path string, err error) {
+		errs.List = append(errs.List, Error{Path: path, Msg: err.Error()})
+	}
+	seen := map[string]string{}
+	for i := range c.API.Tokens {
+		p := fmt.Sprintf("api.tokens[%d].file", i)
+		s, err := readSecret(c.Resolve(c.API.Tokens[i].File))
+		if err != nil {
+			add(p, err)
+			continue
+		}
+		if len(s) < MinTokenLen {
+			add(p, fmt.Errorf("the token in %s has %d characters, at least %d are needed (generate one: head -c 24 /dev/urandom | base64)", c.Resolve(c.API.Tokens[i].File), len(s), MinTokenLen))
+			continue
+		}
+		if other, dup := seen[s]; dup {
+			add(p, fmt.Errorf("the same token as %s: give each holder its own", other))
+			continue
+		}
+		seen[s] = p
+		c.API.Tokens[i].Secret = s
+	}
+	if c.Broker.PasswordFile != "" {
+		s, err := readSecret(c.Resolve(c.Broker.PasswordFile))
+		if err != nil {
+			add("broker.password_file", err)
+		} else {
+			c.Broker.Password = s
+		}
+	}
+	if c.Broker.KeyFile != "" {
+		if _, err := checkPrivate(c.Resolve(c.Broker.KeyFile)); err != nil {
+			add("broker.key_file", err)
+		}
+	}
+	for _, f := range []struct{ path, name string }{{"broker.ca_file", c.Broker.CAFile}, {"broker.cert_file", c.Broker.CertFile}} {
+		if f.name == "" {
+			continue
+		}
+		if _, err := os.Stat(c.Resolve(f.name)); err != nil {
+			add(f.path, err)
+		}
+	}
+	if len(errs.List) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// MinTokenLen is the shortest API token accepted.
+const MinTokenLen = 16
+
+// checkPrivate opens a secret file and refuses it when group or others have any access.
+func checkPrivate(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		f.Close()
+		return nil, fmt.Errorf("%s is readable by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return f, nil
+}
+
+func readSecret(path string) (string, error) {
+	if path == "" {
+		return "", errors.New("no file named")
+	}
+	f, err := checkPrivate(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", path)
+	}
+	if strings.ContainsAny(s, "\n\r") {
+		return "", fmt.Errorf("%s has more than one line; put one secret per file", path)
+	}
+	return s, nil
+}
+
+// validator checks values after decoding, locating each problem by the lines the decoder saw.
+type validator struct {
+	errs  []Error
+	lines map[string]int
+}
+
+func (v *validator) errorf(path, format string, a ...any) {
+	line := 0
+	for p := path; ; {
+		if l, ok := v.lines[p]; ok {
+			line = l
+			break
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	v.errs = append(v.errs, Error{Path: path, Line: line, Msg: fmt.Sprintf(format, a...)})
+}
+
+var (
+	idRe       = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	bayRe      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$`)
+	digitsRe   = regexp.MustCompile(`^[0-9]+$`)
+	alnumRe    = regexp.MustCompile(`^[0-9A-Za-z]+$`)
+	pinRe      = regexp.MustCompile(`^[A-Za-z0-9_]{1,32}$`)
+	rigModelRe = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+)
+
+func (v *validator) validate(c *Config) {
+	if c.StateDir == "" || !filepath.IsAbs(c.StateDir) {
+		v.errorf("state_dir", "want an absolute directory, got %q", c.StateDir)
+	}
+	switch {
+	case c.GatewayID == "":
+		v.errorf("gateway_id", "missing: name this box (a-z, 0-9, '-', '_', '.'), e.g. hz-shop1-gw1")
+	case !idRe.MatchString(c.GatewayID):
+		v.errorf("gateway_id", "%q: use 1–63 of a-z, 0-9, '-', '_', '.' starting with a letter or digit (it becomes an MQTT client id and topic level)", clip(c.GatewayID))
+	}
+
+	switch {
+	case c.Company.Code == "":
+		v.errorf("company.code", "missing: the companycode the provincial platform issued at registration")
+	case !alnumRe.MatchString(c.Company.Code) || len(c.Company.Code) > 15:
+		// Every known code is 15 digits (varchar(15)); "always 15 digits" is unconfirmed, so
+		// only the topic-safe shape is enforced.
+		v.errorf("company.code", "%q: want at most 15 letters or digits (every known companycode is 15 digits)", clip(c.Company.Code))
+	}
+	switch n := utf8.RuneCountInString(c.Company.Name); {
+	case strings.TrimSpace(c.Company.Name) == "":
+		v.errorf("company.name", "missing: the shop's full registered name (it goes into every record)")
+	case n > 100:
+		v.errorf("company.name", "%d characters, the record allows at most 100", n)
+	}
+	switch p := c.Company.Province; {
+	case p == "":
+		v.errorf("company.province", "missing: the GB/T 2260 code of the province, e.g. \"33\" for 浙江 or \"330106\"")
+	case !digitsRe.MatchString(p) || (len(p) != 2 && len(p) != 6):
+		v.errorf("company.province", "%q: want a GB/T 2260 code of 2 or 6 digits, e.g. \"33\" or \"330106\" (quote it)", clip(p))
+	case p[:2] < "11" || p[:2] > "82":
+		v.errorf("company.province", "%q: no GB/T 2260 province starts with %s", p, p[:2])
+	}
+
+	if len(c.Bays) == 0 {
+		v.errorf("bays", "no bays: configure at least one bay with its OBD adapter")
+	}
+	names := map[string]int{}
+	pins := map[string]string{}
+	for i, b := range c.Bays {
+		p := fmt.Sprintf("bays[%d]", i)
+		switch {
+		case b.Name == "":
+			v.errorf(p+".name", "missing: name the bay (e.g. bay1)")
+		case !bayRe.MatchString(b.Name):
+			v.errorf(p+".name", "%q: use 1–32 of letters, digits, '-', '_' (it appears in URLs)", clip(b.Name))
+		default:
+			if j, dup := names[b.Name]; dup {
+				v.errorf(p+".name", "%q is already the name of bays[%d]", b.Name, j)
+			}
+			names[b.Name] = i
+		}
+		if b.OBD == "" {
+			v.errorf(p+".obd", "missing: the adapter address, e.g. serial:///dev/ttyUSB0 or tcp://192.168.0.10:35000")
+		} else if err := checkDeviceAddr(b.OBD); err != nil {
+			v.errorf(p+".obd", "%v", err)
+		}
+		if b.Rig != nil {
+			if !rigModelRe.MatchString(b.Rig.Model) {
+				v.errorf(p+".rig.model", "%q: want the driver name of the analyzer or opacimeter, e.g. nanhua-nha506", clip(b.Rig.Model))
+			}
+			if b.Rig.Address == "" {
+				v.errorf(p+".rig.address", "missing: the rig's serial address")
+			} else if err := checkDeviceAddr(b.Rig.Address); err != nil {
+				v.errorf(p+".rig.address", "%v", err)
+			} else if b.Rig.Address == b.OBD {
+				v.errorf(p+".rig.address", "the same device as %s.obd", p)
+			}
+		}
+		if b.LEDs != nil {
+			for _, l := range []struct{ key, pin string }{{"green", b.LEDs.Green}, {"red", b.LEDs.Red}} {
+				if l.pin == "" {
+					continue
+				}
+				lp := p + ".leds." + l.key
+				if !pinRe.MatchString(l.pin) {
+					v.errorf(lp, "%q: want a GPIO pin name such as GPIO17", clip(l.pin))
+				} else if other, dup := pins[l.pin]; dup {
+					v.errorf(lp, "pin %s is already used by %s", l.pin, other)
+				} else {
+					pins[l.pin] = lp
+				}
+			}
+		}
+	}
+
+	v.validateBroker(&c.Broker)
+
+	if c.API.Listen == "" {
+		v.errorf("api.listen", "missing: host:port, e.g. 0.0.0.0:8080")
+	} else if _, port, err := net.SplitHostPort(c.API.Listen); err != nil || port == "" {
+		v.errorf("api.listen", "%q: want host:port, e.g. 0.0.0.0:8080", clip(c.API.Listen))
+	}
+	if len(c.API.Tokens) == 0 {
+		v.errorf("api.tokens", "no tokens: every write needs a bearer token; add one (name, file)")
+	}
+	tnames := map[string]bool{}
+	for i, t := range c.API.Tokens {
+		p := fmt.Sprintf("api.tokens[%d]", i)
+		if !bayRe.MatchString(t.Name) {
+			v.errorf(p+".name", "%q: name the holder (letters, digits, '-', '_')", clip(t.Name))
+		} else if tnames[t.Name] {
+			v.errorf(p+".name", "%q is used twice", t.Name)
+		}
+		tnames[t.Name] = true
+		if t.File == "" {
+			v.errorf(p+".file", "missing: the file holding the token (mode 0600); tokens are never written in this file")
+		}
+	}
+	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 64<<20 {
+		v.errorf("api.max_body_bytes", "%d: want between 1024 and 67108864", c.API.MaxBodyBytes)
+	}
+	if c.Records.MaxOutboxRecords < 0 {
+		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)
+	}
+	v.validateEmission(c)
+}
+
+func (v *validator) validateBroker(b *Broker) {
+	if b.URL == "" {
+		v.errorf("broker.url", "missing: the provincial broker, e.g. mqtts://broker.example.cn:8883")
+	} else if u, err := url.Parse(b.URL); err != nil || u.Host == "" {
+		v.errorf("broker.url", "%q: want scheme://host:port, e.g. mqtts://broker.example.cn:8883", clip(b.URL))
+	} else {
+		switch u.Scheme {
+		case "mqtts", "ssl", "tls":
+		case "tcp", "mqtt":
+			if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				v.errorf("broker.url", "%q: an unencrypted connection is allowed only to a broker on this box; use mqtts://", clip(b.URL))
+			}
+		default:
+			v.errorf("broker.url", "scheme %q: want mqtts:// (or tcp:// to a local broker)", clip(u.Scheme))
+		}
+		if u.Port() == "" {
+			v.errorf("broker.url", "%q: name the port, e.g. :8883", clip(b.URL))
+		}
+	}
+	if (b.CertFile == "") != (b.KeyFile == "") {
+		v.errorf("broker.cert_file", "cert_file and key_file go together: set both or neither")
+	}
+	if b.PasswordFile != "" && b.Username == "" {
+		v.errorf("broker.username", "missing: password_file is set but no username")
+	}
+	switch b.Delivery {
+	case "receipt", "puback":
+	default:
+		v.errorf("broker.delivery", "%q: want receipt (the platform accepted it) or puback (the broker has it)", clip(b.Delivery))
+	}
+	if b.Inflight < 1 || b.Inflight > 1000 {
+		v.errorf("broker.inflight", "%d: want 1 to 1000", b.Inflight)
+	}
+	if !(b.DrainRate > 0) || b.DrainRate > 10000 {
+		v.errorf("broker.drain_rate", "%v: want records per second, more than 0 and at most 10000", b.DrainRate)
+	}
+}
+
+func (v *validator) validateEmission(c *Config) {
+	// WIRE(emission): when Emission becomes emission.Limits, call its Validate here and report
+	// under "emission". Until then only its shape is checked.
+	n := c.Emission
+	if n.Kind != 0 && n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		v.errorf("emission", "want a mapping of limits, got %s", kindName(&n))
+	}
+}
+
+// checkDeviceAddr checks the address forms serialport.Open accepts, so a typo is found when the
+// daemon starts rather than when the bay first tries to open its adapter.
+func checkDeviceAddr(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("%q: want serial:///dev/ttyUSB0, usb://0403:6001 or tcp://host:port", clip(addr))
+	}
+	switch u.Scheme {
+	case "serial":
+		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
+			return fmt.Errorf("%q: want serial:///dev/<device> (three slashes)", clip(addr))
+		}
+	case "usb":
+		vid, pid, ok := strings.Cut(u.Host, ":")
+		if !ok || !isHex4(vid) || !isHex4(pid) {
+			return fmt.Errorf("%q: want usb://VID:PID with 4-digit hex ids, e.g. usb://0403:6001", clip(addr))
+		}
+	case "tcp":
+		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+			return fmt.Errorf("%q: want tcp://host:port", clip(addr))
+		}
+	default:
+		return fmt.Errorf("scheme %q: want serial://, usb:// or tcp://", clip(u.Scheme))
+	}
+	if b := u.Query().Get("baud"); b != "" && !digitsRe.MatchString(b) {
+		return fmt.Errorf("%q: baud %q is not a number", clip(addr), clip(b))
+	}
+	return nil
+}
+
+func isHex4(s string) bool {
+	if len(s) != 4 {
+		return false
+	}
+	for _, c := range s {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
+			return false
+		}
+	}
+	return true
+}
