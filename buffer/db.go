@@ -396,10 +396,25 @@ func (db *DB) Append(ctx context.Context, kind, topic string, payload []byte) (R
 // storageError explains a failed write; bbolt rolled the transaction back, so nothing stored
 // earlier is affected.
 func (db *DB) storageError(what string, err error) error {
-	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+	if diskFull(err) {
 		return fmt.Errorf("buffer: %s: the disk holding %s is full; nothing stored was lost, free some space (old logs, updates) and retry: %w", what, db.path, err)
 	}
 	return fmt.Errorf("buffer: %s: cannot write %s; nothing stored was lost: %w", what, db.path, err)
+}
+
+// diskFull reports whether err means the disk (or the process's file size limit) is full.
+// bbolt formats some of its I/O errors with %s, which loses the errno, hence the text match.
+func diskFull(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	msg := err.Error()
+	for _, s := range []string{syscall.ENOSPC.Error(), syscall.EFBIG.Error(), syscall.EDQUOT.Error()} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // endTx counts the refusals of a finished transaction, committed or not.
