@@ -1,0 +1,405 @@
+package obd_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/obdgw/obdgw/obd"
+	"github.com/obdgw/obdgw/obd/obdtest"
+)
+
+// §13 table.
+func TestDecodeDTC(t *testing.T) {
+	for _, tc := range []struct {
+		hex, want string
+	}{
+		{"04 20", "P0420"}, {"01 71", "P0171"}, {"03 00", "P0300"}, {"24 63", "P2463"},
+		{"1A 0F", "P1A0F"}, {"40 35", "C0035"}, {"93 42", "B1342"}, {"C1 00", "U0100"},
+		{"C4 15", "U0415"}, {"00 00", ""},
+	} {
+		b := obdtest.MustHex(tc.hex)
+		if got := obd.DecodeDTC(b[0], b[1]); got != tc.want {
+			t.Errorf("DecodeDTC(%s) = %q, want %q", tc.hex, got, tc.want)
+		}
+		if tc.want == "" {
+			continue
+		}
+		b0, b1, err := obd.EncodeDTC(tc.want)
+		if err != nil || b0 != b[0] || b1 != b[1] {
+			t.Errorf("EncodeDTC(%s) = %02X %02X, %v; want %s", tc.want, b0, b1, err, tc.hex)
+		}
+	}
+	for _, bad := range []string{"P042", "X0420", "P4420", "P042G", "p0420"} {
+		if _, _, err := obd.EncodeDTC(bad); err == nil {
+			t.Errorf("EncodeDTC(%q) accepted a non-code", bad)
+		}
+	}
+}
+
+func codes(d []obd.DTC) []string {
+	out := []string{}
+	for _, x := range d {
+		out = append(out, x.ECU+":"+x.Code+":"+x.Service.String())
+	}
+	return out
+}
+
+// §13 Mode 03 examples, CAN single, multi-frame with two ECUs, none, and legacy.
+func TestParseDTCs(t *testing.T) {
+	multi := obdtest.CAN(
+		"7E8 10 0A 43 04 04 20 01 71",
+		"7E8 21 03 00 24 63 00 00 00",
+		"7E9 04 43 01 C1 00 00 00 00",
+	)
+	for _, tc := range []struct {
+		name    string
+		service byte
+		resps   []obd.Response
+		form    obd.DTCForm
+		want    []string
+	}{
+		{"can single frame", 0x03, obdtest.CAN("7E8 06 43 02 04 20 01 71"), obd.FormAuto, []string{"7E8:P0420:03", "7E8:P0171:03"}},
+		{"can multi-frame two ECUs", 0x03, multi, obd.FormCAN, []string{"7E8:P0420:03", "7E8:P0171:03", "7E8:P0300:03", "7E8:P2463:03", "7E9:U0100:03"}},
+		{"can none", 0x03, obdtest.CAN("7E8 02 43 00"), obd.FormAuto, []string{}},
+		{"pending keeps service", 0x07, obdtest.CAN("7E8 04 47 01 01 71"), obd.FormAuto, []string{"7E8:P0171:07"}},
+		{"permanent", 0x0A, obdtest.CAN("7E8 04 4A 01 04 20"), obd.FormAuto, []string{"7E8:P0420:0A"}},
+		// python-OBD #284: a legacy car with several codes must not show only one.
+		{"legacy two lines concatenated", 0x03, []obd.Response{{ECU: "10", Data: obdtest.MustHex("43 04 20 01 71 03 00 43 24 63 00 00 00 00")}}, obd.FormLegacy,
+			[]string{"10:P0420:03", "10:P0171:03", "10:P0300:03", "10:P2463:03"}},
+		{"legacy single line auto", 0x03, obdtest.Legacy("10", "43 01 71 00 00 00 00"), obd.FormAuto, []string{"10:P0171:03"}},
+		{"legacy headers off auto", 0x03, obdtest.Legacy("", "43 04 20 01 71 03 00"), obd.FormAuto, []string{":P0420:03", ":P0171:03", ":P0300:03"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := []string{}
+			for _, r := range tc.resps {
+				d, err := obd.ParseDTCs(tc.service, r, tc.form)
+				if err != nil {
+					t.Fatalf("ParseDTCs: %v", err)
+				}
+				got = append(got, codes(d)...)
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestParseDTCsErrors(t *testing.T) {
+	// Count says 3 codes, only 2 present: keep what is there and say what was wrong.
+	d, err := obd.ParseDTCs(0x03, obdtest.Resp("7E8", "43 03 04 20 01 71"), obd.FormCAN)
+	var de *obd.DecodeError
+	if !errors.As(err, &de) || de.ECU != "7E8" || len(de.Raw) != 6 {
+		t.Fatalf("err = %v, want a DecodeError from 7E8 keeping 6 raw bytes", err)
+	}
+	if len(d) != 2 || d[0].Code != "P0420" {
+		t.Errorf("partial codes = %v", codes(d))
+	}
+	if _, err := obd.ParseDTCs(0x03, obdtest.Resp("7E8", "47 00"), obd.FormCAN); err == nil {
+		t.Error("a 47 reply to service 03 was accepted")
+	}
+	_, err = obd.ParseDTCs(0x0A, obdtest.Resp("7E8", "7F 0A 11"), obd.FormCAN)
+	var ne *obd.NegativeResponseError
+	if !errors.As(err, &ne) || ne.NRC != 0x11 || !strings.Contains(err.Error(), "service not supported") {
+		t.Errorf("7F 0A 11: err = %v", err)
+	}
+}
+
+// §12 examples.
+func TestDecodeMonitorStatus(t *testing.T) {
+	for _, tc := range []struct {
+		resp        string
+		mil         bool
+		n           int
+		compression bool
+		supported   []string
+		incomplete  []string
+	}{
+		{"41 01 82 07 65 05", true, 2, false,
+			[]string{"misfire", "fuel_system", "components", "catalyst", "evap", "oxygen_sensor", "oxygen_sensor_heater"},
+			[]string{"catalyst", "evap"}},
+		{"41 01 00 07 E5 00", false, 0, false,
+			[]string{"misfire", "fuel_system", "components", "catalyst", "evap", "oxygen_sensor", "oxygen_sensor_heater", "egr_vvt"},
+			[]string{}},
+		{"41 01 00 0F EB 40", false, 0, true,
+			[]string{"misfire", "fuel_system", "components", "nmhc_catalyst", "nox_scr", "boost_pressure", "exhaust_gas_sensor", "pm_filter", "egr_vvt"},
+			[]string{"pm_filter"}},
+	} {
+		b := obdtest.MustHex(tc.resp)
+		m, err := obd.DecodeMonitorStatus(b[2:])
+		if err != nil {
+			t.Fatalf("%s: %v", tc.resp, err)
+		}
+		if m.MIL != tc.mil || m.DTCCount != tc.n || m.Compression != tc.compression {
+			t.Errorf("%s: MIL %v count %d compression %v", tc.resp, m.MIL, m.DTCCount, m.Compression)
+		}
+		if !reflect.DeepEqual(m.Supported(), tc.supported) {
+			t.Errorf("%s: supported %v, want %v", tc.resp, m.Supported(), tc.supported)
+		}
+		if !reflect.DeepEqual(m.Incomplete(), tc.incomplete) {
+			t.Errorf("%s: incomplete %v, want %v", tc.resp, m.Incomplete(), tc.incomplete)
+		}
+	}
+	if _, err := obd.DecodeMonitorStatus([]byte{0x82, 0x07}); err == nil {
+		t.Error("2 bytes accepted as a monitor status")
+	}
+	// B4..B6 mark the continuous monitors incomplete.
+	m, _ := obd.DecodeMonitorStatus([]byte{0, 0x71, 0, 0})
+	if !reflect.DeepEqual(m.Incomplete(), []string{"misfire"}) {
+		t.Errorf("B=71: incomplete %v, want [misfire]", m.Incomplete())
+	}
+}
+
+func TestAggregateReadiness(t *testing.T) {
+	a, _ := obd.DecodeMonitorStatus(obdtest.MustHex("82 07 65 05"))
+	b, _ := obd.DecodeMonitorStatus(obdtest.MustHex("00 07 E5 00"))
+	r := obd.AggregateReadiness([]obd.MonitorStatus{a, b})
+	want := []string{"misfire", "fuel_system", "components", "catalyst", "evap", "oxygen_sensor", "oxygen_sensor_heater", "egr_vvt"}
+	if !reflect.DeepEqual(r.Supported, want) || !reflect.DeepEqual(r.Incomplete, []string{"catalyst", "evap"}) || r.Ready {
+		t.Errorf("aggregate = %+v", r)
+	}
+	if r := obd.AggregateReadiness([]obd.MonitorStatus{b}); !r.Ready {
+		t.Errorf("all complete but not ready: %+v", r)
+	}
+	if r := obd.AggregateReadiness(nil); r.Ready {
+		t.Error("no ECU reported, yet ready")
+	}
+}
+
+// §15 examples and formulas.
+func TestDecodePID(t *testing.T) {
+	for _, tc := range []struct {
+		resp string
+		want float64
+		unit string
+		text string
+	}{
+		{"41 0C 0C E4", 825, "r/min", ""},
+		{"41 21 01 2C", 300, "km", ""},
+		{"41 31 0B B8", 3000, "km", ""},
+		{"41 A6 00 12 D6 87", 123456.7, "km", ""},
+		{"41 05 7B", 83, "°C", ""},
+		{"41 0D 00", 0, "km/h", ""},
+		{"41 04 FF", 100, "%", ""},
+		{"41 0F 28", 0, "°C", ""},
+		{"41 10 01 F4", 5, "g/s", ""},
+		{"41 1C 06", 6, "", "EOBD (Europe)"},
+		{"41 1F 01 00", 256, "s", ""},
+		{"41 2F 80", 128 * 100.0 / 255, "%", ""},
+		{"41 42 30 D4", 12.5, "V", ""},
+		{"41 44 80 00", 1, "", ""},
+		{"41 46 3C", 20, "°C", ""},
+		{"41 4D 00 3C", 60, "min", ""},
+		{"41 4E 01 00", 256, "min", ""},
+		{"41 5C 82", 90, "°C", ""},
+		{"41 06 80", 0, "%", ""},
+		{"41 0E 80", 0, "°", ""},
+		{"41 62 7D", 0, "%", ""},
+		{"41 23 00 64", 1000, "kPa", ""},
+		{"41 01 82 07 65 05", 2, "", "MIL on, 2 DTC(s), 2 of 7 monitors incomplete"},
+	} {
+		b := obdtest.MustHex(tc.resp)
+		v, err := obd.DecodePID(b[1], b[2:])
+		if err != nil {
+			t.Errorf("%s: %v", tc.resp, err)
+			continue
+		}
+		if diff := v.Value - tc.want; diff > 1e-9 || diff < -1e-9 || v.Unit != tc.unit || v.Text != tc.text {
+			t.Errorf("%s: got %v %q %q, want %v %q %q", tc.resp, v.Value, v.Unit, v.Text, tc.want, tc.unit, tc.text)
+		}
+	}
+	if _, err := obd.DecodePID(0x0C, []byte{0x0C}); err == nil {
+		t.Error("one byte accepted for engine speed")
+	}
+	if _, err := obd.DecodePID(0x83, []byte{1, 2, 3}); err == nil {
+		t.Error("a PID without a formula decoded")
+	}
+}
+
+// The §15 list must be in the table, with widths.
+func TestPIDTable(t *testing.T) {
+	for _, pid := range []byte{0x01, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1C, 0x1F, 0x21, 0x23, 0x2F, 0x31, 0x33, 0x41, 0x42, 0x44, 0x46, 0x4D, 0x4E, 0x5C, 0x62, 0xA6} {
+		p, ok := obd.LookupPID(pid)
+		if !ok || p.Bytes == 0 || p.Name == "" || p.NameZH == "" {
+			t.Errorf("PID %02X missing or incomplete: %+v", pid, p)
+		}
+	}
+	prev := -1
+	for _, p := range obd.PIDs() {
+		if int(p.PID) <= prev {
+			t.Errorf("PID table not in ascending order at %02X", p.PID)
+		}
+		prev = int(p.PID)
+	}
+	if obd.PIDWidth(0x20) != 4 || obd.PIDWidth(0x0C) != 2 || obd.PIDWidth(0x83) != 0 {
+		t.Error("PIDWidth wrong")
+	}
+}
+
+// §16 example.
+func TestParseMultiPID(t *testing.T) {
+	r := obdtest.CAN("7E8 10 0A 41 0C 0C E4 0D 00", "7E8 21 05 7B 11 26 00 00 00")[0]
+	vals, err := obd.ParseMultiPID([]byte{0x0C, 0x0D, 0x05, 0x11}, r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := []string{}
+	for _, v := range vals {
+		got = append(got, v.PID.String()+"="+v.String())
+	}
+	want := []string{"0C=825 r/min", "0D=0 km/h", "05=83 °C", "11=14.9 %"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	// An ECU leaving out a PID it does not support.
+	vals, err = obd.ParseMultiPID([]byte{0x0C, 0x0D, 0x05}, obdtest.MustHex("41 0C 0C E4 05 7B"))
+	if err != nil || len(vals) != 2 || vals[1].Value != 83 {
+		t.Errorf("subset: %v, %v", vals, err)
+	}
+	for _, bad := range []struct {
+		pids []byte
+		data string
+	}{
+		{[]byte{0x0C, 0x0D}, "41 0C 0C"},    // truncated
+		{[]byte{0x0C, 0x83}, "41 0C 0C E4"}, // unknown width
+		{[]byte{0x0C}, "41 0D 00"},          // not requested
+		{[]byte{0x0C, 0x0D}, "41 0D 00 0C 0C E4"}, // out of order
+		{[]byte{0x0C}, "42 0C 0C E4"},
+	} {
+		if _, err := obd.ParseMultiPID(bad.pids, obdtest.MustHex(bad.data)); err == nil {
+			t.Errorf("ParseMultiPID(%X, %s) accepted", bad.pids, bad.data)
+		}
+	}
+}
+
+func TestParseSupported(t *testing.T) {
+	// BE 1F A8 13: PIDs 01 03 04 05 06 07 0C 0D 0E 0F 10 11 13 15 1C 1F 20.
+	pids, next, err := obd.ParseSupported(0x00, obdtest.MustHex("BE 1F A8 13"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := obdtest.MustHex("01 03 04 05 06 07 0C 0D 0E 0F 10 11 13 15 1C 1F 20")
+	if !reflect.DeepEqual(pids, want) || !next {
+		t.Errorf("got %X next %v, want %X next true", pids, next, want)
+	}
+	pids, next, _ = obd.ParseSupported(0xA0, obdtest.MustHex("04 00 00 00"))
+	if !reflect.DeepEqual(pids, []byte{0xA6}) || next {
+		t.Errorf("A0: got %X next %v", pids, next)
+	}
+	// The last bitmap cannot announce a PID above FF.
+	if _, next, _ := obd.ParseSupported(0xE0, obdtest.MustHex("00 00 00 01")); next {
+		t.Error("E0 announced a next part")
+	}
+	if _, _, err := obd.ParseSupported(0, []byte{1, 2}); err == nil {
+		t.Error("short bitmap accepted")
+	}
+}
+
+// §6 and §14 examples.
+func TestMode09(t *testing.T) {
+	vin := obdtest.CAN("7E8 10 14 49 02 01 4C 4B 36", "7E8 21 41 44 43 45 31 35 50", "7E8 22 42 34 30 35 31 32 37")
+	if got, err := obd.DecodeVIN(vin[0].Data); err != nil || got != "LK6ADCE15PB405127" {
+		t.Errorf("CAN VIN = %q, %v", got, err)
+	}
+	legacy := obdtest.MustHex("49 02 01 00 00 00 4C 49 02 02 4B 36 41 44 49 02 03 43 45 31 35 49 02 04 50 42 34 30 49 02 05 35 31 32 37")
+	if got, err := obd.DecodeVIN(legacy); err != nil || got != "LK6ADCE15PB405127" {
+		t.Errorf("legacy VIN = %q, %v", got, err)
+	}
+
+	cal := obdtest.CAN(
+		"7E8 10 13 49 04 01 43 4E 47", "7E8 21 36 45 43 4D 2D 32 32", "7E8 22 30 35 41 33 31 31 00",
+		"7E9 10 13 49 04 01 54 43 55", "7E9 21 38 41 54 30 33 30 31", "7E9 22 2D 30 30 30 30 00 00",
+	)
+	wantCal := map[string]string{"7E8": "CNG6ECM-2205A311", "7E9": "TCU8AT0301-0000"}
+	for _, r := range cal {
+		ids, err := obd.DecodeCALIDs(r.Data)
+		if err != nil || len(ids) != 1 || ids[0] != wantCal[r.ECU] {
+			t.Errorf("CALID %s = %q, %v; want %q", r.ECU, ids, err, wantCal[r.ECU])
+		}
+	}
+
+	cvn1 := obdtest.CAN("7E8 07 49 06 01 3A 9C 0F 5D")[0]
+	if got, err := obd.DecodeCVNs(cvn1.Data); err != nil || !reflect.DeepEqual(got, []string{"3A9C0F5D"}) {
+		t.Errorf("one CVN = %v, %v", got, err)
+	}
+	cvn2 := obdtest.CAN("7E8 10 0B 49 06 02 3A 9C 0F", "7E8 21 5D 00 0B 7E 21 AA AA")[0]
+	if got, err := obd.DecodeCVNs(cvn2.Data); err != nil || !reflect.DeepEqual(got, []string{"3A9C0F5D", "000B7E21"}) {
+		t.Errorf("two CVNs = %v, %v", got, err)
+	}
+	// A CVN ending in bytes a string strip would eat.
+	if got, _ := obd.DecodeCVNs(obdtest.MustHex("49 06 01 20 0B 00 0B")); !reflect.DeepEqual(got, []string{"200B000B"}) {
+		t.Errorf("CVN with whitespace bytes = %v", got)
+	}
+
+	name := obdtest.CAN("7E9 10 17 49 0A 01 54 43 4D", "7E9 21 00 2D 54 72 61 6E 73", "7E9 22 6D 69 73 73 69 6F 6E", "7E9 23 43 74 6C 55 55 55 55")[0]
+	n, err := obd.DecodeECUName(name.Data)
+	if err != nil || n.Acronym != "TCM" || n.Name != "TransmissionCtl" || n.String() != "TCM-TransmissionCtl" {
+		t.Errorf("ECU name = %+v, %v", n, err)
+	}
+
+	u, err := obd.DecodeIUPR(0x08, obdtest.MustHex("49 08 04 00 64 01 2C 00 0A 00 14"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(u.Items) != 4 || u.Items[0] != (obd.IUPRItem{Name: "OBDCOND", Count: 100}) || u.Items[1] != (obd.IUPRItem{Name: "IGNCNTR", Count: 300}) {
+		t.Errorf("IUPR items %+v", u.Items)
+	}
+	if r := u.Ratios(); len(r) != 1 || r[0].Monitor != "CAT1" || r[0].Ratio != 0.5 {
+		t.Errorf("IUPR ratios %+v", r)
+	}
+	u, _ = obd.DecodeIUPR(0x0B, obdtest.MustHex("49 0B 0A 00 01 00 02 00 03 00 04 00 05 00 06 00 07 00 08 00 09 00 0A"))
+	if u.Items[8].Name != "PMCOMP" || u.Items[9].Name != "PMCOND" {
+		t.Errorf("090B names %+v", u.Items)
+	}
+
+	for _, bad := range []struct {
+		name string
+		fn   func([]byte) error
+		data string
+	}{
+		{"vin wrong pid", func(b []byte) error { _, err := obd.DecodeVIN(b); return err }, "49 04 01 4C 4B"},
+		{"vin empty", func(b []byte) error { _, err := obd.DecodeVIN(b); return err }, "49 02 01 00 00"},
+		{"calid short", func(b []byte) error { _, err := obd.DecodeCALIDs(b); return err }, "49 04 02 43 4E 47 36 45 43 4D 2D 32 32 30 35 41 33 31 31 41"},
+		{"cvn short", func(b []byte) error { _, err := obd.DecodeCVNs(b); return err }, "49 06 02 3A 9C 0F 5D 00"},
+		{"name short", func(b []byte) error { _, err := obd.DecodeECUName(b); return err }, "49 0A 01 54 43 4D"},
+		{"iupr short", func(b []byte) error { _, err := obd.DecodeIUPR(0x08, b); return err }, "49 08 03 00 01 00 02"},
+	} {
+		if err := bad.fn(obdtest.MustHex(bad.data)); err == nil {
+			t.Errorf("%s: accepted %s", bad.name, bad.data)
+		}
+	}
+}
+
+func TestCheckVIN(t *testing.T) {
+	for _, v := range []string{"LK6ADCE15PB405127", "LJ8ECM2B2R1063348", "1M8GDM9AXKP042788"} {
+		if warn, err := obd.CheckVIN(v); err != nil || warn != "" {
+			t.Errorf("CheckVIN(%s) = %q, %v", v, warn, err)
+		}
+	}
+	// A European-style VIN without a check digit: valid, with a warning.
+	if warn, err := obd.CheckVIN("WVWZZZ1KZ8W123456"); err != nil || !strings.Contains(warn, "check digit") {
+		t.Errorf("European VIN: warn %q, err %v", warn, err)
+	}
+	for _, bad := range []string{"LK6ADCE15PB40512", "LK6ADCE15PB4051277", "LK6ADCE15PB4O5127", "LK6ADCEI5PB405127", "LQ6ADCE15PB405127", "lk6adce15pb405127", "LK6ADCE15PB40512-"} {
+		_, err := obd.CheckVIN(bad)
+		var ve *obd.VINError
+		if !errors.As(err, &ve) || ve.VIN != bad {
+			t.Errorf("CheckVIN(%q) err = %v, want a VINError keeping the VIN", bad, err)
+		}
+	}
+}
+
+func TestNRC(t *testing.T) {
+	if obd.NRCName(0x11) != "service not supported" || obd.NRCName(0x22) != "conditions not correct" || obd.NRCName(0x21) != "busy, repeat request" {
+		t.Error("NRC names wrong")
+	}
+	if !strings.Contains(obd.NRCName(0x99), "99") {
+		t.Error("unknown NRC does not show its value")
+	}
+	r := obd.Response{ECU: "7E8", Data: obdtest.MustHex("7F 01 12")}
+	if nrc, ok := r.Negative(); !ok || nrc != 0x12 {
+		t.Error("Negative() missed 7F 01 12")
+	}
+}

@@ -1,0 +1,132 @@
+package obd
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// WriteText writes the report for people, in "zh" (default) or "en": VIN and its validity,
+// protocol, MIL, DTCs per ECU with descriptions, the readiness table, odometer and elapsed time.
+// DTC descriptions are looked up again in lang, so one stored report can be printed in both.
+func (r *Report) WriteText(w io.Writer, lang string) error {
+	en := normLang(lang) == "en"
+	t := func(enText, zhText string) string {
+		if en {
+			return enText
+		}
+		return zhText
+	}
+	var b strings.Builder
+	line := func(label, value string) { fmt.Fprintf(&b, "%-*s %s\n", labelWidth(en), label, value) }
+
+	vin := r.VIN
+	switch {
+	case vin == "":
+		vin = t("(not reported)", "（未读取到）")
+	case r.VINValid:
+		vin += t("  valid", "  有效")
+	default:
+		vin += t("  INVALID", "  无效")
+	}
+	if r.VINMismatch {
+		vin += t("  DOES NOT MATCH work order ", "  与工单不一致 ") + r.ExpectedVIN
+	}
+	line("VIN", vin)
+	proto := r.Protocol
+	if proto == "" {
+		proto = t("(unknown)", "（未知）")
+	}
+	line(t("Protocol", "协议"), proto)
+	if r.Adapter.Version != "" {
+		line(t("Adapter", "适配器"), r.Adapter.Version)
+	}
+	mil := t("off", "熄灭")
+	if r.MIL {
+		mil = t("ON", "点亮")
+	}
+	line(t("MIL", "故障灯"), mil)
+	if r.OdometerKM != nil {
+		line(t("Odometer", "里程"), strconv.FormatFloat(*r.OdometerKM, 'f', 1, 64)+" km")
+	}
+	line(t("Elapsed", "用时"), fmt.Sprintf("%.1f s", float64(r.ElapsedMS)/1000))
+
+	b.WriteString("\n" + t("Trouble codes", "故障码") + "\n")
+	type kind struct {
+		list []DTC
+		name string
+	}
+	kinds := []kind{
+		{r.DTCs.Stored, t("stored", "已确认")},
+		{r.DTCs.Pending, t("pending", "待定")},
+		{r.DTCs.Permanent, t("permanent", "永久")},
+	}
+	any := false
+	for _, e := range r.ECUs {
+		var rows []string
+		for _, k := range kinds {
+			for _, d := range k.list {
+				if d.ECU == e.ID {
+					rows = append(rows, fmt.Sprintf("    %s  %-9s %s", d.Code, k.name, DescribeDTC(d.Code, lang)))
+				}
+			}
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		any = true
+		head := "  ECU " + e.ID
+		if e.Name != "" {
+			head += " (" + e.Name + ")"
+		}
+		b.WriteString(head + "\n")
+		for _, row := range rows {
+			b.WriteString(row + "\n")
+		}
+	}
+	if !any {
+		b.WriteString("  " + t("none", "无") + "\n")
+	}
+
+	b.WriteString("\n" + t("Readiness", "就绪状态") + "\n")
+	wrote := false
+	for _, e := range r.ECUs {
+		if e.Readiness == nil {
+			continue
+		}
+		wrote = true
+		fmt.Fprintf(&b, "  ECU %s\n", e.ID)
+		for _, m := range e.Readiness.Monitors {
+			if !m.Supported {
+				continue
+			}
+			st := t("complete", "完成")
+			if !m.Complete {
+				st = t("NOT complete", "未完成")
+			}
+			fmt.Fprintf(&b, "    %-28s %s\n", MonitorLabel(m.Name, lang), st)
+		}
+	}
+	if !wrote {
+		b.WriteString("  " + t("not reported", "未读取到") + "\n")
+	} else {
+		fmt.Fprintf(&b, "  %s %d / %d\n", t("Incomplete monitors:", "未完成监测项："), len(r.Readiness.Incomplete), len(r.Readiness.Supported))
+	}
+
+	if len(r.Warnings) > 0 {
+		b.WriteString("\n" + t("Warnings", "警告") + "\n")
+		for _, w := range r.Warnings {
+			b.WriteString("  " + w + "\n")
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func labelWidth(en bool) int {
+	if en {
+		return 9
+	}
+	return 6
+}
