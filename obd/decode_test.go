@@ -262,9 +262,9 @@ func TestParseMultiPID(t *testing.T) {
 		pids []byte
 		data string
 	}{
-		{[]byte{0x0C, 0x0D}, "41 0C 0C"},    // truncated
-		{[]byte{0x0C, 0x83}, "41 0C 0C E4"}, // unknown width
-		{[]byte{0x0C}, "41 0D 00"},          // not requested
+		{[]byte{0x0C, 0x0D}, "41 0C 0C"},          // truncated
+		{[]byte{0x0C, 0x83}, "41 0C 0C E4"},       // unknown width
+		{[]byte{0x0C}, "41 0D 00"},                // not requested
 		{[]byte{0x0C, 0x0D}, "41 0D 00 0C 0C E4"}, // out of order
 		{[]byte{0x0C}, "42 0C 0C E4"},
 	} {
