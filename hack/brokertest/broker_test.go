@@ -108,7 +108,7 @@ func TestBrokerTLSPasswordACLRestartProxy(t *testing.T) {
 
 	p := NewProxy(t, b.Addr())
 	lost := make(chan error, 1)
-	o := mqtt.NewClientOptions().AddBroker("tcp://"+p.Addr).SetClientID("rx2").SetUsername("rx").SetPassword("rxpass").
+	o := mqtt.NewClientOptions().AddBroker("tcp://" + p.Addr).SetClientID("rx2").SetUsername("rx").SetPassword("rxpass").
 		SetAutoReconnect(false).SetConnectionLostHandler(func(_ mqtt.Client, err error) { lost <- err })
 	c := mqtt.NewClient(o)
 	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {

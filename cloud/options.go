@@ -1,0 +1,248 @@
+package cloud
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/buffer"
+)
+
+// Delivery says when a record may leave the outbox.
+type Delivery string
+
+const (
+	// DeliveryPUBACK: on the broker's PUBACK. Fast; cannot see a broker that loses the message
+	// afterwards or an ACL denial (see the package doc).
+	DeliveryPUBACK Delivery = "puback"
+	// DeliveryReceipt: on the receiver's receipt for the record's id.
+	DeliveryReceipt Delivery = "receipt"
+)
+
+// ReceiptStatus is the receiver's verdict, as ParseReceipt decodes it.
+type ReceiptStatus string
+
+const (
+	ReceiptAccepted  ReceiptStatus = "accepted"
+	ReceiptDuplicate ReceiptStatus = "duplicate"
+	ReceiptRejected  ReceiptStatus = "rejected"
+)
+
+// Receipt is a decoded receipt (the bytes belong to the wire format).
+type Receipt struct {
+	ID     string
+	Status ReceiptStatus
+	Reason string
+}
+
+// UplinkOptions configure NewUplink. Field comments name the config key a gateway would use;
+// errors from NewUplink name the key as well.
+type UplinkOptions struct {
+	Broker     string // broker_url: tls://host:port (tcp:// only with AllowPlain)
+	AllowPlain bool   // allow tcp:// (tests and the demo; production requires TLS)
+	CAFile     string // ca_file: PEM CA(s) that sign the broker's certificate; empty = system roots
+	CertFile   string // cert_file: client certificate for mutual TLS (with KeyFile)
+	KeyFile    string // key_file
+	Username   string // username
+	// PasswordFile holds the password (password_file); it must not be readable by group or
+	// others. Trailing newlines are ignored.
+	PasswordFile string
+	ClientID     string // the gateway id; also the record id prefix
+
+	Keepalive      time.Duration // keepalive; default 30 s
+	ConnectTimeout time.Duration // connect_timeout; default 10 s (also the write timeout)
+	InFlight       int           // in_flight: records published and not yet acknowledged; default 16
+	Delivery       Delivery      // delivery: "puback" or "receipt"; default receipt
+
+	// Receipt mode.
+	ReceiptTopic   string                        // this gateway's receipt topic
+	ReceiptTimeout time.Duration                 // receipt_timeout; default 30 s
+	ParseReceipt   func([]byte) (Receipt, error) // decodes a receipt (wire.ParseReceipt)
+
+	// Retained status with last will. Status builds the payload: online after each connect,
+	// offline as the will and at a clean shutdown. Empty StatusTopic: no status.
+	StatusTopic string
+	Status      func(online bool, at time.Time) ([]byte, error)
+
+	// Frame turns a stored record into the bytes to publish (wire.Frame stamps the id into
+	// the envelope). nil publishes the payload as stored. A record Frame refuses is
+	// dead-lettered: it can never be sent.
+	Frame func(rec buffer.Record) ([]byte, error)
+
+	DrainRate  float64 // drain_rate: records per second; 0 = unlimited
+	DrainBurst int     // drain_burst; default max(1, DrainRate)
+
+	BackoffMin time.Duration // backoff_min; default 1 s
+	BackoffMax time.Duration // backoff_max; default 2 min
+
+	Logger *slog.Logger     // nil = discard
+	Now    func() time.Time // nil = time.Now
+	Rand   func() float64   // jitter source in [0,1); nil = math/rand/v2
+}
+
+// OptionError names the option (config key) that is wrong.
+type OptionError struct {
+	Key string
+	Err error
+}
+
+func (e *OptionError) Error() string { return "cloud: " + e.Key + ": " + e.Err.Error() }
+func (e *OptionError) Unwrap() error { return e.Err }
+
+func optErr(key, format string, a ...any) error {
+	return &OptionError{Key: key, Err: fmt.Errorf(format, a...)}
+}
+
+// withDefaults validates o and fills defaults.
+func (o UplinkOptions) withDefaults() (UplinkOptions, error) {
+	u, err := url.Parse(o.Broker)
+	switch {
+	case o.Broker == "":
+		return o, optErr("broker_url", "empty; want tls://host:port")
+	case err != nil:
+		return o, optErr("broker_url", "%v", err)
+	case u.Scheme == "tcp" || u.Scheme == "mqtt":
+		if !o.AllowPlain {
+			return o, optErr("broker_url", "%s is not encrypted; production requires tls:// (plain tcp:// is for tests and the demo)", o.Broker)
+		}
+	case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
+	default:
+		return o, optErr("broker_url", "scheme %q: want tls://host:port", u.Scheme)
+	}
+	if u.Port() == "" {
+		return o, optErr("broker_url", "%s has no port (MQTT over TLS is usually 8883)", o.Broker)
+	}
+	if o.ClientID == "" {
+		return o, optErr("gateway_id", "empty; the gateway id is the MQTT client id")
+	}
+	if (o.CertFile == "") != (o.KeyFile == "") {
+		return o, optErr("key_file", "cert_file and key_file go together (both or neither)")
+	}
+	if o.Keepalive == 0 {
+		o.Keepalive = 30 * time.Second
+	}
+	if o.Keepalive < time.Second {
+		return o, optErr("keepalive", "%v: at least 1s", o.Keepalive)
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.InFlight == 0 {
+		o.InFlight = 16
+	}
+	if o.InFlight < 1 || o.InFlight > 1000 {
+		return o, optErr("in_flight", "%d: want 1..1000", o.InFlight)
+	}
+	switch o.Delivery {
+	case "":
+		o.Delivery = DeliveryReceipt
+	case DeliveryPUBACK, DeliveryReceipt:
+	default:
+		return o, optErr("delivery", "%q: want puback or receipt", o.Delivery)
+	}
+	if o.Delivery == DeliveryReceipt {
+		if o.ReceiptTopic == "" {
+			return o, optErr("receipt_topic", "empty; receipt delivery needs the gateway's receipt topic")
+		}
+		if o.ParseReceipt == nil {
+			return o, optErr("delivery", "receipt delivery needs a receipt decoder (ParseReceipt)")
+		}
+	}
+	if o.ReceiptTimeout == 0 {
+		o.ReceiptTimeout = 30 * time.Second
+	}
+	if o.StatusTopic != "" && o.Status == nil {
+		return o, optErr("status_topic", "set but no Status payload function")
+	}
+	if o.DrainRate < 0 {
+		return o, optErr("drain_rate", "%v: must not be negative", o.DrainRate)
+	}
+	if o.DrainBurst == 0 {
+		o.DrainBurst = max(1, int(o.DrainRate))
+	}
+	if o.BackoffMin == 0 {
+		o.BackoffMin = time.Second
+	}
+	if o.BackoffMax == 0 {
+		o.BackoffMax = 2 * time.Minute
+	}
+	if o.BackoffMax < o.BackoffMin {
+		return o, optErr("backoff_max", "%v is less than backoff_min %v", o.BackoffMax, o.BackoffMin)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o, nil
+}
+
+// tlsConfig loads the CA, the client key pair and the password. It runs before every connect
+// so a certificate renewed on disk is picked up without a restart.
+func (o *UplinkOptions) tlsConfig() (*tls.Config, string, error) {
+	var password string
+	if o.PasswordFile != "" {
+		p, err := readSecret(o.PasswordFile)
+		if err != nil {
+			return nil, "", &OptionError{Key: "password_file", Err: err}
+		}
+		password = p
+	}
+	u, _ := url.Parse(o.Broker)
+	if u.Scheme == "tcp" || u.Scheme == "mqtt" {
+		return nil, password, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
+	if o.CAFile != "" {
+		pem, err := os.ReadFile(o.CAFile)
+		if err != nil {
+			return nil, "", &OptionError{Key: "ca_file", Err: err}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "", optErr("ca_file", "%s holds no PEM certificate", o.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if o.CertFile != "" {
+		kp, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		if err != nil {
+			return nil, "", optErr("cert_file", "%s / %s: %v", o.CertFile, o.KeyFile, err)
+		}
+		c.Certificates = []tls.Certificate{kp}
+	}
+	return c, password, nil
+}
+
+// readSecret reads a secret file that only its owner may read.
+func readSecret(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by group or others (mode %04o): run chmod 600 %s", path, st.Mode().Perm(), path)
+	}
+	b := make([]byte, 4096)
+	n, err := f.Read(b)
+	if err != nil && n == 0 {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	s := strings.TrimRight(string(b[:n]), "\r\n")
+	if s == "" {
+		return "", errors.New(path + " is empty")
+	}
+	return s, nil
+}

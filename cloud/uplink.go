@@ -1,0 +1,567 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/obdgw/obdgw/buffer"
+)
+
+// Outbox is what the uplink needs from the durable outbox; *buffer.DB implements it.
+// Contract (buffer's): PeekAfter returns records oldest first; Ack and DeadLetter of a record
+// that is already gone are not errors; Appended is signalled without blocking after a commit
+// that appended records (a buffered channel, so a signal sent between a Peek that found
+// nothing and the wait is not lost). All methods are safe for concurrent use.
+type Outbox interface {
+	PeekAfter(seq uint64, max int) ([]buffer.Record, error)
+	Ack(seq uint64) error
+	MarkAttempt(seq uint64) error
+	DeadLetter(seq uint64, reason string) error
+	Stats() buffer.Stats
+	Appended() <-chan struct{}
+}
+
+var _ Outbox = (*buffer.DB)(nil)
+
+// Uplink drains an Outbox to an MQTT broker. Create it with NewUplink, start it with Run.
+type Uplink struct {
+	o   UplinkOptions
+	box Outbox
+	m   *uplinkMetrics
+	reg *prometheus.Registry
+
+	mu      sync.Mutex
+	st      Status
+	running bool
+}
+
+// Status is the uplink's state for the console and /healthz.
+type Status struct {
+	Broker       string    `json:"broker"`
+	Delivery     Delivery  `json:"delivery"`
+	Connected    bool      `json:"connected"`
+	LastError    string    `json:"last_error,omitempty"` // why the last connection failed or ended, with what to check
+	LastErrorAt  time.Time `json:"last_error_at,omitzero"`
+	LastConnect  time.Time `json:"last_connect,omitzero"`
+	Reconnects   uint64    `json:"reconnects"` // connections lost or failed since start
+	InFlight     int       `json:"in_flight"`  // published, not yet acknowledged
+	Delivered    uint64    `json:"delivered"`  // records that left the outbox as delivered since start
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
+	Running      bool      `json:"running"`
+}
+
+// NewUplink validates the options (errors name the config key) and prepares the uplink's
+// metrics in its own registry.
+func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
+	o, err := o.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if box == nil {
+		return nil, errors.New("cloud: no outbox")
+	}
+	if _, _, err := o.tlsConfig(); err != nil {
+		// Files are read again at every connect; failing early here tells the operator at
+		// start-up instead of in a retry loop.
+		return nil, err
+	}
+	u := &Uplink{o: o, box: box, reg: prometheus.NewRegistry()}
+	u.m = newUplinkMetrics(u.reg, box)
+	u.st.Broker, u.st.Delivery = redact(o.Broker), o.Delivery
+	return u, nil
+}
+
+// Status returns a snapshot.
+func (u *Uplink) Status() Status {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	s := u.st
+	s.Running = u.running
+	return s
+}
+
+func (u *Uplink) update(f func(s *Status)) {
+	u.mu.Lock()
+	f(&u.st)
+	u.mu.Unlock()
+}
+
+func (u *Uplink) setError(err error) {
+	msg := explain(err, u.o)
+	u.update(func(s *Status) { s.LastError, s.LastErrorAt, s.Connected = msg, u.o.Now(), false })
+	u.m.connected.Set(0)
+}
+
+// Run connects, drains and reconnects until ctx ends. Records it cannot deliver stay in the
+// outbox; the reason is in Status().LastError. It returns nil when ctx ends, or an error only
+// when the uplink cannot work at all (options turned invalid).
+func (u *Uplink) Run(ctx context.Context) error {
+	u.mu.Lock()
+	if u.running {
+		u.mu.Unlock()
+		return errors.New("cloud: uplink already running")
+	}
+	u.running = true
+	u.mu.Unlock()
+	defer func() {
+		u.mu.Lock()
+		u.running, u.st.Connected = false, false
+		u.mu.Unlock()
+		u.m.connected.Set(0)
+	}()
+	bo := backoff{base: u.o.BackoffMin, max: u.o.BackoffMax, rand: u.o.Rand}
+	log := u.o.Logger
+	for ctx.Err() == nil {
+		c, err := u.connect(ctx)
+		if err == nil {
+			start := u.o.Now()
+			var delivered bool
+			delivered, err = u.session(ctx, c)
+			if delivered || u.o.Now().Sub(start) > time.Minute {
+				bo.reset() // a working connection that died: come back fast
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		u.setError(err)
+		u.update(func(s *Status) { s.Reconnects++ })
+		u.m.reconnects.Inc()
+		wait := bo.next()
+		log.Warn("uplink: not connected", "err", u.Status().LastError, "retry_in", wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// conn is one paho client, used for one connection only.
+type conn struct {
+	client mqtt.Client
+	lost   chan error // connection lost (buffered 1)
+}
+
+func (u *Uplink) connect(ctx context.Context) (*conn, error) {
+	tc, password, err := u.o.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{lost: make(chan error, 1)}
+	po := mqtt.NewClientOptions().
+		AddBroker(u.o.Broker).
+		SetClientID(u.o.ClientID).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(u.o.Keepalive).
+		SetPingTimeout(u.o.ConnectTimeout).
+		SetConnectTimeout(u.o.ConnectTimeout).
+		SetWriteTimeout(u.o.ConnectTimeout).
+		SetProtocolVersion(4).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case c.lost <- err:
+			default:
+			}
+		})
+	if tc != nil {
+		po.SetTLSConfig(tc)
+	}
+	if u.o.Username != "" {
+		po.SetUsername(u.o.Username)
+	}
+	if password != "" {
+		po.SetPassword(password)
+	}
+	if u.o.StatusTopic != "" {
+		will, err := u.o.Status(false, u.o.Now())
+		if err != nil {
+			return nil, fmt.Errorf("cloud: status payload: %w", err)
+		}
+		po.SetBinaryWill(u.o.StatusTopic, will, 1, true)
+	}
+	c.client = mqtt.NewClient(po)
+	tok := c.client.Connect()
+	select {
+	case <-tok.Done():
+	case <-ctx.Done():
+		c.client.Disconnect(0)
+		return nil, ctx.Err()
+	}
+	if err := tok.Error(); err != nil {
+		return nil, fmt.Errorf("cloud: connect %s: %w", redact(u.o.Broker), err)
+	}
+	return c, nil
+}
+
+// wait waits for a token, the connection's end or the timeout.
+func (s *session) wait(tok mqtt.Token, what string) error {
+	t := time.NewTimer(s.u.o.ConnectTimeout)
+	defer t.Stop()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			return fmt.Errorf("cloud: %s: %w", what, err)
+		}
+		return nil
+	case <-s.dead:
+		return s.cause()
+	case <-t.C:
+		return fmt.Errorf("cloud: %s: no answer from the broker in %v", what, s.u.o.ConnectTimeout)
+	}
+}
+
+// session is the life of one connection.
+type session struct {
+	u      *Uplink
+	c      *conn
+	dead   chan struct{}
+	once   sync.Once
+	err    error
+	window chan struct{}
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	flights   map[string]*flight
+	delivered bool
+	late      chan Receipt
+}
+
+type flight struct {
+	rec     buffer.Record
+	sent    time.Time
+	receipt chan Receipt
+}
+
+func (s *session) fail(err error) {
+	s.once.Do(func() {
+		s.err = err
+		close(s.dead)
+	})
+}
+
+func (s *session) cause() error {
+	<-s.dead
+	return s.err
+}
+
+func (s *session) isDead() bool {
+	select {
+	case <-s.dead:
+		return true
+	default:
+		return false
+	}
+}
+
+var errStopping = errors.New("cloud: stopping")
+
+// session subscribes, announces, drains until the connection ends, and reports whether it
+// delivered anything.
+func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
+	s := &session{u: u, c: c, dead: make(chan struct{}), window: make(chan struct{}, u.o.InFlight),
+		flights: map[string]*flight{}, late: make(chan Receipt, 64)}
+	go func() {
+		select {
+		case err := <-c.lost:
+			s.fail(fmt.Errorf("cloud: connection lost: %w", err))
+		case <-ctx.Done():
+			s.fail(errStopping)
+		case <-s.dead:
+		}
+	}()
+	err := s.run()
+	s.fail(err) // no-op if already dead
+	s.wg.Wait()
+	if ctx.Err() != nil && u.o.StatusTopic != "" && c.client.IsConnectionOpen() {
+		// Clean shutdown: say offline ourselves (a DISCONNECT suppresses the will).
+		if p, err := u.o.Status(false, u.o.Now()); err == nil {
+			c.client.Publish(u.o.StatusTopic, 1, true, p).WaitTimeout(2 * time.Second)
+		}
+	}
+	c.client.Disconnect(250)
+	u.m.connected.Set(0)
+	u.update(func(st *Status) { st.Connected, st.InFlight = false, 0 })
+	s.mu.Lock()
+	d := s.delivered
+	s.mu.Unlock()
+	if errors.Is(s.err, errStopping) {
+		return d, ctx.Err()
+	}
+	return d, s.err
+}
+
+func (s *session) run() error {
+	u := s.u
+	if u.o.Delivery == DeliveryReceipt {
+		tok := s.c.client.Subscribe(u.o.ReceiptTopic, 1, s.onReceipt)
+		if err := s.wait(tok, "subscribe to "+u.o.ReceiptTopic); err != nil {
+			return err
+		}
+		if st, ok := tok.(*mqtt.SubscribeToken); ok {
+			for _, q := range st.Result() {
+				if q == 0x80 {
+					return fmt.Errorf("cloud: subscribe to %s: refused by the broker (check the broker's ACL for this gateway)", u.o.ReceiptTopic)
+				}
+			}
+		}
+		s.wg.Add(1)
+		go s.lateReceipts()
+	}
+	if u.o.StatusTopic != "" {
+		p, err := u.o.Status(true, u.o.Now())
+		if err != nil {
+			return fmt.Errorf("cloud: status payload: %w", err)
+		}
+		if err := s.wait(s.c.client.Publish(u.o.StatusTopic, 1, true, p), "publish status"); err != nil {
+			return err
+		}
+	}
+	u.update(func(st *Status) { st.Connected, st.LastConnect = true, u.o.Now() })
+	u.m.connected.Set(1)
+	u.o.Logger.Info("uplink: connected", "broker", redact(u.o.Broker), "delivery", u.o.Delivery)
+
+	lim := newLimiter(u.o.DrainRate, u.o.DrainBurst, u.o.Now())
+	poll := time.NewTicker(5 * time.Second) // belt and braces next to Appended
+	defer poll.Stop()
+	batch := max(64, 4*u.o.InFlight)
+	var cursor uint64 // every connection starts again from the oldest unacked record
+	for {
+		recs, err := u.box.PeekAfter(cursor, batch)
+		if err != nil {
+			return fmt.Errorf("cloud: read outbox: %w", err)
+		}
+		if len(recs) == 0 {
+			select {
+			case <-u.box.Appended():
+			case <-poll.C:
+			case <-s.dead:
+				return s.cause()
+			}
+			continue
+		}
+		for _, r := range recs {
+			select {
+			case s.window <- struct{}{}:
+			case <-s.dead:
+				return s.cause()
+			}
+			if d := lim.reserve(u.o.Now()); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-s.dead:
+					t.Stop()
+					<-s.window
+					return s.cause()
+				}
+			}
+			cursor = r.Seq
+			payload := r.Payload
+			if u.o.Frame != nil {
+				if payload, err = u.o.Frame(r); err != nil {
+					<-s.window
+					reason := "unframeable: " + err.Error()
+					if err := u.box.DeadLetter(r.Seq, reason); err != nil {
+						return fmt.Errorf("cloud: dead-letter %s: %w", r.ID, err)
+					}
+					u.m.deadLettered.WithLabelValues(r.Kind, "unframeable").Inc()
+					u.o.Logger.Error("uplink: record cannot be framed; moved to the dead letter", "id", r.ID, "err", err)
+					continue
+				}
+			}
+			s.publish(r, payload)
+		}
+	}
+}
+
+func (s *session) publish(r buffer.Record, payload []byte) {
+	u := s.u
+	f := &flight{rec: r, sent: u.o.Now()}
+	if u.o.Delivery == DeliveryReceipt {
+		// Registered before the publish: the receipt can beat the PUBACK.
+		f.receipt = make(chan Receipt, 1)
+		s.mu.Lock()
+		s.flights[r.ID] = f
+		s.mu.Unlock()
+	}
+	u.m.published.WithLabelValues(r.Kind).Inc()
+	u.m.inFlight.Inc()
+	u.update(func(st *Status) { st.InFlight++ })
+	tok := s.c.client.Publish(r.Topic, 1, false, payload)
+	s.wg.Add(1)
+	go s.await(f, tok)
+}
+
+// await settles one flight: delivered, dead-lettered, or (connection over) left in the outbox
+// with one more attempt counted.
+func (s *session) await(f *flight, tok mqtt.Token) {
+	u := s.u
+	defer func() {
+		if f.receipt != nil {
+			s.mu.Lock()
+			delete(s.flights, f.rec.ID)
+			s.mu.Unlock()
+		}
+		u.m.inFlight.Dec()
+		u.update(func(st *Status) { st.InFlight-- })
+		<-s.window
+		s.wg.Done()
+	}()
+	select {
+	case <-tok.Done():
+	case <-s.dead:
+		s.unacked(f)
+		return
+	}
+	if err := tok.Error(); err != nil {
+		s.fail(fmt.Errorf("cloud: publish %s: %w", f.rec.ID, err))
+		s.unacked(f)
+		return
+	}
+	if s.isDead() {
+		// The token finished while its connection was ending: do not trust it.
+		s.unacked(f)
+		return
+	}
+	if u.o.Delivery == DeliveryPUBACK {
+		s.deliver(f)
+		return
+	}
+	t := time.NewTimer(u.o.ReceiptTimeout)
+	defer t.Stop()
+	select {
+	case r := <-f.receipt:
+		s.settle(f.rec.Seq, f.rec.ID, f.rec.Kind, r, f.sent)
+	case <-s.dead:
+		s.unacked(f)
+	case <-t.C:
+		u.m.noReceipt.Inc()
+		s.fail(&NoReceiptError{ID: f.rec.ID, After: u.o.ReceiptTimeout})
+		s.unacked(f)
+	}
+}
+
+// NoReceiptError: a record was published (PUBACK received) but no receipt came back in time.
+// The receiver may be down, or the broker dropped the message (an ACL denial looks the same).
+type NoReceiptError struct {
+	ID    string
+	After time.Duration
+}
+
+func (e *NoReceiptError) Error() string {
+	return fmt.Sprintf("cloud: no receipt for %s after %v (is the receiver running? does the broker's ACL allow this gateway's topics?)", e.ID, e.After)
+}
+
+func (s *session) deliver(f *flight) {
+	u := s.u
+	if err := u.box.Ack(f.rec.Seq); err != nil {
+		s.fail(fmt.Errorf("cloud: ack %s in the outbox: %w", f.rec.ID, err))
+		return
+	}
+	now := u.o.Now()
+	u.m.delivered.WithLabelValues(f.rec.Kind).Inc()
+	u.m.latency.Observe(now.Sub(f.sent).Seconds())
+	s.mu.Lock()
+	s.delivered = true
+	s.mu.Unlock()
+	u.update(func(st *Status) {
+		st.Delivered++
+		st.LastDelivery = now
+		st.LastError = ""
+	})
+}
+
+// settle applies a receipt to the record with sequence seq.
+func (s *session) settle(seq uint64, id, kind string, r Receipt, sent time.Time) {
+	u := s.u
+	switch r.Status {
+	case ReceiptAccepted, ReceiptDuplicate:
+		s.deliver(&flight{rec: buffer.Record{Seq: seq, ID: id, Kind: kind}, sent: sent})
+	case ReceiptRejected:
+		reason := r.Reason
+		if reason == "" {
+			reason = "rejected by the receiver (no reason given)"
+		}
+		if err := u.box.DeadLetter(seq, reason); err != nil {
+			s.fail(fmt.Errorf("cloud: dead-letter %s: %w", id, err))
+			return
+		}
+		u.m.deadLettered.WithLabelValues(kind, "rejected").Inc()
+		u.o.Logger.Warn("uplink: receiver rejected a record; moved to the dead letter", "id", id, "reason", reason)
+	}
+}
+
+func (s *session) unacked(f *flight) {
+	if err := s.u.box.MarkAttempt(f.rec.Seq); err != nil && !errors.Is(err, buffer.ErrNotFound) {
+		s.u.o.Logger.Warn("uplink: count attempt", "id", f.rec.ID, "err", err)
+	}
+}
+
+// onReceipt runs on paho's goroutine: decode and hand over, never block on the disk here.
+func (s *session) onReceipt(_ mqtt.Client, m mqtt.Message) {
+	r, err := s.u.o.ParseReceipt(m.Payload())
+	if err != nil || r.ID == "" {
+		s.u.m.badReceipts.Inc()
+		s.u.o.Logger.Warn("uplink: unusable receipt", "err", err)
+		return
+	}
+	s.mu.Lock()
+	f := s.flights[r.ID]
+	s.mu.Unlock()
+	if f != nil {
+		select {
+		case f.receipt <- r:
+		default: // a second receipt for the same flight
+		}
+		return
+	}
+	select {
+	case s.late <- r:
+	case <-s.dead:
+	}
+}
+
+// lateReceipts settles receipts for records this connection has not (yet) sent: sent by an
+// earlier connection whose receipt came late. Settling them now spares a resend.
+func (s *session) lateReceipts() {
+	defer s.wg.Done()
+	prefix := s.u.o.ClientID + "-"
+	for {
+		select {
+		case <-s.dead:
+			return
+		case r := <-s.late:
+			seq, err := strconv.ParseUint(strings.TrimPrefix(r.ID, prefix), 10, 64)
+			if !strings.HasPrefix(r.ID, prefix) || err != nil {
+				s.u.m.badReceipts.Inc()
+				continue
+			}
+			s.settle(seq, r.ID, "", r, s.u.o.Now())
+		}
+	}
+}
+
+// redact drops credentials from a broker URL before it is logged or shown.
+func redact(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil || u.User == nil {
+		return broker
+	}
+	u.User = nil
+	return u.String()
+}
