@@ -1,0 +1,224 @@
+package emission
+
+import (
+	"fmt"
+	"strings"
+)
+
+// OBDInput is what the OBD check needs from a scan of the car. The daemon fills it from the
+// obd scan report; every field is plain data so the check stays a pure function.
+type OBDInput struct {
+	// CommunicationOK is false when the adapter could not talk to the car; FailureReason then
+	// carries the HJ 1238 / Changsha code: 1 接口损坏 (socket damaged), 2 找不到接口 (no socket
+	// found), 3 连接后不能通讯 (connected, no communication).
+	CommunicationOK bool
+	FailureReason   int
+	// NoOBD: the vehicle has no OBD (older than the OBD requirement); O_RESULT becomes 3.
+	NoOBD bool
+
+	MIL  bool     // malfunction indicator lamp commanded on (PID 0101 A7)
+	DTCs []string // stored (confirmed) emission DTCs, "P0420", every ECU, duplicates allowed
+	// Incomplete lists the supported readiness monitors that are not complete, by name
+	// ("catalyst", "evaporative system"); the rule counts them.
+	Incomplete []string
+
+	VINRead     string // VIN read over OBD (service 09 PID 02); empty when the car gave none
+	VINExpected string // VIN on the work order
+
+	// CALIDs and CVNs as the ECUs reported them (service 09 PIDs 04 and 06), per ECU.
+	Calibrations []Calibration
+
+	// ModelRequirements is the OBD requirement at type approval (HJ 1238 MODEL_REQUIREMENTS:
+	// 1 OBDⅡ, 5 NO OBD, 6 EOBD, 29 CN-OBD-6); 0 = unknown.
+	ModelRequirements int
+	// OdometerKm when the car reports it (0 = unknown).
+	OdometerKm float64
+}
+
+// Calibration is one ECU's CALID and CVN (HJ 1238 ODS_A8).
+type Calibration struct {
+	ECU   string `json:"ecu"` // MODEL_ID: the responder ("7E8") or the module's name
+	CALID string `json:"calid"`
+	CVN   string `json:"cvn"`
+}
+
+// CheckLine is one rule of the check.
+type CheckLine struct {
+	Rule   string `json:"rule"`   // "communication", "mil", "dtc", "readiness", "vin", "calid_cvn"
+	Status string `json:"status"` // "pass", "fail", "warning", "not_checked"
+	Text
+}
+
+// OBD result codes (HJ 1238 O_RESULT, confirmed).
+const (
+	OResultFail   = 0 // 不合格
+	OResultPass   = 1 // 合格
+	OResultExempt = 2 // 免检
+	OResultNoOBD  = 3 // 无OBD
+)
+
+// OBDCheck is the outcome of CheckOBD: one line per rule, the overall result and the
+// HJ 1238 ODS_A7 fields an inspection record carries.
+type OBDCheck struct {
+	Pass    bool        `json:"pass"`
+	OResult int         `json:"o_result"`
+	Lines   []CheckLine `json:"lines"`
+	A7      OBDA7       `json:"ods_a7"`
+	// Inputs kept for the record's diagnosis section.
+	DTCs         []string      `json:"dtcs"`
+	Incomplete   []string      `json:"incomplete"`
+	Calibrations []Calibration `json:"calibrations"`
+}
+
+// OBDA7 are the ODS_A7_OBD_INSPECTION_INFO fields (names confirmed, im-emission.md §8.2; the
+// value conventions marked inferred in docs/wire-im.md).
+type OBDA7 struct {
+	CommunicationNormal  int    `json:"COMMUNICATION_NORMAL"`   // 1 yes, 0 no
+	FailureReason        string `json:"FAILURE_REASON"`         // "1"/"2"/"3" when no communication, else ""
+	FaultCodeNum         int    `json:"FAULT_CODE_NUM"`         // distinct DTCs
+	FaultIndicatorNormal string `json:"FAULT_INDICATOR_NORMAL"` // lamp self-test seen by the operator: not checkable over OBD, ""
+	FaultLight           int    `json:"FAULT_LIGHT"`            // 1 MIL on, 0 off
+	ModelRequirements    string `json:"MODEL_REQUIREMENTS"`     // "1", "5", "6", "29" or ""
+	ReadyStateUndone     int    `json:"READY_STATE_UNDONE"`     // number of incomplete monitors
+	Result               int    `json:"RESULT"`                 // O_RESULT
+	VIN                  string `json:"VIN"`                    // read over OBD
+	TotalOdometer        string `json:"TOTAL_O_DOMETER"`        // km, "" when unknown
+}
+
+// MaxIncompleteMonitors is the inspection-station rule: more than two incomplete → fail
+// (im-emission.md §8.1, confirmed from I-station code).
+const MaxIncompleteMonitors = 2
+
+// CheckOBD applies the inspection-station OBD rules (im-emission.md §8.1): no communication,
+// MIL on, any DTC and more than two incomplete readiness monitors fail; a VIN read over OBD that
+// differs from the work order's fails; CALID and CVN both empty is a warning.
+func CheckOBD(in OBDInput) OBDCheck {
+	dtcs := uniqueUpper(in.DTCs)
+	out := OBDCheck{DTCs: dtcs, Incomplete: append([]string{}, in.Incomplete...), Calibrations: append([]Calibration{}, in.Calibrations...)}
+	add := func(rule, status, zh, en string) {
+		out.Lines = append(out.Lines, CheckLine{Rule: rule, Status: status, Text: Text{ZH: zh, EN: en}})
+	}
+	vinRead := normVIN(in.VINRead)
+	out.A7 = OBDA7{FaultCodeNum: len(dtcs), ReadyStateUndone: len(in.Incomplete), VIN: vinRead}
+	if in.ModelRequirements > 0 {
+		out.A7.ModelRequirements = fmt.Sprint(in.ModelRequirements)
+	}
+	if in.OdometerKm > 0 {
+		out.A7.TotalOdometer = fmt.Sprintf("%.0f", in.OdometerKm)
+	}
+	if in.MIL {
+		out.A7.FaultLight = 1
+	}
+
+	if in.NoOBD {
+		add("communication", "not_checked", "车辆无 OBD", "the vehicle has no OBD")
+		out.OResult, out.Pass = OResultNoOBD, true
+		out.A7.Result = out.OResult
+		return out
+	}
+	if !in.CommunicationOK {
+		out.A7.FailureReason = fmt.Sprint(in.FailureReason)
+		if in.FailureReason < 1 || in.FailureReason > 3 {
+			out.A7.FailureReason = "3"
+		}
+		zh := map[string]string{"1": "接口损坏", "2": "找不到接口", "3": "连接后不能通讯"}[out.A7.FailureReason]
+		en := map[string]string{"1": "the diagnostic socket is damaged", "2": "the diagnostic socket was not found", "3": "connected, but the car does not answer"}[out.A7.FailureReason]
+		add("communication", "fail", "OBD 通讯失败："+zh, "OBD communication failed: "+en+" (is the ignition on?)")
+		for _, r := range []string{"mil", "dtc", "readiness", "vin", "calid_cvn"} {
+			add(r, "not_checked", "通讯失败，未检查", "not checked: no communication")
+		}
+		out.OResult = OResultFail
+		out.A7.Result = out.OResult
+		return out
+	}
+	out.A7.CommunicationNormal = 1
+	add("communication", "pass", "OBD 通讯正常", "OBD communication works")
+	fail := false
+
+	if in.MIL {
+		fail = true
+		add("mil", "fail", "故障指示灯（MIL）点亮", "the malfunction indicator lamp (MIL) is on")
+	} else {
+		add("mil", "pass", "故障指示灯未点亮", "the MIL is off")
+	}
+
+	if len(dtcs) > 0 {
+		fail = true
+		add("dtc", "fail", fmt.Sprintf("存在 %d 个故障码：%s", len(dtcs), strings.Join(dtcs, ", ")),
+			fmt.Sprintf("%d trouble code(s) stored: %s", len(dtcs), strings.Join(dtcs, ", ")))
+	} else {
+		add("dtc", "pass", "无故障码", "no trouble codes")
+	}
+
+	switch n := len(in.Incomplete); {
+	case n > MaxIncompleteMonitors:
+		fail = true
+		add("readiness", "fail", fmt.Sprintf("就绪状态未完成项 %d 项，超过 %d 项：%s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, "、")),
+			fmt.Sprintf("%d readiness monitors incomplete, more than %d: %s (drive the car until they complete)", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, ", ")))
+	case n > 0:
+		add("readiness", "pass", fmt.Sprintf("就绪状态未完成 %d 项（不超过 %d 项）：%s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, "、")),
+			fmt.Sprintf("%d readiness monitor(s) incomplete (at most %d allowed): %s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, ", ")))
+	default:
+		add("readiness", "pass", "就绪状态全部完成", "all readiness monitors complete")
+	}
+
+	want := normVIN(in.VINExpected)
+	switch {
+	case vinRead == "":
+		add("vin", "warning", "未能通过 OBD 读取 VIN，请人工核对", "the car gave no VIN over OBD: check it by eye")
+	case want == "":
+		add("vin", "warning", "工单没有 VIN，无法核对 OBD 读取的 VIN "+vinRead, "the work order has no VIN to compare with the one read over OBD ("+vinRead+")")
+	case vinRead != want:
+		fail = true
+		add("vin", "fail", "VIN 号不匹配：OBD 读取 "+vinRead+"，工单 "+want, "VIN mismatch: the car says "+vinRead+", the work order says "+want)
+	default:
+		add("vin", "pass", "VIN 与工单一致", "the VIN matches the work order")
+	}
+
+	anyCal := false
+	for _, c := range in.Calibrations {
+		if strings.TrimSpace(c.CALID) != "" || strings.TrimSpace(c.CVN) != "" {
+			anyCal = true
+		}
+	}
+	if anyCal {
+		add("calid_cvn", "pass", "已读取 CALID/CVN", "CALID/CVN read")
+	} else {
+		add("calid_cvn", "warning", "CALID 和 CVN 均为空", "CALID and CVN are both empty")
+	}
+
+	out.Pass = !fail
+	out.OResult = OResultPass
+	if fail {
+		out.OResult = OResultFail
+	}
+	out.A7.Result = out.OResult
+	return out
+}
+
+// Failures returns the lines that failed.
+func (c OBDCheck) Failures() []CheckLine {
+	var out []CheckLine
+	for _, l := range c.Lines {
+		if l.Status == "fail" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func normVIN(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
+
+func uniqueUpper(in []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, s := range in {
+		s = strings.ToUpper(strings.TrimSpace(s))
+		if s == "" || seen[s] {
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	return out
+}
