@@ -21,6 +21,9 @@ type Options struct {
 	// Latency overrides the scenario's ECU latency when positive; NoLatency makes it zero.
 	Latency   time.Duration
 	NoLatency bool
+	// Timeout, when positive, replaces the modelled response timeout (the wait after the last
+	// frame without a satisfied count digit, and before NO DATA).
+	Timeout time.Duration
 	// Log receives one debug line per command (nil → discard).
 	Log *slog.Logger
 }
@@ -63,6 +66,7 @@ type Sim struct {
 	err     error
 	baud    int
 	latency time.Duration
+	timeout time.Duration
 	log     *slog.Logger
 
 	mu    sync.Mutex
@@ -111,6 +115,7 @@ func New(scenario Scenario, opts Options) *Sim {
 	if opts.NoLatency {
 		s.latency = 0
 	}
+	s.timeout = opts.Timeout
 	s.reset()
 	return s
 }
@@ -546,6 +551,9 @@ func hexVal(c byte) byte {
 // time and waits less; the datasheet gives no formula, so this model (inferred) waits twice
 // the ECU latency plus 30 ms with ATAT1 and the latency plus 10 ms with ATAT2.
 func (s *Sim) stWait() time.Duration {
+	if s.timeout > 0 {
+		return s.timeout
+	}
 	st := time.Duration(s.st) * 4 * time.Millisecond
 	switch s.at {
 	case 1:
