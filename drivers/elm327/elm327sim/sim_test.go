@@ -110,8 +110,8 @@ func TestATCommands(t *testing.T) {
 		{"ATST 19", "OK"}, {"ATPC", "OK"}, {"ATD", "OK"}, {"ATE0", "ATE0\rOK"}, // ATD turns echo back on
 		{"ATSP0", "OK"}, {"ATDP", "AUTO"}, {"ATDPN", "A0"},
 		{"STI", "?"}, {"ATXYZ", "?"}, {"HELLO", "?"}, {"ATSPZ", "?"},
-		{"7F 7F", "?"},                 // the resync probe
-		{"0100", ""}, // checked below
+		{"7F 7F", "?"}, // the resync probe
+		{"0100", ""},   // checked below
 		{"ATDPN", "A6"}, {"ATDP", "AUTO, ISO 15765-4 (CAN 11/500)"},
 		{"ATWS", "\r\rELM327 v1.5"},
 	} {
