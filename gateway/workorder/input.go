@@ -1,0 +1,329 @@
+package workorder
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/obdgw/obdgw/gateway/ehr"
+)
+
+// NewOrder opens a work order. JSON names are the API's.
+type NewOrder struct {
+	Plate          string `json:"plate"`
+	PlateColor     string `json:"plate_color"`
+	VIN            string `json:"vin,omitempty"`
+	MileageKm      *int64 `json:"mileage_km,omitempty"`
+	Fault          string `json:"fault_description,omitempty"`
+	Bay            string `json:"bay,omitempty"`
+	RepairDate     string `json:"repair_date,omitempty"` // yyyyMMdd; default today
+	EmissionRepair bool   `json:"emission_repair,omitempty"`
+	TestNo         string `json:"test_no,omitempty"`
+	FailedTestEnd  string `json:"failed_test_end,omitempty"` // yyyyMMdd
+	OwnerName      string `json:"owner_name,omitempty"`
+	OwnerPhone     string `json:"owner_phone,omitempty"`
+	Items          []Item `json:"items,omitempty"`
+	Parts          []Part `json:"parts,omitempty"`
+}
+
+// Patch changes fields of an open order, or (in a RevisionRequest) of a settled one. Nil
+// fields stay as they are; an empty string clears an optional field.
+type Patch struct {
+	Plate          *string `json:"plate,omitempty"`
+	PlateColor     *string `json:"plate_color,omitempty"`
+	VIN            *string `json:"vin,omitempty"`
+	MileageKm      *int64  `json:"mileage_km,omitempty"`
+	Fault          *string `json:"fault_description,omitempty"`
+	Bay            *string `json:"bay,omitempty"`
+	RepairDate     *string `json:"repair_date,omitempty"`
+	EmissionRepair *bool   `json:"emission_repair,omitempty"`
+	TestNo         *string `json:"test_no,omitempty"`
+	FailedTestEnd  *string `json:"failed_test_end,omitempty"`
+	OwnerName      *string `json:"owner_name,omitempty"`
+	OwnerPhone     *string `json:"owner_phone,omitempty"`
+	Items          *[]Item `json:"items,omitempty"`
+	Parts          *[]Part `json:"parts,omitempty"`
+}
+
+// SettleRequest settles an order with the number of its JT/T 1133 settlement list.
+type SettleRequest struct {
+	CostListCode string `json:"costlistcode"`
+	SettleDate   string `json:"settle_date,omitempty"` // yyyyMMdd; default today
+}
+
+// RevisionRequest corrects a settled order: the changes and why. SettleDate may change too.
+type RevisionRequest struct {
+	Reason     string  `json:"reason"`
+	SettleDate *string `json:"settle_date,omitempty"`
+	Patch
+}
+
+// Limits of input fields the record does not bound itself.
+const (
+	maxTestNo = 64
+	maxPhone  = 20
+	maxName   = 50
+	maxReason = 200
+	maxItems  = 200
+)
+
+func normPlate(s string) (string, error) {
+	p := strings.ToUpper(strings.Join(strings.Fields(s), ""))
+	switch n := utf8.RuneCountInString(p); {
+	case n == 0:
+		return "", inputErr("plate", "the plate number is missing")
+	case n > ehr.MaxPlate:
+		return "", inputErr("plate", "%q has %d characters, at most %d", clip(p), n, ehr.MaxPlate)
+	}
+	return p, nil
+}
+
+func normVIN(s string) (string, error) {
+	v := strings.ToUpper(strings.TrimSpace(s))
+	if v == "" {
+		return "", nil
+	}
+	if len(v) != 17 {
+		return "", inputErr("vin", "%q has %d characters, a VIN has 17", clip(v), utf8.RuneCountInString(v))
+	}
+	if !ehr.ValidVINSyntax(v) {
+		return "", inputErr("vin", "%q has characters outside 0-9 and A-Z without I, O, Q", v)
+	}
+	return v, nil
+}
+
+func normDate(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	if _, err := ehr.ParseDate(s); err != nil || len(s) != 8 {
+		return "", inputErr(field, "%q is not a date in the form yyyyMMdd", clip(s))
+	}
+	return s, nil
+}
+
+func checkMileage(km *int64) error {
+	if km != nil && (*km < 0 || *km > ehr.MaxMileageKm) {
+		return inputErr("mileage_km", "%d is not a mileage in km (0 to %d)", *km, ehr.MaxMileageKm)
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	if n := utf8.RuneCountInString(s); n > max {
+		return inputErr(field, "%d characters, at most %d", n, max)
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 && r != '\n' && r != '\t' }) {
+		return inputErr(field, "contains control characters")
+	}
+	return nil
+}
+
+func checkPhone(s string) error {
+	if len(s) > maxPhone {
+		return inputErr("owner_phone", "at most %d characters", maxPhone)
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == ' ') {
+			return inputErr("owner_phone", "only digits, '+', '-' and spaces")
+		}
+	}
+	return nil
+}
+
+func normItems(items []Item) ([]Item, error) {
+	if len(items) > maxItems {
+		return nil, inputErr("items", "%d items, at most %d", len(items), maxItems)
+	}
+	out := make([]Item, 0, len(items))
+	for i, it := range items {
+		f := fmt.Sprintf("items[%d]", i)
+		it.Name = strings.TrimSpace(it.Name)
+		if it.Name == "" {
+			return nil, inputErr(f+".name", "the repair item has no name")
+		}
+		if err := checkText(f+".name", it.Name, ehr.MaxProject); err != nil {
+			return nil, err
+		}
+		h, err := ehr.NormHours(it.Hours.String())
+		if err != nil {
+			return nil, inputErr(f+".hours", "%q: %v (hours ≥ 0 with at most one decimal)", clip(it.Hours.String()), err)
+		}
+		it.Hours = json.Number(h)
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func normParts(parts []Part) ([]Part, error) {
+	if len(parts) > maxItems {
+		return nil, inputErr("parts", "%d parts, at most %d", len(parts), maxItems)
+	}
+	out := make([]Part, 0, len(parts))
+	for i, p := range parts {
+		f := fmt.Sprintf("parts[%d]", i)
+		p.Name, p.Code = strings.TrimSpace(p.Name), strings.TrimSpace(p.Code)
+		if p.Name == "" {
+			return nil, inputErr(f+".name", "the part has no name")
+		}
+		if err := checkText(f+".name", p.Name, ehr.MaxPartName); err != nil {
+			return nil, err
+		}
+		if err := checkText(f+".code", p.Code, ehr.MaxPartCode); err != nil {
+			return nil, err
+		}
+		q, err := ehr.NormQuantity(p.Quantity.String())
+		if err != nil {
+			return nil, inputErr(f+".quantity", "%q: %v (a quantity > 0 with at most two decimals)", clip(p.Quantity.String()), err)
+		}
+		p.Quantity = json.Number(q)
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// apply checks a patch and applies it to o. Fields that feed the record are checked here only
+// for shape; the record validator has the last word at settlement.
+func (p *Patch) apply(o *Order, knownBay func(string) bool) (changed []string, err error) {
+	set := func(name string) { changed = append(changed, name) }
+	if p.Plate != nil {
+		v, err := normPlate(*p.Plate)
+		if err != nil {
+			return nil, err
+		}
+		if v != o.Plate {
+			o.Plate = v
+			set("plate")
+		}
+	}
+	if p.PlateColor != nil {
+		if !validPlateColor(*p.PlateColor) {
+			return nil, inputErr("plate_color", "%q: want one of %s", clip(*p.PlateColor), strings.Join(PlateColors, ", "))
+		}
+		o.PlateColor = *p.PlateColor
+		set("plate_color")
+	}
+	if p.VIN != nil {
+		v, err := normVIN(*p.VIN)
+		if err != nil {
+			return nil, err
+		}
+		if v != o.VIN {
+			o.VIN = v
+			set("vin")
+			// A person chose this VIN: it is typed unless it is what the car reported.
+			o.VINSource = VINTyped
+			o.VINMismatch = false
+			if v == "" {
+				o.VINSource = ""
+			} else if o.VINRead != "" {
+				if v == o.VINRead {
+					o.VINSource = VINOBD
+				} else {
+					o.VINMismatch = true
+				}
+			}
+		}
+	}
+	if p.MileageKm != nil {
+		if err := checkMileage(p.MileageKm); err != nil {
+			return nil, err
+		}
+		km := *p.MileageKm
+		o.MileageKm = &km
+		set("mileage_km")
+	}
+	if p.Fault != nil {
+		if err := checkText("fault_description", *p.Fault, ehr.MaxFault); err != nil {
+			return nil, err
+		}
+		o.Fault = strings.TrimSpace(*p.Fault)
+		set("fault_description")
+	}
+	if p.Bay != nil {
+		if *p.Bay != "" && knownBay != nil && !knownBay(*p.Bay) {
+			return nil, inputErr("bay", "%q is not a configured bay", clip(*p.Bay))
+		}
+		o.Bay = *p.Bay
+		set("bay")
+	}
+	if p.RepairDate != nil {
+		d, err := normDate("repair_date", *p.RepairDate)
+		if err != nil {
+			return nil, err
+		}
+		if d == "" {
+			return nil, inputErr("repair_date", "the repair date cannot be cleared")
+		}
+		o.RepairDate = d
+		set("repair_date")
+	}
+	if p.EmissionRepair != nil {
+		o.EmissionRepair = *p.EmissionRepair
+		set("emission_repair")
+	}
+	if p.TestNo != nil {
+		if err := checkText("test_no", strings.TrimSpace(*p.TestNo), maxTestNo); err != nil {
+			return nil, err
+		}
+		o.TestNo = strings.TrimSpace(*p.TestNo)
+		set("test_no")
+	}
+	if p.FailedTestEnd != nil {
+		d, err := normDate("failed_test_end", *p.FailedTestEnd)
+		if err != nil {
+			return nil, err
+		}
+		o.FailedTestEnd = d
+		set("failed_test_end")
+	}
+	if p.OwnerName != nil || p.OwnerPhone != nil {
+		ow := Owner{}
+		if o.Owner != nil {
+			ow = *o.Owner
+		}
+		if p.OwnerName != nil {
+			if err := checkText("owner_name", *p.OwnerName, maxName); err != nil {
+				return nil, err
+			}
+			ow.Name = strings.TrimSpace(*p.OwnerName)
+		}
+		if p.OwnerPhone != nil {
+			if err := checkPhone(*p.OwnerPhone); err != nil {
+				return nil, err
+			}
+			ow.Phone = strings.TrimSpace(*p.OwnerPhone)
+		}
+		o.Owner = &ow
+		if ow == (Owner{}) {
+			o.Owner = nil
+		}
+		// The owner is not part of the record: not listed as a change of it.
+	}
+	if p.Items != nil {
+		items, err := normItems(*p.Items)
+		if err != nil {
+			return nil, err
+		}
+		o.Items = items
+		set("items")
+	}
+	if p.Parts != nil {
+		parts, err := normParts(*p.Parts)
+		if err != nil {
+			return nil, err
+		}
+		o.Parts = parts
+		set("parts")
+	}
+	return changed, nil
+}

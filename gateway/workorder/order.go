@@ -1,0 +1,205 @@
+package workorder
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/gateway/ehr"
+)
+
+// Status of an order.
+type Status string
+
+const (
+	Open    Status = "open"
+	Settled Status = "settled"
+)
+
+// VIN sources.
+const (
+	VINTyped = "typed" // entered by a person
+	VINOBD   = "obd"   // read from the car (Mode 09), or typed and confirmed by the car
+)
+
+// Order is one work order as stored. Lists are never nil in JSON.
+type Order struct {
+	ID         string `json:"id"`
+	Status     Status `json:"status"`
+	Plate      string `json:"plate"`
+	PlateColor string `json:"plate_color"`
+	VIN        string `json:"vin,omitempty"`
+	VINSource  string `json:"vin_source,omitempty"`
+	// VINMismatch: the VIN read from the car (VINRead) differs from the typed VIN. Settling is
+	// still possible (a replaced ECU can report another VIN) but the record carries a warning.
+	VINMismatch bool   `json:"vin_mismatch,omitempty"`
+	VINRead     string `json:"vin_read,omitempty"`
+
+	MileageKm  *int64 `json:"mileage_km,omitempty"`
+	Fault      string `json:"fault_description,omitempty"`
+	Bay        string `json:"bay,omitempty"`
+	RepairDate string `json:"repair_date"` // 送修日期 yyyyMMdd: the day the car came in
+
+	EmissionRepair bool   `json:"emission_repair,omitempty"`
+	TestNo         string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
+	// FailedTestEnd is when the failed inspection ended (yyyyMMdd), when known: the repair
+	// date may not be earlier.
+	FailedTestEnd string `json:"failed_test_end,omitempty"`
+
+	// Owner is personal data for the shop only (never in a record, topic, event or log).
+	Owner *Owner `json:"owner,omitempty"`
+
+	Items []Item    `json:"items"`
+	Parts []Part    `json:"parts"`
+	Scans []ScanRef `json:"scans"`
+
+	CostListCode string        `json:"costlistcode,omitempty"`
+	SettleDate   string        `json:"settle_date,omitempty"`
+	Revision     int           `json:"revision,omitempty"` // of the record; 0 while open
+	Revisions    []Revision    `json:"revisions"`
+	Warnings     []ehr.Problem `json:"warnings"`
+
+	Created   time.Time  `json:"created"`
+	Updated   time.Time  `json:"updated"`
+	SettledAt *time.Time `json:"settled_at,omitempty"`
+}
+
+// Owner is the vehicle's owner or the person who brought it in.
+type Owner struct {
+	Name  string `json:"name,omitempty"`
+	Phone string `json:"phone,omitempty"`
+}
+
+// Item is a repair item (维修项目) with its labour hours, a decimal with at most one place.
+type Item struct {
+	Name  string      `json:"name"`
+	Hours json.Number `json:"hours"`
+}
+
+// Part is a part used (维修配件): name, code and quantity (decimal, at most two places).
+type Part struct {
+	Name     string      `json:"name"`
+	Code     string      `json:"code"`
+	Quantity json.Number `json:"quantity"`
+}
+
+// ScanRef is a scan attached to an order: enough to write the fault text without reading the
+// stored report again.
+type ScanRef struct {
+	ID   string    `json:"id"`
+	At   time.Time `json:"at"`
+	Bay  string    `json:"bay,omitempty"`
+	VIN  string    `json:"vin,omitempty"`
+	MIL  bool      `json:"mil"`
+	DTCs []ScanDTC `json:"dtcs"`
+	// Note says why the scan was taken when it matters ("before clear", "after clear").
+	Note string `json:"note,omitempty"`
+}
+
+// ScanDTC is a fault code of an attached scan.
+type ScanDTC struct {
+	Code        string `json:"code"`
+	ECU         string `json:"ecu,omitempty"`
+	Kind        string `json:"kind"` // stored, pending, permanent
+	Description string `json:"description,omitempty"`
+}
+
+// Revision is one submission of the order's record.
+type Revision struct {
+	N        int       `json:"n"`
+	At       time.Time `json:"at"`
+	Reason   string    `json:"reason,omitempty"`
+	Changed  []string  `json:"changed,omitempty"` // fields changed from the previous revision
+	RecordID uint64    `json:"outbox_seq"`        // the outbox sequence of the record
+}
+
+// View returns a copy fit to show: without the owner unless withOwner. Lists are non-nil.
+func (o Order) View(withOwner bool) Order {
+	if !withOwner {
+		o.Owner = nil
+	} else if o.Owner != nil {
+		c := *o.Owner
+		o.Owner = &c
+	}
+	o.Items = append([]Item{}, o.Items...)
+	o.Parts = append([]Part{}, o.Parts...)
+	o.Scans = append([]ScanRef{}, o.Scans...)
+	o.Revisions = append([]Revision{}, o.Revisions...)
+	o.Warnings = append([]ehr.Problem{}, o.Warnings...)
+	return o
+}
+
+// Errors callers decide on.
+var (
+	ErrNotFound    = errors.New("workorder: no such work order")
+	ErrScanMissing = errors.New("workorder: no such scan")
+	ErrSettled     = errors.New("workorder: the order is settled; send a revision instead")
+	ErrNotSettled  = errors.New("workorder: the order is not settled yet; settle it first")
+	ErrDuplicate   = errors.New("workorder: request id already used")
+)
+
+// InputError is a bad value in a request, naming the field.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return "workorder: " + e.Field + ": " + e.Msg }
+
+func inputErr(field, format string, a ...any) error {
+	return &InputError{Field: field, Msg: fmt.Sprintf(format, a...)}
+}
+
+// ValidationError is a settlement or revision blocked by the record validator. Problems name
+// the work-order fields to fix; Warnings are what would have been carried along.
+type ValidationError struct {
+	Problems []ehr.Problem
+	Warnings []ehr.Problem
+}
+
+func (e *ValidationError) Error() string {
+	msgs := make([]string, len(e.Problems))
+	for i, p := range e.Problems {
+		msgs[i] = p.String()
+	}
+	return "workorder: the record cannot be sent: " + strings.Join(msgs, "; ")
+}
+
+// Candidate is an open order a scan could belong to.
+type Candidate struct {
+	ID    string `json:"id"`
+	Plate string `json:"plate"`
+	VIN   string `json:"vin,omitempty"`
+	Bay   string `json:"bay,omitempty"`
+}
+
+// AmbiguousError: a scan matched more than one open order. The scan is stored (ScanID); the
+// technician picks one of Candidates and calls AttachStoredScan.
+type AmbiguousError struct {
+	ScanID     string
+	Reason     string // "vin" or "bay"
+	Candidates []Candidate
+}
+
+func (e *AmbiguousError) Error() string {
+	ids := make([]string, len(e.Candidates))
+	for i, c := range e.Candidates {
+		ids[i] = c.ID + " (" + c.Plate + ")"
+	}
+	return fmt.Sprintf("workorder: scan %s matches %d open orders by %s: %s; choose one", e.ScanID, len(e.Candidates), e.Reason, strings.Join(ids, ", "))
+}
+
+// Plate colours accepted (the national record has no plate colour; provinces map these to
+// their own codes).
+var PlateColors = []string{"blue", "yellow", "green", "yellow_green", "black", "white", "other"}
+
+func validPlateColor(c string) bool {
+	for _, p := range PlateColors {
+		if p == c {
+			return true
+		}
+	}
+	return false
+}
