@@ -1,10 +1,8 @@
 package emission
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"reflect"
 	"strings"
@@ -341,6 +339,10 @@ func (l Limits) Validate() error {
 // UnmarshalYAML decodes the section over DefaultLimits(), rejects keys it does not know (a
 // typo must not silently leave a legal limit at its default) and validates the result.
 func (l *Limits) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == 0 || n.Kind == yaml.DocumentNode && len(n.Content) == 0 { // empty document
+		*l = DefaultLimits()
+		return nil
+	}
 	if err := checkKeys(n, reflect.TypeFor[Limits](), ""); err != nil {
 		return err
 	}
@@ -359,17 +361,13 @@ func (l *Limits) UnmarshalYAML(n *yaml.Node) error {
 // ParseLimits reads a YAML document holding the emission section's content (not the
 // "emission:" key itself), as limits.example.yaml shows it.
 func ParseLimits(data []byte) (Limits, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var l Limits
-	if err := dec.Decode(&l); err != nil {
-		if errors.Is(err, io.EOF) {
-			l = DefaultLimits()
-			return l, l.Validate()
-		}
-		if strings.HasPrefix(err.Error(), "emission:") {
-			return Limits{}, err
-		}
+	var n yaml.Node
+	if err := yaml.Unmarshal(data, &n); err != nil {
 		return Limits{}, fmt.Errorf("emission: limits: %w", err)
+	}
+	var l Limits
+	if err := l.UnmarshalYAML(&n); err != nil {
+		return Limits{}, err
 	}
 	return l, nil
 }
@@ -392,7 +390,7 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode {
-		where := path
+		where := strings.TrimSuffix(path, ".")
 		if where == "" {
 			where = "emission"
 		}

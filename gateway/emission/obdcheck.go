@@ -3,6 +3,8 @@ package emission
 import (
 	"fmt"
 	"strings"
+
+	"github.com/obdgw/obdgw/obd"
 )
 
 // OBDInput is what the OBD check needs from a scan of the car. The daemon fills it from the
@@ -221,4 +223,39 @@ func uniqueUpper(in []string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// OBDInputFromScan fills the check's input from a full scan (obd.Scan). A nil report (the car
+// did not answer the first request) is a communication failure, reason 3 (连接后不能通讯).
+// DTCs are the stored (confirmed, service 03) codes, the ones the inspection rule counts.
+func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
+	in := OBDInput{VINExpected: vinExpected}
+	if rep == nil {
+		in.FailureReason = 3
+		return in
+	}
+	in.CommunicationOK = true
+	in.MIL = rep.MIL
+	for _, d := range rep.DTCs.Stored {
+		in.DTCs = append(in.DTCs, d.Code)
+	}
+	in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
+	in.VINRead = rep.VIN
+	for _, e := range rep.ECUs {
+		n := max(len(e.CALIDs), len(e.CVNs))
+		for i := range n {
+			c := Calibration{ECU: e.ID}
+			if i < len(e.CALIDs) {
+				c.CALID = e.CALIDs[i]
+			}
+			if i < len(e.CVNs) {
+				c.CVN = e.CVNs[i]
+			}
+			in.Calibrations = append(in.Calibrations, c)
+		}
+	}
+	if rep.OdometerKM != nil {
+		in.OdometerKm = *rep.OdometerKM
+	}
+	return in
 }

@@ -129,7 +129,9 @@ func (BusyError) Busy() bool { return true }
 // ChecksumError is a bad frame; it keeps the bytes like the real drivers' errors do.
 type ChecksumError struct{ Raw []byte }
 
-func (e *ChecksumError) Error() string { return fmt.Sprintf("testrig: checksum mismatch in % X", e.Raw) }
+func (e *ChecksumError) Error() string {
+	return fmt.Sprintf("testrig: checksum mismatch in % X", e.Raw)
+}
 
 // ErrUnplugged is what a driver sees when the USB serial adapter is pulled out.
 var ErrUnplugged = fmt.Errorf("testrig: read /dev/ttyUSB1: %w", serialport.ErrNotFound)
