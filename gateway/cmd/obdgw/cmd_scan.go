@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/drivers/elm327"
+	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// Exit codes of `obdgw scan` beyond 0/1/2, so a script can tell what to fix.
+const (
+	exitNoDevice   = 3 // the port does not exist, is busy, or may not be opened
+	exitNotAdapter = 4 // something answers, but not like an ELM327 (or nothing answers)
+	exitNoVehicle  = 5 // the adapter works, no ECU answers (ignition off, not seated)
+)
+
+func init() {
+	register(command{
+		name:    "scan",
+		summary: "full OBD scan through an ELM327 adapter: VIN, fault codes, readiness (scan --port ADDR)",
+		run:     runScan,
+	})
+}
+
+func runScan(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "scan", "--port ADDR [--json] [--lang zh|en] [--timeout D]\n\n"+
+		"ADDR is serial:///dev/ttyUSB0, usb://VID:PID, tcp://HOST:PORT or a device path ('obdgw ports' lists them).\n"+
+		"Exit codes: 0 scanned, 1 failed, 2 usage, 3 no such/busy device, 4 not an ELM327, 5 no vehicle (ignition off?).")
+	port := fs.String("port", "", "adapter address (required)")
+	asJSON := fs.Bool("json", false, "print the report as JSON instead of text")
+	lang := fs.String("lang", "zh", "language of the text report and fault descriptions: zh or en")
+	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long (connect, protocol search and scan)")
+	protocol := fs.String("protocol", "", "ELM protocol number to try first (e.g. 6); default: automatic search")
+	if err := fs.Parse(args); err != nil {
+		return usageError("%v", err)
+	}
+	switch {
+	case fs.NArg() > 0:
+		return usageError("unexpected argument %q", fs.Arg(0))
+	case *port == "":
+		return usageError("--port is required (e.g. --port serial:///dev/ttyUSB0; 'obdgw ports' lists the serial ports)")
+	case *lang != "zh" && *lang != "en":
+		return usageError("--lang %q: want zh or en", *lang)
+	case *timeout <= 0:
+		return usageError("--timeout %v: must be positive", *timeout)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+
+	progress := func(format string, a ...any) { fmt.Fprintf(e.stderr, format+"\n", a...) }
+	progress("connecting to %s (reset, then searching for the car's protocol — up to 30 s) …", *port)
+	t0 := time.Now()
+	ad, err := elm327.OpenContext(ctx, *port, elm327.Options{Logger: e.log, Protocol: *protocol})
+	if err != nil {
+		return scanOpenError(*port, err, ctx)
+	}
+	defer ad.Close()
+	p := ad.Profile()
+	progress("connected in %.1f s: %s, protocol %s (%s), %.1f V, count hint %v, multi-PID %v",
+		time.Since(t0).Seconds(), p.Version, p.ProtocolNum, p.Protocol, p.VoltageV, yesNo(p.CountHint), yesNo(p.MultiPID))
+	progress("scanning …")
+	rep, err := obd.Scan(ctx, ad, obd.ScanOptions{Lang: *lang, Logger: slog.New(&stepHandler{w: e.stderr})})
+	if err != nil {
+		if rep == nil {
+			if errors.Is(err, obd.ErrNoVehicle) {
+				return &exitError{code: exitNoVehicle, err: fmt.Errorf("no ECU answered: is the ignition on and the adapter seated in the OBD socket? (%v)", err)}
+			}
+			return &exitError{code: exitFailure, err: fmt.Errorf("scan failed: %w", err)}
+		}
+		// A partial report is still worth printing; the error follows it.
+		progress("scan incomplete: %v", err)
+	}
+	if werr := writeReport(e.stdout, rep, *asJSON, *lang); werr != nil {
+		return werr
+	}
+	if err != nil {
+		if errors.Is(err, obd.ErrNoVehicle) {
+			return &exitError{code: exitNoVehicle, err: fmt.Errorf("the car stopped answering during the scan (ignition switched off? adapter pulled?): %v", err)}
+		}
+		return &exitError{code: exitFailure, err: fmt.Errorf("scan incomplete (the report above is partial): %w", err)}
+	}
+	return nil
+}
+
+func writeReport(w io.Writer, rep *obd.Report, asJSON bool, lang string) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteText(w, lang)
+}
+
+// scanOpenError turns a failed connect into one line that says what to check, with an exit
+// code per cause.
+func scanOpenError(addr string, err error, ctx context.Context) error {
+	var te *elm327.TimeoutError
+	switch {
+	case errors.Is(err, serialport.ErrNotFound):
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("no device at %s: is the adapter plugged in? ('obdgw ports' lists the serial ports): %v", addr, err)}
+	case errors.Is(err, serialport.ErrBusy):
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("%s is in use by another program: close it (another obdgw, a terminal program, ModemManager) and try again: %v", addr, err)}
+	case errors.Is(err, serialport.ErrPermission):
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("no permission to open %s: add this user to the dialout group (or run the service as obdgw): %v", addr, err)}
+	case errors.Is(err, obd.ErrNoVehicle):
+		return &exitError{code: exitNoVehicle, err: fmt.Errorf("the adapter works but no ECU answers: is the ignition on and the adapter seated in the OBD socket? (%v)", oneLine(err))}
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
+		return &exitError{code: exitFailure, err: fmt.Errorf("gave up connecting to %s: --timeout reached", addr)}
+	case errors.As(err, &te), strings.Contains(err.Error(), "no prompt"):
+		return &exitError{code: exitNotAdapter, err: fmt.Errorf("the device at %s does not answer like an ELM327 adapter (no '>' prompt): is it the OBD adapter, powered by the car, at the right baud rate (try ?baud=38400 or 9600)? (%v)", addr, oneLine(err))}
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf("connect to %s: %v", addr, oneLine(err))}
+}
+
+// oneLine keeps an error on one line: the driver's errors may quote raw adapter output.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.NewReplacer("\r", " ", "\n", " ").Replace(err.Error())), " ")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// stepHandler prints the scan's per-step debug records as progress lines.
+type stepHandler struct{ w io.Writer }
+
+func (h *stepHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "obd scan step" {
+		return nil
+	}
+	f := map[string]string{}
+	r.Attrs(func(a slog.Attr) bool {
+		f[a.Key] = fmt.Sprint(a.Value.Resolve().Any())
+		return true
+	})
+	ms, _ := strconv.ParseFloat(f["ms"], 64)
+	_, err := fmt.Fprintf(h.w, "  %-18s %-14s %3s requests %6.0f ms\n", f["step"], f["status"], f["requests"], ms)
+	return err
+}
+func (h *stepHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *stepHandler) WithGroup(string) slog.Handler      { return h }
