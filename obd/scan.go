@@ -302,8 +302,14 @@ func (s *scanner) note(format string, args ...any) {
 // bad records a malformed answer: the step fails, the scan goes on.
 func (s *scanner) bad(r Response, err error) {
 	var de *DecodeError
-	if errors.As(err, &de) && de.ECU == "" {
-		de.ECU = r.ECU
+	if errors.As(err, &de) {
+		if de.ECU == "" {
+			de.ECU = r.ECU
+		}
+		// Decoders see only the payload; the log needs the whole answer as the ECU sent it.
+		if len(de.Raw) < len(r.Data) && bytes.HasSuffix(r.Data, de.Raw) {
+			de.Raw = append([]byte(nil), r.Data...)
+		}
 	}
 	s.step.failed = append(s.step.failed, err)
 }
