@@ -56,11 +56,7 @@ func New(p rig.Port, o rig.Options) (*Analyzer, error) {
 
 // String names the instrument.
 func (a *Analyzer) String() string {
-	name := "port"
-	if s, ok := a.link.Port.(fmt.Stringer); ok {
-		name = s.String()
-	}
-	return fmt.Sprintf("%s@%d %s", name, Baud, Title)
+	return frame.Describe(a.link.Port, Baud, Title)
 }
 
 func (a *Analyzer) retry(f func() error) error {

@@ -69,11 +69,7 @@ func (a *Analyzer) SetDelayScale(f float64) {
 
 // String names the instrument.
 func (a *Analyzer) String() string {
-	name := "port"
-	if s, ok := a.link.Port.(fmt.Stringer); ok {
-		name = s.String()
-	}
-	return fmt.Sprintf("%s@%d %s", name, Baud, Title)
+	return frame.Describe(a.link.Port, Baud, Title)
 }
 
 // query sends q, waits its pause, reads its reply (a 5-byte NAK ends early) and checks it;

@@ -94,15 +94,11 @@ func (a *Analyzer) Spec() Spec { return a.spec }
 
 // String names the instrument: "/dev/ttyUSB1@9600 Nanhua NHA-506(I)".
 func (a *Analyzer) String() string {
-	name := "port"
-	if s, ok := a.link.Port.(fmt.Stringer); ok {
-		name = s.String()
-	}
 	t := a.spec.Title
 	if a.spec.Firmware != "" {
 		t += " (" + a.spec.Firmware + ")"
 	}
-	return fmt.Sprintf("%s@%d %s", name, a.spec.Baud, t)
+	return frame.Describe(a.link.Port, a.spec.Baud, t)
 }
 
 // Read asks for main data. While the instrument has not yet reported itself warm, it first

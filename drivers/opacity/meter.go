@@ -83,11 +83,7 @@ func NewSpec(p rig.Port, s Spec, o rig.Options) *Meter {
 
 // String names the instrument.
 func (m *Meter) String() string {
-	name := "port"
-	if s, ok := m.link.Port.(fmt.Stringer); ok {
-		name = s.String()
-	}
-	return fmt.Sprintf("%s@%d %s", name, m.spec.Baud, m.spec.Title)
+	return frame.Describe(m.link.Port, m.spec.Baud, m.spec.Title)
 }
 
 // exchange sends req and reads an n-byte reply: the first byte alone (15 = NAK, then its code),

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -281,4 +282,17 @@ func Decimals(scale float64) int {
 		return 0
 	}
 	return int(math.Round(-math.Log10(scale)))
+}
+
+// Describe names an instrument for logs: "/dev/ttyUSB1@9600 Nanhua NHA-506(I)". A port whose
+// own String already carries the speed is not given it twice.
+func Describe(p any, baud int, title string) string {
+	name := "port"
+	if s, ok := p.(fmt.Stringer); ok {
+		name = s.String()
+	}
+	if !strings.Contains(name, "@") && baud > 0 {
+		name = fmt.Sprintf("%s@%d", name, baud)
+	}
+	return name + " " + title
 }
