@@ -48,19 +48,20 @@ func newUplinkMetrics(reg *prometheus.Registry, box Outbox) *uplinkMetrics {
 type outboxCollector struct{ box Outbox }
 
 var (
-	descDepth    = prometheus.NewDesc("obdgw_outbox_depth", "Records waiting in the outbox.", nil, nil)
-	descBytes    = prometheus.NewDesc("obdgw_outbox_bytes", "Payload bytes waiting in the outbox.", nil, nil)
-	descOldest   = prometheus.NewDesc("obdgw_outbox_oldest_age_seconds", "Age of the oldest waiting record.", nil, nil)
-	descDead     = prometheus.NewDesc("obdgw_outbox_dead_letters", "Records in the dead letter.", nil, nil)
-	descAppended = prometheus.NewDesc("obdgw_outbox_appended_total", "Records appended, by kind.", []string{"kind"}, nil)
-	descAcked    = prometheus.NewDesc("obdgw_outbox_delivered_total", "Records acknowledged out of the outbox, by kind.", []string{"kind"}, nil)
-	descDropped  = prometheus.NewDesc("obdgw_outbox_dropped_total", "Telemetry records dropped to make room, by kind and reason.", []string{"kind", "reason"}, nil)
-	descRefused  = prometheus.NewDesc("obdgw_outbox_refused_total", "Appends refused because the outbox was full, by kind and reason.", []string{"kind", "reason"}, nil)
-	descDeadKind = prometheus.NewDesc("obdgw_outbox_dead_lettered_total", "Records moved to the dead letter, by kind.", []string{"kind"}, nil)
+	descDepth     = prometheus.NewDesc("obdgw_outbox_depth", "Records waiting in the outbox.", nil, nil)
+	descBytes     = prometheus.NewDesc("obdgw_outbox_bytes", "Payload bytes waiting in the outbox.", nil, nil)
+	descOldest    = prometheus.NewDesc("obdgw_outbox_oldest_age_seconds", "Age of the oldest waiting record.", nil, nil)
+	descDepthKind = prometheus.NewDesc("obdgw_outbox_depth_by_kind", "Records waiting in the outbox, by kind.", []string{"kind"}, nil)
+	descDead      = prometheus.NewDesc("obdgw_outbox_dead_letters", "Records in the dead letter.", nil, nil)
+	descAppended  = prometheus.NewDesc("obdgw_outbox_appended_total", "Records appended, by kind.", []string{"kind"}, nil)
+	descAcked     = prometheus.NewDesc("obdgw_outbox_delivered_total", "Records acknowledged out of the outbox, by kind.", []string{"kind"}, nil)
+	descDropped   = prometheus.NewDesc("obdgw_outbox_dropped_total", "Telemetry records dropped to make room, by kind and reason.", []string{"kind", "reason"}, nil)
+	descRefused   = prometheus.NewDesc("obdgw_outbox_refused_total", "Appends refused because the outbox was full, by kind and reason.", []string{"kind", "reason"}, nil)
+	descDeadKind  = prometheus.NewDesc("obdgw_outbox_dead_lettered_total", "Records moved to the dead letter, by kind.", []string{"kind"}, nil)
 )
 
 func (outboxCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descBytes, descOldest, descDead, descAppended, descAcked, descDropped, descRefused, descDeadKind} {
+	for _, d := range []*prometheus.Desc{descDepth, descDepthKind, descBytes, descOldest, descDead, descAppended, descAcked, descDropped, descRefused, descDeadKind} {
 		ch <- d
 	}
 }
@@ -77,11 +78,18 @@ func (c outboxCollector) Collect(ch chan<- prometheus.Metric) {
 	for k, v := range s.Delivered {
 		ch <- prometheus.MustNewConstMetric(descAcked, prometheus.CounterValue, float64(v), k)
 	}
-	for k, v := range s.Dropped {
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(v), k, "full")
+	for k, by := range s.DroppedBy {
+		for reason, v := range by {
+			ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(v), k, reason)
+		}
 	}
-	for k, v := range s.Refused {
-		ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(v), k, "full")
+	for k, by := range s.RefusedBy {
+		for reason, v := range by {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(v), k, reason)
+		}
+	}
+	for k, v := range s.DepthByKind {
+		ch <- prometheus.MustNewConstMetric(descDepthKind, prometheus.GaugeValue, float64(v), k)
 	}
 	for k, v := range s.DeadByKind {
 		ch <- prometheus.MustNewConstMetric(descDeadKind, prometheus.CounterValue, float64(v), k)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -42,6 +43,11 @@ type Uplink struct {
 	mu      sync.Mutex
 	st      Status
 	running bool
+	// cautious: the last connection ended in an error. The next one sends one record and
+	// waits for its acknowledgement before opening the whole window, so a record that kills
+	// the connection (an ACL denial makes Mosquitto close it) does not take the records
+	// before it down with it on every attempt.
+	cautious atomic.Bool
 }
 
 // Status is the uplink's state for the console and /healthz.
@@ -133,6 +139,7 @@ func (u *Uplink) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
+		u.cautious.Store(true)
 		u.setError(err)
 		u.update(func(s *Status) { s.Reconnects++ })
 		u.m.reconnects.Inc()
@@ -239,6 +246,7 @@ type session struct {
 	flights   map[string]*flight
 	delivered bool
 	late      chan Receipt
+	held      int // window slots held back until the first delivery (cautious start)
 }
 
 type flight struct {
@@ -284,6 +292,12 @@ func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
 		case <-s.dead:
 		}
 	}()
+	if u.cautious.Load() && u.o.InFlight > 1 {
+		s.held = u.o.InFlight - 1
+		for range s.held {
+			s.window <- struct{}{}
+		}
+	}
 	err := s.run()
 	s.fail(err) // no-op if already dead
 	s.wg.Wait()
@@ -476,9 +490,7 @@ func (s *session) deliver(f *flight) {
 	now := u.o.Now()
 	u.m.delivered.WithLabelValues(f.rec.Kind).Inc()
 	u.m.latency.Observe(now.Sub(f.sent).Seconds())
-	s.mu.Lock()
-	s.delivered = true
-	s.mu.Unlock()
+	s.opened(true)
 	u.update(func(st *Status) {
 		st.Delivered++
 		st.LastDelivery = now
@@ -497,13 +509,29 @@ func (s *session) settle(seq uint64, id, kind string, r Receipt, sent time.Time)
 		if reason == "" {
 			reason = "rejected by the receiver (no reason given)"
 		}
-		if err := u.box.DeadLetter(seq, reason); err != nil {
+		if err := u.box.DeadLetter(seq, reason); err != nil && !errors.Is(err, buffer.ErrNotFound) {
 			s.fail(fmt.Errorf("cloud: dead-letter %s: %w", id, err))
 			return
 		}
+		s.opened(false)
 		u.m.deadLettered.WithLabelValues(kind, "rejected").Inc()
 		u.o.Logger.Warn("uplink: receiver rejected a record; moved to the dead letter", "id", id, "reason", reason)
 	}
+}
+
+// opened notes a settled record and opens the whole window after a cautious start.
+func (s *session) opened(delivered bool) {
+	s.mu.Lock()
+	if delivered {
+		s.delivered = true
+	}
+	held := s.held
+	s.held = 0
+	s.mu.Unlock()
+	for range held {
+		<-s.window
+	}
+	s.u.cautious.Store(false)
 }
 
 func (s *session) unacked(f *flight) {
