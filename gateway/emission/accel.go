@@ -157,10 +157,11 @@ func (p *proc) accelCycle(ctx context.Context, n, purge int) (cycle, error) {
 func (p *proc) accelSpan(ctx context.Context, phase string, n int, d, extra time.Duration, win RPMWindow, prompt Text, each func(sample)) error {
 	p.phase = phase
 	period := p.accel.period
-	tk := time.NewTicker(period)
-	defer tk.Stop()
 	start := p.now()
 	for {
+		if err := p.pace(ctx); err != nil {
+			return err
+		}
 		s, err := p.rd.next(ctx)
 		if err != nil {
 			return err
@@ -189,9 +190,6 @@ func (p *proc) accelSpan(ctx context.Context, phase string, n int, d, extra time
 				return refuse(reason("not_idle", fmt.Sprintf("发动机转速 %v 内未回到怠速（≤ %.0f r/min）", d+extra, win.Max),
 					fmt.Sprintf("the engine did not return to idle (≤ %.0f r/min) within %v", win.Max, d+extra)))
 			}
-		}
-		if err := wait(ctx, tk); err != nil {
-			return err
 		}
 	}
 }

@@ -130,9 +130,6 @@ func (p *proc) idlePhase(ctx context.Context, ph idlePhase) (*PhaseAverages, err
 	c := p.idle.cfg
 	period := p.idle.period
 	p.phase = ph.name
-	tk := time.NewTicker(period)
-	defer tk.Stop()
-
 	waitStart := p.now()
 	entered := false
 	var phaseStart, outSince time.Time
@@ -141,6 +138,9 @@ func (p *proc) idlePhase(ctx context.Context, ph idlePhase) (*PhaseAverages, err
 	acc := &idleAcc{}
 	rpmSeen := false
 	for {
+		if err := p.pace(ctx); err != nil {
+			return nil, err
+		}
 		s, err := p.rd.next(ctx)
 		if err != nil {
 			return nil, err
@@ -194,9 +194,6 @@ func (p *proc) idlePhase(ctx context.Context, ph idlePhase) (*PhaseAverages, err
 		p.progress(pr)
 		if entered && ticks >= needed {
 			break
-		}
-		if err := wait(ctx, tk); err != nil {
-			return nil, err
 		}
 	}
 	if !ph.sampling {

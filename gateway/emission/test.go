@@ -163,7 +163,8 @@ type proc struct {
 	log       *slog.Logger
 	speedSeen string
 	last      *rig.Reading
-	phase     string // for error messages
+	phase     string    // for error messages
+	nextAt    time.Time // next sample slot
 
 	idle  idleParams
 	accel accelParams
@@ -197,13 +198,10 @@ func (p *proc) precheck(ctx context.Context) error {
 			return refuse(reason("not_zeroed", fmt.Sprintf("仪器调零失败（%v），请检查仪器后重新开始", err), fmt.Sprintf("the instrument did not zero (%v); check it and start again", err)))
 		}
 	}
-	period := p.idle.period
-	if p.t.Method == FreeAcceleration {
-		period = p.accel.period
-	}
-	tk := time.NewTicker(period)
-	defer tk.Stop()
 	for {
+		if err := p.pace(ctx); err != nil {
+			return err
+		}
 		s, err := p.rd.next(ctx)
 		if err != nil {
 			return err
@@ -224,9 +222,6 @@ func (p *proc) precheck(ctx context.Context) error {
 			}
 			return nil
 		}
-		if err := wait(ctx, tk); err != nil {
-			return err
-		}
 	}
 }
 
@@ -243,13 +238,32 @@ func (p *proc) checkState(r rig.Reading) error {
 	return nil
 }
 
-func wait(ctx context.Context, tk *time.Ticker) error {
-	select {
-	case <-ctx.Done():
+// pace waits for the next sample slot. Slots are one sample period apart over the whole test,
+// across phase changes, so process data stay second by second; a slow read that overran its
+// slot starts the next one at once rather than bunching samples to catch up.
+func (p *proc) pace(ctx context.Context) error {
+	period := p.idle.period
+	if p.t.Method == FreeAcceleration {
+		period = p.accel.period
+	}
+	now := p.now()
+	if p.nextAt.IsZero() {
+		p.nextAt = now.Add(period)
 		return ctx.Err()
-	case <-tk.C:
+	}
+	if d := p.nextAt.Sub(now); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		p.nextAt = p.nextAt.Add(period)
 		return nil
 	}
+	p.nextAt = now.Add(period)
+	return ctx.Err()
 }
 
 // sample is one attempt to read the rig and the engine speed.
