@@ -1,0 +1,36 @@
+// Package elm327 drives ELM327-compatible OBD adapters (genuine ELM, STN/OBDLink and the
+// clones a workshop actually owns) over a serialport.Port and implements obd.Adapter.
+//
+// Concepts:
+//
+//   - Initialisation (Open, New) follows a fixed sequence: resync with "7F7F" (never a bare CR,
+//     which repeats the previous command), ATZ, echo/linefeeds/spaces off, headers on,
+//     adaptive timing, protocol (automatic, or "try the remembered one first"), supply
+//     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
+//     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
+//   - Framing: a reply ends at the prompt '>' wherever it falls in the byte stream. NUL bytes,
+//     Bluetooth module chatter ("+DISC:SUCCESS") and echoes are dropped; bytes that arrive
+//     between commands (late frames of a slow ECU) are drained before the next command and
+//     logged, rate-limited.
+//   - Parsing (parse.go, no I/O): headers-on CAN lines (11- and 29-bit identifiers) are
+//     grouped per ECU and reassembled as ISO-TP messages; legacy J1850/K-line lines are grouped
+//     by source address; headers-off output is read too. obd.Response.ECU is the CAN
+//     identifier ("7E8", "18DAF110") or the legacy source address ("10"). A legacy Mode 09
+//     answer is joined as python-OBD does: service, PID, then the message payloads in sequence
+//     order (so a legacy VIN carries three 00 pad bytes before its 17 characters where CAN
+//     carries the item count 01).
+//   - Errors: every adapter error string becomes an *Error with a Code, the raw reply and what
+//     to check. NO DATA wraps obd.ErrNoData (an answer, not a failure); UNABLE TO CONNECT, and
+//     any failure of the first 0100, wrap obd.ErrNoVehicle.
+//   - The response-count suffix ("010C1") is used only when this adapter proved it works
+//     (0100 versus 01001 at connect), with a count learned per request from the frames
+//     actually seen; a shortfall falls back to no suffix for that request.
+//   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
+//     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
+//     single-PID requests and merged into one response per ECU in request order.
+//   - Safety: a service 04 (clear DTCs) request is sent as exactly "04", never with a count
+//     digit, never retried, and nothing the driver sends can repeat it.
+//   - Reconnects: when the link breaks mid-request (USB unplugged, Bluetooth dropped) the
+//     adapter closes the port, reopens it through Options.Reopen, re-initialises and fails the
+//     current request with ErrDisconnected; the next request works.
+package elm327

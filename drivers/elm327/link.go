@@ -1,0 +1,138 @@
+package elm327
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// The I/O half: one command out, one prompt-terminated reply in.
+
+// exchange drains stale bytes, sends cmd with a CR (never LF, never a bare CR) and reads
+// until the prompt. Progress lines extend the deadline. The returned lines are cleaned
+// (cleanLines). Errors are *TimeoutError, the context's error, or an I/O error (ioError).
+func (a *Adapter) exchange(ctx context.Context, cmd string, timeout time.Duration) ([]string, error) {
+	if cmd == "" {
+		// A bare CR repeats the previous command; after a Mode 04 that clears codes again.
+		return nil, errors.New("elm327: refusing to send an empty command")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	a.drain(cmd)
+	if _, err := a.port.Write([]byte(cmd + "\r")); err != nil {
+		return nil, &ioError{op: "write " + cmd, err: err}
+	}
+	raw, err := a.readPrompt(ctx, cmd, timeout)
+	if err != nil {
+		return nil, err
+	}
+	a.log.Debug("elm327 exchange", "cmd", cmd, "reply", string(raw))
+	return cleanLines(raw, cmd), nil
+}
+
+// ioError marks a failure of the link itself (not of the adapter or the bus): the port must
+// be reopened.
+type ioError struct {
+	op  string
+	err error
+}
+
+func (e *ioError) Error() string { return "elm327: " + e.op + ": " + e.err.Error() }
+func (e *ioError) Unwrap() error { return e.err }
+
+// readPrompt reads until '>' appears anywhere in the stream. Bytes after the prompt are kept
+// for the next drain. NUL bytes are dropped.
+func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Duration) ([]byte, error) {
+	deadline := time.Now().Add(timeout)
+	stop := context.AfterFunc(ctx, func() { a.port.SetReadDeadline(time.Now().Add(-time.Second)) })
+	defer stop()
+	defer a.port.SetReadDeadline(time.Time{})
+	acc := a.leftover
+	a.leftover = nil
+	progress := countProgress(acc)
+	buf := make([]byte, 256)
+	for {
+		if i := bytes.IndexByte(acc, '>'); i >= 0 {
+			if rest := acc[i+1:]; len(bytes.Trim(rest, "\x00\r\n ")) > 0 {
+				a.leftover = append([]byte(nil), rest...)
+			}
+			return acc[:i], nil
+		}
+		if p := countProgress(acc); p > progress {
+			// SEARCHING... or BUS INIT: the adapter is working through protocols; a K-line
+			// slow init alone takes 2–3 s.
+			progress = p
+			if ext := time.Now().Add(a.opts.SearchTimeout); ext.After(deadline) {
+				deadline = ext
+			}
+		}
+		a.port.SetReadDeadline(deadline)
+		if err := ctx.Err(); err != nil {
+			a.leftover = acc
+			return nil, err
+		}
+		n, err := a.port.Read(buf)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				acc = append(acc, c)
+			}
+		}
+		if err != nil && n == 0 {
+			if ctx.Err() != nil {
+				a.leftover = acc
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, &TimeoutError{Command: cmd, Raw: string(acc)}
+			}
+			return nil, &ioError{op: "read " + cmd, err: err}
+		}
+	}
+}
+
+func countProgress(b []byte) int {
+	s := strings.ToUpper(string(b))
+	return strings.Count(s, "SEARCHING") + strings.Count(strings.ReplaceAll(s, " ", ""), "BUSINIT")
+}
+
+// drain reads whatever arrived since the last prompt (late frames of a second ECU, Bluetooth
+// chatter, a reply to a command that timed out) so it cannot be taken for the next answer.
+func (a *Adapter) drain(next string) {
+	stale := a.leftover
+	a.leftover = nil
+	buf := make([]byte, 256)
+	for i := 0; i < 64; i++ { // bounded: a babbling adapter must not stall us forever
+		a.port.SetReadDeadline(time.Now().Add(a.opts.DrainWait))
+		n, err := a.port.Read(buf)
+		stale = append(stale, buf[:n]...)
+		if err != nil || n == 0 {
+			break
+		}
+	}
+	a.port.SetReadDeadline(time.Time{})
+	if txt := strings.TrimSpace(strings.Trim(string(stale), "\x00\r\n >")); txt != "" {
+		a.logLimited("elm327: discarded stale bytes before a command", "before", next, "bytes", fmt.Sprintf("%q", stale))
+	}
+}
+
+// logLimited logs at most one warning per staleLogEvery so a flapping adapter cannot fill the
+// SD card; the number of suppressed messages is reported with the next one.
+func (a *Adapter) logLimited(msg string, args ...any) {
+	now := a.opts.Now()
+	if !a.lastWarn.IsZero() && now.Sub(a.lastWarn) < staleLogEvery {
+		a.suppressed++
+		return
+	}
+	if a.suppressed > 0 {
+		args = append(args, "suppressed", a.suppressed)
+	}
+	a.lastWarn, a.suppressed = now, 0
+	a.log.Warn(msg, args...)
+}
+
+const staleLogEvery = 10 * time.Second

@@ -1,0 +1,306 @@
+package elm327
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/obdgw/obdgw/obd"
+)
+
+// maxMultiPID is the most PIDs one Mode 01 request may carry (J1979; 7 data bytes per
+// request including the service byte).
+const maxMultiPID = 6
+
+// Query sends req and returns each ECU's answer in the order the ECUs first answered. NO DATA
+// is an *Error wrapping obd.ErrNoData. A Mode 01 request with several PIDs is sent as one
+// request when the adapter proved multi-PID works, else split; either way the result is one
+// Response per ECU with PID/data pairs in request order. Service 04 is sent exactly once.
+func (a *Adapter) Query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed.Load() {
+		return nil, errors.New("elm327: adapter closed")
+	}
+	if len(req.Bytes()) > 7 && !(req.Service == 0x01 && len(req.Data) > 1) {
+		return nil, fmt.Errorf("elm327: request %s too long: an OBD request carries at most 7 bytes", req)
+	}
+	if a.port == nil {
+		if err := a.reconnect(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if req.Service == 0x01 && len(req.Data) > 1 {
+		return a.queryPIDs(ctx, req)
+	}
+	return a.query(ctx, req)
+}
+
+func (a *Adapter) profile() obd.Profile {
+	a.pmu.Lock()
+	defer a.pmu.Unlock()
+	return a.prof
+}
+
+// query sends one request and handles retries: STOPPED and DATA ERROR are retried once, LV
+// RESET / ERRnn / low-power alerts re-initialise the adapter and retry once, a count suffix
+// that fell short is dropped for that request. None of it applies to service 04.
+func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
+	cmd := req.String()
+	clear := req.Service == 0x04
+	retried := false
+	for {
+		line := cmd
+		hint := a.hintFor(req)
+		if hint > 0 {
+			line += fmt.Sprintf("%X", hint)
+		}
+		lines, err := a.exchange(ctx, line, a.opts.QueryTimeout)
+		if err != nil {
+			if isLinkError(err) {
+				return nil, a.lost(ctx, cmd, err)
+			}
+			if hint > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
+				a.dropHint(cmd, "timed out")
+				continue
+			}
+			return nil, err
+		}
+		r, perr := parseReply(lines, a.f, line)
+		if perr == nil {
+			r.responses = a.dropStale(req, r.responses)
+			if len(r.responses) == 0 {
+				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
+			}
+		}
+		if hint > 0 {
+			l := a.learned[cmd]
+			if perr != nil && !isAdapterCode(perr, CodeStopped) || perr == nil && (len(r.responses) < l.ecus || r.frames < l.frames) {
+				a.dropHint(cmd, "answer fell short")
+				continue
+			}
+		}
+		if perr != nil {
+			var e *Error
+			if !errors.As(perr, &e) || clear {
+				return nil, perr
+			}
+			switch e.Code {
+			case CodeStopped, CodeDataError:
+				if !retried {
+					retried = true
+					a.log.Info("elm327: repeating a request once", "cmd", cmd, "reason", e.Code.String())
+					continue
+				}
+			case CodeLowVoltageReset, CodeInternal, CodeLowPowerAlert:
+				a.log.Warn("elm327: adapter lost its settings; re-initialising", "cmd", cmd, "reason", e.Raw)
+				if err := a.initialise(ctx); err != nil {
+					a.dropPort()
+					return nil, fmt.Errorf("elm327: %s: re-initialisation after %q failed: %w", cmd, e.Code.String(), err)
+				}
+				if !retried {
+					retried = true
+					continue
+				}
+			}
+			return nil, perr
+		}
+		a.learn(cmd, r)
+		return r.responses, nil
+	}
+}
+
+func isAdapterCode(err error, c Code) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == c
+}
+
+// hintFor returns the count digit to append to req, or 0 for none.
+func (a *Adapter) hintFor(req obd.Request) int {
+	if req.Service == 0x04 || !a.profile().CountHint {
+		return 0
+	}
+	cmd := req.String()
+	if a.noHint[cmd] || len(req.Bytes()) >= 7 {
+		return 0
+	}
+	return a.learned[cmd].frames
+}
+
+// learn records how many frames and ECUs answered cmd, for the count digit next time. Counts
+// outside 1–F are never used (0 draws "?" on clones; two digits would be read as data).
+func (a *Adapter) learn(cmd string, r reply) {
+	if strings.HasPrefix(cmd, "04") && len(cmd) == 2 {
+		return
+	}
+	if r.frames < 1 || r.frames > 0xF {
+		delete(a.learned, cmd)
+		return
+	}
+	a.learned[cmd] = learnedCount{frames: r.frames, ecus: len(r.responses)}
+}
+
+func (a *Adapter) dropHint(cmd, why string) {
+	a.noHint[cmd] = true
+	a.log.Info("elm327: response-count suffix dropped for a request", "cmd", cmd, "reason", why)
+}
+
+// dropStale removes responses that do not answer req: late frames of an earlier request that
+// slipped in before this answer (python-OBD #254).
+func (a *Adapter) dropStale(req obd.Request, rs []obd.Response) []obd.Response {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if answers(req, r) {
+			out = append(out, r)
+			continue
+		}
+		a.logLimited("elm327: dropped a response to another request", "request", req.String(), "ecu", r.ECU, "data", fmt.Sprintf("% X", r.Data))
+	}
+	return out
+}
+
+func answers(req obd.Request, r obd.Response) bool {
+	d := r.Data
+	if len(d) == 0 {
+		return false
+	}
+	if d[0] == 0x7F {
+		return len(d) >= 2 && d[1] == req.Service
+	}
+	if d[0] != req.Service|0x40 {
+		return false
+	}
+	switch req.Service {
+	case 0x01, 0x02, 0x09, 0x06:
+		return len(req.Data) == 0 || len(d) >= 2 && d[1] == req.Data[0]
+	}
+	return true
+}
+
+// queryPIDs answers a Mode 01 request for several PIDs: in batches of up to six when
+// multi-PID works, stepping down to single PIDs on NO DATA, a timeout or a negative answer.
+func (a *Adapter) queryPIDs(ctx context.Context, req obd.Request) ([]obd.Response, error) {
+	var order []string
+	parts := map[string][]byte{}
+	neg := map[string][]byte{}
+	add := func(rs []obd.Response) {
+		for _, r := range rs {
+			if _, ok := parts[r.ECU]; !ok {
+				if _, ok := neg[r.ECU]; !ok {
+					order = append(order, r.ECU)
+				}
+			}
+			if _, bad := r.Negative(); bad {
+				if neg[r.ECU] == nil {
+					neg[r.ECU] = r.Data
+				}
+				continue
+			}
+			parts[r.ECU] = append(parts[r.ECU], r.Data[1:]...)
+		}
+	}
+	singles := func(pids []byte) error {
+		for _, pid := range pids {
+			rs, err := a.query(ctx, obd.Req(0x01, pid))
+			if errors.Is(err, obd.ErrNoData) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			add(rs)
+		}
+		return nil
+	}
+	for start := 0; start < len(req.Data); start += maxMultiPID {
+		chunk := req.Data[start:min(start+maxMultiPID, len(req.Data))]
+		if !a.profile().MultiPID || !a.f.can() || len(chunk) == 1 {
+			if err := singles(chunk); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		rs, err := a.query(ctx, obd.Request{Service: 0x01, Data: chunk})
+		negative := false
+		for _, r := range rs {
+			if _, bad := r.Negative(); bad {
+				negative = true
+			}
+		}
+		switch {
+		case err == nil && !negative:
+			add(rs)
+			continue
+		case err == nil, errors.Is(err, obd.ErrNoData):
+			// Either none of these PIDs is supported or this ECU does not take batches:
+			// only single requests tell.
+		case errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil && !isLinkError(err):
+			a.log.Warn("elm327: multi-PID request timed out; using single PIDs from now on", "cmd", obd.Request{Service: 1, Data: chunk}.String())
+			a.pmu.Lock()
+			a.prof.MultiPID = false
+			a.pmu.Unlock()
+		default:
+			return nil, err
+		}
+		if err := singles(chunk); err != nil {
+			return nil, err
+		}
+	}
+	var out []obd.Response
+	for _, ecu := range order {
+		if p, ok := parts[ecu]; ok {
+			out = append(out, obd.Response{ECU: ecu, Data: append([]byte{0x41}, p...)})
+		} else {
+			out = append(out, obd.Response{ECU: ecu, Data: neg[ecu]})
+		}
+	}
+	if len(out) == 0 {
+		return nil, newError(CodeNoData, req.String(), "NO DATA")
+	}
+	return out, nil
+}
+
+// lost handles a broken link during cmd: close the port, reopen and re-initialise, and fail
+// this request either way (it may or may not have reached the car).
+func (a *Adapter) lost(ctx context.Context, cmd string, cause error) error {
+	a.log.Warn("elm327: link to the adapter broke; reconnecting", "device", a.profile().Device, "cmd", cmd, "err", cause)
+	a.dropPort()
+	if err := a.reconnect(ctx); err != nil {
+		return fmt.Errorf("elm327: %s: %w (%v); reconnecting failed, the next request tries again: %v", cmd, ErrDisconnected, cause, err)
+	}
+	return fmt.Errorf("elm327: %s: %w (%v); reconnected, repeat the request", cmd, ErrDisconnected, cause)
+}
+
+func (a *Adapter) dropPort() {
+	if a.port != nil {
+		a.port.Close()
+	}
+	a.setPort(nil)
+}
+
+// reconnect reopens the link and re-initialises. Callers hold a.mu.
+func (a *Adapter) reconnect(ctx context.Context) error {
+	if a.opts.Reopen == nil {
+		return fmt.Errorf("elm327: %w and no way to reopen it (Options.Reopen is nil)", ErrDisconnected)
+	}
+	if a.closed.Load() {
+		return errors.New("elm327: adapter closed")
+	}
+	p, err := a.opts.Reopen(ctx)
+	if err != nil {
+		return fmt.Errorf("elm327: reopen: %w", err)
+	}
+	a.setPort(p)
+	if a.closed.Load() { // Close raced with the reopen
+		a.dropPort()
+		return errors.New("elm327: adapter closed")
+	}
+	if err := a.initialise(ctx); err != nil {
+		a.dropPort()
+		return err
+	}
+	a.log.Info("elm327: reconnected", "device", p.String())
+	return nil
+}
