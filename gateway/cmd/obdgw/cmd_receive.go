@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/wire"
+)
+
+func init() {
+	register(command{
+		name:    "receive",
+		summary: "reference provincial receiver: store records as JSONL and send receipts",
+		run:     runReceive,
+	})
+}
+
+const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--metrics 127.0.0.1:PORT]`
+
+func runReceive(ctx context.Context, e *env, args []string) error {
+	fs := newFlags(e, "receive", receiveUsage)
+	broker := fs.String("broker", "", "broker URL: tls://host:port (tcp:// only with --allow-plain)")
+	allowPlain := fs.Bool("allow-plain", false, "allow an unencrypted tcp:// broker (trials and the demo)")
+	ca := fs.String("ca", "", "PEM file of the CA that signs the broker's certificate")
+	cert := fs.String("cert", "", "client certificate (mutual TLS)")
+	key := fs.String("key", "", "client key (mutual TLS)")
+	user := fs.String("user", "", "MQTT username")
+	passFile := fs.String("password-file", "", "file holding the MQTT password (mode 0600)")
+	state := fs.String("state", "", "state directory (the de-duplication file lives here)")
+	out := fs.String("out", "", "JSONL file accepted records are appended to")
+	group := fs.String("group", "obdgw", "shared subscription group: receivers in one group share the records")
+	clientID := fs.String("client-id", "", "MQTT client id (default obdgw-receiver-<group>-<host>)")
+	metrics := fs.String("metrics", "", "serve /metrics and /healthz on this loopback address (e.g. 127.0.0.1:9101)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return usageError("unexpected argument %q", fs.Arg(0))
+	}
+	for _, f := range []struct{ name, v string }{{"--broker", *broker}, {"--state", *state}, {"--out", *out}} {
+		if f.v == "" {
+			return usageError("%s is required (usage: obdgw receive %s)", f.name, receiveUsage)
+		}
+	}
+	if err := os.MkdirAll(*state, 0o700); err != nil {
+		return fmt.Errorf("--state: %w", err)
+	}
+	if *clientID == "" {
+		host, _ := os.Hostname()
+		*clientID = "obdgw-receiver-" + *group + "-" + strings.Map(func(r rune) rune {
+			if r == '/' || r == '+' || r == '#' || r == ' ' {
+				return '_'
+			}
+			return r
+		}, host)
+	}
+	rx, err := cloud.NewReceiver(cloud.ReceiverOptions{
+		Broker: *broker, AllowPlain: *allowPlain, CAFile: *ca, CertFile: *cert, KeyFile: *key,
+		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
+		Filter:    wire.SubscribeAll,
+		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out,
+		Validate: validateMessage, EncodeReceipt: encodeReceipt,
+		Logger: e.log,
+	})
+	if err != nil {
+		var oe *cloud.OptionError
+		if errors.As(err, &oe) {
+			return usageError("%v", err)
+		}
+		return err
+	}
+	defer rx.Close()
+	if *metrics != "" {
+		host, _, err := net.SplitHostPort(*metrics)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return usageError("--metrics %q: want a loopback address like 127.0.0.1:9101", *metrics)
+		}
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			return fmt.Errorf("--metrics: %w", err)
+		}
+		srv := &http.Server{Handler: rx.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
+	e.log.Info("receive: running", "broker", *broker, "group", *group, "out", *out)
+	return rx.Run(ctx)
+}
+
+// validateMessage is gateway/wire's validation in the shape the receiver takes.
+func validateMessage(topic string, payload []byte) (cloud.Verdict, error) {
+	if _, last, err := wire.ParseTopic(topic); err == nil && wire.IsReserved(last) {
+		return cloud.Verdict{Skip: true}, nil
+	}
+	env, t, err := wire.ValidateMessage(topic, payload)
+	v := cloud.Verdict{ID: env.ID, Kind: env.Kind}
+	if t.Gateway != "" {
+		v.ReceiptTopic = t.Receipt()
+	}
+	return v, err
+}
+
+func encodeReceipt(r cloud.Receipt) ([]byte, error) {
+	return wire.MarshalReceipt(wire.Receipt{ID: r.ID, Status: wire.ReceiptStatus(r.Status), Reason: r.Reason, At: time.Now()})
+}

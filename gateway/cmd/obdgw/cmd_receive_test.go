@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/obdgw/obdgw/gateway/wire"
+	"github.com/obdgw/obdgw/hack/brokertest"
+)
+
+func TestReceiveRequiresItsFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := runMain([]string{"receive", "--broker", "tls://127.0.0.1:8883", "--out", "x.jsonl"}, &out, &errb)
+	if code != exitUsage || !strings.Contains(errb.String(), "--state is required") {
+		t.Errorf("exit %d, stderr %q", code, errb.String())
+	}
+	code = runMain([]string{"receive", "--broker", "tcp://127.0.0.1:1", "--state", t.TempDir(), "--out", filepath.Join(t.TempDir(), "o")}, &out, &errb)
+	if code != exitUsage || !strings.Contains(errb.String(), "broker_url") || !strings.Contains(errb.String(), "tls://") {
+		t.Errorf("plain broker without --allow-plain: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// The receive command end to end against a real Mosquitto over TLS: a good record is stored
+// and answered accepted, its resend answered duplicate, a bad one rejected naming the field.
+func TestReceiveStoresAndAnswers(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{})
+	dir := t.TempDir()
+	outFile := filepath.Join(dir, "records.jsonl")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	var stderr bytes.Buffer
+	e := &env{stdout: &stderr, stderr: &stderr, log: slog.New(slog.NewTextHandler(&stderr, nil))}
+	go func() {
+		done <- runReceive(ctx, e, []string{"--broker", b.TLSURL(), "--ca", b.CA.CertFile, "--state", filepath.Join(dir, "state"), "--out", outFile})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("receive returned %v\n%s", err, stderr.String())
+		}
+	}()
+	top := wire.Topic{Province: "33", CompanyCode: "330106000099901", Gateway: "gw-r"}
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("gw-r"))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(0)
+	receipts := make(chan wire.Receipt, 10)
+	c.Subscribe(top.Receipt(), 1, func(_ mqtt.Client, m mqtt.Message) {
+		r, err := wire.ParseReceipt(m.Payload())
+		if err != nil {
+			t.Errorf("bad receipt %s: %v", m.Payload(), err)
+		}
+		receipts <- r
+	}).Wait()
+	stored, _ := wire.Marshal(wire.Envelope{Kind: "ehr", Schema: "ehr/1", Gateway: "gw-r", CompanyCode: top.CompanyCode,
+		CreatedAt: time.Now(), Payload: json.RawMessage(`{"vin":"LSVNV2182E2100001"}`)})
+	good, _ := wire.Frame("gw-r-1", stored)
+	bad := bytes.Replace(good, []byte(`"schema":"ehr/1"`), []byte(`"schema":"im/1"`), 1)
+	bad = bytes.Replace(bad, []byte(`gw-r-1`), []byte(`gw-r-2`), 1)
+	next := func() wire.Receipt {
+		select {
+		case r := <-receipts:
+			return r
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no receipt\n%s", stderr.String())
+			return wire.Receipt{}
+		}
+	}
+	// The receiver may subscribe a moment after we start; resend until the first answer.
+	var r wire.Receipt
+	for got := false; !got; {
+		c.Publish(top.Record("ehr"), 1, false, good).Wait()
+		select {
+		case r = <-receipts:
+			got = true
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if r.ID != "gw-r-1" || r.Status != wire.Accepted {
+		t.Errorf("first receipt %+v", r)
+	}
+	for len(receipts) > 0 { // answers to the extra sends above
+		if r := <-receipts; r.Status != wire.Duplicate {
+			t.Errorf("resend answered %+v", r)
+		}
+	}
+	c.Publish(top.Record("ehr"), 1, false, good).Wait()
+	if r := next(); r.Status != wire.Duplicate {
+		t.Errorf("resend: %+v", r)
+	}
+	c.Publish(top.Record("ehr"), 1, false, bad).Wait()
+	if r := next(); r.ID != "gw-r-2" || r.Status != wire.Rejected || !strings.Contains(r.Reason, "schema") {
+		t.Errorf("bad record: %+v", r)
+	}
+	data, err := os.ReadFile(outFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"id":"gw-r-1"`) {
+		t.Errorf("output:\n%s", data)
+	}
+}
