@@ -22,7 +22,12 @@ type Analyzer struct {
 	poll  time.Duration
 	warm  bool // the state command said "not warming up" once; warm-up does not come back
 	limit frame.Limiter
+	// unverified counts consecutive frames whose unenforced checksum did not match.
+	unverified int
 }
+
+// unverifiedRetries is how many mismatching frames in a row are asked for again.
+const unverifiedRetries = 3
 
 // ZeroAnalyzer is an Analyzer whose model can zero and check for leaks.
 type ZeroAnalyzer struct{ *Analyzer }
@@ -114,19 +119,32 @@ func (a *Analyzer) Read(ctx context.Context) (rig.Reading, error) {
 		warming = st == StateWarmingUp
 		a.warm = !warming
 	}
-	var d Data
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
-		d, err = a.readData(ctx)
-		if err == nil || !frame.Retryable(err) {
-			break
+	read := func() (d Data, err error) {
+		for attempt := 0; attempt < 2; attempt++ {
+			d, err = a.readData(ctx)
+			if err == nil || !frame.Retryable(err) {
+				break
+			}
+			a.logLimited("garbled reply, retrying", err)
 		}
-		a.logLimited("garbled reply, retrying", err)
+		return d, err
 	}
+	d, err := read()
 	if err != nil {
 		return rig.Reading{}, err
 	}
-	if !d.ChecksumOK {
+	// Where the checksum is not enforced (MQW-511), a mismatch may be line noise or a unit
+	// whose rule differs: ask once more and keep what comes; after three mismatches in a row
+	// stop asking twice.
+	if !d.ChecksumOK && a.unverified < unverifiedRetries {
+		if d2, err2 := read(); err2 == nil {
+			d = d2
+		}
+	}
+	if d.ChecksumOK {
+		a.unverified = 0
+	} else {
+		a.unverified++
 		a.logLimited("checksum mismatch kept (this model's checksum rule is unconfirmed)", fmt.Errorf("frame % X", d.Raw))
 	}
 	r := d.Reading(a.spec)

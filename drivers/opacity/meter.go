@@ -21,7 +21,12 @@ type Meter struct {
 	poll  time.Duration
 	warm  bool
 	limit frame.Limiter
+	// unverified counts consecutive replies whose unconfirmed checksum did not match.
+	unverified int
 }
+
+// unverifiedRetries is how many mismatching replies in a row are asked for again.
+const unverifiedRetries = 3
 
 // ZeroMeter is a Meter whose model can zero (calibrate) itself.
 type ZeroMeter struct{ *Meter }
@@ -153,22 +158,36 @@ func (m *Meter) Read(ctx context.Context) (rig.Reading, error) {
 		}
 		warming, m.warm = st.WarmingUp, !st.WarmingUp
 	}
-	var d Data
-	err := m.retry(func() error {
-		b, err := m.exchange(ctx, m.spec.RealTime, m.spec.ReplyLen)
-		if err != nil {
-			return err
-		}
-		d, err = Decode(m.spec, b)
-		if err != nil {
-			return fmt.Errorf("opacity: read: %w", err)
-		}
-		return nil
-	})
+	read := func() (d Data, err error) {
+		err = m.retry(func() error {
+			b, err := m.exchange(ctx, m.spec.RealTime, m.spec.ReplyLen)
+			if err != nil {
+				return err
+			}
+			d, err = Decode(m.spec, b)
+			if err != nil {
+				return fmt.Errorf("opacity: read: %w", err)
+			}
+			return nil
+		})
+		return d, err
+	}
+	d, err := read()
 	if err != nil {
 		return rig.Reading{}, err
 	}
-	if !d.ChecksumOK {
+	// Where the checksum rule is only assumed, a mismatch may be line noise or a unit whose
+	// rule differs. Ask once more (noise goes away) and keep what comes, so a unit with
+	// another rule still reads; after three mismatches in a row stop asking twice.
+	if !d.ChecksumOK && m.unverified < unverifiedRetries {
+		if d2, err2 := read(); err2 == nil {
+			d = d2
+		}
+	}
+	if d.ChecksumOK {
+		m.unverified = 0
+	} else {
+		m.unverified++
 		if ok, held := m.limit.Allow("checksum", time.Now()); ok {
 			m.log.Warn("checksum mismatch kept (this model's checksum rule is unconfirmed)", "rig", m.spec.Title, "frame", fmt.Sprintf("% X", d.Raw), "suppressed", held)
 		}
