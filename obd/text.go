@@ -19,7 +19,7 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 		return zhText
 	}
 	var b strings.Builder
-	line := func(label, value string) { fmt.Fprintf(&b, "%-*s %s\n", labelWidth(en), label, value) }
+	line := func(label, value string) { b.WriteString(padRight(label, labelWidth(en)) + " " + value + "\n") }
 
 	vin := r.VIN
 	switch {
@@ -68,7 +68,7 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 		for _, k := range kinds {
 			for _, d := range k.list {
 				if d.ECU == e.ID {
-					rows = append(rows, fmt.Sprintf("    %s  %-9s %s", d.Code, k.name, DescribeDTC(d.Code, lang)))
+					rows = append(rows, "    "+d.Code+"  "+padRight(k.name, 9)+" "+DescribeDTC(d.Code, lang))
 				}
 			}
 		}
@@ -105,7 +105,7 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 			if !m.Complete {
 				st = t("NOT complete", "未完成")
 			}
-			fmt.Fprintf(&b, "    %-28s %s\n", MonitorLabel(m.Name, lang), st)
+			b.WriteString("    " + padRight(MonitorLabel(m.Name, lang), 28) + " " + st + "\n")
 		}
 	}
 	if !wrote {
@@ -128,5 +128,26 @@ func labelWidth(en bool) int {
 	if en {
 		return 9
 	}
-	return 6
+	return 8
+}
+
+// padRight pads s to width terminal columns. Chinese characters take two columns, so fmt's
+// rune-counting %-*s would misalign the tables.
+func padRight(s string, width int) string {
+	w := 0
+	for _, r := range s {
+		w++
+		if isWide(r) {
+			w++
+		}
+	}
+	if w >= width {
+		return s
+	}
+	return s + strings.Repeat(" ", width-w)
+}
+
+func isWide(r rune) bool {
+	return r >= 0x1100 && (r <= 0x115F || r >= 0x2E80 && r <= 0xA4CF || r >= 0xAC00 && r <= 0xD7A3 ||
+		r >= 0xF900 && r <= 0xFAFF || r >= 0xFE30 && r <= 0xFE4F || r >= 0xFF00 && r <= 0xFF60 || r >= 0xFFE0 && r <= 0xFFE6)
 }

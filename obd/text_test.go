@@ -1,0 +1,76 @@
+package obd_test
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/obdgw/obdgw/obd"
+	"github.com/obdgw/obdgw/obd/obdtest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+func TestWriteTextGolden(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	pb := obdtest.New(t, petrolScript()...)
+	prof := obd.Profile{Version: "ELM327 v1.5", Protocol: "ISO 15765-4 (CAN 11/500)", ProtocolNum: "6", MultiPID: true}
+	rep, err := obd.Scan(context.Background(), timed{obdtest.Profiled{Playback: pb, P: prof}, clock},
+		obd.ScanOptions{Now: clock.now, ExpectedVIN: "LK6ADCE15PB405127"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"zh", "en"} {
+		var b strings.Builder
+		if err := rep.WriteText(&b, lang); err != nil {
+			t.Fatal(err)
+		}
+		got := b.String()
+		// What a mechanic must see, checked against the report rather than the golden file.
+		for _, want := range []string{rep.VIN, rep.Protocol, "123456.7 km", "0.5 s",
+			"P0420", obd.DescribeDTC("P0420", lang), "P0700", obd.DescribeDTC("P0700", lang),
+			"ECU 7E9 (TCM-TransmissionCtl)", obd.MonitorLabel("catalyst", lang)} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s text lacks %q:\n%s", lang, want, got)
+			}
+		}
+		path := filepath.Join("testdata", "petrol."+lang+".txt")
+		if *update {
+			if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run go test ./obd -run TestWriteTextGolden -update to create it)", err)
+		}
+		if got != string(want) {
+			t.Errorf("%s text differs from %s (go test ./obd -run TestWriteTextGolden -update, then review the diff):\n%s", lang, path, got)
+		}
+	}
+}
+
+func TestWriteTextEmptyReport(t *testing.T) {
+	pb := obdtest.New(t, obdtest.ExErr("0100", obd.ErrNoData), obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData))
+	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b, "en"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(not reported)", "(unknown)", "none", "not reported"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("empty report text lacks %q:\n%s", want, b.String())
+		}
+	}
+	if err := pb.Close(); err != nil {
+		t.Error(err)
+	}
+}
