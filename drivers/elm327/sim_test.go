@@ -3,6 +3,7 @@ package elm327
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -37,7 +38,7 @@ type step struct {
 func w(s string) step            { return step{data: s} }
 func pause(d time.Duration) step { return step{pause: d} }
 func hangup() step               { return step{hangup: true} }
-func say(s string) []step      { return []step{w(s)} }
+func say(s string) []step        { return []step{w(s)} }
 func ok() []step                 { return say("OK\r\r>") }
 func splitReply(s ...string) []step {
 	var out []step
@@ -57,8 +58,6 @@ type script struct {
 	replies map[string][][]step
 	got     []string
 	echo    bool // on after ATZ until ATE0, as on a real ELM
-	conn    net.Conn
-	done    chan struct{}
 }
 
 // genuine is a genuine ELM327 v1.5 on an 11-bit CAN car with one engine ECU.
@@ -88,20 +87,22 @@ func genuine() map[string][][]step {
 }
 
 func newScript(t *testing.T, replies map[string][][]step) *script {
-	return &script{t: t, replies: replies, done: make(chan struct{})}
+	return &script{t: t, replies: replies}
 }
 
 // start serves the script on a new pipe and returns the adapter's end.
 func (s *script) start() serialport.Port {
 	a, b := net.Pipe()
-	s.mu.Lock()
-	s.conn = b
-	s.done = make(chan struct{})
-	done := s.done
-	s.mu.Unlock()
-	go s.serve(b, done)
+	done := s.startOn(b)
 	s.t.Cleanup(func() { a.Close(); b.Close(); <-done })
 	return pipePort{Conn: a, name: "/dev/ttyUSB0@38400"}
+}
+
+// startOn serves the script on c (a pipe end or a pty master) until c fails.
+func (s *script) startOn(c io.ReadWriteCloser) chan struct{} {
+	done := make(chan struct{})
+	go s.serve(c, done)
+	return done
 }
 
 func (s *script) set(cmd string, r ...[]step) {
@@ -126,7 +127,7 @@ func (s *script) count(cmd string) int {
 	return n
 }
 
-func (s *script) serve(c net.Conn, done chan struct{}) {
+func (s *script) serve(c io.ReadWriteCloser, done chan struct{}) {
 	defer close(done)
 	buf := make([]byte, 64)
 	var line []byte
@@ -158,7 +159,7 @@ func (s *script) serve(c net.Conn, done chan struct{}) {
 	}
 }
 
-func (s *script) answer(c net.Conn, cmd string) bool {
+func (s *script) answer(c io.ReadWriteCloser, cmd string) bool {
 	s.mu.Lock()
 	s.got = append(s.got, cmd)
 	q := s.replies[cmd]
