@@ -42,7 +42,7 @@ func explain(err error, o UplinkOptions) string {
 		hint = "the broker refused our credentials — check username, password_file or the client certificate"
 	case strings.Contains(msg, "identifier rejected"):
 		hint = "the broker rejected the client id — check gateway_id"
-	case errors.Is(err, syscall.ECONNREFUSED):
+	case errors.Is(err, syscall.ECONNREFUSED) || strings.Contains(msg, "connection refused"):
 		hint = "connection refused — is the broker running at broker_url?"
 	case isTimeout(err):
 		hint = "no answer from the broker — is the network up and broker_url right?"
