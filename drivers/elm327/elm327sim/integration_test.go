@@ -1,0 +1,434 @@
+package elm327sim_test
+
+// End-to-end through a real pseudo-terminal: the simulator on the master, the real
+// serialport.Open (go-serial, termios, deadlines) and elm327.Open on the slave, and obd.Scan
+// on top. Runs fast: unpaced output and no ECU latency unless a test is about pacing.
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
+
+	"github.com/obdgw/obdgw/drivers/elm327"
+	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// rig is a simulator serving a pty.
+type rig struct {
+	sim   *elm327sim.Sim
+	addr  string
+	done  chan error
+	close func()
+}
+
+func rawPTY(t testing.TB) (master, slave *os.File) {
+	t.Helper()
+	m, s, err := pty.Open()
+	if err != nil {
+		if os.Getenv("OBDGW_QEMU") != "" {
+			t.Skipf("pty unavailable under qemu-user: %v", err)
+		}
+		t.Fatalf("pty.Open: %v", err)
+	}
+	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	tio.Cflag = tio.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
+	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
+	}
+	return m, s
+}
+
+func serve(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options) *rig {
+	t.Helper()
+	m, s := rawPTY(t)
+	r := &rig{sim: elm327sim.New(sc, opts), addr: "serial://" + s.Name(), done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { r.done <- r.sim.Serve(ctx, m) }()
+	var once sync.Once
+	r.close = func() {
+		once.Do(func() {
+			cancel()
+			m.Close()
+			s.Close()
+		})
+	}
+	t.Cleanup(r.close)
+	return r
+}
+
+func quick(t testing.TB, name string) elm327sim.Scenario {
+	t.Helper()
+	sc, err := elm327sim.Builtin(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.Faults.SearchingDelay = 0
+	sc.Adapter.ResetDelay = 0
+	return sc
+}
+
+var fastOpts = elm327sim.Options{Baud: -1, NoLatency: true}
+
+func open(t testing.TB, r *rig) *elm327.Adapter {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ad, err := elm327.OpenContext(ctx, r.addr, elm327.Options{})
+	if err != nil {
+		t.Fatalf("elm327.Open(%s): %v\ncommands: %q", r.addr, err, r.sim.Stats().Commands)
+	}
+	t.Cleanup(func() { ad.Close() })
+	return ad
+}
+
+func scan(t testing.TB, r *rig) *obd.Report {
+	t.Helper()
+	ad := open(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rep, err := obd.Scan(ctx, ad, obd.ScanOptions{Lang: "en"})
+	if err != nil {
+		t.Fatalf("scan: %v\ncommands: %q", err, r.sim.Stats().Commands)
+	}
+	noClear(t, r)
+	return rep
+}
+
+// noClear: a scan must never send service 04 (domain §18).
+func noClear(t testing.TB, r *rig) {
+	t.Helper()
+	st := r.sim.Stats()
+	if st.Clears != 0 {
+		t.Errorf("the scan cleared fault codes %d times", st.Clears)
+	}
+	for _, c := range st.Commands {
+		if c == "04" || strings.HasPrefix(c, "04") && len(c)%2 == 1 {
+			t.Errorf("the scan sent %q", c)
+		}
+	}
+}
+
+type code struct{ code, ecu string }
+
+func codes(l []obd.DTC) []code {
+	var out []code
+	for _, d := range l {
+		out = append(out, code{d.Code, d.ECU})
+	}
+	slices.SortFunc(out, func(a, b code) int { return strings.Compare(a.ecu+a.code, b.ecu+b.code) })
+	return out
+}
+
+func wantCodes(t testing.TB, what string, got []obd.DTC, want ...code) {
+	t.Helper()
+	slices.SortFunc(want, func(a, b code) int { return strings.Compare(a.ecu+a.code, b.ecu+b.code) })
+	if g := codes(got); !slices.Equal(g, want) {
+		t.Errorf("%s: got %v, want %v", what, g, want)
+	}
+}
+
+func ecu(t testing.TB, rep *obd.Report, id string) obd.ECUReport {
+	t.Helper()
+	for _, e := range rep.ECUs {
+		if e.ID == id {
+			return e
+		}
+	}
+	t.Fatalf("no ECU %s in the report (have %v)", id, rep.ECUs)
+	return obd.ECUReport{}
+}
+
+func checkPetrol(t testing.TB, rep *obd.Report, withTCU bool) {
+	t.Helper()
+	if rep.VIN != "LK6ADCE15PB405127" || !rep.VINValid {
+		t.Errorf("VIN %q valid=%v", rep.VIN, rep.VINValid)
+	}
+	if !rep.MIL {
+		t.Error("MIL should be on")
+	}
+	stored := []code{{"P0420", "7E8"}, {"P0171", "7E8"}}
+	if withTCU {
+		stored = append(stored, code{"U0100", "7E9"})
+	}
+	wantCodes(t, "stored", rep.DTCs.Stored, stored...)
+	wantCodes(t, "pending", rep.DTCs.Pending, code{"P0300", "7E8"})
+	wantCodes(t, "permanent", rep.DTCs.Permanent, code{"P0420", "7E8"})
+	inc := slices.Clone(rep.Readiness.Incomplete)
+	slices.Sort(inc)
+	if !slices.Equal(inc, []string{obd.MonCatalyst, obd.MonEvap}) {
+		t.Errorf("incomplete monitors %v, want catalyst and evap", rep.Readiness.Incomplete)
+	}
+	if rep.OdometerKM == nil || *rep.OdometerKM != 123456.7 {
+		t.Errorf("odometer %v", rep.OdometerKM)
+	}
+	e := ecu(t, rep, "7E8")
+	if !slices.Equal(e.CALIDs, []string{"CNG6ECM-2205A311"}) || !slices.Equal(e.CVNs, []string{"3A9C0F5D", "000B7E21"}) {
+		t.Errorf("7E8 CALIDs %v CVNs %v", e.CALIDs, e.CVNs)
+	}
+	if withTCU {
+		e = ecu(t, rep, "7E9")
+		if !slices.Equal(e.CALIDs, []string{"TCU8AT0301-0000"}) || !slices.Equal(e.CVNs, []string{"1F2E3D4C"}) {
+			t.Errorf("7E9 CALIDs %v CVNs %v", e.CALIDs, e.CVNs)
+		}
+	}
+}
+
+func TestScanPetrol(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "petrol"), fastOpts)
+	rep := scan(t, r)
+	checkPetrol(t, rep, true)
+	if !strings.Contains(rep.Protocol, "CAN 11/500") {
+		t.Errorf("protocol %q", rep.Protocol)
+	}
+	if n := ecu(t, rep, "7E9").Name; !strings.Contains(n, "TransmissionCtl") {
+		t.Errorf("7E9 name %q", n)
+	}
+	if !rep.Adapter.CountHint || !rep.Adapter.MultiPID {
+		t.Errorf("a genuine adapter's profile: %+v", rep.Adapter)
+	}
+}
+
+func TestScanDiesel29Bit(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "diesel"), fastOpts)
+	rep := scan(t, r)
+	if rep.VIN != "LZGJLGN47MX012345" || !rep.VINValid {
+		t.Errorf("VIN %q valid=%v", rep.VIN, rep.VINValid)
+	}
+	wantCodes(t, "stored", rep.DTCs.Stored, code{"P2463", "18DAF110"})
+	wantCodes(t, "pending", rep.DTCs.Pending, code{"P2002", "18DAF110"})
+	wantCodes(t, "permanent", rep.DTCs.Permanent, code{"P2463", "18DAF110"})
+	if !slices.Equal(rep.Readiness.Incomplete, []string{obd.MonPMFilter}) || !slices.Contains(rep.Readiness.Supported, obd.MonNOxSCR) {
+		t.Errorf("readiness %+v", rep.Readiness)
+	}
+	if e := ecu(t, rep, "18DAF110"); !slices.Equal(e.CVNs, []string{"5E0A77C1"}) || e.IUPR == nil {
+		t.Errorf("ECU %+v", e)
+	}
+}
+
+func TestScanKLine(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "kline"), fastOpts)
+	rep := scan(t, r)
+	if rep.VIN != "LFV2A21K7N3056789" {
+		t.Errorf("VIN %q", rep.VIN)
+	}
+	// five codes on two Mode 03 lines: a parser that reads one line shows three (python-OBD #284)
+	wantCodes(t, "stored", rep.DTCs.Stored, code{"P0420", "10"}, code{"P0171", "10"}, code{"P0300", "10"}, code{"P2463", "10"}, code{"P0133", "10"})
+	wantCodes(t, "pending", rep.DTCs.Pending, code{"P0301", "10"})
+	wantCodes(t, "permanent", rep.DTCs.Permanent)
+	if len(rep.Readiness.Incomplete) != 3 {
+		t.Errorf("readiness %+v", rep.Readiness)
+	}
+	if e := ecu(t, rep, "10"); !slices.Equal(e.CALIDs, []string{"KWP14230ECU0042"}) || !slices.Equal(e.CVNs, []string{"0A0B0C0D"}) {
+		t.Errorf("ECU %+v", e)
+	}
+}
+
+func TestIgnitionOff(t *testing.T) {
+	r := serve(t, quick(t, "ignition-off"), fastOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ad, err := elm327.OpenContext(ctx, r.addr, elm327.Options{})
+	if err == nil {
+		defer ad.Close()
+		_, err = obd.Scan(ctx, ad, obd.ScanOptions{})
+	}
+	if !errors.Is(err, obd.ErrNoVehicle) {
+		t.Fatalf("got %v, want obd.ErrNoVehicle", err)
+	}
+	if !strings.Contains(err.Error(), "ignition") {
+		t.Errorf("the error should tell the user about the ignition: %v", err)
+	}
+	noClear(t, r)
+}
+
+func TestScanCloneV15(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "clone-v15"), fastOpts)
+	rep := scan(t, r)
+	if rep.VIN != "LK6ADCE15PB405127" {
+		t.Errorf("VIN %q", rep.VIN)
+	}
+	wantCodes(t, "stored", rep.DTCs.Stored, code{"P0420", "7E8"}, code{"P0171", "7E8"}, code{"U0100", "7E9"})
+	wantCodes(t, "pending", rep.DTCs.Pending, code{"P0300", "7E8"})
+	if rep.Adapter.CountHint {
+		t.Error("the clone does not support the count digit; the profile says it does")
+	}
+	if e := ecu(t, rep, "7E8"); !slices.Equal(e.CVNs, []string{"3A9C0F5D", "000B7E21"}) {
+		t.Errorf("CVNs %v", e.CVNs)
+	}
+}
+
+// TestFaults runs the petrol car with each fault on its own.
+func TestFaults(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		set    func(f *elm327sim.Faults)
+		tcu    bool // the second ECU's data must come through
+		expect func(t *testing.T, r *rig, rep *obd.Report)
+	}{
+		{name: "echo_after_reset", set: func(f *elm327sim.Faults) { f.EchoAfterReset = true }, tcu: true},
+		{name: "crlf", set: func(f *elm327sim.Faults) { f.CRLF = true }, tcu: true},
+		{name: "searching_delay", set: func(f *elm327sim.Faults) { f.SearchingDelay = 1500 * time.Millisecond }, tcu: true},
+		{name: "no_count_hint", set: func(f *elm327sim.Faults) { f.NoCountHint = true }, tcu: true,
+			expect: func(t *testing.T, r *rig, rep *obd.Report) {
+				if rep.Adapter.CountHint {
+					t.Error("profile claims the count hint")
+				}
+			}},
+		{name: "no_count_hint_nodata", set: func(f *elm327sim.Faults) { f.NoCountHint, f.NoCountHintReply = true, "NO DATA" }, tcu: true},
+		{name: "no_count_hint_ignored", set: func(f *elm327sim.Faults) { f.NoCountHint, f.NoCountHintReply = true, "ignore" }, tcu: true},
+		{name: "no_multi_pid", set: func(f *elm327sim.Faults) { f.NoMultiPID = true }, tcu: true,
+			expect: func(t *testing.T, r *rig, rep *obd.Report) {
+				if rep.Adapter.MultiPID {
+					t.Error("profile claims multi-PID")
+				}
+			}},
+		{name: "late_second_ecu", set: func(f *elm327sim.Faults) { f.LateSecondECU = true }, tcu: false,
+			expect: func(t *testing.T, r *rig, rep *obd.Report) {
+				// Late frames may be dropped, never attributed to another request: no 7E9 code
+				// may show up under a service that did not report it.
+				for _, d := range append(rep.DTCs.Pending, rep.DTCs.Permanent...) {
+					if d.ECU == "7E9" {
+						t.Errorf("late frame misread as %+v", d)
+					}
+				}
+			}},
+		{name: "bt_chatter", set: func(f *elm327sim.Faults) { f.BTChatter = true }, tcu: true},
+		{name: "split_writes", set: func(f *elm327sim.Faults) { f.SplitWrites = true }, tcu: true},
+		{name: "nul_bytes", set: func(f *elm327sim.Faults) { f.NULBytes = true }, tcu: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel() // each scan mostly waits on the simulated adapter
+			sc := quick(t, "petrol")
+			c.set(&sc.Faults)
+			r := serve(t, sc, fastOpts)
+			rep := scan(t, r)
+			checkPetrol(t, rep, c.tcu)
+			if c.expect != nil {
+				c.expect(t, r, rep)
+			}
+		})
+	}
+}
+
+// TestDisconnectMidReply: the link drops in the middle of an answer. The scan must end with an
+// error naming the broken link (or a partial report), never hang and never invent data.
+func TestDisconnectMidReply(t *testing.T) {
+	for _, after := range []int{3, 14, 25} {
+		t.Run(strconv.Itoa(after), func(t *testing.T) {
+			t.Parallel()
+			sc := quick(t, "petrol")
+			sc.Faults.DisconnectAfter = after
+			r := serve(t, sc, fastOpts)
+			go func() {
+				<-r.done // Serve returned ErrDisconnected: pull the plug like a USB adapter would
+				r.close()
+			}()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			ad, err := elm327.OpenContext(ctx, r.addr, elm327.Options{})
+			var rep *obd.Report
+			if err == nil {
+				rep, err = obd.Scan(ctx, ad, obd.ScanOptions{})
+				ad.Close()
+			}
+			if ctx.Err() != nil {
+				t.Errorf("after %d replies: ran into the test's deadline: %v", after, err)
+			}
+			cancel()
+			if err == nil {
+				// Scan records a failing step and goes on; the broken link must show in the steps.
+				var failed []string
+				for _, st := range rep.Steps {
+					if st.Status == obd.StepFailed && strings.Contains(st.Error, "lost") {
+						failed = append(failed, st.Name)
+					}
+				}
+				if len(failed) == 0 {
+					t.Errorf("after %d replies: the scan reports no broken link: %+v", after, rep.Steps)
+				}
+			} else if !errors.Is(err, elm327.ErrDisconnected) {
+				t.Errorf("after %d replies: %v, want elm327.ErrDisconnected", after, err)
+			}
+			if rep != nil && rep.VIN != "" && rep.VIN != "LK6ADCE15PB405127" {
+				t.Errorf("after %d replies: invented VIN %q", after, rep.VIN)
+			}
+			noClear(t, r)
+		})
+	}
+}
+
+// TestClearOnceThroughTheDriver: a confirmed clear sends 04 exactly once; the codes are gone
+// and every supported monitor is incomplete afterwards.
+func TestClearOnceThroughTheDriver(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "petrol"), fastOpts)
+	ad := open(t, r)
+	ctx := context.Background()
+	res, err := obd.ClearDTCs(ctx, ad, obd.Confirmation{VIN: "LK6ADCE15PB405127", ConfirmedBy: "staff-17", At: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := slices.Sorted(slices.Values(res.Cleared)); !slices.Equal(got, []string{"7E8", "7E9"}) {
+		t.Errorf("cleared %v", res.Cleared)
+	}
+	rep, err := obd.Scan(ctx, ad, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := r.sim.Stats(); st.Clears != 1 {
+		t.Errorf("04 reached the car %d times, want exactly once (commands %q)", st.Clears, st.Commands)
+	}
+	wantCodes(t, "stored after clear", rep.DTCs.Stored)
+	wantCodes(t, "permanent after clear", rep.DTCs.Permanent, code{"P0420", "7E8"})
+	if rep.MIL || len(rep.Readiness.Incomplete) != len(rep.Readiness.Supported) {
+		t.Errorf("after a clear: MIL %v, readiness %+v", rep.MIL, rep.Readiness)
+	}
+}
+
+// TestReopenSameSim: a client closes the pty and another opens it; the adapter answers again.
+func TestReopenSameSim(t *testing.T) {
+	t.Parallel()
+	r := serve(t, quick(t, "petrol"), fastOpts)
+	for i := 0; i < 2; i++ {
+		ad := open(t, r)
+		if _, err := ad.Query(context.Background(), obd.Req(0x01, 0x0D)); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+		ad.Close()
+	}
+}
+
+// TestPacedScanStaysNearItsBound checks the accounting, not the clock: the simulator's bound
+// is positive and the scan's requests were counted.
+func TestPacedScanAccounting(t *testing.T) {
+	t.Parallel()
+	sc := quick(t, "petrol")
+	r := serve(t, sc, elm327sim.Options{Baud: 115200, Latency: 2 * time.Millisecond})
+	scan(t, r)
+	st := r.sim.Stats()
+	if st.Requests < 20 || st.BytesOut < 1000 || st.ECULatency < time.Duration(st.Requests-st.NoDataWaits)*2*time.Millisecond/2 {
+		t.Errorf("stats %+v", st)
+	}
+	if st.Bound() != st.Wire+st.ECULatency+st.Search {
+		t.Errorf("bound %v", st.Bound())
+	}
+}
