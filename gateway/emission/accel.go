@@ -157,7 +157,7 @@ func (p *proc) accelCycle(ctx context.Context, n, purge int) (cycle, error) {
 func (p *proc) accelSpan(ctx context.Context, phase string, n int, d, extra time.Duration, win RPMWindow, prompt Text, each func(sample)) error {
 	p.phase = phase
 	period := p.accel.period
-	start := p.now()
+	var start time.Time // the span's first sample
 	for {
 		if err := p.pace(ctx); err != nil {
 			return err
@@ -165,6 +165,9 @@ func (p *proc) accelSpan(ctx context.Context, phase string, n int, d, extra time
 		s, err := p.rd.next(ctx)
 		if err != nil {
 			return err
+		}
+		if start.IsZero() {
+			start = s.at
 		}
 		state := "unknown"
 		if s.ok {
