@@ -15,4 +15,15 @@
 //   - ErrNoData means "no ECU answered": an answer, not a failure.
 //   - Clearing fault codes (service 04) is a write to the car. It is reachable only through
 //     ClearDTCs with an explicit Confirmation and is never retried.
+//   - Decoders (ParseDTCs, DecodeMonitorStatus, DecodePID, ParseMultiPID, ParseSupported,
+//     DecodeVIN, DecodeCALIDs, DecodeCVNs, DecodeECUName, DecodeIUPR) take bytes exactly as an
+//     ECU sent them and return a *DecodeError keeping those bytes when they do not fit J1979.
+//     They never panic on any input (each has a fuzz target).
+//   - Scan runs the workshop full scan (elm327-obd.md §17) and returns a Report, the document
+//     `obdgw scan --json` prints; WriteText renders it for people in Chinese or English.
+//   - The DTC catalogue (dtcdata/dtc.tsv, SAE J2012 generic codes in English and Chinese) is
+//     embedded and parsed on first lookup, so start-up on a small ARM box stays fast. Codes
+//     it lacks are described by category ("manufacturer-specific powertrain fault").
+//   - Values whose meaning is inferred rather than verified (most PID formulas, IUPR item names,
+//     NRCs beyond 10/11/12/21) say so where they are defined.
 package obd
