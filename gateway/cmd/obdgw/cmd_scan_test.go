@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// obdgwBinary builds the real binary once per test run: these tests exercise what a user runs
+// (flags, exit codes, stdout/stderr split, signals), not runMain in-process.
+func obdgwBinary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "obdgw-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "obdgw")
+		cmd := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", binPath, ".")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = errors.New(string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("build obdgw: %v", binErr)
+	}
+	return binPath
+}
+
+// startSim runs `obdgw sim elm327` and returns the pty path it printed first.
+func startSim(t *testing.T, args ...string) (path string, stop func() (int, string)) {
+	t.Helper()
+	cmd := exec.Command(obdgwBinary(t), append([]string{"sim", "elm327"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		if sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case path = <-lines:
+	case <-time.After(20 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("sim printed no path; stderr %s", stderr.String())
+	}
+	if !strings.HasPrefix(path, "/dev/") {
+		cmd.Process.Kill()
+		t.Fatalf("first line of stdout %q is not a device path; stderr %s", path, stderr.String())
+	}
+	var once sync.Once
+	var code int
+	stop = func() (int, string) {
+		once.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				code = cmd.ProcessState.ExitCode()
+				_ = err
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				code = -1
+			}
+		})
+		return code, stderr.String()
+	}
+	t.Cleanup(func() { stop() })
+	return path, stop
+}
+
+// runScan runs `obdgw scan` and returns its exit code, stdout and stderr.
+func runScanBinary(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, obdgwBinary(t), append([]string{"scan"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("scan %v did not finish: stderr %s", args, stderr.String())
+	}
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		t.Fatal(err)
+	}
+	return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+}
+
+// errorLines are the lines of stderr that carry the command's error (main prints exactly one).
+func errorLines(stderr string) []string {
+	var out []string
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "obdgw scan: ") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func TestBinarySimThenScanJSON(t *testing.T) {
+	path, stop := startSim(t, "--scenario", "petrol", "--baud", "2000000", "--latency", "0")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path, "--json", "--lang", "en")
+	if code != 0 {
+		t.Fatalf("scan exit %d\nstderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"connecting to serial://" + path, "searching", "dtcs_stored", "vin"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("progress on stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	var rep struct {
+		VIN        string   `json:"vin"`
+		VINValid   bool     `json:"vin_valid"`
+		Protocol   string   `json:"protocol"`
+		ElapsedMS  *int64   `json:"elapsed_ms"`
+		MIL        bool     `json:"mil"`
+		OdometerKM *float64 `json:"odometer_km"`
+		ECUs       []struct {
+			ID     string   `json:"id"`
+			Name   string   `json:"name"`
+			CALIDs []string `json:"calids"`
+			CVNs   []string `json:"cvns"`
+		} `json:"ecus"`
+		DTCs map[string][]struct {
+			Code        string `json:"code"`
+			ECU         string `json:"ecu"`
+			Description string `json:"description"`
+		} `json:"dtcs"`
+		Readiness struct {
+			Supported  []string `json:"supported"`
+			Incomplete []string `json:"incomplete"`
+		} `json:"readiness"`
+		Adapter struct {
+			Version   string `json:"version"`
+			CountHint *bool  `json:"count_hint"`
+			MultiPID  *bool  `json:"multi_pid"`
+		} `json:"adapter"`
+	}
+	dec := json.NewDecoder(strings.NewReader(stdout))
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout)
+	}
+	if rep.VIN != "LK6ADCE15PB405127" || !rep.VINValid || !rep.MIL || !strings.Contains(rep.Protocol, "CAN 11/500") {
+		t.Errorf("vin %q valid %v mil %v protocol %q", rep.VIN, rep.VINValid, rep.MIL, rep.Protocol)
+	}
+	if rep.ElapsedMS == nil || *rep.ElapsedMS <= 0 || rep.OdometerKM == nil || *rep.OdometerKM != 123456.7 {
+		t.Errorf("elapsed_ms %v odometer_km %v", rep.ElapsedMS, rep.OdometerKM)
+	}
+	if len(rep.ECUs) != 2 || rep.ECUs[0].ID != "7E8" || rep.ECUs[1].ID != "7E9" ||
+		!strings.Contains(rep.ECUs[0].Name, "EngineControl") || len(rep.ECUs[0].CVNs) != 2 || rep.ECUs[0].CVNs[1] != "000B7E21" ||
+		len(rep.ECUs[1].CALIDs) != 1 || rep.ECUs[1].CALIDs[0] != "TCU8AT0301-0000" {
+		t.Errorf("ecus %+v", rep.ECUs)
+	}
+	var stored []string
+	for _, d := range rep.DTCs["stored"] {
+		stored = append(stored, d.Code+"@"+d.ECU)
+		if d.Description == "" {
+			t.Errorf("%s has no description", d.Code)
+		}
+	}
+	if strings.Join(stored, " ") != "P0420@7E8 P0171@7E8 U0100@7E9" {
+		t.Errorf("stored %v", stored)
+	}
+	if p := rep.DTCs["pending"]; len(p) != 1 || p[0].Code != "P0300" {
+		t.Errorf("pending %+v", p)
+	}
+	if p, ok := rep.DTCs["permanent"]; !ok || len(p) != 1 {
+		t.Errorf("permanent %+v", p)
+	}
+	if strings.Join(rep.Readiness.Incomplete, ",") != "catalyst,evap" || len(rep.Readiness.Supported) < 5 {
+		t.Errorf("readiness %+v", rep.Readiness)
+	}
+	if rep.Adapter.Version != "ELM327 v1.5" || rep.Adapter.CountHint == nil || !*rep.Adapter.CountHint || rep.Adapter.MultiPID == nil {
+		t.Errorf("adapter %+v", rep.Adapter)
+	}
+
+	// The same simulator serves the next client on the same pty: a text report this time.
+	code, stdout, stderr = runScanBinary(t, "--port", "serial://"+path, "--lang", "en")
+	if code != 0 || !strings.Contains(stdout, "LK6ADCE15PB405127") || !strings.Contains(stdout, "P0420") {
+		t.Errorf("second scan: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+
+	if code, serr := stop(); code != 0 {
+		t.Errorf("sim exit %d after SIGTERM\n%s", code, serr)
+	}
+}
+
+func TestBinaryScanIgnitionOff(t *testing.T) {
+	path, _ := startSim(t, "--scenario", "ignition-off", "--baud", "2000000")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path)
+	if code != exitNoVehicle {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitNoVehicle, stderr)
+	}
+	if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "ignition") {
+		t.Errorf("want one error line about the ignition, got %q\nstderr:\n%s", el, stderr)
+	}
+	if stdout != "" {
+		t.Errorf("no report expected on stdout: %q", stdout)
+	}
+}
+
+func TestBinaryScanNotAnELM327(t *testing.T) {
+	// A device that talks, but not ELM: a GPS receiver's NMEA sentences, no '>' ever.
+	m, s := rawPTYForTest(t)
+	defer m.Close()
+	defer s.Close()
+	stopGPS := make(chan struct{})
+	defer close(stopGPS)
+	go func() {
+		buf := make([]byte, 256)
+		go func() {
+			for {
+				if _, err := m.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		for {
+			select {
+			case <-stopGPS:
+				return
+			case <-time.After(50 * time.Millisecond):
+				m.Write([]byte("$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47\r\n"))
+			}
+		}
+	}()
+	code, _, stderr := runScanBinary(t, "--port", "serial://"+s.Name())
+	if code != exitNotAdapter {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitNotAdapter, stderr)
+	}
+	if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "does not answer like an ELM327") {
+		t.Errorf("want one error line saying it is not an ELM327, got %q\nstderr:\n%s", el, stderr)
+	}
+}
+
+func TestBinaryScanMissingPort(t *testing.T) {
+	code, _, stderr := runScanBinary(t, "--port", "serial:///dev/ttyUSB-obdgw-missing")
+	if code != exitNoDevice {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitNoDevice, stderr)
+	}
+	if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "plugged in") {
+		t.Errorf("want one error line about the device, got %q", el)
+	}
+}
+
+func TestScanUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"scan"},
+		{"scan", "--port", "serial:///dev/null", "--lang", "fr"},
+		{"scan", "--port", "serial:///dev/null", "--timeout", "0s"},
+		{"scan", "--port", "x", "extra"},
+	} {
+		var out, errb bytes.Buffer
+		if code := runMain(args, &out, &errb); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errb.String())
+		}
+	}
+}
