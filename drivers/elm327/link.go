@@ -49,9 +49,10 @@ func (e *ioError) Unwrap() error { return e.err }
 // for the next drain. NUL bytes are dropped.
 func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
-	stop := context.AfterFunc(ctx, func() { a.port.SetReadDeadline(time.Now().Add(-time.Second)) })
+	port := a.port // the callback must not see a port swapped by a later reconnect
+	stop := context.AfterFunc(ctx, func() { port.SetReadDeadline(time.Now().Add(-time.Second)) })
 	defer stop()
-	defer a.port.SetReadDeadline(time.Time{})
+	defer port.SetReadDeadline(time.Time{})
 	acc := a.leftover
 	a.leftover = nil
 	progress := countProgress(acc)
