@@ -145,6 +145,10 @@ func TestDecodeMonitorStatus(t *testing.T) {
 	if _, err := obd.DecodeMonitorStatus([]byte{0x82, 0x07}); err == nil {
 		t.Error("2 bytes accepted as a monitor status")
 	}
+	// PID 41 (this drive cycle) has the same layout and goes through the PID table too.
+	if v, err := obd.DecodePID(0x41, obdtest.MustHex("00 0F EB 40")); err != nil || v.Text != "MIL off, 0 DTC(s), 1 of 9 monitors incomplete" {
+		t.Errorf("0141 = %+v, %v", v, err)
+	}
 	// B4..B6 mark the continuous monitors incomplete.
 	m, _ := obd.DecodeMonitorStatus([]byte{0, 0x71, 0, 0})
 	if !reflect.DeepEqual(m.Incomplete(), []string{"misfire"}) {

@@ -579,3 +579,34 @@ func jsonEqual(g, e any, path string) (string, bool) {
 		return path, g == e
 	}
 }
+
+// A VIN whose check digit does not compute is still a VIN (European makers use no check
+// digit): valid, with a warning. A VIN with letters no VIN uses is invalid.
+func TestScanVINChecks(t *testing.T) {
+	for _, tc := range []struct {
+		vin, warning string
+		valid        bool
+	}{
+		{"WVWZZZ1KZ8W123456", "check digit at position 9", true},
+		{"LK6ADCE15PB4O5127", "never used in a VIN", false},
+	} {
+		E, R := obdtest.Ex, obdtest.Resp
+		pb := obdtest.New(t,
+			obdtest.ExErr("0100", obd.ErrNoData),
+			E("0900", R("7E8", "49 00 40 00 00 00")),
+			obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
+			obdtest.ExErr("020000", obd.ErrNoData),
+			E("0902", R("7E8", "49 02 01"+asciiHex(tc.vin))),
+		)
+		rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := pb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if rep.VIN != tc.vin || rep.VINValid != tc.valid || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tc.warning) {
+			t.Errorf("%s: VIN %q valid %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.Warnings)
+		}
+	}
+}
