@@ -308,3 +308,61 @@ func TestSocatPTYPair(t *testing.T) {
 		t.Errorf("idle read = %v, want deadline", err)
 	}
 }
+
+// TestPTYHangup: the far end disappears (a USB adapter pulled out); a blocked Read returns
+// ErrDisconnected rather than hanging or reporting a timeout.
+func TestPTYHangup(t *testing.T) {
+	m, path := newPTY(t)
+	p := openPTY(t, path)
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Read(make([]byte, 8))
+		done <- err
+	}()
+	time.Sleep(30 * time.Millisecond)
+	m.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, serialport.ErrDisconnected) {
+			t.Errorf("Read after hang-up = %v, want ErrDisconnected", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Read did not notice the hang-up")
+	}
+}
+
+// FuzzParseAddr: device addresses come from configuration files and the command line.
+func FuzzParseAddr(f *testing.F) {
+	for _, s := range []string{"/dev/rfcomm0", "serial:///dev/ttyUSB0?baud=38400", "usb://0403:6001?serial=A5XK3RJT",
+		"usb://1a86:7523", "tcp://127.0.0.1:35000", "tcp://[::1]:35000", "serial:", "usb://:", "usb://0403:6001?baud=-1", "%zz"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := serialport.ParseAddr(s)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "serialport: ") {
+				t.Fatalf("error %q lacks the package prefix", err)
+			}
+			return
+		}
+		switch a.Kind {
+		case "serial":
+			if a.Path == "" {
+				t.Fatalf("%q: serial address without a path", s)
+			}
+		case "usb":
+			if len(a.VID) != 4 || len(a.PID) != 4 {
+				t.Fatalf("%q: bad USB id %+v", s, a)
+			}
+		case "tcp":
+			if a.Host == "" {
+				t.Fatalf("%q: tcp address without host", s)
+			}
+		default:
+			t.Fatalf("%q: kind %q", s, a.Kind)
+		}
+		if a.Baud < 0 {
+			t.Fatalf("%q: negative baud", s)
+		}
+	})
+}
