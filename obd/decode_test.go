@@ -1,7 +1,9 @@
 package obd_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -405,5 +407,42 @@ func TestNRC(t *testing.T) {
 	r := obd.Response{ECU: "7E8", Data: obdtest.MustHex("7F 01 12")}
 	if nrc, ok := r.Negative(); !ok || nrc != 0x12 {
 		t.Error("Negative() missed 7F 01 12")
+	}
+}
+
+func TestSupportedPIDs(t *testing.T) {
+	pb := obdtest.New(t,
+		obdtest.Ex("0100", obdtest.CAN("7E8 06 41 00 80 00 00 01", "7E9 06 41 00 08 00 00 00")...),
+		obdtest.Ex("0120", obdtest.Resp("7E8", "41 20 00 00 00 01"), obdtest.Resp("7E9", "41 20 00")),
+		obdtest.ExErr("0140", errors.New("elm327: BUS ERROR")),
+	)
+	sets, err := obd.SupportedPIDs(context.Background(), pb, 0x01)
+	if err == nil || !strings.Contains(err.Error(), "BUS ERROR") || !strings.Contains(err.Error(), "bitmap 20 from ECU 7E9") {
+		t.Errorf("err = %v, want the bus error and the malformed 7E9 part", err)
+	}
+	if got := sets["7E8"].HexList(); strings.Join(got, " ") != "01 20 40" {
+		t.Errorf("7E8 = %v", got)
+	}
+	if got := sets["7E9"].HexList(); strings.Join(got, " ") != "05" {
+		t.Errorf("7E9 = %v", got)
+	}
+	if err := pb.Close(); err != nil {
+		t.Error(err)
+	}
+	// Every part announcing a next one: the walk ends at C0, it does not loop.
+	script := []obdtest.Exchange{}
+	for base := 0; base <= 0xC0; base += 0x20 {
+		script = append(script, obdtest.Ex(fmt.Sprintf("09%02X", base), obdtest.Resp("7E8", fmt.Sprintf("49 %02X FF FF FF FF", base))))
+	}
+	pb = obdtest.New(t, script...)
+	sets, err = obd.SupportedPIDs(context.Background(), pb, 0x09)
+	if err != nil || len(sets["7E8"].List()) != 7*32 {
+		t.Errorf("full chain: %v, %d PIDs", err, len(sets["7E8"].List()))
+	}
+	if err := pb.Close(); err != nil {
+		t.Error(err)
+	}
+	if _, err := obd.SupportedPIDs(context.Background(), obdtest.New(t), 0x03); err == nil {
+		t.Error("service 03 has no bitmaps")
 	}
 }

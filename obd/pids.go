@@ -193,7 +193,7 @@ func LookupPID(pid byte) (PIDInfo, bool) {
 // PIDs returns the Mode 01 PID table in PID order.
 func PIDs() []PIDInfo { return append([]PIDInfo(nil), mode01...) }
 
-// PIDName returns the name of a PID in "en" or "zh".
+// Label returns the name of the PID in "en" or "zh" (the default).
 func (p PIDInfo) Label(lang string) string {
 	if normLang(lang) == "en" {
 		return p.Name

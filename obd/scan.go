@@ -169,8 +169,8 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		name string
 		fn   func()
 	}{
-		{"supported_pids_01", func() { s.supportedChain(0x01, 0xC0, func(e *ECUReport) *PIDSet { return &e.sup01 }) }},
-		{"supported_pids_09", func() { s.supportedChain(0x09, 0x00, func(e *ECUReport) *PIDSet { return &e.sup09 }) }},
+		{"supported_pids_01", func() { s.supportedChain(0x01, sup01) }},
+		{"supported_pids_09", func() { s.supportedChain(0x09, sup09) }},
 		{"readiness", s.readinessStep},
 		{"dtcs_stored", func() { s.dtcStep(ServiceStored, &s.r.DTCs.Stored) }},
 		{"dtcs_pending", func() { s.dtcStep(ServicePending, &s.r.DTCs.Pending) }},
@@ -355,37 +355,15 @@ func (s *scanner) adapterStep() {
 	s.step.answered = true
 }
 
-// supportedChain walks the supported-PID bitmaps 00, 20, … up to maxBase. It stops at the
-// first part no ECU announces or that fails, so a broken ECU can never make it loop.
-func (s *scanner) supportedChain(service, maxBase byte, set func(*ECUReport) *PIDSet) {
-	for base := 0; base <= int(maxBase); base += 0x20 {
-		resps, err := s.query(Req(service, byte(base)))
-		if err != nil {
-			return
+// supportedChain walks one service's bitmaps for the scan, recording answers per ECU.
+func (s *scanner) supportedChain(service byte, set func(*ECUReport) *PIDSet) {
+	walkSupported(service, s.query, func(r Response, pids []byte) {
+		e := s.ecu(r.ECU)
+		for _, p := range pids {
+			set(e).Add(p)
 		}
-		more := false
-		for _, r := range resps {
-			d := r.Data
-			if len(d) < 2 || d[0] != service|0x40 || d[1] != byte(base) {
-				s.bad(r, decodeErr(fmt.Sprintf("%02X%02X supported PIDs", service, base), d, "want %02X %02X at the start", service|0x40, base))
-				continue
-			}
-			pids, next, err := ParseSupported(byte(base), d[2:])
-			if err != nil {
-				s.bad(r, err)
-				continue
-			}
-			e := s.ecu(r.ECU)
-			for _, p := range pids {
-				set(e).Add(p)
-			}
-			s.step.answered = true
-			more = more || next
-		}
-		if !more {
-			return
-		}
-	}
+		s.step.answered = true
+	}, s.bad)
 }
 
 func (s *scanner) anySupports(set func(*ECUReport) *PIDSet, pid byte) bool {
@@ -452,33 +430,12 @@ func (s *scanner) freezeFrameStep() {
 	if len(s.ecus) == 0 {
 		return // nothing answered the bitmaps or the DTC requests
 	}
-	// Supported freeze-frame PIDs, frame 0; the chain stops at the first missing part.
-	for base := 0; base <= 0xC0; base += 0x20 {
-		resps, err := s.query(Req(0x02, byte(base), 0x00))
-		if err != nil || len(resps) == 0 {
-			break
+	// Supported freeze-frame PIDs of frame 0 (02 00 00, 02 20 00, …).
+	walkSupported(0x02, s.query, func(r Response, pids []byte) {
+		for _, p := range pids {
+			s.ecu(r.ECU).sup02.Add(p)
 		}
-		more := false
-		for _, r := range resps {
-			d := r.Data
-			if len(d) < 3 || d[0] != 0x42 || d[1] != byte(base) {
-				s.bad(r, decodeErr(fmt.Sprintf("02%02X00 supported freeze-frame PIDs", base), d, "want 42 %02X 00 at the start", base))
-				continue
-			}
-			pids, next, err := ParseSupported(byte(base), d[3:])
-			if err != nil {
-				s.bad(r, err)
-				continue
-			}
-			for _, p := range pids {
-				s.ecu(r.ECU).sup02.Add(p)
-			}
-			more = more || next
-		}
-		if !more {
-			break
-		}
-	}
+	}, s.bad)
 	if !s.anySupports(sup02, 0x02) {
 		return
 	}
