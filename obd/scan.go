@@ -18,7 +18,9 @@ type ScanOptions struct {
 	Lang string
 	// Now is the clock for timestamps and step timing; nil means time.Now.
 	Now func() time.Time
-	// Logger receives one debug line per step; nil discards.
+	// Logger receives one debug record per finished step, message "obd scan step" with the
+	// attributes step, status, requests and ms (`obdgw scan` prints them as progress lines, so
+	// keep these names); nil discards.
 	Logger *slog.Logger
 	// ExpectedVIN is the work order's VIN. When set and different from the car's, the report
 	// says so (an I/M fail condition).

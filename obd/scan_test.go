@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strings"
 	"testing"
@@ -608,5 +609,67 @@ func TestScanVINChecks(t *testing.T) {
 		if rep.VIN != tc.vin || rep.VINValid != tc.valid || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tc.warning) {
 			t.Errorf("%s: VIN %q valid %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.Warnings)
 		}
+	}
+}
+
+// obdgw scan prints these records as progress; the message and keys are a contract.
+func TestScanLogsSteps(t *testing.T) {
+	var recs []string
+	h := &captureHandler{fn: func(r slog.Record) {
+		attrs := []string{}
+		r.Attrs(func(a slog.Attr) bool { attrs = append(attrs, a.Key+"="+a.Value.String()); return true })
+		recs = append(recs, r.Message+" "+strings.Join(attrs, " "))
+	}}
+	clock := &fakeClock{t: t0}
+	pb := obdtest.New(t, dieselScript()...)
+	prof := obd.Profile{ProtocolNum: "6"}
+	if _, err := obd.Scan(context.Background(), timed{obdtest.Profiled{Playback: pb, P: prof}, clock}, obd.ScanOptions{Now: clock.now, Logger: slog.New(h)}); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 14 || recs[1] != "obd scan step step=supported_pids_01 status=ok requests=2 ms=40" ||
+		recs[7] != "obd scan step step=freeze_frame status=not_supported requests=1 ms=20" {
+		t.Errorf("records:\n%s", strings.Join(recs, "\n"))
+	}
+}
+
+type captureHandler struct{ fn func(slog.Record) }
+
+func (h *captureHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *captureHandler) Handle(_ context.Context, r slog.Record) error {
+	h.fn(r)
+	return nil
+}
+func (h *captureHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *captureHandler) WithGroup(string) slog.Handler      { return h }
+
+// The gateway stores reports as JSON and reads them back (work orders, the DMS API): a report
+// must survive the round trip unchanged.
+func TestReportJSONRoundTrip(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	pb := obdtest.New(t, petrolScript()...)
+	rep, err := obd.Scan(context.Background(), timed{obdtest.Profiled{Playback: pb, P: obd.Profile{ProtocolNum: "6", MultiPID: true}}, clock}, obd.ScanOptions{Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back obd.Report
+	if err := json.Unmarshal(first, &back); err != nil {
+		t.Fatal(err)
+	}
+	second, err := json.Marshal(&back)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first) != string(second) {
+		t.Errorf("round trip changed the report:\n%s\n%s", first, second)
+	}
+	var a, b strings.Builder
+	_ = rep.WriteText(&a, "zh")
+	_ = back.WriteText(&b, "zh")
+	if a.String() != b.String() {
+		t.Error("text of a stored report differs from the original")
 	}
 }
