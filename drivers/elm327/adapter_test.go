@@ -109,7 +109,7 @@ func TestInitSearching(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(rs) != 1 || rs[0].ECU != "10" || string(rs[0].Data[len(rs[0].Data)-17:]) != "LK6ADCE15PB405127" {
+		if len(rs) != 1 || rs[0].ECU != "10" || !reflect.DeepEqual(rs[0].Data, h("49 02 01 00 00 00 4C 49 02 02 4B 36 41 44 49 02 03 43 45 31 35 49 02 04 50 42 34 30 49 02 05 35 31 32 37")) {
 			t.Errorf("VIN %v", rs)
 		}
 		// Multi-PID on a legacy protocol is split into single requests.

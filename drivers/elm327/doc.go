@@ -15,10 +15,10 @@
 //   - Parsing (parse.go, no I/O): headers-on CAN lines (11- and 29-bit identifiers) are
 //     grouped per ECU and reassembled as ISO-TP messages; legacy J1850/K-line lines are grouped
 //     by source address; headers-off output is read too. obd.Response.ECU is the CAN
-//     identifier ("7E8", "18DAF110") or the legacy source address ("10"). A legacy Mode 09
-//     answer is joined as python-OBD does: service, PID, then the message payloads in sequence
-//     order (so a legacy VIN carries three 00 pad bytes before its 17 characters where CAN
-//     carries the item count 01).
+//     identifier ("7E8", "18DAF110") or the legacy source address ("10"). A legacy ECU's
+//     several lines (a VIN in five messages, Mode 03 with three codes a line) come back as one
+//     response: the messages concatenated, each keeping its own service byte (Mode 09: and its
+//     PID and sequence byte, in sequence order), which is the legacy form the obd decoders read.
 //   - Errors: every adapter error string becomes an *Error with a Code, the raw reply and what
 //     to check. NO DATA wraps obd.ErrNoData (an answer, not a failure); UNABLE TO CONNECT, and
 //     any failure of the first 0100, wrap obd.ErrNoVehicle.

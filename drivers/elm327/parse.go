@@ -286,10 +286,8 @@ func parseCAN(lines []string, f format) (reply, error) {
 }
 
 // parseLegacy reads headers-on J1850 / ISO 9141 / KWP lines: three header bytes (priority or
-// format, target, source), data, checksum. Lines are grouped by source address; multi-line
-// answers are joined the way python-OBD does: Mode 09 lines sorted by their sequence byte and
-// joined without repeating service, PID and sequence; other modes (03/07/0A with three DTCs
-// a line) joined without repeating the service byte.
+// format, target, source), data, checksum. Lines are grouped by source address and each
+// ECU's lines joined (joinLegacy).
 func parseLegacy(lines []string) (reply, error) {
 	var order []string
 	groups := map[string][][]byte{}
@@ -318,36 +316,44 @@ func parseLegacy(lines []string) (reply, error) {
 	return r, nil
 }
 
+// joinLegacy joins the messages of one ECU into one response by plain concatenation, each
+// message keeping its own service byte (and, for Mode 09, its PID and sequence byte): a
+// legacy VIN reads "49 02 01 00 00 00 4C 49 02 02 4B 36 41 44 …" and a Mode 03 answer
+// "43 04 20 01 71 03 00 43 24 63 00 00 00 00". The obd decoders recognise this legacy form
+// (every message starts again with its service byte). Mode 09 messages are put in sequence
+// order and a repeated sequence number is dropped.
 func joinLegacy(msgs [][]byte) ([]byte, error) {
 	if len(msgs) == 1 {
 		return msgs[0], nil
 	}
 	first := msgs[0]
+	for _, m := range msgs[1:] {
+		if m[0] != first[0] {
+			return nil, &FrameError{Line: strings.ToUpper(hex.EncodeToString(m)), Reason: "lines of different services from one ECU"}
+		}
+	}
 	if first[0] == 0x49 {
 		for _, m := range msgs {
-			if len(m) < 3 || m[0] != 0x49 || m[1] != first[1] {
-				return nil, &FrameError{Line: hex.EncodeToString(m), Reason: "mixed Mode 09 lines"}
+			if len(m) < 3 || m[1] != first[1] {
+				return nil, &FrameError{Line: strings.ToUpper(hex.EncodeToString(m)), Reason: "mixed Mode 09 lines"}
 			}
 		}
 		sorted := append([][]byte(nil), msgs...)
 		sort.SliceStable(sorted, func(i, j int) bool { return sorted[i][2] < sorted[j][2] })
-		out := []byte{first[0], first[1]}
-		var prev int = -1
+		var out []byte
+		prev := -1
 		for _, m := range sorted {
 			if int(m[2]) == prev {
 				continue // the same message twice
 			}
 			prev = int(m[2])
-			out = append(out, m[3:]...)
+			out = append(out, m...)
 		}
 		return out, nil
 	}
-	out := append([]byte(nil), first...)
-	for _, m := range msgs[1:] {
-		if m[0] != first[0] {
-			return nil, &FrameError{Line: hex.EncodeToString(m), Reason: "lines of different services from one ECU"}
-		}
-		out = append(out, m[1:]...)
+	var out []byte
+	for _, m := range msgs {
+		out = append(out, m...)
 	}
 	return out, nil
 }
