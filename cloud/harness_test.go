@@ -18,6 +18,10 @@ import (
 
 // TestMain lets a test re-execute its own binary as a gateway process (to SIGKILL it).
 func TestMain(m *testing.M) {
+	if cfg := os.Getenv("OBDGW_RSS_CHILD"); cfg != "" {
+		rssChild(cfg)
+		os.Exit(0)
+	}
 	if cfg := os.Getenv("OBDGW_GATEWAY_CHILD"); cfg != "" {
 		var c chaos.GatewayConfig
 		if err := json.Unmarshal([]byte(cfg), &c); err != nil {

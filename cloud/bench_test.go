@@ -1,0 +1,249 @@
+package cloud_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/hack/brokertest"
+	"github.com/obdgw/obdgw/hack/chaos"
+)
+
+// fill appends n records in transactions of 1,000 (fast set-up; the append path has its own
+// benchmarks in buffer).
+func fill(tb testing.TB, box *buffer.DB, gw string, n int) {
+	tb.Helper()
+	top := chaos.Topic(gw)
+	for i := 0; i < n; {
+		err := box.Update(func(tx *buffer.Tx) error {
+			for j := 0; j < 1000 && i < n; j++ {
+				i++
+				p, err := chaos.Envelope(gw, "ehr", i, time.Now())
+				if err != nil {
+					return err
+				}
+				if _, err := tx.Append("ehr", top.Record("ehr"), p); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// plainPublish is the baseline: a bare paho client publishing n QoS 1 messages of the same
+// size with the same window, nothing durable around it.
+func plainPublish(b *testing.B, url string, payload []byte, n, window int) time.Duration {
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("plain-" + strconv.Itoa(n)).SetAutoReconnect(false))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	defer c.Disconnect(0)
+	sem := make(chan struct{}, window)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range n {
+		sem <- struct{}{}
+		tok := c.Publish("obdgw/v1/33/330106000099901/plain/ehr", 1, false, payload)
+		wg.Go(func() {
+			tok.Wait()
+			if tok.Error() != nil {
+				b.Error(tok.Error())
+			}
+			<-sem
+		})
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// BenchmarkDrainVsPlainPaho drains 5,000 outbox records at QoS 1 (puback delivery, window 16)
+// to a local Mosquitto, and publishes the same number of same-sized messages with a plain paho
+// client in the same run. ratio = uplink rate / plain rate (target ≥ 0.8).
+func BenchmarkDrainVsPlainPaho(b *testing.B) {
+	const n = 5000
+	br := brokertest.Start(b, brokertest.Config{})
+	var upTotal, plainTotal time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		gw := fmt.Sprintf("gw-bench-%d", i)
+		box := openBox(b, b.TempDir(), gw)
+		fill(b, box, gw, n)
+		recs, _ := box.Peek(1)
+		payload, _ := chaos.Envelope(gw, "ehr", 1, time.Now())
+		_ = recs
+		o := gwOptions(b, br, gw)
+		o.Broker, o.AllowPlain, o.Delivery = br.URL(), true, cloud.DeliveryPUBACK
+		b.StartTimer()
+		start := time.Now()
+		u := startUplink(b, box, o)
+		for box.Stats().Depth > 0 {
+			time.Sleep(time.Millisecond)
+		}
+		upTotal += time.Since(start)
+		b.StopTimer()
+		u.stop()
+		plainTotal += plainPublish(b, br.URL(), payload, n, 16)
+		b.StartTimer()
+	}
+	upRate := float64(n*b.N) / upTotal.Seconds()
+	plainRate := float64(n*b.N) / plainTotal.Seconds()
+	b.ReportMetric(upRate, "uplink-rec/s")
+	b.ReportMetric(plainRate, "paho-rec/s")
+	b.ReportMetric(upRate/plainRate, "ratio")
+}
+
+// timedBox records when each record left the outbox.
+type timedBox struct {
+	*buffer.DB
+	mu    sync.Mutex
+	acked map[uint64]time.Time
+}
+
+func (t *timedBox) Ack(seq uint64) error {
+	err := t.DB.Ack(seq)
+	t.mu.Lock()
+	t.acked[seq] = time.Now()
+	t.mu.Unlock()
+	return err
+}
+
+// BenchmarkPublishLatency: an online uplink, one record appended at a time; latency from
+// Append returning to the record leaving the outbox (puback: PUBACK; receipt: the receiver's
+// receipt after its fsyncs). Reports p50 and p99 in milliseconds.
+func BenchmarkPublishLatency(b *testing.B) {
+	br := brokertest.Start(b, brokertest.Config{})
+	for _, mode := range []cloud.Delivery{cloud.DeliveryPUBACK, cloud.DeliveryReceipt} {
+		b.Run(string(mode), func(b *testing.B) {
+			if mode == cloud.DeliveryReceipt {
+				startReceiver(b, br, br.URL(), nil)
+			}
+			gw := "gw-lat-" + string(mode)
+			box := &timedBox{DB: openBox(b, b.TempDir(), gw), acked: map[uint64]time.Time{}}
+			o := gwOptions(b, br, gw)
+			o.Broker, o.AllowPlain, o.Delivery = br.URL(), true, mode
+			u := startUplink(b, box, o)
+			waitFor(b, 20*time.Second, "connected", func() bool { return u.Status().Connected })
+			top := chaos.Topic(gw)
+			var lat []time.Duration
+			b.ResetTimer()
+			for i := range max(b.N, 200) {
+				p, _ := chaos.Envelope(gw, "ehr", i+1, time.Now())
+				r, err := box.Append(context.Background(), "ehr", top.Record("ehr"), p)
+				if err != nil {
+					b.Fatal(err)
+				}
+				appended := time.Now()
+				for {
+					box.mu.Lock()
+					at, ok := box.acked[r.Seq]
+					box.mu.Unlock()
+					if ok {
+						lat = append(lat, at.Sub(appended))
+						break
+					}
+					time.Sleep(50 * time.Microsecond)
+				}
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/1e6, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/1e6, "p99-ms")
+		})
+	}
+}
+
+// BenchmarkDrainRSS drains 100,000 records to Mosquitto in a child process and reports its
+// peak resident set (VmHWM) and the anonymous part of it (the bbolt file is mmapped; its pages
+// count in RSS but are page cache the kernel can drop). Target: < 40 MB.
+func BenchmarkDrainRSS(b *testing.B) {
+	const n = 100_000
+	br := brokertest.Start(b, brokertest.Config{})
+	for range b.N {
+		b.StopTimer()
+		dir := b.TempDir()
+		box, err := buffer.Open(filepath.Join(dir, "outbox.db"), buffer.Options{GatewayID: "gw-rss"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		fill(b, box, "gw-rss", n)
+		box.Close()
+		st, _ := os.Stat(filepath.Join(dir, "outbox.db"))
+		b.StartTimer()
+		cfg, _ := json.Marshal(chaos.GatewayConfig{Dir: dir, GatewayID: "gw-rss", Broker: br.URL(), Delivery: cloud.DeliveryPUBACK})
+		cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+		cmd.Env = append(os.Environ(), "OBDGW_RSS_CHILD="+string(cfg))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			b.Fatalf("child: %v\n%s", err, out)
+		}
+		vals := map[string]float64{}
+		sc := bufio.NewScanner(strings.NewReader(string(out)))
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 3 && f[0] == "rss" {
+				v, _ := strconv.ParseFloat(f[2], 64)
+				vals[f[1]] = v
+			}
+		}
+		if vals["delivered"] != n {
+			b.Fatalf("child delivered %v of %d\n%s", vals["delivered"], n, out)
+		}
+		b.ReportMetric(vals["VmHWM"]/1024, "VmHWM-MB")
+		b.ReportMetric(vals["RssAnon"]/1024, "RssAnon-MB")
+		b.ReportMetric(float64(st.Size())/1e6, "outbox-file-MB")
+		b.ReportMetric(vals["seconds"], "drain-s")
+	}
+}
+
+// rssChild is the BenchmarkDrainRSS child: drain the outbox, print peak memory.
+func rssChild(cfg string) {
+	var c chaos.GatewayConfig
+	if err := json.Unmarshal([]byte(cfg), &c); err != nil {
+		panic(err)
+	}
+	box, err := buffer.Open(filepath.Join(c.Dir, "outbox.db"), buffer.Options{GatewayID: c.GatewayID})
+	if err != nil {
+		panic(err)
+	}
+	n := box.Stats().Depth
+	u, err := cloud.NewUplink(box, chaos.UplinkOptions(c, nil))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	start := time.Now()
+	go func() { u.Run(ctx); close(done) }()
+	for box.Stats().Depth > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	secs := time.Since(start).Seconds()
+	cancel()
+	<-done
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && (f[0] == "VmHWM:" || f[0] == "RssAnon:" || f[0] == "VmRSS:") {
+			fmt.Printf("rss %s %s\n", strings.TrimSuffix(f[0], ":"), f[1])
+		}
+	}
+	fmt.Printf("rss delivered %d\nrss seconds %.2f\n", n-box.Stats().Depth, secs)
+	box.Close()
+}
