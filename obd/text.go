@@ -114,6 +114,23 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 		fmt.Fprintf(&b, "  %s %d / %d\n", t("Incomplete monitors:", "未完成监测项："), len(r.Readiness.Incomplete), len(r.Readiness.Supported))
 	}
 
+	if len(r.FreezeFrames) > 0 {
+		b.WriteString("\n" + t("Freeze frame", "冻结帧") + "\n")
+		for _, ff := range r.FreezeFrames {
+			fmt.Fprintf(&b, "  ECU %s  %s %s\n", ff.ECU, t("stored by", "触发故障码"), ff.DTC)
+			for _, v := range ff.Values {
+				b.WriteString("    " + padRight(pidLabel(v, lang), 28) + " " + v.String() + "\n")
+			}
+		}
+	}
+
+	if len(r.Live) > 0 {
+		b.WriteString("\n" + t("Data", "数据流") + "\n")
+		for _, v := range r.Live {
+			b.WriteString("  " + padRight(v.ECU, 4) + " " + padRight(pidLabel(v, lang), 28) + " " + v.String() + "\n")
+		}
+	}
+
 	if len(r.Warnings) > 0 {
 		b.WriteString("\n" + t("Warnings", "警告") + "\n")
 		for _, w := range r.Warnings {
@@ -122,6 +139,13 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func pidLabel(v Value, lang string) string {
+	if p, ok := LookupPID(byte(v.PID)); ok {
+		return p.Label(lang)
+	}
+	return v.Name
 }
 
 func labelWidth(en bool) int {
