@@ -1,0 +1,126 @@
+package elm327sim_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/obdgw/obdgw/drivers/elm327"
+	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
+	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// BenchmarkScanPetrol is what `obdgw scan` does — open and initialise the adapter, then the
+// full scan — against the petrol car over a real pty, paced at the adapter's baud rate with
+// 15 ms ECU latency. It reports the wall time beside the simulator's lower bound for the same
+// exchange (bytes on the wire both ways at 10 bits per byte, plus ECU latency of the requests
+// made; the protocol search is switched off so it does not dominate) as x-bound, and counts
+// the requests after which the adapter waited out its response timeout (timeouts/op: 0 when
+// the count digit works) and those nobody answered (nodata/op).
+//
+// Run: hack/bench-scan.sh (or go test -run '^$' -bench ScanPetrol -benchtime 3x ./drivers/elm327/elm327sim).
+func BenchmarkScanPetrol(b *testing.B) {
+	for _, c := range []struct {
+		name    string
+		baud    int
+		noCount bool
+		rescan  bool // measure a second scan on the open adapter (counts learned by the first)
+	}{
+		{"baud=38400", 38400, false, false},
+		{"baud=9600", 9600, false, false},
+		{"baud=115200", 115200, false, false},
+		{"baud=38400/no-count-hint", 38400, true, false},
+		{"baud=38400/rescan", 38400, false, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var wall, bound, waited, replayWall time.Duration
+			var timeouts, nodata, requests int
+			for i := 0; i < b.N; i++ {
+				sc := quick(b, "petrol")
+				sc.Faults.NoCountHint = c.noCount
+				r := serve(b, sc, elm327sim.Options{Baud: c.baud, Latency: 15 * time.Millisecond})
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				t0 := time.Now()
+				ad, err := elm327.OpenContext(ctx, r.addr, elm327.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var st0 elm327sim.Stats
+				if c.rescan {
+					if _, err := obd.Scan(ctx, ad, obd.ScanOptions{}); err != nil {
+						b.Fatal(err)
+					}
+					st0 = r.sim.Stats()
+					t0 = time.Now()
+				}
+				if _, err := obd.Scan(ctx, ad, obd.ScanOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				wall += time.Since(t0)
+				cancel()
+				ad.Close()
+				st := r.sim.Stats()
+				if st.Clears != 0 {
+					b.Fatalf("the scan sent 04")
+				}
+				bound += st.Bound() - st0.Bound()
+				waited += st.Waited - st0.Waited
+				timeouts += st.TimeoutWaits - st0.TimeoutWaits
+				nodata += st.NoDataWaits - st0.NoDataWaits
+				requests += st.Requests - st0.Requests
+				r.close()
+				if !c.rescan {
+					replayWall += replay(b, sc, c.baud, st.Commands)
+				}
+			}
+			n := float64(b.N)
+			if replayWall > 0 {
+				// The same commands sent by a bare client (write, read to the prompt, nothing
+				// else): what the simulator and the pty cost on top of the bound, so x-replay
+				// is the driver's own overhead.
+				b.ReportMetric(replayWall.Seconds()/bound.Seconds(), "replay-x-bound")
+				b.ReportMetric(wall.Seconds()/replayWall.Seconds(), "x-replay")
+			}
+			b.ReportMetric(wall.Seconds()/bound.Seconds(), "x-bound")
+			b.ReportMetric(float64(bound.Milliseconds())/n, "bound-ms/op")
+			b.ReportMetric(float64(wall.Milliseconds())/n, "wall-ms/op")
+			b.ReportMetric(float64(waited.Milliseconds())/n, "waited-ms/op")
+			b.ReportMetric(float64(timeouts)/n, "timeouts/op")
+			b.ReportMetric(float64(nodata)/n, "nodata/op")
+			b.ReportMetric(float64(requests)/n, "requests/op")
+		})
+	}
+}
+
+// replay sends cmds to a fresh simulator over a fresh pty the plainest way — the command and a
+// CR, then read until the prompt — and returns how long that took.
+func replay(b *testing.B, sc elm327sim.Scenario, baud int, cmds []string) time.Duration {
+	b.Helper()
+	r := serve(b, sc, elm327sim.Options{Baud: baud, Latency: 15 * time.Millisecond})
+	defer r.close()
+	p, err := serialport.Open(r.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	buf := make([]byte, 512)
+	t0 := time.Now()
+	for _, c := range cmds {
+		if _, err := p.Write([]byte(c + "\r")); err != nil {
+			b.Fatal(err)
+		}
+		p.SetReadDeadline(time.Now().Add(30 * time.Second))
+		for {
+			n, err := p.Read(buf)
+			if err != nil {
+				b.Fatalf("replay %s: %v", c, err)
+			}
+			if bytes.IndexByte(buf[:n], '>') >= 0 {
+				break
+			}
+		}
+	}
+	return time.Since(t0)
+}
