@@ -42,6 +42,10 @@ type Options struct {
 	Reopen func(ctx context.Context) (serialport.Port, error)
 	// PortOptions are passed to serialport.Open by Open and the default Reopen.
 	PortOptions []serialport.Option
+	// Progress, when set, is told about a protocol search in progress ("SEARCHING...",
+	// "BUS INIT: ..."), so a user waiting up to 30 s sees that something is happening. It is
+	// called from the goroutine running Open or Query and must not block.
+	Progress func(msg string)
 	// Now is the clock for log rate limiting (default time.Now).
 	Now func() time.Time
 }
@@ -333,7 +337,7 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	} else if isLinkError(err) {
 		return a.initErr("01001", err)
 	}
-	if !p.CountHint {
+	if !p.CountHint && p.STN == "" { // an OBDLink LX refuses it too (obd-java-api #67)
 		if v := reVersion.FindStringSubmatch(strings.ToUpper(p.Version)); v != nil && atLeast13(v[1], v[2]) {
 			clone = append(clone, "claims v1.3+ but the count suffix does not work")
 		}

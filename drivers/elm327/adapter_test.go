@@ -65,6 +65,30 @@ func TestInitCloneQuirks(t *testing.T) {
 	})
 }
 
+// TestNoCountHintOnNoData: an OBDLink LX answered NO DATA to "01001" (obd-java-api #67);
+// the suffix is then never used.
+func TestNoCountHintOnNoData(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["01001"] = [][]step{say("NO DATA\r\r>")}
+		r["STI"] = [][]step{say("STN1110 v4.2.0\r\r>")}
+		s := newScript(t, r)
+		a := newAdapter(t, s, testOptions(nil))
+		p := a.Profile()
+		if p.CountHint || p.STN != "STN1110 v4.2.0" || p.Clone {
+			t.Errorf("profile %+v", p)
+		}
+		for i := 0; i < 2; i++ {
+			if _, err := a.Query(context.Background(), obd.Req(1, 0x0D)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if s.count("010D") != 2 || s.count("010D1") != 0 {
+			t.Errorf("commands %q", s.commands()[len(initSeq):])
+		}
+	})
+}
+
 func TestInitRememberedProtocol(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
@@ -94,7 +118,13 @@ func TestInitSearching(t *testing.T) {
 		r["0902"] = [][]step{say("486B104902010000004C01\r486B104902024B36414402\r486B1049020343453135 03\r486B104902045042343004\r486B104902053531323705\r\r>")}
 		s := newScript(t, r)
 		start := time.Now()
-		a := newAdapter(t, s, testOptions(nil))
+		o := testOptions(nil)
+		var seen []string
+		o.Progress = func(msg string) { seen = append(seen, msg) }
+		a := newAdapter(t, s, o)
+		if !reflect.DeepEqual(seen, []string{"SEARCHING...", "BUS INIT: ...OK"}) {
+			t.Errorf("progress reported %q", seen)
+		}
 		if d := time.Since(start); d < 50*time.Second {
 			t.Errorf("init took %v of fake time, want the whole 50 s search", d)
 		}

@@ -68,6 +68,9 @@ func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Durat
 			// SEARCHING... or BUS INIT: the adapter is working through protocols; a K-line
 			// slow init alone takes 2–3 s.
 			progress = p
+			if a.opts.Progress != nil {
+				a.opts.Progress(lastProgressLine(acc))
+			}
 			if ext := time.Now().Add(a.opts.SearchTimeout); ext.After(deadline) {
 				deadline = ext
 			}
@@ -94,6 +97,17 @@ func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Durat
 			return nil, &ioError{op: "read " + cmd, err: err}
 		}
 	}
+}
+
+func lastProgressLine(b []byte) string {
+	lines := cleanLines(b, "")
+	for i := len(lines) - 1; i >= 0; i-- {
+		n := normalise(lines[i])
+		if strings.HasPrefix(n, "SEARCHING") || strings.HasPrefix(n, "BUSINIT") {
+			return lines[i]
+		}
+	}
+	return "SEARCHING..."
 }
 
 func countProgress(b []byte) int {
