@@ -29,9 +29,13 @@ type DeadRecord struct {
 type Policy int
 
 const (
-	// Regulatory records are never dropped: Append is refused with ErrFull instead.
+	// Regulatory records are never dropped. When the outbox is full, a regulatory Append
+	// takes the place of the oldest telemetry records (of any kind); when there are none
+	// left to drop, it is refused with ErrFull.
 	Regulatory Policy = iota
-	// Telemetry records may drop the oldest record of the same kind to make room.
+	// Telemetry records may drop the oldest records of the same kind to make room (or be
+	// dropped to make room for a regulatory record); refused with ErrFull when that is not
+	// enough.
 	Telemetry
 )
 

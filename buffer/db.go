@@ -763,34 +763,68 @@ func (t *Tx) appendRecord(r Record, keep bool) (Record, error) {
 			t.refused = append(t.refused, refusal{r.Kind, reason})
 			return fmt.Errorf("%w: %d records / %d bytes waiting (limits %s); check the uplink", ErrFull, depth, size, db.limits())
 		}
-		if db.opts.Policies[r.Kind] != Telemetry {
-			return Record{}, full()
+		// Telemetry makes room by dropping the oldest records of its own kind. A regulatory
+		// record may not be refused while telemetry occupies the space it needs, so it drops
+		// the oldest telemetry records of any kind; regulatory records are never dropped.
+		var kinds []string
+		if db.opts.Policies[r.Kind] == Telemetry {
+			kinds = []string{r.Kind}
+		} else {
+			for k, p := range db.opts.Policies {
+				if p == Telemetry {
+					kinds = append(kinds, k)
+				}
+			}
 		}
-		// Find the oldest records of the kind whose removal makes room, before removing any:
-		// if even all of them are not enough, refuse and drop nothing.
-		kb := t.tx.Bucket(bucketKinds).Bucket([]byte(r.Kind))
-		var victims []uint64
+		// Find the victims, oldest first across the kinds, before removing any: if even all
+		// of them are not enough, refuse and drop nothing.
+		type head struct {
+			kind string
+			c    *bolt.Cursor
+			k, v []byte
+		}
+		var heads []*head
+		for _, k := range kinds {
+			if kb := t.tx.Bucket(bucketKinds).Bucket([]byte(k)); kb != nil {
+				h := &head{kind: k, c: kb.Cursor()}
+				if h.k, h.v = h.c.First(); h.k != nil {
+					heads = append(heads, h)
+				}
+			}
+		}
+		type victim struct {
+			seq  uint64
+			kind string
+		}
+		var victims []victim
 		d, s := depth, size
-		if kb != nil {
-			c := kb.Cursor()
-			for k, v := c.First(); k != nil && over(d, s) != ""; k, v = c.Next() {
-				seq, _ := keySeq(k)
-				n, _ := binary.Uvarint(v)
-				victims = append(victims, seq)
-				d, s = d-1, s-n
+		for over(d, s) != "" && len(heads) > 0 {
+			oldest := 0
+			for i, h := range heads {
+				if string(h.k) < string(heads[oldest].k) { // big-endian keys: byte order is seq order
+					oldest = i
+				}
+			}
+			h := heads[oldest]
+			seq, _ := keySeq(h.k)
+			n, _ := binary.Uvarint(h.v)
+			victims = append(victims, victim{seq, h.kind})
+			d, s = d-1, s-n
+			if h.k, h.v = h.c.Next(); h.k == nil {
+				heads = slices.Delete(heads, oldest, oldest+1)
 			}
 		}
 		if over(d, s) != "" {
 			return Record{}, full()
 		}
-		for _, seq := range victims {
-			if _, _, err := t.remove(seq); err != nil {
+		for _, v := range victims {
+			if _, _, err := t.remove(v.seq); err != nil {
 				return Record{}, err
 			}
-			t.onCommit(func() { db.countBy(&db.ctr.dropped, &db.ctr.droppedBy, r.Kind, reason) })
+			t.onCommit(func() { db.countBy(&db.ctr.dropped, &db.ctr.droppedBy, v.kind, reason) })
 		}
 		if len(victims) > 0 {
-			db.log.Warn("buffer: outbox full, dropped oldest telemetry", "kind", r.Kind, "records", len(victims), "reason", reason)
+			db.log.Warn("buffer: outbox full, dropped oldest telemetry", "for_kind", r.Kind, "records", len(victims), "reason", reason)
 		}
 		depth, size = d, s
 	}
@@ -806,13 +840,18 @@ func (t *Tx) appendRecord(r Record, keep bool) (Record, error) {
 		r.Attempts = 0
 	}
 	key := seqKey(next)
-	if err := t.tx.Bucket(bucketOutbox).Put(key, encodeRecord(&r)); err != nil {
+	ob := t.tx.Bucket(bucketOutbox)
+	// Keys only ever grow, so pages never receive a later insert in the middle: fill them
+	// completely on split instead of bbolt's default half, which doubled the file's size.
+	ob.FillPercent = 1.0
+	if err := ob.Put(key, encodeRecord(&r)); err != nil {
 		return Record{}, err
 	}
 	kb, err := t.tx.Bucket(bucketKinds).CreateBucketIfNotExists([]byte(r.Kind))
 	if err != nil {
 		return Record{}, err
 	}
+	kb.FillPercent = 1.0
 	if err := kb.Put(key, binary.AppendUvarint(nil, plen)); err != nil {
 		return Record{}, err
 	}

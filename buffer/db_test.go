@@ -321,9 +321,36 @@ func TestTelemetryDropsOldestOfItsKind(t *testing.T) {
 	if s.Dropped["status"] != 1 || s.DroppedBy["status"][ReasonMaxRecords] != 1 || s.Depth != 4 || s.DepthByKind["status"] != 2 || s.DepthByKind["ehr"] != 2 {
 		t.Fatalf("stats %+v", s)
 	}
-	// A regulatory kind is still refused: telemetry only makes room for its own kind.
-	if _, err := db.Append(context.Background(), "ehr", "t", []byte("e3")); !errors.Is(err, ErrFull) {
-		t.Fatalf("regulatory append into a full outbox: %v", err)
+}
+
+func TestRegulatoryDisplacesOldestTelemetry(t *testing.T) {
+	db, _ := openTest(t, Options{MaxRecords: 4, Policies: map[string]Policy{"status": Telemetry, "live": Telemetry}})
+	mustAppend(t, db, "ehr", "e1")
+	mustAppend(t, db, "live", "l1")
+	mustAppend(t, db, "status", "s1")
+	mustAppend(t, db, "live", "l2")
+	// Full. A regulatory record takes the place of the oldest telemetry record of any kind.
+	mustAppend(t, db, "ehr", "e2")
+	mustAppend(t, db, "ehr", "e3")
+	got, _ := db.Peek(10)
+	var payloads []string
+	for _, r := range got {
+		payloads = append(payloads, string(r.Payload))
+	}
+	if strings.Join(payloads, ",") != "e1,l2,e2,e3" {
+		t.Fatalf("outbox after regulatory appends: %v", payloads)
+	}
+	s := db.Stats()
+	if s.Dropped["live"] != 1 || s.Dropped["status"] != 1 || s.DroppedBy["status"][ReasonMaxRecords] != 1 || len(s.Refused) != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+	mustAppend(t, db, "ehr", "e4") // drops l2, the last telemetry record
+	// Only regulatory records left: now a regulatory append is refused, nothing dropped.
+	if _, err := db.Append(context.Background(), "ehr", "t", []byte("e5")); !errors.Is(err, ErrFull) {
+		t.Fatalf("regulatory append into an outbox full of regulatory records: %v", err)
+	}
+	if got, _ := db.Peek(10); len(got) != 4 || string(got[0].Payload) != "e1" {
+		t.Fatalf("outbox %v", got)
 	}
 }
 
