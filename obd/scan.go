@@ -138,6 +138,8 @@ type scanner struct {
 	queries int
 	fatal   error
 	form    DTCForm
+	// stored counts the confirmed codes each ECU returned to service 03, to cross-check 0101.
+	stored map[string]int
 }
 
 // Scan runs the workshop full scan (elm327-obd.md §17) over a, in this order: adapter profile,
@@ -150,7 +152,7 @@ type scanner struct {
 // learnt. ErrNoVehicle later, or a cancelled ctx, returns the partial report with the error.
 // Scan never sends service 04.
 func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
-	s := &scanner{ctx: ctx, a: a, opts: opts, now: opts.Now, log: opts.Logger, ecus: map[string]*ECUReport{}}
+	s := &scanner{ctx: ctx, a: a, opts: opts, now: opts.Now, log: opts.Logger, ecus: map[string]*ECUReport{}, stored: map[string]int{}}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -214,6 +216,11 @@ func (s *scanner) finish(start time.Time) {
 		if e.Readiness != nil {
 			per = append(per, *e.Readiness)
 			s.r.MIL = s.r.MIL || e.Readiness.MIL
+			// 0101 counts the confirmed codes too; a difference points at a lost frame or a
+			// legacy answer read as one message (python-OBD #284).
+			if n, ok := s.stored[id]; ok && n != e.Readiness.DTCCount {
+				s.r.Warnings = append(s.r.Warnings, fmt.Sprintf("ECU %s: 0101 reports %d confirmed DTC(s) but service 03 returned %d", id, e.Readiness.DTCCount, n))
+			}
 		}
 	}
 	s.r.Readiness = AggregateReadiness(per)
@@ -260,6 +267,7 @@ func (s *scanner) ecu(id string) *ECUReport {
 func (s *scanner) query(req Request) ([]Response, error) {
 	if err := s.ctx.Err(); err != nil {
 		s.fatal = err
+		s.step.failed = append(s.step.failed, err)
 		return nil, err
 	}
 	s.queries++
@@ -279,6 +287,7 @@ func (s *scanner) query(req Request) ([]Response, error) {
 		return nil, nil
 	case errors.Is(err, ErrNoVehicle), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.fatal = err
+		s.step.failed = append(s.step.failed, fmt.Errorf("%s: %w", req, err))
 		return nil, err
 	case err != nil:
 		s.step.failed = append(s.step.failed, fmt.Errorf("%s: %w", req, err))
@@ -417,6 +426,9 @@ func (s *scanner) dtcStep(service byte, into *[]DTC) {
 		}
 		for i := range dtcs {
 			dtcs[i].Description = DescribeDTC(dtcs[i].Code, s.r.Lang)
+		}
+		if service == ServiceStored && err == nil {
+			s.stored[r.ECU] = len(dtcs)
 		}
 		*into = append(*into, dtcs...)
 		s.ecu(r.ECU)

@@ -673,3 +673,54 @@ func TestReportJSONRoundTrip(t *testing.T) {
 		t.Error("text of a stored report differs from the original")
 	}
 }
+
+// 0101 says two confirmed codes, 03 delivers one: the report must say so rather than look clean.
+func TestScanDTCCountMismatch(t *testing.T) {
+	E, R := obdtest.Ex, obdtest.Resp
+	pb := obdtest.New(t,
+		E("0100", R("7E8", "41 00 80 00 00 00")),
+		obdtest.ExErr("0900", obd.ErrNoData),
+		E("0101", R("7E8", "41 01 82 07 65 05")),
+		E("03", R("7E8", "43 01 04 20")),
+		obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData), obdtest.ExErr("020000", obd.ErrNoData),
+	)
+	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "ECU 7E8: 0101 reports 2 confirmed DTC(s) but service 03 returned 1"
+	if len(rep.Warnings) != 1 || rep.Warnings[0] != want {
+		t.Errorf("warnings %q, want %q", rep.Warnings, want)
+	}
+}
+
+func TestScanCancelledMidway(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	pb := obdtest.New(t, obdtest.Ex("0100", obdtest.Resp("7E8", "41 00 80 00 00 00")))
+	a := cancelAfter{Playback: pb, cancel: cancel}
+	rep, err := obd.Scan(ctx, a, obd.ScanOptions{})
+	if !errors.Is(err, context.Canceled) || rep == nil {
+		t.Fatalf("Scan = %v, %v", rep, err)
+	}
+	last := rep.Steps[len(rep.Steps)-1]
+	if last.Name != "supported_pids_09" || last.Status != obd.StepFailed || last.Requests != 0 {
+		t.Errorf("last step %+v, want supported_pids_09 failed without a request", last)
+	}
+	if len(pb.Sent()) != 1 {
+		t.Errorf("sent %v after cancel", pb.Sent())
+	}
+}
+
+// cancelAfter cancels the scan's context as soon as the first answer is delivered.
+type cancelAfter struct {
+	*obdtest.Playback
+	cancel func()
+}
+
+func (c cancelAfter) Query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
+	defer c.cancel()
+	return c.Playback.Query(ctx, req)
+}
