@@ -309,6 +309,9 @@ func TestMode09(t *testing.T) {
 	if got, err := obd.DecodeVIN(vin[0].Data); err != nil || got != "LK6ADCE15PB405127" {
 		t.Errorf("CAN VIN = %q, %v", got, err)
 	}
+	if got, err := obd.DecodeVIN(append([]byte{0x49, 0x02}, "LK6ADCE15PB405127"...)); err != nil || got != "LK6ADCE15PB405127" {
+		t.Errorf("VIN without item count = %q, %v", got, err)
+	}
 	legacy := obdtest.MustHex("49 02 01 00 00 00 4C 49 02 02 4B 36 41 44 49 02 03 43 45 31 35 49 02 04 50 42 34 30 49 02 05 35 31 32 37")
 	if got, err := obd.DecodeVIN(legacy); err != nil || got != "LK6ADCE15PB405127" {
 		t.Errorf("legacy VIN = %q, %v", got, err)

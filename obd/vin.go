@@ -86,6 +86,11 @@ func DecodeVIN(data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Some pre-2008 CAN ECUs leave out the item count: 49 02 + 17 characters (inferred from
+	// emulator captures). A count byte is 01; a VIN character never is.
+	if len(data) == 19 && data[2] != 0x01 {
+		items = data[2:]
+	}
 	b := items
 	for len(b) > 0 && b[0] == 0 {
 		b = b[1:]
