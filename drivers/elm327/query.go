@@ -1,6 +1,7 @@
 package elm327
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -173,7 +174,11 @@ func answers(req obd.Request, r obd.Response) bool {
 		return false
 	}
 	switch req.Service {
-	case 0x01, 0x02, 0x09, 0x06:
+	case 0x01:
+		// In a multi-PID answer an ECU lists only the PIDs it supports, so its first PID may
+		// be any of the requested ones.
+		return len(req.Data) == 0 || len(d) >= 2 && bytes.IndexByte(req.Data, d[1]) >= 0
+	case 0x02, 0x09, 0x06:
 		return len(req.Data) == 0 || len(d) >= 2 && d[1] == req.Data[0]
 	}
 	return true
