@@ -52,14 +52,16 @@ var (
 	models = map[string]Model{}
 )
 
-// Register adds a model; driver packages call it from init. A duplicate name panics.
+// Register adds a model under its normalized name (see NormalizeModel); driver packages call
+// it from init. A duplicate name panics.
 func Register(m Model) {
 	regMu.Lock()
 	defer regMu.Unlock()
-	if _, dup := models[m.Name]; dup {
+	key := NormalizeModel(m.Name)
+	if _, dup := models[key]; dup {
 		panic("rig: model registered twice: " + m.Name)
 	}
-	models[m.Name] = m
+	models[key] = m
 }
 
 // Lookup finds a registered model by name (case-insensitive; "NHA-506" works as "nha506").
