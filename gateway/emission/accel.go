@@ -31,7 +31,7 @@ func (p *proc) prepareAccel() error {
 type cycle struct {
 	peakK   *float64
 	peakRPM *float64
-	idleRPM sum
+	idleRPM *float64 // the last engine speed of the idle before the acceleration: settled
 }
 
 // runAccel blows the exhaust out with the purge accelerations, then measures the prescribed
@@ -51,8 +51,7 @@ func (p *proc) runAccel(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		idle.n += cy.idleRPM.n
-		idle.v += cy.idleRPM.v
+		idle.add(cy.idleRPM)
 		if bad := p.invalidAccel(n, cy); bad != nil {
 			if ar.Repeated >= c.AccelerationRetries {
 				return refuse(reason(bad.Code, fmt.Sprintf("%s；已重做 %d 次，无法判定", bad.ZH, ar.Repeated), fmt.Sprintf("%s; repeated %d times already, cannot judge", bad.EN, ar.Repeated)))
@@ -133,8 +132,8 @@ func (p *proc) accelCycle(ctx context.Context, n, purge int) (cycle, error) {
 	idleWin := RPMWindow{Min: 0, Max: c.IdleRPMMax}
 	prompt := Text{ZH: label + "：松开油门，保持怠速", EN: labelEN + ": release the throttle and let the engine idle"}
 	err := p.accelSpan(ctx, "idle", n, c.IdleBetween, c.ReachTimeout, idleWin, prompt, func(s sample) {
-		if s.rpm != nil {
-			cy.idleRPM.add(s.rpm)
+		if s.ok {
+			cy.idleRPM = s.rpm
 		}
 	})
 	if err != nil {

@@ -20,6 +20,8 @@ type OBDInput struct {
 
 	MIL  bool     // malfunction indicator lamp commanded on (PID 0101 A7)
 	DTCs []string // stored (confirmed) emission DTCs, "P0420", every ECU, duplicates allowed
+	// DTCText describes codes for the record (code → text from the catalogue); optional.
+	DTCText map[string]string
 	// Incomplete lists the supported readiness monitors that are not complete, by name
 	// ("catalyst", "evaporative system"); the rule counts them.
 	Incomplete []string
@@ -67,9 +69,10 @@ type OBDCheck struct {
 	Lines   []CheckLine `json:"lines"`
 	A7      OBDA7       `json:"ods_a7"`
 	// Inputs kept for the record's diagnosis section.
-	DTCs         []string      `json:"dtcs"`
-	Incomplete   []string      `json:"incomplete"`
-	Calibrations []Calibration `json:"calibrations"`
+	DTCs         []string          `json:"dtcs"`
+	DTCText      map[string]string `json:"dtc_text,omitempty"`
+	Incomplete   []string          `json:"incomplete"`
+	Calibrations []Calibration     `json:"calibrations"`
 }
 
 // OBDA7 are the ODS_A7_OBD_INSPECTION_INFO fields (names confirmed, im-emission.md §8.2; the
@@ -96,7 +99,7 @@ const MaxIncompleteMonitors = 2
 // differs from the work order's fails; CALID and CVN both empty is a warning.
 func CheckOBD(in OBDInput) OBDCheck {
 	dtcs := uniqueUpper(in.DTCs)
-	out := OBDCheck{DTCs: dtcs, Incomplete: append([]string{}, in.Incomplete...), Calibrations: append([]Calibration{}, in.Calibrations...)}
+	out := OBDCheck{DTCs: dtcs, DTCText: in.DTCText, Incomplete: append([]string{}, in.Incomplete...), Calibrations: append([]Calibration{}, in.Calibrations...)}
 	add := func(rule, status, zh, en string) {
 		out.Lines = append(out.Lines, CheckLine{Rule: rule, Status: status, Text: Text{ZH: zh, EN: en}})
 	}
@@ -152,14 +155,15 @@ func CheckOBD(in OBDInput) OBDCheck {
 		add("dtc", "pass", "无故障码", "no trouble codes")
 	}
 
+	zhMon, enMon := monitorNames(in.Incomplete)
 	switch n := len(in.Incomplete); {
 	case n > MaxIncompleteMonitors:
 		fail = true
-		add("readiness", "fail", fmt.Sprintf("就绪状态未完成项 %d 项，超过 %d 项：%s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, "、")),
-			fmt.Sprintf("%d readiness monitors incomplete, more than %d: %s (drive the car until they complete)", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, ", ")))
+		add("readiness", "fail", fmt.Sprintf("就绪状态未完成项 %d 项，超过 %d 项：%s", n, MaxIncompleteMonitors, zhMon),
+			fmt.Sprintf("%d readiness monitors incomplete, more than %d: %s (drive the car until they complete)", n, MaxIncompleteMonitors, enMon))
 	case n > 0:
-		add("readiness", "pass", fmt.Sprintf("就绪状态未完成 %d 项（不超过 %d 项）：%s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, "、")),
-			fmt.Sprintf("%d readiness monitor(s) incomplete (at most %d allowed): %s", n, MaxIncompleteMonitors, strings.Join(in.Incomplete, ", ")))
+		add("readiness", "pass", fmt.Sprintf("就绪状态未完成 %d 项（不超过 %d 项）：%s", n, MaxIncompleteMonitors, zhMon),
+			fmt.Sprintf("%d readiness monitor(s) incomplete (at most %d allowed): %s", n, MaxIncompleteMonitors, enMon))
 	default:
 		add("readiness", "pass", "就绪状态全部完成", "all readiness monitors complete")
 	}
@@ -209,6 +213,16 @@ func (c OBDCheck) Failures() []CheckLine {
 	return out
 }
 
+// monitorNames renders monitor keys (obd.Mon…) for people, in both languages.
+func monitorNames(keys []string) (zh, en string) {
+	var z, e []string
+	for _, k := range keys {
+		z = append(z, obd.MonitorLabel(k, "zh"))
+		e = append(e, obd.MonitorLabel(k, "en"))
+	}
+	return strings.Join(z, "、"), strings.Join(e, ", ")
+}
+
 func normVIN(s string) string { return strings.ToUpper(strings.TrimSpace(s)) }
 
 func uniqueUpper(in []string) []string {
@@ -238,6 +252,12 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 	in.MIL = rep.MIL
 	for _, d := range rep.DTCs.Stored {
 		in.DTCs = append(in.DTCs, d.Code)
+		if d.Description != "" {
+			if in.DTCText == nil {
+				in.DTCText = map[string]string{}
+			}
+			in.DTCText[strings.ToUpper(d.Code)] = d.Description
+		}
 	}
 	in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
 	in.VINRead = rep.VIN
