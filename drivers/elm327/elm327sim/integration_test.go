@@ -117,6 +117,9 @@ func noClear(t testing.TB, r *rig) {
 	if st.Clears != 0 {
 		t.Errorf("the scan cleared fault codes %d times", st.Clears)
 	}
+	if st.BareCRs != 0 {
+		t.Errorf("the driver sent %d bare CRs (each repeats the previous command)", st.BareCRs)
+	}
 	for _, c := range st.Commands {
 		if c == "04" || strings.HasPrefix(c, "04") && len(c)%2 == 1 {
 			t.Errorf("the scan sent %q", c)

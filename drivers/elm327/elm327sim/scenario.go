@@ -174,12 +174,31 @@ func Parse(data []byte) (Scenario, error) {
 		if errors.Is(err, io.EOF) {
 			return Scenario{}, fmt.Errorf("%w: empty document", ErrScenario)
 		}
-		return Scenario{}, fmt.Errorf("%w: %v", ErrScenario, err)
+		return Scenario{}, fmt.Errorf("%w: %s", ErrScenario, yamlMessage(err))
 	}
 	if _, err := compile(sc); err != nil {
 		return Scenario{}, err
 	}
 	return sc, nil
+}
+
+// yamlMessage puts a decoder error on one line and names sections instead of Go types:
+// "line 5: field colour not found under ecus[]".
+func yamlMessage(err error) string {
+	msg := err.Error()
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msg = strings.Join(te.Errors, "; ")
+	}
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	for goType, section := range map[string]string{
+		"in type elm327sim.Scenario": "at the top level", "in type elm327sim.AdapterSpec": "under adapter",
+		"in type elm327sim.ECUSpec": "under ecus[]", "in type elm327sim.DTCSpec": "under dtcs",
+		"in type elm327sim.FreezeSpec": "under freeze_frame", "in type elm327sim.Faults": "under faults",
+	} {
+		msg = strings.ReplaceAll(msg, goType, section)
+	}
+	return strings.Join(strings.Fields(msg), " ")
 }
 
 // Validate checks a scenario built in code the way Parse checks a file.

@@ -51,7 +51,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{base("    ecu_name: EngineControlModule\n"), `ecus[0].ecu_name`},
 		{base("    padding: XY\n"), `ecus[0].padding`},
 		{base("    negative:\n      \"0A\": \"1\"\n"), `ecus[0].negative.0A`},
-		{base("    colour: red\n"), `field colour not found`},
+		{base("    colour: red\n"), `line 5: field colour not found under ecus[]`},
+		{"protocol: \"6\"\nfaults:\n  echo: true\necus: [{id: 7E8}]\n", `line 3: field echo not found under faults`},
 		{base("  - id: 7E8\n"), `ecus[1].id: "7E8" appears twice`},
 		{"protocol: \"6\"\necus:\n  - id: 7E0\n", `ecus[0].id: "7E0" is not an 11-bit OBD response ID`},
 		{"protocol: \"7\"\necus:\n  - id: 7E8\n", `ecus[0].id: "7E8" is not a 29-bit OBD response ID`},
@@ -64,7 +65,7 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"", "empty document"},
 	} {
 		_, err := Parse([]byte(c.doc))
-		if err == nil || !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), c.want) {
+		if err == nil || !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%q:\n got %v\nwant an ErrScenario containing %q", c.doc, err, c.want)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -34,6 +35,7 @@ type Stats struct {
 	Requests   int      // OBD requests (not AT/ST commands)
 	Clears     int      // service 04 requests that reached the vehicle
 	Stopped    int      // OBD requests interrupted by an early byte from the host (STOPPED)
+	BareCRs    int      // empty commands, which the chip answers by repeating the previous one
 	BytesIn    int
 	BytesOut   int
 	Wire       time.Duration // BytesIn+BytesOut at 10 bits per byte at the pacing rate
@@ -69,8 +71,9 @@ type Sim struct {
 	timeout time.Duration
 	log     *slog.Logger
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	serving atomic.Bool
 
 	// Adapter state, owned by the Serve goroutine.
 	echo, lf, spaces, headers bool
@@ -157,6 +160,10 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 	if s.err != nil {
 		return s.err
 	}
+	if !s.serving.CompareAndSwap(false, true) {
+		return errors.New("elm327sim: Serve is already running on this Sim")
+	}
+	defer s.serving.Store(false)
 	in := make(chan []byte, 16)
 	errc := make(chan error, 1)
 	done := make(chan struct{})
@@ -353,6 +360,7 @@ func (s *Sim) command(raw []byte) error {
 		// A bare CR repeats the previous command, AT or OBD (domain §1) — a driver that sends
 		// one after a service 04 would clear the codes again, and Stats.Clears shows it.
 		cmd = s.last
+		s.count(func(st *Stats) { st.BareCRs++ })
 	}
 	s.last = cmd
 	s.count(func(st *Stats) {

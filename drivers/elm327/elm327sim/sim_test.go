@@ -385,7 +385,7 @@ func TestClearCountsAndResetsReadiness(t *testing.T) {
 	// A bare CR repeats the last command: after 04 it would clear again, and the count shows it.
 	h.cmd("04")
 	h.cmd("")
-	if st := h.sim.Stats(); st.Clears != 3 {
+	if st := h.sim.Stats(); st.Clears != 3 || st.BareCRs != 1 {
 		t.Errorf("clears after a bare CR: %d, want 3", st.Clears)
 	}
 }
@@ -588,5 +588,40 @@ func TestPacingAccountsTheWire(t *testing.T) {
 	}
 	if sim.Stats().TimeoutWaits != st0.TimeoutWaits {
 		t.Errorf("a satisfied count waited")
+	}
+}
+
+func TestPhysicalHeaderAndInterleave(t *testing.T) {
+	sc := fast(t, "petrol")
+	sc.Adapter.Interleave = true
+	h := start(t, sc)
+	h.setup("ATZ", "ATE0", "ATH1", "ATSP6")
+	// Both ECUs answer 0904 with three frames each; interleaved they alternate.
+	got := strings.Split(strings.TrimRight(h.cmd("0904"), "\r"), "\r")
+	if len(got) != 6 || !strings.HasPrefix(got[0], "7E8 10") || !strings.HasPrefix(got[1], "7E9 10") || !strings.HasPrefix(got[2], "7E8 21") {
+		t.Errorf("interleaved 0904: %q", got)
+	}
+	h.cmd("ATSH7E1")
+	if got := h.cmd("03"); got != "7E9 04 43 01 C1 00 55 55 55\r\r" {
+		t.Errorf("physical 03 to 7E1: %q", got)
+	}
+	h.cmd("ATSH7E5")
+	if got := h.cmd("03"); got != "NO DATA\r\r" {
+		t.Errorf("physical 03 to nobody: %q", got)
+	}
+	h.cmd("ATSH7DF")
+	if got := h.cmd("03"); !strings.Contains(got, "7E8") || !strings.Contains(got, "7E9") {
+		t.Errorf("functional 03: %q", got)
+	}
+}
+
+func TestServeTwiceAtOnce(t *testing.T) {
+	h := start(t, fast(t, "petrol"))
+	h.cmd("ATI") // the first Serve is running
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	if err := h.sim.Serve(context.Background(), b); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Errorf("second Serve: %v", err)
 	}
 }
