@@ -71,6 +71,17 @@ func TestWorkedExamples(t *testing.T) {
 	}
 }
 
+// The MEAS/STANDBY ACK shape the doc calls plausible (inferred) passes the reply check.
+func TestModeACK(t *testing.T) {
+	if err := CheckReply(hx(t, "06 A6 00 54"), CmdMeasure, 4); err != nil {
+		t.Errorf("06 A6 00 54: %v", err)
+	}
+	var ne *rig.NAKError
+	if err := CheckReply(hx(t, "15 A6 00 00 45"), CmdMeasure, 4); !errors.As(err, &ne) {
+		t.Errorf("NAK: %v", err)
+	}
+}
+
 func TestStatusFlags(t *testing.T) {
 	st, err := DecodeStatus(Reply(CmdStatus, 16, map[int]byte{3: 0x08}), 0)
 	if err != nil || !st.WarmingUp {

@@ -113,6 +113,12 @@ func (a *Analyzer) Read(ctx context.Context) (rig.Reading, error) {
 	warming := false
 	if a.spec.StatusCmd != 0 && !a.warm {
 		st, err := a.State(ctx)
+		var nak *rig.NAKError
+		if errors.As(err, &nak) {
+			// Firmware without the state command: read on, without warm-up information.
+			a.log.Warn("state command refused; warm-up will not be reported", "rig", a.spec.Title, "cmd", fmt.Sprintf("%02X", a.spec.StatusCmd))
+			a.spec.StatusCmd, err, st = 0, nil, StateReady
+		}
 		if err != nil {
 			return rig.Reading{}, err
 		}

@@ -99,3 +99,33 @@ func TestWarmUpOnFakeTime(t *testing.T) {
 		}
 	})
 }
+
+// Firmware that refuses the state command still reads: the driver stops asking for it.
+func TestStateCommandRefused(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a, b := net.Pipe()
+		// The FLA-502 simulator has no 26 (state) command and answers it with 15, and it
+		// speaks the same data command (01) and frame length as an NHA-506.
+		sim, err := nanhuasim.New("fla502", "", rigsim.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); sim.Serve(ctx, b) }()
+		defer func() { cancel(); a.Close(); b.Close(); <-done }()
+		r, err := nanhua.New(a, "nha506", rig.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 2; i++ {
+			rd, err := r.Read(context.Background())
+			if err != nil || rd.WarmingUp || rd.HCppm == nil {
+				t.Fatalf("read %d: %+v, %v", i+1, rd, err)
+			}
+		}
+		if _, err := r.State(context.Background()); err == nil {
+			t.Error("State still asked after the refusal")
+		}
+	})
+}

@@ -150,6 +150,12 @@ func (m *Meter) Read(ctx context.Context) (rig.Reading, error) {
 	warming := false
 	if m.spec.Status != nil && !m.warm {
 		st, err := m.Status(ctx)
+		var nak *rig.NAKError
+		if errors.As(err, &nak) {
+			// A unit without the status command: read on, without warm-up information.
+			m.log.Warn("status command refused; warm-up will not be reported", "rig", m.spec.Title)
+			m.spec.Status, err, st = nil, nil, Status{}
+		}
 		if err != nil {
 			return rig.Reading{}, err
 		}

@@ -11,8 +11,10 @@ type Gas struct {
 	RPM, OilC, Flow                            float64
 }
 
-// Ambient is clean air: what an analyzer reads while warming up or with the probe out.
-var Ambient = Gas{HCppm: 0, COPct: 0, CO2Pct: 0.03, O2Pct: 20.9, NOppm: 0, Lambda: 0, Flow: 400}
+// Ambient is clean air as a drifting analyzer reads it while warming up or with the probe
+// out: zero drift below zero on HC and CO (rig-protocols.md §1.3 B), which exercises the signed
+// gas words end to end.
+var Ambient = Gas{HCppm: -3, COPct: -0.02, CO2Pct: 0.02, O2Pct: 20.9, NOppm: 0, Lambda: 0, Flow: 380}
 
 // GasCycle is the length of one idle → 2500 r/min → idle cycle.
 const GasCycle = 60 * time.Second

@@ -103,11 +103,19 @@ func Run(t *testing.T, c Case) {
 			clk := NewClock()
 			_, r := c.start(t, rigsim.Config{Now: clk.Now, WarmUp: 10 * time.Second})
 			clk.Set(2 * time.Second)
-			if rd := Read(t, r, 1)[0]; !rd.WarmingUp {
+			rd := Read(t, r, 1)[0]
+			if !rd.WarmingUp {
 				t.Errorf("at 2 s of a 10 s warm-up: WarmingUp false (%+v)", rd)
 			}
+			// Ambient air with zero drift: signed words must keep the minus sign.
+			if rd.HCppm != nil {
+				Near(t, "warming HC (drift)", rd.HCppm, rigsim.Ambient.HCppm, 0.5)
+			}
+			if rd.COPct != nil {
+				Near(t, "warming CO (drift)", rd.COPct, rigsim.Ambient.COPct, 0.006)
+			}
 			clk.Set(11 * time.Second)
-			rd := Read(t, r, 1)[0]
+			rd = Read(t, r, 1)[0]
 			if rd.WarmingUp {
 				t.Errorf("after warm-up: WarmingUp true")
 			}
