@@ -1,11 +1,40 @@
 // Package buffer is the gateway's one durable store: a single bbolt file holding the outbox (a
 // durable FIFO of outgoing records, opaque bytes to this package) and the gateway's document
 // buckets (work orders, scans, …). Both live in one file so that a caller can commit a document
-// and the record it causes in one transaction: a settled work order and its outgoing record
-// exist together or not at all.
+// and the record it causes in one transaction (DB.Update with Tx.Put and Tx.Append): a settled
+// work order and its outgoing record exist together or not at all.
 //
-// Every commit is fsynced. Records leave the outbox only when the uplink acknowledges them
-// (Ack) or dead-letters them; nothing is dropped silently: regulatory kinds are never dropped
-// (an Append past the limits is refused with ErrFull), telemetry kinds may drop their oldest,
-// and every drop and refusal is counted.
+// # Outbox
+//
+// Append gives each record the next sequence number (Seq 1, 2, 3, …, kept in the file's meta
+// bucket and committed with the record, so it is gap-free and never reused, not even after an
+// Ack) and the ID "<gateway id>-<seq>", which the receiver uses to de-duplicate retries. FIFO
+// order is Seq order. A record leaves the outbox only by Ack (delivered), DeadLetter (rejected
+// for good; Requeue puts it back at the tail with a new Seq and its old ID) or a telemetry drop.
+//
+// # Limits
+//
+// The outbox is bounded by payload bytes and by record count (Options). When full, a telemetry
+// kind drops the oldest records of its own kind; a regulatory kind (the default) is never
+// dropped: it takes the place of the oldest telemetry records, and with none left its Append is
+// refused with ErrFull, so the caller can show "outbox full … check the uplink". Every append,
+// delivery, drop, refusal, dead letter and requeue is counted by kind (drops and refusals also
+// by reason) in Stats. The counters live in memory since Open: a refusal happens in a
+// transaction that is rolled back, so it could not be stored with it.
+//
+// # Durability
+//
+// Every commit is fsynced (bbolt's NoSync is never set). Concurrent writes share commits
+// (group commit: writers arriving during an fsync are committed together by the next one), so
+// many writers cost fewer fsyncs while a lone writer waits for no one. A failed write (a full
+// disk) rolls back its transaction and nothing stored before is affected. Open refuses a file
+// that bbolt cannot open or that fails bbolt's consistency check: it moves the file aside to
+// "<path>.corrupt-<time>" and returns a *CorruptError (ErrCorrupt) naming both paths, and never
+// re-creates over it. Another process holding the file gives ErrLocked after a timeout.
+//
+// # On disk
+//
+// Buckets meta, outbox (seq → record), dead (seq → dead record), kinds (per-kind index of the
+// outbox, to find the oldest record of a kind without a scan) and docs (one nested bucket per
+// document bucket). Record values carry a version byte; see codec.go.
 package buffer
