@@ -247,6 +247,7 @@ type session struct {
 	delivered bool
 	late      chan Receipt
 	held      int // window slots held back until the first delivery (cautious start)
+	acking    chan struct{}
 }
 
 type flight struct {
@@ -282,7 +283,7 @@ var errStopping = errors.New("cloud: stopping")
 // delivered anything.
 func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
 	s := &session{u: u, c: c, dead: make(chan struct{}), window: make(chan struct{}, u.o.InFlight),
-		flights: map[string]*flight{}, late: make(chan Receipt, 64)}
+		flights: map[string]*flight{}, late: make(chan Receipt, 64), acking: make(chan struct{}, 1024)}
 	go func() {
 		select {
 		case err := <-c.lost:
@@ -425,15 +426,25 @@ func (s *session) publish(r buffer.Record, payload []byte) {
 // with one more attempt counted.
 func (s *session) await(f *flight, tok mqtt.Token) {
 	u := s.u
+	// The window slot is given back as soon as the broker or receiver acknowledged the record,
+	// before the outbox Ack commits: acks of many records then share one fsync (the outbox's
+	// group commit) instead of the window waiting for the disk.
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			u.m.inFlight.Dec()
+			u.update(func(st *Status) { st.InFlight-- })
+			<-s.window
+		}
+	}
 	defer func() {
 		if f.receipt != nil {
 			s.mu.Lock()
 			delete(s.flights, f.rec.ID)
 			s.mu.Unlock()
 		}
-		u.m.inFlight.Dec()
-		u.update(func(st *Status) { st.InFlight-- })
-		<-s.window
+		release()
 		s.wg.Done()
 	}()
 	select {
@@ -453,14 +464,14 @@ func (s *session) await(f *flight, tok mqtt.Token) {
 		return
 	}
 	if u.o.Delivery == DeliveryPUBACK {
-		s.deliver(f)
+		s.deliver(f, release)
 		return
 	}
 	t := time.NewTimer(u.o.ReceiptTimeout)
 	defer t.Stop()
 	select {
 	case r := <-f.receipt:
-		s.settle(f.rec.Seq, f.rec.ID, f.rec.Kind, r, f.sent)
+		s.settle(f.rec.Seq, f.rec.ID, f.rec.Kind, r, f.sent, release)
 	case <-s.dead:
 		s.unacked(f)
 	case <-t.C:
@@ -481,9 +492,15 @@ func (e *NoReceiptError) Error() string {
 	return fmt.Sprintf("cloud: no receipt for %s after %v (is the receiver running? does the broker's ACL allow this gateway's topics?)", e.ID, e.After)
 }
 
-func (s *session) deliver(f *flight) {
+func (s *session) deliver(f *flight, release func()) {
 	u := s.u
-	if err := u.box.Ack(f.rec.Seq); err != nil {
+	s.acking <- struct{}{} // bounds acks waiting for the disk; a slow disk then slows the window
+	if release != nil {
+		release()
+	}
+	err := u.box.Ack(f.rec.Seq)
+	<-s.acking
+	if err != nil {
 		s.fail(fmt.Errorf("cloud: ack %s in the outbox: %w", f.rec.ID, err))
 		return
 	}
@@ -499,11 +516,11 @@ func (s *session) deliver(f *flight) {
 }
 
 // settle applies a receipt to the record with sequence seq.
-func (s *session) settle(seq uint64, id, kind string, r Receipt, sent time.Time) {
+func (s *session) settle(seq uint64, id, kind string, r Receipt, sent time.Time, release func()) {
 	u := s.u
 	switch r.Status {
 	case ReceiptAccepted, ReceiptDuplicate:
-		s.deliver(&flight{rec: buffer.Record{Seq: seq, ID: id, Kind: kind}, sent: sent})
+		s.deliver(&flight{rec: buffer.Record{Seq: seq, ID: id, Kind: kind}, sent: sent}, release)
 	case ReceiptRejected:
 		reason := r.Reason
 		if reason == "" {
@@ -579,7 +596,7 @@ func (s *session) lateReceipts() {
 				s.u.m.badReceipts.Inc()
 				continue
 			}
-			s.settle(seq, r.ID, "", r, s.u.o.Now())
+			s.settle(seq, r.ID, "", r, s.u.o.Now(), nil)
 		}
 	}
 }
