@@ -610,3 +610,54 @@ func TestTwoSpeedIdleCannotStartWithoutRatedSpeed(t *testing.T) {
 		t.Errorf("the rig was read %d times by tests that could not start", b.rig.Reads())
 	}
 }
+
+// The shared errors of the rig drivers (drivers/rig) are recognised without options.
+func TestTwoSpeedIdleRecognisesTheDriversErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBench()
+		b.inject = func(n int, phase string, tick int) (rig.Reading, error, bool) {
+			switch {
+			case phase == "high_idle_prepare" && tick >= 2 && tick < 6:
+				return rig.Reading{}, &rig.BusyError{Model: "NHA-506", Frame: []byte{0x06, 0x01}}, true
+			case phase == "idle_prepare" && tick >= 1 && tick < 3:
+				return rig.Reading{}, &rig.ChecksumError{Model: "NHA-506", Frame: []byte{0x06, 0x00}, Want: 1, Got: 2}, true
+			case phase == "idle_sample" && tick >= 3:
+				return rig.Reading{}, fmt.Errorf("nanhua: read: %w", rig.ErrLinkLost), true
+			}
+			return rig.Reading{}, nil, false
+		}
+		tt := b.test()
+		tt.Rig = &emissiontest.ZeroRig{Rig: b.rig, ZeroErr: fmt.Errorf("nanhua: zero: %w", rig.ErrUnsupported)}
+		res, err := run(t, tt)
+		if !errors.Is(err, rig.ErrLinkLost) || res.Verdict != emission.Error || !hasReason(res.Reasons, "rig_unplugged") {
+			t.Fatalf("verdict %s err %v reasons %+v", res.Verdict, err, res.Reasons)
+		}
+		if !hasReason(res.Warnings, "zero_unsupported") {
+			t.Errorf("warnings %+v", res.Warnings)
+		}
+		codes := map[string]int{}
+		for _, u := range b.op.Events() {
+			codes[u.Event.Code]++
+		}
+		if codes["rig_busy"] != 4 || codes["rig_error"] != 2 {
+			t.Errorf("events %v, want 4 busy and 2 bad replies tolerated", codes)
+		}
+	})
+}
+
+func TestTwoSpeedIdleRigSilentFromTheStart(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBench()
+		b.rig.Latency = 2 * time.Second // each attempt waits out the driver's deadline
+		b.inject = func(int, string, int) (rig.Reading, error, bool) {
+			return rig.Reading{}, fmt.Errorf("nanhua: %w", rig.ErrNoReply), true
+		}
+		res, err := run(t, b.test())
+		if !errors.Is(err, rig.ErrNoReply) || res.Verdict != emission.Error || !strings.Contains(err.Error(), "check the cable") {
+			t.Fatalf("verdict %s err %v", res.Verdict, err)
+		}
+		if b.rig.Reads() != emission.DefaultLimits().Rig.ErrorBurstMax+1 {
+			t.Errorf("%d reads, want the burst limit + 1", b.rig.Reads())
+		}
+	})
+}

@@ -50,10 +50,10 @@ type Test struct {
 	Logger     *slog.Logger     // nil → discard
 	Now        func() time.Time // nil → time.Now; timestamps of the result and process data
 	// IsBusy says whether a Read error means "instrument busy, ask again later". nil → errors
-	// in whose chain something has a Busy() bool method that returns true.
+	// wrapping rig.ErrBusy, or with something in their chain whose Busy() bool returns true.
 	IsBusy func(error) bool
-	// IsUnplugged says whether a Read error means the instrument is gone. nil → the serial
-	// port's ErrNotFound, EOF, a closed port, ENODEV/ENXIO/EIO.
+	// IsUnplugged says whether a Read error means the instrument is gone. nil → rig.ErrLinkLost,
+	// the serial port's ErrNotFound, EOF, a closed port, ENODEV/ENXIO/EIO.
 	IsUnplugged func(error) bool
 }
 
@@ -186,17 +186,8 @@ func (p *proc) progress(pr Progress) {
 // precheck zeroes the rig when asked and it can, and refuses to start on a rig that is
 // warming up or not zeroed, or an engine that is cold.
 func (p *proc) precheck(ctx context.Context) error {
-	if z, ok := p.t.Rig.(rig.Zeroer); ok && p.t.Limits.Rig.ZeroBeforeTest {
-		p.progress(Progress{Phase: "zero", SecondsLeft: -1, Prompt: Text{ZH: "仪器调零中，请勿插入取样探头", EN: "zeroing the instrument: keep the probe out of the exhaust"}})
-		if err := z.Zero(ctx); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			if p.rd.unplugged(err) {
-				return p.rd.unpluggedStop(err, "zero")
-			}
-			return refuse(reason("not_zeroed", fmt.Sprintf("仪器调零失败（%v），请检查仪器后重新开始", err), fmt.Sprintf("the instrument did not zero (%v); check it and start again", err)))
-		}
+	if err := p.zero(ctx); err != nil {
+		return err
 	}
 	for {
 		if err := p.pace(ctx); err != nil {
@@ -223,6 +214,28 @@ func (p *proc) precheck(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// zero zeroes the rig when the configuration asks for it and the rig can.
+func (p *proc) zero(ctx context.Context) error {
+	z, ok := p.t.Rig.(rig.Zeroer)
+	if !ok || !p.t.Limits.Rig.ZeroBeforeTest {
+		return nil
+	}
+	p.progress(Progress{Phase: "zero", SecondsLeft: -1, Prompt: Text{ZH: "仪器调零中，请勿插入取样探头", EN: "zeroing the instrument: keep the probe out of the exhaust"}})
+	err := z.Zero(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return err
+	case p.rd.unplugged(err):
+		return p.rd.unpluggedStop(err, "zero")
+	case errors.Is(err, rig.ErrUnsupported):
+		p.warnOnce(reason("zero_unsupported", "仪器不支持远程调零，请确认已在仪器上调零", "the instrument cannot be zeroed remotely: make sure it was zeroed on its panel"))
+		return nil
+	}
+	return refuse(reason("not_zeroed", fmt.Sprintf("仪器调零失败（%v），请检查仪器后重新开始", err), fmt.Sprintf("the instrument did not zero (%v); check it and start again", err)))
 }
 
 // checkState refuses readings from an instrument that says it cannot measure yet.
@@ -289,6 +302,9 @@ func (rd *reader) busy(err error) bool {
 	if rd.p.t.IsBusy != nil {
 		return rd.p.t.IsBusy(err)
 	}
+	if errors.Is(err, rig.ErrBusy) {
+		return true
+	}
 	var b interface{ Busy() bool }
 	return errors.As(err, &b) && b.Busy()
 }
@@ -297,7 +313,7 @@ func (rd *reader) unplugged(err error) bool {
 	if rd.p.t.IsUnplugged != nil {
 		return rd.p.t.IsUnplugged(err)
 	}
-	for _, target := range []error{serialport.ErrNotFound, io.EOF, io.ErrClosedPipe, os.ErrClosed, net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EIO} {
+	for _, target := range []error{rig.ErrLinkLost, serialport.ErrNotFound, io.EOF, io.ErrClosedPipe, os.ErrClosed, net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EIO} {
 		if errors.Is(err, target) {
 			return true
 		}
