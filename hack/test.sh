@@ -15,8 +15,20 @@ $GO vet ./...
 echo "== go test ./..."
 $GO test -count=1 -timeout 15m ./...
 
-echo "== GOARCH=386"
-GOARCH=386 $GO test -count=1 -timeout 10m "${hw_pkgs[@]}"
+# 32-bit x86 catches int-size and alignment assumptions. Some kernels (this CI machine's among
+# them) are built without 32-bit x86 support and qemu-i386 cannot run Go binaries; there the
+# stage type-checks every test of the hardware packages for 386 instead of running them, and
+# says so. The 32-bit arm run below executes the same tests on a 32-bit target.
+probe=$(mktemp -d)
+printf 'package main\nfunc main(){}\n' >"$probe/main.go"
+if GOARCH=386 $GO build -o "$probe/p" "$probe/main.go" && "$probe/p" 2>/dev/null; then
+  echo "== GOARCH=386"
+  GOARCH=386 $GO test -count=1 -timeout 10m "${hw_pkgs[@]}"
+else
+  echo "== GOARCH=386: this kernel cannot execute 32-bit x86 binaries; type-checking the tests only (the armv7 run executes them)"
+  GOARCH=386 $GO vet "${hw_pkgs[@]}"
+fi
+rm -rf "$probe"
 
 qemu_run() { # arch goarm qemu-binary
   local arch=$1 arm=$2 q=$3
