@@ -306,11 +306,10 @@ func (a *Analyzer) Close() error {
 	return nil
 }
 
-// ErrZeroFailed and ErrLeak-free results: Zero returns ErrZeroFailed when the instrument
-// answers 01.
+// ErrZeroFailed is what Zero returns when the analyzer answers 01 (zeroing failed).
 var ErrZeroFailed = errors.New("nanhua: zeroing failed (is the probe in clean ambient air?)")
 
-// poll sends cmd until the instrument answers 00 or 01. 05 (still running) and 06 (accepted,
+// pollResult sends cmd until the instrument answers 00 or 01. 05 (still running) and 06 (accepted,
 // as some firmware answers) mean ask again after the poll interval.
 func (a *Analyzer) pollResult(ctx context.Context, what string, cmd byte) (byte, error) {
 	for {

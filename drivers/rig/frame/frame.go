@@ -43,7 +43,7 @@ func PutI16(b []byte, off int, v int16) { binary.BigEndian.PutUint16(b[off:], ui
 // PutU16 writes v as a big-endian word at off.
 func PutU16(b []byte, off int, v uint16) { binary.BigEndian.PutUint16(b[off:], v) }
 
-// Round gives the nearest integer to v, saturated to the int16 range; simulators use it to put
+// Round16 gives the nearest integer to v, saturated to the int16 range; simulators use it to put
 // physical values on the wire.
 func Round16(v float64) int16 {
 	r := math.Round(v)

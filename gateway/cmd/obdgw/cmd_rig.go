@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -50,7 +51,7 @@ func runRig(ctx context.Context, e *env, args []string) error {
 func runRigModels(e *env, args []string) error {
 	fs := newFlags(e, "rig models", "")
 	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+		return flagError(err)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MODEL\tINSTRUMENT\tKIND\tLINK\tDRIVER")
@@ -71,7 +72,7 @@ func runRigRead(ctx context.Context, e *env, args []string) error {
 	timeout := fs.Duration("timeout", 0, "reply deadline per request (0: the model's own)")
 	maxErrors := fs.Int("max-errors", 3, "give up after this many failed readings in a row")
 	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+		return flagError(err)
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -174,15 +175,19 @@ func writeReading(w io.Writer, r rig.Reading) error {
 	return err
 }
 
-// rigOpenError says what to check when the port does not open.
+// rigOpenError maps an open failure to an exit code; serialport's message already says what
+// to check (plugged in, path, dialout group, another program holding the port).
 func rigOpenError(addr string, err error) error {
-	switch {
-	case errors.Is(err, serialport.ErrNotFound):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("no device at %s: is the rig's USB-serial cable plugged in? ('obdgw ports' lists the serial ports): %v", addr, err)}
-	case errors.Is(err, serialport.ErrBusy):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("%s is in use by another program: close it (the rig vendor's software, another obdgw) and try again: %v", addr, err)}
-	case errors.Is(err, serialport.ErrPermission):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("no permission to open %s: add this user to the dialout group: %v", addr, err)}
+	if errors.Is(err, serialport.ErrNotFound) || errors.Is(err, serialport.ErrBusy) || errors.Is(err, serialport.ErrPermission) {
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("cannot open the rig's port: %w", err)}
 	}
-	return &exitError{code: exitFailure, err: fmt.Errorf("open %s: %v", addr, oneLine(err))}
+	return &exitError{code: exitFailure, err: fmt.Errorf("cannot open the rig's port %s: %w", addr, err)}
+}
+
+// flagError keeps -h a clean exit (main maps flag.ErrHelp to 0) and makes the rest usage errors.
+func flagError(err error) error {
+	if errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return usageError("%v", err)
 }

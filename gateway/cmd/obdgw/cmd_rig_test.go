@@ -183,6 +183,8 @@ func TestRigUsageErrors(t *testing.T) {
 		{[]string{"rig", "read", "--port", "/dev/null", "--model", "nha999"}, "unknown --model"},
 		{[]string{"sim", "rig"}, "--model is required"},
 		{[]string{"sim", "rig", "--model", "nha506", "--fault", "sparks=3"}, "unknown fault"},
+		{[]string{"sim", "rig", "--model", "nha999"}, "no simulator"},
+		{[]string{"rig", "read", "--port", "/dev/null", "--model", "nha506", "--count", "-1"}, "must not be negative"},
 	} {
 		var out, errb bytes.Buffer
 		if code := runMain(tt.args, &out, &errb); code != exitUsage {
@@ -190,6 +192,12 @@ func TestRigUsageErrors(t *testing.T) {
 		}
 		if !strings.Contains(errb.String(), tt.want) {
 			t.Errorf("%v: stderr %q, want %q", tt.args, errb.String(), tt.want)
+		}
+	}
+	for _, help := range [][]string{{"rig", "read", "-h"}, {"sim", "rig", "-h"}} {
+		var out, errb bytes.Buffer
+		if code := runMain(help, &out, &errb); code != 0 || !strings.Contains(errb.String(), "--model") {
+			t.Errorf("%v: exit %d, stderr %q", help, code, errb.String())
 		}
 	}
 	var out, errb bytes.Buffer
@@ -200,5 +208,16 @@ func TestRigUsageErrors(t *testing.T) {
 		if !strings.Contains(out.String(), m) {
 			t.Errorf("rig models lacks %s:\n%s", m, out.String())
 		}
+	}
+}
+
+func TestRigReadMissingDevice(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := runMain([]string{"rig", "read", "--port", filepath.Join(t.TempDir(), "ttyUSB-gone"), "--model", "nha506"}, &out, &errb)
+	if code != exitNoDevice {
+		t.Fatalf("exit %d, want %d (stderr %q)", code, exitNoDevice, errb.String())
+	}
+	if !strings.Contains(errb.String(), "plugged in") {
+		t.Errorf("stderr %q does not say what to check", errb.String())
 	}
 }

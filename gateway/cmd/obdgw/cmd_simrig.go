@@ -28,7 +28,7 @@ func runSimRig(ctx context.Context, e *env, args []string) error {
 	faults := fs.String("fault", "", "faults to inject: checksum=N (every Nth data reply), burst=N, busy=N, garbage=N, unplug=N|DURATION, close (unplug closes the line)")
 	warmup := fs.Duration("warmup", 0, "report warming up for this long after start")
 	if err := fs.Parse(args); err != nil {
-		return usageError("%v", err)
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
