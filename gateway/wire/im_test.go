@@ -62,7 +62,7 @@ func imIdleResult(t *testing.T) *emission.Result {
 	return res
 }
 
-func imAccelResult(t *testing.T, period time.Duration, idle, accel time.Duration) *emission.Result {
+func imAccelResult(t *testing.T, period, idle, accel time.Duration, purge int) *emission.Result {
 	var res *emission.Result
 	synctest.Test(t, func(t *testing.T) {
 		op := &emissiontest.Operator{Speeds: emissiontest.AccelSpeeds()}
@@ -76,7 +76,7 @@ func imAccelResult(t *testing.T, period time.Duration, idle, accel time.Duration
 		}}
 		l := emission.DefaultLimits()
 		l.FreeAcceleration.SamplePeriod, l.FreeAcceleration.IdleBetween, l.FreeAcceleration.Accelerate = period, idle, accel
-		l.FreeAcceleration.PurgeAccelerations = 1
+		l.FreeAcceleration.PurgeAccelerations = purge
 		var err error
 		res, err = emission.RunTest(context.Background(), emission.Test{
 			Method: emission.FreeAcceleration, Rig: r, Limits: l, OnProgress: op.OnProgress, Now: imClock(),
@@ -184,7 +184,7 @@ func TestIMRecordGoldenTwoSpeedIdle(t *testing.T) {
 }
 
 func TestIMRecordGoldenFreeAcceleration(t *testing.T) {
-	in := imInput(imAccelResult(t, time.Second, 2*time.Second, 2*time.Second))
+	in := imInput(imAccelResult(t, time.Second, 2*time.Second, 2*time.Second, 1))
 	in.Repair.Basic.VIN, in.Diagnosis.VINRead, in.Diagnosis.VINExpected = "LGWEF4A59NF123456", "LGWEF4A59NF123456", "LGWEF4A59NF123456"
 	in.OBDCheck = emission.CheckOBD(emission.OBDInput{NoOBD: true})
 	in.FuelType, in.RigModel, in.RigSerial = "B", "FTY-100", "FTY1000877"
@@ -209,11 +209,12 @@ func TestIMRecordGoldenFreeAcceleration(t *testing.T) {
 // A free-acceleration record at the default 200 ms sampling must fit the envelope limit.
 func TestIMRecordFitsTheEnvelope(t *testing.T) {
 	l := emission.DefaultLimits().FreeAcceleration
-	p, err := BuildIM(imInput(imAccelResult(t, l.SamplePeriod, l.IdleBetween, l.Accelerate)))
+	p, err := BuildIM(imInput(imAccelResult(t, l.SamplePeriod, l.IdleBetween, l.Accelerate, l.PurgeAccelerations)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	b, _ := p.Encode()
+	t.Logf("free-acceleration record at %v sampling: %d bytes", l.SamplePeriod, len(b))
 	if len(b) > MaxEnvelopeBytes*3/4 {
 		t.Errorf("%d bytes, more than three quarters of the %d-byte envelope limit", len(b), MaxEnvelopeBytes)
 	}
