@@ -803,3 +803,29 @@ func TestDecodeErrorNamesBucketAndKey(t *testing.T) {
 		t.Fatalf("error %q does not name bucket, key and problem", err)
 	}
 }
+
+func TestRequeueIntoFullOutboxKeepsRecordDead(t *testing.T) {
+	db, _ := openTest(t, Options{MaxRecords: 1})
+	a := mustAppend(t, db, "ehr", "a")
+	if err := db.DeadLetter(a.Seq, "rejected"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, db, "ehr", "b")
+	if _, err := db.Requeue(a.Seq); !errors.Is(err, ErrFull) {
+		t.Fatalf("requeue into a full outbox: %v, want ErrFull", err)
+	}
+	dead, err := db.DeadLetters()
+	if err != nil || len(dead) != 1 || string(dead[0].Payload) != "a" {
+		t.Fatalf("dead letter after a refused requeue: %+v %v", dead, err)
+	}
+	if s := db.Stats(); s.DeadLetters != 1 || s.Depth != 1 || s.Refused["ehr"] != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestEveryCommitIsSynced(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	if db.bolt.NoSync || db.bolt.NoGrowSync || db.bolt.NoFreelistSync {
+		t.Fatalf("bbolt sync switched off: NoSync=%v NoGrowSync=%v NoFreelistSync=%v", db.bolt.NoSync, db.bolt.NoGrowSync, db.bolt.NoFreelistSync)
+	}
+}
