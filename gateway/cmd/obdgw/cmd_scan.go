@@ -106,11 +106,11 @@ func scanOpenError(addr string, err error, ctx context.Context) error {
 	var te *elm327.TimeoutError
 	switch {
 	case errors.Is(err, serialport.ErrNotFound):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("no device at %s: is the adapter plugged in? ('obdgw ports' lists the serial ports): %v", addr, err)}
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("no device at %s: is the adapter plugged in? ('obdgw ports' lists the serial ports): %v", addr, oneLine(err))}
 	case errors.Is(err, serialport.ErrBusy):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("%s is in use by another program: close it (another obdgw, a terminal program, ModemManager) and try again: %v", addr, err)}
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("%s is in use by another program: close it (another obdgw, a terminal program, ModemManager) and try again: %v", addr, oneLine(err))}
 	case errors.Is(err, serialport.ErrPermission):
-		return &exitError{code: exitNoDevice, err: fmt.Errorf("no permission to open %s: add this user to the dialout group (or run the service as obdgw): %v", addr, err)}
+		return &exitError{code: exitNoDevice, err: fmt.Errorf("no permission to open %s: add this user to the dialout group (or run the service as obdgw): %v", addr, oneLine(err))}
 	case errors.Is(err, obd.ErrNoVehicle):
 		return &exitError{code: exitNoVehicle, err: fmt.Errorf("the adapter works but no ECU answers: is the ignition on and the adapter seated in the OBD socket? (%v)", oneLine(err))}
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:

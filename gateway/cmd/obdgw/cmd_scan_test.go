@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/obdgw/obdgw/drivers/elm327"
+	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/obd"
 )
 
 var (
@@ -286,6 +291,30 @@ func TestScanUsage(t *testing.T) {
 		var out, errb bytes.Buffer
 		if code := runMain(args, &out, &errb); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (%s)", args, code, exitUsage, errb.String())
+		}
+	}
+}
+
+// TestScanOpenErrorMapping covers causes a test cannot stage for real here (a busy port when
+// running as root, who bypasses TIOCEXCL; a permission problem): one line, the right exit code.
+func TestScanOpenErrorMapping(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		err  error
+		code int
+		want string
+	}{
+		{fmt.Errorf("elm327: %w", fmt.Errorf("serialport: open /dev/ttyUSB0: %w", serialport.ErrBusy)), exitNoDevice, "in use by another program"},
+		{fmt.Errorf("elm327: %w", serialport.ErrPermission), exitNoDevice, "dialout"},
+		{fmt.Errorf("elm327: %w", serialport.ErrNotFound), exitNoDevice, "plugged in"},
+		{fmt.Errorf("elm327: 0100: %w", obd.ErrNoVehicle), exitNoVehicle, "ignition"},
+		{&elm327.TimeoutError{Command: "ATZ", Raw: "\xff\xfe garbage\r\n"}, exitNotAdapter, "does not answer like an ELM327"},
+		{errors.New("elm327: something else\non two lines"), exitFailure, "something else on two lines"},
+	} {
+		err := scanOpenError("serial:///dev/ttyUSB0", c.err, ctx)
+		var ee *exitError
+		if !errors.As(err, &ee) || ee.code != c.code || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v → %v (code %v), want code %d and %q on one line", c.err, err, ee, c.code, c.want)
 		}
 	}
 }
