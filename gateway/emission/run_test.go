@@ -1,7 +1,9 @@
 package emission_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"testing/synctest"
@@ -41,8 +43,15 @@ func TestRunsStartSubscribeResult(t *testing.T) {
 		if !phases["high_idle_sample"] || !phases["done"] || n < 100 {
 			t.Errorf("%d updates, phases %v", n, phases)
 		}
+		// What the API serves: the result and the progress encode as JSON.
+		js, err := json.Marshal(res)
+		if err != nil || !bytes.Contains(js, []byte(`"verdict":"pass"`)) || !bytes.Contains(js, []byte(`"method":"two_speed_idle"`)) {
+			t.Errorf("result JSON %v: %.200s", err, js)
+		}
 		if last, ok := run.Latest(); !ok || last.Phase != "done" {
 			t.Errorf("latest %+v", last)
+		} else if js, err := json.Marshal(last); err != nil || !bytes.Contains(js, []byte(`"phase":"done"`)) {
+			t.Errorf("progress JSON %v: %s", err, js)
 		}
 		// An ended run can be subscribed to: the last update, then closed.
 		ch, _ = run.Subscribe()
