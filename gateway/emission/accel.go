@@ -103,6 +103,9 @@ func (p *proc) invalidAccel(n int, cy cycle) *Reason {
 		r := reason("no_opacity", fmt.Sprintf("第 %d 次加速没有取得烟度数据", n), fmt.Sprintf("acceleration %d: no opacity reading", n))
 		return &r
 	}
+	if c.MinPeakRPMFraction > 0 && !(p.accel.rated > 0) {
+		p.warnOnce(reason("rated_rpm_unknown", "额定转速未知，未核对加速是否到达额定转速", "rated engine speed unknown: whether each acceleration reached it was not checked"))
+	}
 	if c.MinPeakRPMFraction > 0 && p.accel.rated > 0 {
 		need := c.MinPeakRPMFraction * p.accel.rated
 		switch {

@@ -231,3 +231,16 @@ func TestFreeAccelerationSpreadCheck(t *testing.T) {
 		}
 	})
 }
+
+func TestFreeAccelerationWithoutRatedSpeedWarns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSmoke(1, 1, 1, 0.8, 0.9, 1.0)
+		s.op.Speeds["accelerate"] = 1500 // would be too weak for a 3200 r/min engine
+		tt := s.test()
+		tt.Vehicle.RatedRPM = 0
+		res, err := run(t, tt)
+		if err != nil || res.Verdict != emission.Pass || !hasReason(res.Warnings, "rated_rpm_unknown") {
+			t.Fatalf("verdict %s warnings %+v err %v", res.Verdict, res.Warnings, err)
+		}
+	})
+}
