@@ -19,6 +19,7 @@ type Data struct {
 	Values     [numChannels]float64
 	Has        [numChannels]bool
 	Status     byte // raw status byte (0 when the model has none)
+	WaterTrap  bool // water trap full (23-byte frame only)
 	ChecksumOK bool // false only where Spec.CheckSum is off and the SUM did not match
 	Raw        []byte
 }
@@ -71,6 +72,9 @@ func Decode(s Spec, b []byte) (Data, error) {
 	if s.StatusOff >= 0 && s.StatusOff < n-1 {
 		d.Status = b[s.StatusOff]
 	}
+	if s.WaterTrapOff > 0 && s.WaterTrapOff < n-1 {
+		d.WaterTrap = b[s.WaterTrapOff]&0x40 != 0
+	}
 	// Scaled values carry binary noise (0.45 as 0.45000000000000001); round to the word's
 	// resolution so JSON shows what the instrument sent.
 	for _, f := range s.Fields {
@@ -114,6 +118,9 @@ func (d Data) Reading(s Spec) rig.Reading {
 		case 0x05:
 			r.Flags = append(r.Flags, "zeroing")
 		}
+	}
+	if d.WaterTrap {
+		r.Flags = append(r.Flags, "water_trap_full")
 	}
 	if !d.ChecksumOK {
 		r.Flags = append(r.Flags, "checksum_unverified")

@@ -194,6 +194,34 @@ func TestFirmwareVariant(t *testing.T) {
 	}
 }
 
+// The 23-byte frame of the newer 2C command: example A's words plus byte 21 bit 6.
+func TestWaterTrapFrame(t *testing.T) {
+	s, err := Lookup("nha503", "2c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := hx(t, "06 00 7B 00 2D 05 B4 00 34 00 D2 03 2F 03 55 01 90 00 00 65")
+	b := append(append([]byte(nil), a...), 0x00, 0x40) // byte 20 unknown, byte 21 bit 6
+	var sum byte
+	for _, c := range b {
+		sum += c
+	}
+	b = append(b, sum)
+	d, err := Decode(s, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hc, _ := d.Get(HC); hc != 123 || !d.WaterTrap {
+		t.Errorf("decoded %+v", d)
+	}
+	if r := d.Reading(s); strings.Join(r.Flags, ",") != "water_trap_full" {
+		t.Errorf("flags %v", r.Flags)
+	}
+	if _, err := Decode(s, hx(t, "06 00 7B 00 2D 05 B4 00 34 00 D2 03 2F 03 55 01 90 00 00 65 ED")); err == nil {
+		t.Error("a 21-byte frame accepted as the 23-byte variant")
+	}
+}
+
 // §1.3 D.
 func TestDecodeEnv(t *testing.T) {
 	e, err := DecodeEnv("NHA-503", hx(t, "06 00 E7 03 E9 01 F4 CE"))

@@ -62,6 +62,9 @@ type Spec struct {
 	// StatusKind its meaning.
 	StatusOff  int
 	StatusKind StatusKind
+	// WaterTrapOff is the offset of the byte whose bit 6 says the water trap is full (the
+	// 23-byte "2C" main data); 0: none.
+	WaterTrapOff int
 	// CheckSum: reject frames whose SUM does not match. False where no public driver checks
 	// it (MQW-511): a mismatch is then logged and the frame kept.
 	CheckSum bool
@@ -108,6 +111,14 @@ var specs = []Spec{
 		Model: "nha503", Title: "Nanhua NHA-503", Firmware: "pre-1.0.4", Baud: 9600,
 		DataCmd: 0x01, ReplyLen: 21, Fields: nanhuaFields(0.01, 0.1),
 		StatusOff: 17, StatusKind: StatusSensors, CheckSum: true, Timeout: nanhuaTimeout,
+		StatusCmd: 0x26, WarmupCmd: 0x27, EnvCmd: 0x02, ZeroCmd: 0x08, LeakCmd: 0x07, PumpCmd: 0x04, StopCmd: 0x06,
+	},
+	{
+		// The "new" main-data command 2C: the same layout plus byte 21, bit 6 = water trap
+		// full (byte 20 unknown), and the SUM at 22 (its position is inferred).
+		Model: "nha503", Title: "Nanhua NHA-503", Firmware: "2c", Baud: 9600,
+		DataCmd: 0x2C, ReplyLen: 23, Fields: nanhuaFields(0.01, 0.1),
+		StatusOff: 17, StatusKind: StatusSensors, WaterTrapOff: 21, CheckSum: true, Timeout: nanhuaTimeout,
 		StatusCmd: 0x26, WarmupCmd: 0x27, EnvCmd: 0x02, ZeroCmd: 0x08, LeakCmd: 0x07, PumpCmd: 0x04, StopCmd: 0x06,
 	},
 	{
