@@ -20,7 +20,10 @@ func TestZeroWaitsForStatus(t *testing.T) {
 		a, b := net.Pipe()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); mqw50asim.New(rigsim.Config{Op: 20 * time.Second, WarmUp: time.Minute}).Serve(ctx, b) }()
+		go func() {
+			defer close(done)
+			mqw50asim.New(rigsim.Config{Op: 20 * time.Second, WarmUp: time.Minute}).Serve(ctx, b)
+		}()
 		defer func() { cancel(); a.Close(); b.Close(); <-done }()
 		an, err := mqw50a.New(a, rig.Options{})
 		if err != nil {
