@@ -315,6 +315,12 @@ func TestFaults(t *testing.T) {
 					}
 				}
 			}},
+		{name: "lv_reset_mid_scan", set: func(f *elm327sim.Faults) { f.LVResetAfter = 24 }, tcu: true,
+			expect: func(t *testing.T, r *rig, rep *obd.Report) {
+				if n := len(r.sim.Stats().Commands); n <= 25 {
+					t.Errorf("the brown-out never happened (%d commands)", n)
+				}
+			}},
 		{name: "bt_chatter", set: func(f *elm327sim.Faults) { f.BTChatter = true }, tcu: true},
 		{name: "split_writes", set: func(f *elm327sim.Faults) { f.SplitWrites = true }, tcu: true},
 		{name: "nul_bytes", set: func(f *elm327sim.Faults) { f.NULBytes = true }, tcu: true},

@@ -116,6 +116,10 @@ type Faults struct {
 	SplitWrites bool `yaml:"split_writes"`
 	// NULBytes: NUL bytes appear before the banner and at the start of replies.
 	NULBytes bool `yaml:"nul_bytes"`
+	// LVResetAfter: after this many replies the adapter browns out once (a weak socket supply):
+	// it answers the next command with "LV RESET" and is back at power-on defaults — echo on,
+	// headers off, automatic protocol not yet found. 0 = never.
+	LVResetAfter int `yaml:"lv_reset_after"`
 	// DisconnectAfter: after this many replies the link drops in the middle of the next one
 	// (Serve returns ErrDisconnected). 0 = never.
 	DisconnectAfter int `yaml:"disconnect_after"`
@@ -330,6 +334,9 @@ func compile(sc Scenario) (*vehicle, error) {
 	case "", "?", "NO DATA", "ignore":
 	default:
 		return nil, scenarioErr("faults.no_count_hint_reply", "%q is not one of \"?\", \"NO DATA\", \"ignore\"", r)
+	}
+	if sc.Faults.LVResetAfter < 0 {
+		return nil, scenarioErr("faults.lv_reset_after", "must not be negative")
 	}
 	if sc.Faults.DisconnectAfter < 0 {
 		return nil, scenarioErr("faults.disconnect_after", "must not be negative")

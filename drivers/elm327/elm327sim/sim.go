@@ -404,6 +404,10 @@ func (s *Sim) command(raw []byte) error {
 	if cmd == "" {
 		return s.emit(">", false)
 	}
+	if n := s.v.faults.LVResetAfter; n > 0 && s.replies == n+1 {
+		s.reset()
+		return s.reply("LV RESET")
+	}
 	for _, u := range s.v.unsupp {
 		if strings.HasPrefix(cmd, u) {
 			return s.reply("?")

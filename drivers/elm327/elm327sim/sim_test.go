@@ -547,6 +547,18 @@ func TestFaultsOnTheWire(t *testing.T) {
 			t.Errorf("a dropped reply must not end in a prompt: %q", rest)
 		}
 	})
+	t.Run("lv_reset_after", func(t *testing.T) {
+		sc := fast(t, "petrol")
+		sc.Faults.LVResetAfter = 3
+		h := start(t, sc)
+		h.setup("ATZ", "ATE0", "ATH1")
+		if got := h.cmd("0100"); got != "LV RESET\r\r" {
+			t.Errorf("%q", got)
+		}
+		if got := h.cmd("0100"); !strings.HasPrefix(got, "0100\rSEARCHING...\r41 00") {
+			t.Errorf("after the reset echo is on, headers off, protocol searched again: %q", got)
+		}
+	})
 	t.Run("stopped_by_early_byte", func(t *testing.T) {
 		sc := fast(t, "petrol")
 		h := start(t, sc)
