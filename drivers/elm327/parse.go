@@ -275,7 +275,7 @@ func parseCAN(lines []string, f format) (reply, error) {
 		if g.cur != nil {
 			return reply{}, &FrameError{Line: strings.Join(lines, "\r"), Reason: fmt.Sprintf("incomplete message from %s: %d of %d bytes", id, len(g.cur), g.want)}
 		}
-		for _, m := range g.msgs {
+		for _, m := range dropPending(g.msgs) {
 			r.responses = append(r.responses, obd.Response{ECU: id, Data: m})
 		}
 	}
@@ -307,13 +307,30 @@ func parseLegacy(lines []string) (reply, error) {
 	}
 	r := reply{frames: len(lines)}
 	for _, src := range order {
-		d, err := joinLegacy(groups[src])
+		d, err := joinLegacy(dropPending(groups[src]))
 		if err != nil {
 			return reply{}, err
 		}
 		r.responses = append(r.responses, obd.Response{ECU: src, Data: d})
 	}
 	return r, nil
+}
+
+// dropPending removes "7F sid 78" (response pending) messages of an ECU that went on to
+// answer: the adapter keeps listening after one, and the real answer follows. When nothing
+// followed, the pending message is kept so the caller sees what the ECU said.
+func dropPending(msgs [][]byte) [][]byte {
+	pending := func(m []byte) bool { return len(m) >= 3 && m[0] == 0x7F && m[2] == 0x78 }
+	var out [][]byte
+	for _, m := range msgs {
+		if !pending(m) {
+			out = append(out, m)
+		}
+	}
+	if len(out) == 0 {
+		return msgs
+	}
+	return out
 }
 
 // joinLegacy joins the messages of one ECU into one response by plain concatenation, each
