@@ -1,0 +1,544 @@
+package api
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/workorder"
+)
+
+const (
+	dmsToken   = "dms-token-0123456789abcdef"
+	ownerName  = "王晓明"
+	ownerPhone = "13905710042"
+	carVIN     = "LJ8ECM2B2R1063348"
+)
+
+// fakeBays is a Bays with one bay, "bay1", holding a car with carVIN.
+type fakeBays struct {
+	mu     sync.Mutex
+	scans  int
+	clears []ClearRequest
+	live   chan LiveValues
+}
+
+func (f *fakeBays) List() []BayStatus {
+	b, _ := f.Status("bay1")
+	return []BayStatus{b}
+}
+
+func (f *fakeBays) Status(name string) (BayStatus, error) {
+	if name != "bay1" {
+		return BayStatus{}, fmt.Errorf("%w: %q", ErrNoBay, name)
+	}
+	return BayStatus{Name: "bay1", State: "ready", Adapter: "/dev/pts/9@38400 ELM327 v1.5", Vehicle: &Vehicle{VIN: carVIN, MIL: true}}, nil
+}
+
+func (f *fakeBays) Scan(ctx context.Context, name string) error {
+	if _, err := f.Status(name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.scans++
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeBays) ClearDTCs(ctx context.Context, name string, req ClearRequest) (ClearResult, error) {
+	if _, err := f.Status(name); err != nil {
+		return ClearResult{}, err
+	}
+	f.mu.Lock()
+	f.clears = append(f.clears, req)
+	f.mu.Unlock()
+	if req.VIN != carVIN {
+		return ClearResult{}, fmt.Errorf("%w: the car reports %s", ErrVINMismatch, carVIN)
+	}
+	return ClearResult{Bay: name, VIN: req.VIN, Cleared: true, ScanBefore: "SC000001", ScanAfter: "SC000002"}, nil
+}
+
+func (f *fakeBays) Live(ctx context.Context, name string) (<-chan LiveValues, error) {
+	if _, err := f.Status(name); err != nil {
+		return nil, err
+	}
+	return f.live, nil
+}
+
+func (f *fakeBays) clearCount() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.clears) }
+
+type fixture struct {
+	t     *testing.T
+	srv   *httptest.Server
+	api   *Server
+	db    *buffer.DB
+	store *workorder.Store
+	bays  *fakeBays
+	logs  *bytes.Buffer
+}
+
+func newFixture(t *testing.T, anonymousReads bool) *fixture {
+	t.Helper()
+	now := func() time.Time { return time.Date(2024, 3, 13, 2, 0, 0, 0, time.UTC) }
+	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test", Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	store := workorder.New(db, workorder.Options{Company: "杭州示例汽车维修有限公司", CompanyCode: "330106000099901", Province: "33",
+		GatewayID: "gw-test", Now: now, Logger: log})
+	bays := &fakeBays{live: make(chan LiveValues, 4)}
+	a := New(Options{Store: store, Bays: bays, Outbox: db, Tokens: []Token{{Name: "dms", Secret: dmsToken}, {Name: "tablet", Secret: "tablet-token-0123456789"}},
+		AnonymousReads: anonymousReads, MaxBodyBytes: 4096, Logger: log})
+	srv := httptest.NewServer(a.Handler())
+	t.Cleanup(srv.Close)
+	return &fixture{t: t, srv: srv, api: a, db: db, store: store, bays: bays, logs: logs}
+}
+
+// do sends a request; token "" sends none.
+func (f *fixture) do(method, path, token, body string) (int, map[string]any) {
+	f.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, f.srv.URL+Prefix+path, rd)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if len(raw) > 0 && strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			f.t.Fatalf("%s %s: answer is not JSON: %s", method, path, raw)
+		}
+	}
+	return resp.StatusCode, m
+}
+
+func (f *fixture) mustDo(want int, method, path, body string) map[string]any {
+	f.t.Helper()
+	code, m := f.do(method, path, dmsToken, body)
+	if code != want {
+		f.t.Fatalf("%s %s = %d %v, want %d", method, path, code, m, want)
+	}
+	return m
+}
+
+const newOrderBody = `{"plate":"浙A7K2M9","plate_color":"blue","mileage_km":86412,"bay":"bay1","fault_description":"双怠速检验CO超标","test_no":"440600202403110042","emission_repair":true,"owner_name":"王晓明","owner_phone":"13905710042"}`
+
+// concrete fills the path parameters of a route pattern.
+func concrete(path string) string {
+	r := strings.NewReplacer("{id}", "WO000001", "{bay}", "bay1", "{seq}", "1")
+	return r.Replace(path)
+}
+
+func TestEveryWriteNeedsAToken(t *testing.T) {
+	for _, anon := range []bool{false, true} {
+		t.Run(fmt.Sprintf("anonymous_reads=%v", anon), func(t *testing.T) {
+			f := newFixture(t, anon)
+			f.mustDo(201, "POST", "/workorders", newOrderBody)
+			before, _ := f.store.Get("WO000001")
+			writes := 0
+			for _, rt := range f.api.Routes() {
+				path := concrete(rt.Path)
+				for _, tok := range []string{"", "wrong-token-0123456789abcdef", dmsToken[:len(dmsToken)-1]} {
+					if anon && tok == "" && !isWrite(rt.Method) && (strings.HasSuffix(rt.Path, "/live") || rt.Path == "/events") {
+						continue // an allowed anonymous stream would never end; auth is what is tested here
+					}
+					code, m := f.do(rt.Method, path, tok, `{"confirm":true,"vin":"`+carVIN+`","request_id":"x","costlistcode":"HS1","name":"x","hours":1}`)
+					switch {
+					case isPublic(rt):
+						if code != 200 {
+							t.Errorf("%s %s (public) = %d", rt.Method, path, code)
+						}
+					case isWrite(rt.Method) || !anon || tok != "":
+						if code != http.StatusUnauthorized || m["error"] == "" {
+							t.Errorf("%s %s with token %q = %d %v, want 401", rt.Method, path, tok, code, m)
+						}
+					}
+				}
+				if isWrite(rt.Method) {
+					writes++
+				}
+			}
+			if writes < 10 {
+				t.Fatalf("only %d write routes enumerated", writes)
+			}
+			after, _ := f.store.Get("WO000001")
+			if after.Status != before.Status || len(after.Items) != 0 || f.bays.clearCount() != 0 || f.bays.scans != 0 {
+				t.Fatalf("an unauthenticated request changed something: %+v, clears %d", after, f.bays.clearCount())
+			}
+			if rs, _ := f.db.Peek(10); len(rs) != 0 {
+				t.Fatalf("outbox: %+v", rs)
+			}
+			if strings.Contains(f.logs.String(), dmsToken) || strings.Contains(f.logs.String(), "wrong-token") {
+				t.Fatal("a token reached the log")
+			}
+		})
+	}
+}
+
+func TestOpenAPIDescribesEveryRoute(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]any `yaml:"paths"`
+	}
+	if err := yaml.Unmarshal(openapiYAML, &doc); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, false)
+	registered := map[string]bool{}
+	for _, rt := range f.api.Routes() {
+		key := strings.ToLower(rt.Method) + " " + rt.Path
+		registered[key] = true
+		ops, ok := doc.Paths[rt.Path]
+		if !ok {
+			t.Errorf("openapi.yaml lacks path %s", rt.Path)
+			continue
+		}
+		if _, ok := ops[strings.ToLower(rt.Method)]; !ok {
+			t.Errorf("openapi.yaml lacks %s %s", rt.Method, rt.Path)
+		}
+	}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			if m == "parameters" {
+				continue
+			}
+			if !registered[m+" "+path] {
+				t.Errorf("openapi.yaml describes %s %s, which is not registered", strings.ToUpper(m), path)
+			}
+		}
+	}
+	// The document is served too.
+	code, _ := f.do("GET", "/openapi.yaml", "", "")
+	if code != 200 {
+		t.Fatalf("GET /openapi.yaml = %d", code)
+	}
+}
+
+func TestWorkOrderFlow(t *testing.T) {
+	f := newFixture(t, true)
+	o := f.mustDo(201, "POST", "/workorders", newOrderBody)
+	id, _ := o["id"].(string)
+	if id != "WO000001" || o["owner"] != nil || o["plate"] != "浙A7K2M9" {
+		t.Fatalf("created %v", o)
+	}
+	// Owner data: never in lists, only on explicit request with a token.
+	list := f.mustDo(200, "GET", "/workorders", "")
+	b, _ := json.Marshal(list)
+	if strings.Contains(string(b), ownerPhone) || strings.Contains(string(b), ownerName) || !strings.Contains(string(b), id) {
+		t.Fatalf("list %s", b)
+	}
+	if g := f.mustDo(200, "GET", "/workorders/"+id, ""); g["owner"] != nil {
+		t.Fatalf("owner shown without include: %v", g)
+	}
+	g := f.mustDo(200, "GET", "/workorders/"+id+"?include=owner", "")
+	if ow, _ := g["owner"].(map[string]any); ow == nil || ow["phone"] != ownerPhone {
+		t.Fatalf("include=owner: %v", g)
+	}
+	if code, m := f.do("GET", "/workorders/"+id+"?include=owner", "", ""); code != 401 || m["field"] != "include" {
+		t.Fatalf("anonymous include=owner = %d %v", code, m)
+	}
+	if code, m := f.do("GET", "/workorders/"+id+"?include=phone", dmsToken, ""); code != 400 || m["field"] != "include" {
+		t.Fatalf("include=phone = %d %v", code, m)
+	}
+
+	report := `{"time":"2024-03-11T03:00:00Z","vin":"` + carVIN + `","vin_valid":true,"mil":true,"dtcs":{"stored":[{"code":"P0420","ecu":"7E8","service":"03","description":"催化器效率低于阈值(第1排)"},{"code":"P0171","ecu":"7E8","service":"03","description":"系统过稀(第1排)"}],"pending":[],"permanent":[]}}`
+	o = f.mustDo(200, "POST", "/workorders/"+id+"/scans", `{"bay":"bay1","report":`+report+`}`)
+	if o["vin"] != carVIN || o["vin_source"] != "obd" {
+		t.Fatalf("after scan %v", o)
+	}
+	f.mustDo(200, "POST", "/workorders/"+id+"/items", `{"name":"更换三元催化转化器","hours":2.5}`)
+	o = f.mustDo(200, "POST", "/workorders/"+id+"/parts", `{"name":"三元催化转化器总成","code":"1205100-TW01","quantity":1}`)
+	if items, _ := o["items"].([]any); len(items) != 1 {
+		t.Fatalf("items %v", o["items"])
+	}
+	o = f.mustDo(200, "PATCH", "/workorders/"+id, `{"fault_description":"双怠速检验CO超标"}`)
+
+	st := f.mustDo(200, "POST", "/workorders/"+id+"/settle", `{"costlistcode":"HS2024031300187","settle_date":"20240313"}`)
+	if ord, _ := st["order"].(map[string]any); ord["status"] != "settled" || st["outbox_seq"] != float64(1) {
+		t.Fatalf("settle %v", st)
+	}
+	if ob := f.mustDo(200, "GET", "/outbox", ""); ob["depth"] != float64(1) {
+		t.Fatalf("outbox %v", ob)
+	}
+	recs := f.mustDo(200, "GET", "/outbox/records", "")
+	b, _ = json.Marshal(recs)
+	if !strings.Contains(string(b), `"costlistcode":"HS2024031300187"`) || !strings.Contains(string(b), "尾气治理：双怠速检验CO超标；读码P0420") {
+		t.Fatalf("outbox records %s", b)
+	}
+	if strings.Contains(string(b), ownerPhone) || strings.Contains(string(b), ownerName) {
+		t.Fatal("owner data in the outbox")
+	}
+	// Settled: no silent edit; a revision instead.
+	if code, _ := f.do("PATCH", "/workorders/"+id, dmsToken, `{"mileage_km":1}`); code != 409 {
+		t.Fatalf("PATCH settled = %d", code)
+	}
+	rv := f.mustDo(200, "POST", "/workorders/"+id+"/revisions", `{"reason":"里程录入错误","mileage_km":86421}`)
+	if ord, _ := rv["order"].(map[string]any); ord["revision"] != float64(2) {
+		t.Fatalf("revision %v", rv)
+	}
+	hist := f.mustDo(200, "GET", "/workorders/"+id+"/records", "")
+	if items, _ := hist["items"].([]any); len(items) != 2 {
+		t.Fatalf("records %v", hist)
+	}
+	// Validation failures name the field with 422.
+	o2 := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","fault_description":"异响"}`)
+	code, m := f.do("POST", "/workorders/"+o2["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS2024031300187"}`)
+	if code != 422 || m["field"] == nil || m["problems"] == nil {
+		t.Fatalf("invalid settle = %d %v", code, m)
+	}
+	fields := fmt.Sprint(m["problems"])
+	for _, want := range []string{"vin", "mileage_km", "costlistcode"} {
+		if !strings.Contains(fields, want) {
+			t.Errorf("problems %s lack %s", fields, want)
+		}
+	}
+	if code, _ := f.do("GET", "/workorders/WO999999", dmsToken, ""); code != 404 {
+		t.Fatalf("missing order = %d", code)
+	}
+	if code, m := f.do("GET", "/workorders?status=closed", dmsToken, ""); code != 400 || m["field"] != "status" {
+		t.Fatalf("bad filter = %d %v", code, m)
+	}
+	if strings.Contains(f.logs.String(), ownerPhone) || strings.Contains(f.logs.String(), ownerName) {
+		t.Fatal("owner data in the log")
+	}
+}
+
+func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
+	f := newFixture(t, false)
+	f.mustDo(201, "POST", "/workorders", newOrderBody)
+	f.mustDo(200, "POST", "/workorders/WO000001/items", `{"name":"保养","hours":1}`)
+	for _, tc := range []struct {
+		name, method, path, body, ctype string
+		code                            int
+		field, msg                      string
+	}{
+		{"empty", "POST", "/workorders", "", "", 400, "", "empty body"},
+		{"truncated", "POST", "/workorders", `{"plate":"浙A1"`, "", 400, "", "malformed JSON"},
+		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "", "malformed JSON at byte"},
+		{"array", "POST", "/workorders", `[]`, "", 400, "", "want a JSON object"},
+		{"wrong type", "POST", "/workorders", `{"plate":1,"plate_color":"blue"}`, "", 400, "plate", "want a JSON string"},
+		{"wrong number", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","mileage_km":"far"}`, "", 400, "mileage_km", ""},
+		{"unknown field", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","colour":"red"}`, "", 400, "colour", "unknown field"},
+		{"trailing", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"} {}`, "", 400, "", "trailing data"},
+		{"too large", "POST", "/workorders", `{"plate":"` + strings.Repeat("x", 5000) + `"}`, "", 413, "", "larger than 4096"},
+		{"form", "POST", "/workorders", `plate=x`, "application/x-www-form-urlencoded", 415, "", "application/json"},
+		{"bad value", "POST", "/workorders", `{"plate":"浙A1","plate_color":"purple"}`, "", 400, "plate_color", "want one of"},
+		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "", ""},
+		{"hours too precise", "POST", "/workorders/WO000001/items", `{"name":"x","hours":1.25}`, "", 400, "items[0].hours", "decimal"},
+		{"patch unknown", "PATCH", "/workorders/WO000001", `{"owner":{"name":"x"}}`, "", 400, "owner", "unknown field"},
+		{"scan report unknown field", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","colour":1}}`, "", 400, "report.colour", "unknown field"},
+		{"scan neither", "POST", "/workorders/WO000001/scans", `{}`, "", 400, "scan_id", ""},
+		{"settle no code", "POST", "/workorders/WO000001/settle", `{}`, "", 400, "costlistcode", ""},
+		{"settle bad date", "POST", "/workorders/WO000001/settle", `{"costlistcode":"A","settle_date":"13/03/2024"}`, "", 400, "settle_date", ""},
+		{"revise open", "POST", "/workorders/WO000001/revisions", `{"reason":"x","mileage_km":1}`, "", 409, "", "not settled"},
+		{"scan with body", "POST", "/bays/bay1/scan", `{"now":true}`, "", 400, "now", "unknown field"},
+		{"requeue bad seq", "POST", "/deadletters/abc/requeue", ``, "", 400, "seq", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, f.srv.URL+Prefix+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Authorization", "Bearer "+dmsToken)
+			ct := tc.ctype
+			if ct == "" {
+				ct = "application/json"
+			}
+			req.Header.Set("Content-Type", ct)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var m map[string]any
+			if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+				t.Fatalf("error answer is not JSON: %v", err)
+			}
+			msg, _ := m["error"].(string)
+			field, _ := m["field"].(string)
+			if resp.StatusCode != tc.code || msg == "" || field != tc.field || !strings.Contains(msg, tc.msg) {
+				t.Fatalf("= %d %v; want %d field %q message containing %q", resp.StatusCode, m, tc.code, tc.field, tc.msg)
+			}
+		})
+	}
+	o, err := f.store.Get("WO000001")
+	if err != nil || o.Plate != "浙A7K2M9" || len(o.Items) != 1 || o.Status != workorder.Open || o.Owner == nil {
+		t.Fatalf("stored order after bad requests: %+v, %v", o, err)
+	}
+	if list, _, _ := f.store.List(workorder.Filter{}); len(list) != 1 {
+		t.Fatalf("%d orders stored, want 1", len(list))
+	}
+}
+
+func TestClearDTCsOnlyConfirmedAndNeverReplayed(t *testing.T) {
+	f := newFixture(t, false)
+	for _, tc := range []struct{ body, field string }{
+		{`{"vin":"` + carVIN + `","request_id":"r1"}`, "confirm"},
+		{`{"confirm":false,"vin":"` + carVIN + `","request_id":"r1"}`, "confirm"},
+		{`{"confirm":true,"request_id":"r1"}`, "vin"},
+		{`{"confirm":true,"vin":"LJ8ECM2B2R106334","request_id":"r1"}`, "vin"},
+		{`{"confirm":true,"vin":"` + carVIN + `"}`, "request_id"},
+		{`{"confirm":"yes","vin":"` + carVIN + `","request_id":"r1"}`, "confirm"},
+	} {
+		code, m := f.do("POST", "/bays/bay1/clear-dtcs", dmsToken, tc.body)
+		if code != 400 || m["field"] != tc.field {
+			t.Errorf("%s = %d %v, want 400 on %s", tc.body, code, m, tc.field)
+		}
+	}
+	if n := f.bays.clearCount(); n != 0 {
+		t.Fatalf("%d clears sent for refused requests", n)
+	}
+	body := `{"confirm":true,"vin":"` + strings.ToLower(carVIN) + `","request_id":"r1"}`
+	res := f.mustDo(200, "POST", "/bays/bay1/clear-dtcs", body)
+	if res["cleared"] != true || res["scan_before"] != "SC000001" {
+		t.Fatalf("clear %v", res)
+	}
+	// The same request again — a retry, a double tap — is refused and not sent.
+	if code, m := f.do("POST", "/bays/bay1/clear-dtcs", dmsToken, body); code != 409 || m["field"] != "request_id" {
+		t.Fatalf("replay = %d %v", code, m)
+	}
+	if n := f.bays.clearCount(); n != 1 {
+		t.Fatalf("clears sent = %d, want exactly 1", n)
+	}
+	// Another car's VIN: the bay refuses.
+	if code, m := f.do("POST", "/bays/bay1/clear-dtcs", dmsToken, `{"confirm":true,"vin":"LSVNV2182E2100001","request_id":"r2"}`); code != 409 || m["field"] != "vin" {
+		t.Fatalf("mismatch = %d %v", code, m)
+	}
+	if code, _ := f.do("POST", "/bays/bay9/clear-dtcs", dmsToken, `{"confirm":true,"vin":"`+carVIN+`","request_id":"r3"}`); code != 404 {
+		t.Fatalf("unknown bay = %d", code)
+	}
+}
+
+func TestBaysAndLiveStream(t *testing.T) {
+	f := newFixture(t, false)
+	bays := f.mustDo(200, "GET", "/bays", "")
+	if items, _ := bays["items"].([]any); len(items) != 1 {
+		t.Fatalf("bays %v", bays)
+	}
+	if b := f.mustDo(200, "GET", "/bays/bay1", ""); b["state"] != "ready" {
+		t.Fatalf("bay %v", b)
+	}
+	if code, _ := f.do("GET", "/bays/nope", dmsToken, ""); code != 404 {
+		t.Fatalf("unknown bay = %d", code)
+	}
+	f.mustDo(202, "POST", "/bays/bay1/scan", "")
+	f.mustDo(202, "POST", "/bays/bay1/scan", "{}")
+	if f.bays.scans != 2 {
+		t.Fatalf("scans started: %d", f.bays.scans)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", f.srv.URL+Prefix+"/bays/bay1/live", nil)
+	req.Header.Set("Authorization", "Bearer "+dmsToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("live = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	f.bays.live <- LiveValues{"rpm": 812, "coolant_c": 88.5, "speed_kmh": 0}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "data: ") {
+			var v map[string]float64
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &v); err != nil || v["rpm"] != 812 || v["coolant_c"] != 88.5 {
+				t.Fatalf("live data %q: %v", line, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("stream ended without data: %v", sc.Err())
+}
+
+func TestOutboxDeadLetterRequeue(t *testing.T) {
+	f := newFixture(t, false)
+	r, err := f.db.Append(context.Background(), "ehr", "obdgw/v1/33/330106000099901/gw-test/ehr", []byte(`{"id":"","kind":"ehr"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.DeadLetter(r.Seq, "platform: -1 参数无效"); err != nil {
+		t.Fatal(err)
+	}
+	dl := f.mustDo(200, "GET", "/deadletters", "")
+	items, _ := dl["items"].([]any)
+	if len(items) != 1 || items[0].(map[string]any)["reason"] != "platform: -1 参数无效" {
+		t.Fatalf("dead letters %v", dl)
+	}
+	rq := f.mustDo(200, "POST", fmt.Sprintf("/deadletters/%d/requeue", r.Seq), "")
+	if rq["id"] != r.ID {
+		t.Fatalf("requeued %v, want id %s kept", rq, r.ID)
+	}
+	if code, _ := f.do("POST", fmt.Sprintf("/deadletters/%d/requeue", r.Seq), dmsToken, ""); code != 404 {
+		t.Fatalf("requeue twice = %d", code)
+	}
+	if ob := f.mustDo(200, "GET", "/outbox", ""); ob["depth"] != float64(1) || ob["dead_letters"] != float64(0) {
+		t.Fatalf("outbox %v", ob)
+	}
+	if up := f.mustDo(200, "GET", "/uplink", ""); up["connected"] != false {
+		t.Fatalf("uplink %v", up)
+	}
+	if code, _ := f.do("GET", "/events", dmsToken, ""); code != 404 {
+		t.Fatalf("events without a bus = %d", code)
+	}
+	if code, m := f.do("GET", "/nothing", dmsToken, ""); code != 404 || m["error"] == nil {
+		t.Fatalf("unknown route = %d %v", code, m)
+	}
+}
+
+// FuzzDecodeBody feeds arbitrary bodies to the strict decoder for every request type: it must
+// never panic, and every refusal is a 4xx with a message.
+func FuzzDecodeBody(f *testing.F) {
+	for _, s := range []string{newOrderBody, `{"name":"x","hours":1}`, `{"confirm":true,"vin":"` + carVIN + `","request_id":"r"}`,
+		`{"reason":"x","mileage_km":1,"items":[{"name":"a","hours":"1.0"}]}`, `{"report":{"vin":"x"}}`, `{}`, `[]`, `{"a":1}`, `{"plate":"\ud800"}`, ``, `nul`, `{"items":null}`} {
+		f.Add([]byte(s))
+	}
+	targets := []func() any{
+		func() any { return &workorder.NewOrder{} }, func() any { return &workorder.Patch{} }, func() any { return &workorder.Item{} },
+		func() any { return &workorder.Part{} }, func() any { return &workorder.SettleRequest{} }, func() any { return &workorder.RevisionRequest{} },
+		func() any { return &ClearRequest{} }, func() any { return &AttachScanRequest{} },
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		for _, mk := range targets {
+			e := decodeBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), 4096), mk(), false)
+			if e == nil {
+				continue
+			}
+			if e.status < 400 || e.status > 499 || e.msg == "" {
+				t.Fatalf("decode %q: %d %q", body, e.status, e.msg)
+			}
+		}
+	})
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }

@@ -1,0 +1,74 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+)
+
+// Bays is what the API needs from the daemon's bay supervisors (one per configured bay).
+//
+// Contract: methods are safe for concurrent use and return promptly (Scan starts the scan and
+// returns; its result arrives as a "scan.done" event and in the bay's status). Unknown bay
+// names wrap ErrNoBay. ClearDTCs sends service 04 at most once per call and never retries it;
+// it must refuse (wrapping ErrVINMismatch) when the car on the bay does not report req.VIN, and
+// keeps a scan before and after on the bay's work order. Live streams values until ctx ends,
+// then closes the channel.
+type Bays interface {
+	List() []BayStatus
+	Status(name string) (BayStatus, error)
+	Scan(ctx context.Context, name string) error
+	ClearDTCs(ctx context.Context, name string, req ClearRequest) (ClearResult, error)
+	Live(ctx context.Context, name string) (<-chan LiveValues, error)
+}
+
+// BayStatus is one bay as the console shows it.
+type BayStatus struct {
+	Name string `json:"name"`
+	// State: absent (no adapter), connecting, ignition_off, ready, scanning, clearing, fault.
+	State   string   `json:"state"`
+	Adapter string   `json:"adapter,omitempty"` // e.g. "/dev/ttyUSB0@38400 ELM327 v1.5"
+	Vehicle *Vehicle `json:"vehicle,omitempty"`
+	Order   string   `json:"order,omitempty"` // the open work order on the bay
+	Error   string   `json:"error,omitempty"` // the last fault, in words that say what to do
+	// LastScan is the last obd.Report of the bay (JSON), absent before the first scan.
+	LastScan json.RawMessage `json:"last_scan,omitempty"`
+	Rig      string          `json:"rig,omitempty"`
+}
+
+// Vehicle is what the bay knows of the car connected to it.
+type Vehicle struct {
+	VIN string `json:"vin,omitempty"`
+	MIL bool   `json:"mil"`
+}
+
+// ClearRequest is the body of POST /bays/{bay}/clear-dtcs.
+type ClearRequest struct {
+	Confirm   bool   `json:"confirm"`
+	VIN       string `json:"vin"`
+	RequestID string `json:"request_id"`
+	Order     string `json:"order,omitempty"` // the work order the scans go to; default: the bay's
+}
+
+// ClearResult reports a clear.
+type ClearResult struct {
+	Bay        string `json:"bay"`
+	VIN        string `json:"vin"`
+	Cleared    bool   `json:"cleared"`
+	ScanBefore string `json:"scan_before,omitempty"` // stored scan ids
+	ScanAfter  string `json:"scan_after,omitempty"`
+	Order      string `json:"order,omitempty"`
+	MILAfter   bool   `json:"mil_after"`
+}
+
+// LiveValues is one sample of live data, keyed by PID name with the unit in the name
+// ("rpm", "coolant_c", "speed_kmh").
+type LiveValues map[string]float64
+
+// Errors a Bays implementation wraps so the API can answer with the right status.
+var (
+	ErrNoBay       = errors.New("api: no such bay")
+	ErrBayBusy     = errors.New("api: the bay is busy (a scan or clear is running); try again when it is done")
+	ErrNoVehicle   = errors.New("api: no vehicle answers on this bay (is the ignition on and the adapter seated?)")
+	ErrVINMismatch = errors.New("api: the car on the bay reports another VIN")
+)

@@ -1,0 +1,332 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/workorder"
+)
+
+// Prefix is where the API is mounted.
+const Prefix = "/api/v1"
+
+// Outbox is what the API shows of the buffer (*buffer.DB implements it).
+type Outbox interface {
+	Stats() buffer.Stats
+	Peek(max int) ([]buffer.Record, error)
+	DeadLetters() ([]buffer.DeadRecord, error)
+	Requeue(seq uint64) (buffer.Record, error)
+}
+
+// Token is one accepted bearer token.
+type Token struct {
+	Name   string // logged as the caller
+	Secret string
+}
+
+// Options configure the API.
+type Options struct {
+	Store          *workorder.Store // required
+	Bays           Bays             // nil: no bays (the bay routes answer 404)
+	Outbox         Outbox           // required
+	Tokens         []Token
+	AnonymousReads bool
+	MaxBodyBytes   int64        // 0: 1 MiB
+	Events         http.Handler // GET /events (events.Bus); nil: 404
+	// Uplink returns the uplink status (JSON-encodable, e.g. {"connected": true}); nil reports
+	// that no uplink runs.
+	Uplink func() any
+	Logger *slog.Logger // nil: discard
+}
+
+// Server is the API. Create it with New.
+type Server struct {
+	opts   Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// Route is one registered route.
+type Route struct {
+	Method  string
+	Path    string // under Prefix, in ServeMux pattern syntax ("/workorders/{id}")
+	Summary string
+	handler func(w http.ResponseWriter, r *http.Request, c *caller)
+}
+
+// caller is who made the request.
+type caller struct {
+	name string // token name; "" when anonymous
+}
+
+func (c *caller) authenticated() bool { return c.name != "" }
+
+// New builds the API.
+func New(opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	if s.log == nil {
+		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if s.opts.Bays == nil {
+		s.opts.Bays = noBays{}
+	}
+	s.routes = s.table()
+	for _, rt := range s.routes {
+		rt := rt
+		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
+	}
+	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path + " (see " + Prefix + "/openapi.yaml)"})
+	})
+	return s
+}
+
+// Routes lists the registered routes (for the OpenAPI test and the docs).
+func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
+
+// Handler returns the API handler; mount it at "/" or under Prefix.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+func isWrite(method string) bool {
+	switch method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// public routes answer without a token: they reveal nothing about the shop.
+func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/openapi.yaml" }
+
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	c := &caller{}
+	defer func() {
+		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
+	}()
+	name, ok := s.authenticate(r)
+	c.name = name
+	switch {
+	case ok:
+	case isPublic(rt):
+	case !isWrite(r.Method) && s.opts.AnonymousReads && r.Header.Get("Authorization") == "":
+	default:
+		sw.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
+		msg := "a bearer token is required (Authorization: Bearer <token>)"
+		if r.Header.Get("Authorization") != "" {
+			msg = "the bearer token is not valid"
+		}
+		writeError(sw, &apiError{status: http.StatusUnauthorized, msg: msg})
+		return
+	}
+	if isWrite(r.Method) {
+		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+			writeError(sw, &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + ct})
+			return
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+	}
+	sw.Header().Set("Cache-Control", "no-store")
+	rt.handler(sw, r, c)
+}
+
+// authenticate checks the bearer token against every configured token in constant time (all
+// of them are compared, so timing does not tell which one nearly matched).
+func (s *Server) authenticate(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, found := strings.Cut(h, " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	name := ""
+	for _, t := range s.opts.Tokens {
+		if t.Secret == "" {
+			continue
+		}
+		if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Secret)) == 1 && name == "" {
+			name = t.Name
+		}
+	}
+	return name, name != ""
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// apiError is an error answer: {"error": msg, "field": field, ...extra}.
+type apiError struct {
+	status int
+	msg    string
+	field  string
+	extra  map[string]any
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("api: %d %s", e.status, e.msg) }
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	body := map[string]any{"error": e.msg}
+	if e.field != "" {
+		body["field"] = e.field
+	}
+	for k, v := range e.extra {
+		body[k] = v
+	}
+	writeJSON(w, e.status, body)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+// decodeBody decodes a JSON object strictly into v. An empty body is allowed only when
+// emptyOK (routes whose body has no required field).
+func decodeBody(r io.Reader, v any, emptyOK bool) *apiError {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, err := dec.Token(); err != io.EOF {
+			return &apiError{status: http.StatusBadRequest, msg: "trailing data after the JSON object: send exactly one object"}
+		}
+		return nil
+	}
+	return bodyError(err, emptyOK)
+}
+
+func bodyError(err error, emptyOK bool) *apiError {
+	var (
+		mbe *http.MaxBytesError
+		se  *json.SyntaxError
+		te  *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.Is(err, io.EOF):
+		if emptyOK {
+			return nil
+		}
+		return &apiError{status: http.StatusBadRequest, msg: "empty body: send a JSON object"}
+	case errors.As(err, &mbe):
+		return &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)}
+	case errors.As(err, &se):
+		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: the body ends in the middle of a value"}
+	case errors.As(err, &te):
+		field := te.Field
+		if field == "" {
+			return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", te.Value)}
+		}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a JSON %s, got %s", field, jsonType(te.Type.String()), te.Value)}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return &apiError{status: http.StatusBadRequest, field: f, msg: fmt.Sprintf("unknown field %q", f)}
+	case strings.Contains(err.Error(), "json.Number"):
+		return &apiError{status: http.StatusBadRequest, msg: "a number field holds something that is not a number: " + err.Error()}
+	}
+	return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: " + err.Error()}
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.Contains(goType, "int"), strings.Contains(goType, "float"), goType == "json.Number":
+		return "number"
+	case goType == "string", strings.HasSuffix(goType, "*string"):
+		return "string"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "[]"):
+		return "array"
+	}
+	return "object"
+}
+
+// storeError maps work-order errors to answers.
+func storeError(err error) *apiError {
+	var (
+		ie  *workorder.InputError
+		ve  *workorder.ValidationError
+		amb *workorder.AmbiguousError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return &apiError{status: http.StatusBadRequest, field: ie.Field, msg: ie.Msg}
+	case errors.As(err, &ve):
+		p := ve.Problems[0]
+		return &apiError{status: http.StatusUnprocessableEntity, field: p.Field, msg: p.Message,
+			extra: map[string]any{"problems": ve.Problems, "warnings": ve.Warnings}}
+	case errors.As(err, &amb):
+		return &apiError{status: http.StatusConflict, field: "order", msg: amb.Error(),
+			extra: map[string]any{"scan_id": amb.ScanID, "candidates": amb.Candidates}}
+	case errors.Is(err, workorder.ErrNotFound), errors.Is(err, workorder.ErrScanMissing):
+		return &apiError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, workorder.ErrSettled), errors.Is(err, workorder.ErrNotSettled), errors.Is(err, workorder.ErrDuplicate):
+		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, buffer.ErrFull):
+		return &apiError{status: http.StatusServiceUnavailable, msg: "the outbox is full: nothing can be settled until the broker takes the backlog (check the uplink)"}
+	}
+	return &apiError{status: http.StatusInternalServerError, msg: "internal error: " + err.Error()}
+}
+
+func bayError(err error) *apiError {
+	switch {
+	case errors.Is(err, ErrNoBay):
+		return &apiError{status: http.StatusNotFound, msg: err.Error()}
+	case errors.Is(err, ErrBayBusy), errors.Is(err, ErrNoVehicle):
+		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, ErrVINMismatch):
+		return &apiError{status: http.StatusConflict, field: "vin", msg: err.Error()}
+	}
+	return &apiError{status: http.StatusServiceUnavailable, msg: "the bay failed: " + err.Error()}
+}
+
+// noBays is the Bays of a daemon without bay supervisors.
+type noBays struct{}
+
+func (noBays) List() []BayStatus { return []BayStatus{} }
+func (noBays) Status(name string) (BayStatus, error) {
+	return BayStatus{}, fmt.Errorf("%w: %q", ErrNoBay, name)
+}
+func (noBays) Scan(_ context.Context, name string) error {
+	return fmt.Errorf("%w: %q", ErrNoBay, name)
+}
+func (noBays) ClearDTCs(_ context.Context, name string, _ ClearRequest) (ClearResult, error) {
+	return ClearResult{}, fmt.Errorf("%w: %q", ErrNoBay, name)
+}
+func (noBays) Live(_ context.Context, name string) (<-chan LiveValues, error) {
+	return nil, fmt.Errorf("%w: %q", ErrNoBay, name)
+}
