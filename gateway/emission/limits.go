@@ -383,7 +383,14 @@ func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if t.Kind() != reflect.Struct || t == durationType {
+	if t == durationType {
+		// yaml.v3 would take a bare number as nanoseconds: "precondition: 30" must not mean 30 ns.
+		if _, err := time.ParseDuration(n.Value); n.Kind != yaml.ScalarNode || err != nil {
+			return fmt.Errorf("emission: line %d: %s: %q: want a duration with its unit, like 30s or 200ms", n.Line, strings.TrimSuffix(path, "."), clip(n.Value))
+		}
+		return nil
+	}
+	if t.Kind() != reflect.Struct {
 		return nil
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {

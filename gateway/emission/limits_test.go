@@ -86,6 +86,7 @@ func TestParseLimitsNamesTheKey(t *testing.T) {
 		{"free_acceleration:\n  measured_accelerations: 0", "free_acceleration.measured_accelerations"},
 		{"free_acceleration: [1, 2]", "free_acceleration: want a mapping"},
 		{"rig:\n  busy_max: -1s", "rig.busy_max"},
+		{"two_speed_idle:\n  precondition: 30", "line 2: two_speed_idle.precondition: \"30\": want a duration with its unit"},
 		{"- a\n- b", "want a mapping"},
 	} {
 		_, err := ParseLimits([]byte(c.doc))
