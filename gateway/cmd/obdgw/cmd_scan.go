@@ -57,9 +57,14 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 
 	progress := func(format string, a ...any) { fmt.Fprintf(e.stderr, format+"\n", a...) }
-	progress("connecting to %s (reset, then searching for the car's protocol — up to 30 s) …", *port)
+	progress("connecting to %s …", *port)
 	t0 := time.Now()
-	ad, err := elm327.OpenContext(ctx, *port, elm327.Options{Logger: e.log, Protocol: *protocol})
+	ad, err := elm327.OpenContext(ctx, *port, elm327.Options{
+		Logger: e.log, Protocol: *protocol,
+		Progress: func(msg string) {
+			progress("adapter says %q: searching for the car's protocol (up to 30 s) …", strings.TrimSpace(msg))
+		},
+	})
 	if err != nil {
 		return scanOpenError(*port, err, ctx)
 	}

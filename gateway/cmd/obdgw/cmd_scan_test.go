@@ -141,7 +141,7 @@ func TestBinarySimThenScanJSON(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("scan exit %d\nstderr:\n%s", code, stderr)
 	}
-	for _, want := range []string{"connecting to serial://" + path, "searching", "dtcs_stored", "vin"} {
+	for _, want := range []string{"connecting to serial://" + path, `adapter says "SEARCHING..."`, "dtcs_stored", "vin"} {
 		if !strings.Contains(stderr, want) {
 			t.Errorf("progress on stderr lacks %q:\n%s", want, stderr)
 		}
