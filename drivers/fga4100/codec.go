@@ -173,14 +173,15 @@ func SplitFrames(b []byte) ([][]byte, error) {
 }
 
 // EncodeControlReply builds the reply to a control request (simulator side): the preamble and
-// an echo frame of the request payload with the direction byte set.
+// an echo frame — 01 (the reply direction, inferred), the request payload after its first
+// byte, zero-padded to the 11 payload bytes of the published echo.
 func EncodeControlReply(reqPayload []byte) []byte {
-	echo := append([]byte{0x01}, reqPayload[1:]...)
+	echo := []byte{0x01}
+	if len(reqPayload) > 1 {
+		echo = append(echo, reqPayload[1:]...)
+	}
 	for len(echo) < 11 {
 		echo = append(echo, 0)
-	}
-	if len(echo) > 2 {
-		echo[2], echo[3] = reqPayload[2], 0
 	}
 	return append(append([]byte(nil), ControlPreamble...), Frame(echo)...)
 }

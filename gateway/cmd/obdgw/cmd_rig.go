@@ -11,18 +11,16 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/obdgw/obdgw/drivers/fga4100"
-	"github.com/obdgw/obdgw/drivers/mexa"
-	"github.com/obdgw/obdgw/drivers/mqw50a"
-	_ "github.com/obdgw/obdgw/drivers/nanhua"  // registers nha503, nha506, fla502, mqw511
-	_ "github.com/obdgw/obdgw/drivers/opacity" // registers nht6, nht1l, mqy200, fty100
+	// The driver packages register their models with drivers/rig.
+	_ "github.com/obdgw/obdgw/drivers/fga4100" // fga4100
+	_ "github.com/obdgw/obdgw/drivers/mexa"    // mexa584l
+	_ "github.com/obdgw/obdgw/drivers/mqw50a"  // mqw50a
+	_ "github.com/obdgw/obdgw/drivers/nanhua"  // nha503, nha506, fla502, mqw511
+	_ "github.com/obdgw/obdgw/drivers/opacity" // nht6, nht1l, mqy200, fty100
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 	"github.com/obdgw/obdgw/drivers/serialport"
 )
-
-// The framed analyzers register themselves too; naming a symbol keeps the imports explicit.
-var _ = []string{fga4100.Title, mexa.Title, mqw50a.Title}
 
 // exitRigSilent: the port opened but the instrument never answered (wrong model, baud, cable).
 const exitRigSilent = 6
