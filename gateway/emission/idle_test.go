@@ -483,7 +483,11 @@ func TestTwoSpeedIdleRefusesToStart(t *testing.T) {
 			tt.Rig = &emissiontest.ZeroRig{Rig: b.rig, ZeroErr: errors.New("nha: zero: NAK 15")}
 		}, "not_zeroed"},
 		{"engine cold", func(b *bench, _ *emission.Test) { b.oilC = 41 }, "engine_cold"},
-		{"no engine speed", func(b *bench, _ *emission.Test) { b.noTach = true }, "no_rpm"},
+		{"no engine speed source", func(b *bench, _ *emission.Test) { b.noTach = true }, "no_rpm"},
+		{"OBD engine speed never answers", func(b *bench, tt *emission.Test) {
+			b.noTach = true
+			tt.Speed = emission.OBDSpeed{Adapter: obdNoData{}}
+		}, "no_rpm"},
 		{"no analyzer lambda", func(b *bench, _ *emission.Test) { b.high.Lambda, b.low.Lambda = 0, 0 }, "no_lambda"},
 		{"diluted sample", func(b *bench, _ *emission.Test) { b.high.CO2 = 4 }, "diluted"},
 	} {
@@ -557,6 +561,11 @@ func (a obdRPM) Query(ctx context.Context, req obd.Request) ([]obd.Response, err
 	v := int(a.op.RPM() * 4)
 	return []obd.Response{{ECU: "7E8", Data: []byte{0x41, 0x0C, byte(v >> 8), byte(v)}}}, nil
 }
+
+// obdNoData is a car that does not support PID 0C.
+type obdNoData struct{}
+
+func (obdNoData) Query(context.Context, obd.Request) ([]obd.Response, error) { return nil, obd.ErrNoData }
 
 func TestTwoSpeedIdleEngineSpeedOverOBD(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -205,6 +205,11 @@ func (p *proc) precheck(ctx context.Context) error {
 			if p.t.Method == FreeAcceleration {
 				oilMin = p.t.Limits.FreeAcceleration.OilMinC
 			}
+			if p.t.Method == TwoSpeedIdle && s.rpm == nil && p.t.Speed == nil {
+				// The method is defined by engine speed windows: without a source, say so now
+				// rather than after the first reach timeout.
+				return refuse(reason("no_rpm", "无法取得发动机转速：仪器没有转速信号，工位也没有 OBD 接头；请连接转速计或 OBD 接头", "no engine speed: the rig has no tachometer and the bay has no OBD adapter; connect one"))
+			}
 			switch {
 			case s.r.OilC != nil && oilMin > 0 && *s.r.OilC < oilMin:
 				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车：油温 %.0f ℃，应不低于 %.0f ℃", *s.r.OilC, oilMin), fmt.Sprintf("engine not warm: oil at %.0f °C, needs at least %.0f °C", *s.r.OilC, oilMin)))
