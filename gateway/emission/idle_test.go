@@ -565,7 +565,9 @@ func (a obdRPM) Query(ctx context.Context, req obd.Request) ([]obd.Response, err
 // obdNoData is a car that does not support PID 0C.
 type obdNoData struct{}
 
-func (obdNoData) Query(context.Context, obd.Request) ([]obd.Response, error) { return nil, obd.ErrNoData }
+func (obdNoData) Query(context.Context, obd.Request) ([]obd.Response, error) {
+	return nil, obd.ErrNoData
+}
 
 func TestTwoSpeedIdleEngineSpeedOverOBD(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
