@@ -13,6 +13,10 @@ import (
 // Baud is the link speed (8N1, no flow control, DTR and RTS low).
 const Baud = 9600
 
+// subsystemEvery: the subsystem (leak, hang-up, filter, measuring flags) is asked again every
+// this many readings, so those flags stay current at the cost of one extra 240 ms exchange.
+const subsystemEvery = 10
+
 // DefaultTimeout is how long to wait for a reply after the per-command pause.
 const DefaultTimeout = time.Second
 
@@ -25,6 +29,7 @@ type Analyzer struct {
 	opts    Options
 	sub     Subsystem
 	known   bool // subsystem read once: options known
+	reads   int  // readings so far, for the periodic subsystem refresh
 	warm    bool
 	limit   frame.Limiter
 	// delayScale shortens the per-command pauses (tests against the simulator); 1 on hardware.
@@ -153,16 +158,17 @@ func (a *Analyzer) PEF(ctx context.Context) (float64, error) {
 	return DecodePEF(b)
 }
 
-// Read asks for the channels. The first Read also asks for the subsystem (fitted options)
-// and, until the analyzer reports itself warm, the status.
+// Read asks for the channels. Every tenth Read (the first included) also asks for the
+// subsystem (fitted options, leak / hang-up / filter flags) and, until the analyzer reports
+// itself warm, the status.
 func (a *Analyzer) Read(ctx context.Context) (rig.Reading, error) {
-	var flags []string
-	if !a.known {
+	if !a.known || a.reads%subsystemEvery == 0 {
 		if _, err := a.Subsystem(ctx); err != nil {
 			return rig.Reading{}, err
 		}
-		flags = subFlags(a.sub)
 	}
+	a.reads++
+	flags := subFlags(a.sub)
 	warming := false
 	if !a.warm {
 		st, err := a.Status(ctx)

@@ -129,3 +129,16 @@ func FuzzDecode(f *testing.F) {
 		_ = CheckReply(b, 0x40, len(b))
 	})
 }
+
+func TestSubsystemFlags(t *testing.T) {
+	s, err := DecodeSubsystem(Reply(CmdSubsystem, 10, map[int]byte{3: 0x20, 5: 0x0A, 6: 0x03}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(subFlags(s), ","); got != "leak,hang_up,filter" {
+		t.Errorf("flags %q", got)
+	}
+	if s.Options != OptO2|OptNO || s.Measuring {
+		t.Errorf("subsystem %+v", s)
+	}
+}
