@@ -439,7 +439,8 @@ var (
 // M station to say it is a 尾气治理 vehicle (ehr-record.md §6).
 const FaultPrefix = "尾气治理"
 
-// Validate checks the payload, naming the first wrong field by its JSON path.
+// Validate checks the payload and names every wrong field by its JSON path (errors.Join of
+// *FieldError).
 func (p IMPayload) Validate() error {
 	r := p.Record
 	var errs []error
