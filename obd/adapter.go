@@ -32,6 +32,11 @@ type Response struct {
 	ECU string
 	// Data starts with the positive response service byte (service|0x40) or 0x7F for a
 	// negative response, followed by the payload.
+	//
+	// On legacy protocols (J1850, ISO 9141-2, ISO 14230) an answer spread over several
+	// messages comes back as one Response whose Data is the messages concatenated, each
+	// keeping its own service byte (and, for service 09, its PID and sequence byte), in
+	// sequence order; the obd decoders read that form.
 	Data []byte
 }
 
