@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/obdgw/obdgw/gateway/emission"
 )
 
 // Config is the whole configuration. Zero values of optional keys are replaced by the defaults
@@ -32,12 +34,9 @@ type Config struct {
 	API       API     `yaml:"api"`
 	Console   Console `yaml:"console"`
 	Records   Records `yaml:"records"`
-	// Emission holds the I/M limits of gateway/emission.
-	//
-	// WIRE(emission): replace this raw node by emission.Limits (with its yaml tags) when
-	// gateway/emission lands; the decoder then checks its keys like every other section, and
-	// validateEmission calls its Validate method.
-	Emission yaml.Node `yaml:"emission"`
+	// Emission holds the I/M limits and procedure parameters (gateway/emission); keys left out
+	// keep emission.DefaultLimits().
+	Emission emission.Limits `yaml:"emission"`
 
 	// File is the path the configuration was loaded from ("" for Parse); relative file names
 	// in it are resolved against its directory.
@@ -131,6 +130,7 @@ func Default() Config {
 		Broker:   Broker{Delivery: "receipt", Inflight: 8, DrainRate: 20},
 		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
 		Console:  Console{Enabled: true},
+		Emission: emission.DefaultLimits(),
 	}
 }
 
@@ -454,7 +454,6 @@ func (v *validator) validate(c *Config) {
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)
 	}
-	v.validateEmission(c)
 }
 
 func (v *validator) validateBroker(b *Broker) {
@@ -492,15 +491,6 @@ func (v *validator) validateBroker(b *Broker) {
 	}
 	if !(b.DrainRate > 0) || b.DrainRate > 10000 {
 		v.errorf("broker.drain_rate", "%v: want records per second, more than 0 and at most 10000", b.DrainRate)
-	}
-}
-
-func (v *validator) validateEmission(c *Config) {
-	// WIRE(emission): when Emission becomes emission.Limits, call its Validate here and report
-	// under "emission". Until then only its shape is checked.
-	n := c.Emission
-	if n.Kind != 0 && n.Kind != yaml.MappingNode && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-		v.errorf("emission", "want a mapping of limits, got %s", kindName(&n))
 	}
 }
 

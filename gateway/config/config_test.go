@@ -40,7 +40,7 @@ func TestExampleConfigLoadsClean(t *testing.T) {
 		t.Fatalf("the example config does not parse:\n%v", err)
 	}
 	if cfg.GatewayID != "hz-demo-gw1" || cfg.Company.Code != "330106000099901" || len(cfg.Bays) != 2 ||
-		cfg.Bays[1].Rig == nil || cfg.Bays[0].LEDs == nil || cfg.Bays[0].LEDs.Red != "GPIO27" || cfg.Broker.Delivery != "receipt" {
+		cfg.Bays[1].Rig == nil || cfg.Bays[0].LEDs == nil || cfg.Emission.LimitSet != "a" || cfg.Emission.TwoSpeedIdle.A.IdleCOPct != 0.6 || cfg.Bays[0].LEDs.Red != "GPIO27" || cfg.Broker.Delivery != "receipt" {
 		t.Fatalf("example decoded wrongly: %+v", cfg)
 	}
 
@@ -165,7 +165,9 @@ func TestStructuralMistakes(t *testing.T) {
 		"no bays":             {strings.Replace(minimal, "bays:\n  - {name: bay1, obd: \"serial:///dev/ttyUSB0\"}", "bays: []", 1), "bays: no bays"},
 		"cleartext to remote": {strings.Replace(minimal, "mqtts://broker.example.cn:8883", "tcp://10.0.0.1:1883", 1), "unencrypted"},
 		"cert without key":    {strings.Replace(minimal, `broker: {url: "mqtts://broker.example.cn:8883"}`, `broker: {url: "mqtts://broker.example.cn:8883", cert_file: c.pem}`, 1), "cert_file and key_file go together"},
-		"emission not a map":  {minimal + "emission: 5\n", "emission: want a mapping"},
+		"emission not a map":  {minimal + "emission: 5\n", "line 9: emission: "},
+		"emission typo":       {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: 0.6, idel_hc_ppm: 80}\n", "line 11: emission.two_speed_idle.a.idel_hc_ppm: unknown key"},
+		"emission bad value":  {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: -1}\n", "line 10: emission.two_speed_idle.a.idle_co_pct: must be a number above 0"},
 		"relative state dir":  {minimal + "state_dir: var/obdgw\n", "state_dir: want an absolute directory"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -120,6 +121,21 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // an empty value keeps the default
 	}
+	// Sections owned by other packages (emission.Limits) decode and validate themselves; their
+	// errors (one per line, "emission: key: …") are placed under this path.
+	if v.CanAddr() {
+		if u, ok := v.Addr().Interface().(yaml.Unmarshaler); ok {
+			if err := u.UnmarshalYAML(n); err != nil {
+				for _, msg := range strings.Split(err.Error(), "\n") {
+					for strings.HasPrefix(msg, path+": ") {
+						msg = strings.TrimPrefix(msg, path+": ")
+					}
+					d.foreign(path, n.Line, msg)
+				}
+			}
+			return
+		}
+	}
 	switch v.Kind() {
 	case reflect.Pointer:
 		if v.IsNil() {
@@ -228,4 +244,27 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	default:
 		d.errorf(path, n.Line, "internal: cannot decode into %s", v.Type())
 	}
+}
+
+var (
+	lineRe = regexp.MustCompile(`^line ([0-9]+): (.*)$`)
+	keyRe  = regexp.MustCompile(`^([a-z0-9_]+(?:\.[a-z0-9_]+|\[[0-9]+\])*): (.*)$`)
+)
+
+// foreign records an error from a section's own decoder, lifting "line N:" and a leading
+// "key.path:" into the error's line and path so it reads like the others.
+func (d *decoder) foreign(path string, line int, msg string) {
+	if m := lineRe.FindStringSubmatch(msg); m != nil {
+		if l, err := strconv.Atoi(m[1]); err == nil {
+			line = l
+		}
+		msg = m[2]
+	}
+	msg = strings.TrimPrefix(msg, path+": ")
+	if m := keyRe.FindStringSubmatch(msg); m != nil {
+		path, msg = join(path, m[1]), m[2]
+	} else if rest, ok := strings.CutPrefix(msg, "unknown key "); ok && keyRe.MatchString(rest+": x") {
+		path, msg = join(path, rest), "unknown key"
+	}
+	d.errorf(path, line, "%s", msg)
 }
