@@ -32,11 +32,11 @@ func fill(tb testing.TB, box *buffer.DB, gw string, n int) {
 		err := box.Update(func(tx *buffer.Tx) error {
 			for j := 0; j < 1000 && i < n; j++ {
 				i++
-				p, err := chaos.Envelope(gw, "ehr", i, time.Now())
+				p, err := chaos.Envelope(gw, "alpha", i, time.Now())
 				if err != nil {
 					return err
 				}
-				if _, err := tx.Append("ehr", top.Record("ehr"), p); err != nil {
+				if _, err := tx.Append("alpha", top.Record("alpha"), p); err != nil {
 					return err
 				}
 			}
@@ -87,7 +87,7 @@ func BenchmarkDrainVsPlainPaho(b *testing.B) {
 		box := openBox(b, b.TempDir(), gw)
 		fill(b, box, gw, n)
 		recs, _ := box.Peek(1)
-		payload, _ := chaos.Envelope(gw, "ehr", 1, time.Now())
+		payload, _ := chaos.Envelope(gw, "alpha", 1, time.Now())
 		_ = recs
 		o := gwOptions(b, br, gw)
 		o.Broker, o.AllowPlain, o.Delivery = br.URL(), true, cloud.DeliveryPUBACK
@@ -145,8 +145,8 @@ func BenchmarkPublishLatency(b *testing.B) {
 			var lat []time.Duration
 			b.ResetTimer()
 			for i := range max(b.N, 200) {
-				p, _ := chaos.Envelope(gw, "ehr", i+1, time.Now())
-				r, err := box.Append(context.Background(), "ehr", top.Record("ehr"), p)
+				p, _ := chaos.Envelope(gw, "alpha", i+1, time.Now())
+				r, err := box.Append(context.Background(), "alpha", top.Record("alpha"), p)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -28,7 +28,7 @@ func TestOfflineThenOnlineDrainsInOrder(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Config{})
 	b.Stop()
 	box := openBox(t, t.TempDir(), "gw-off")
-	appended := appendRecords(t, box, "gw-off", 300, "ehr", "im")
+	appended := appendRecords(t, box, "gw-off", 300, "alpha", "beta")
 	u := startUplink(t, box, gwOptions(t, b, "gw-off"))
 	waitFor(t, 20*time.Second, "a connection error in the status", func() bool { return u.Status().LastError != "" })
 	st := u.Status()
@@ -54,7 +54,7 @@ func TestOfflineThenOnlineDrainsInOrder(t *testing.T) {
 func TestBrokerKilledMidDrain(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Config{})
 	box := openBox(t, t.TempDir(), "gw-kill")
-	appended := appendRecords(t, box, "gw-kill", 1500, "ehr", "im", "telemetry")
+	appended := appendRecords(t, box, "gw-kill", 1500, "alpha", "beta", "telemetry")
 	r := startReceiver(t, b, b.URL(), nil)
 	u := startUplink(t, box, gwOptions(t, b, "gw-kill"))
 	for _, at := range []int{1300, 800} {
@@ -75,7 +75,7 @@ func TestLinkCutMidDrain(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Config{})
 	p := brokertest.NewProxy(t, b.TLSAddr())
 	box := openBox(t, t.TempDir(), "gw-cut")
-	appended := appendRecords(t, box, "gw-cut", 1500, "ehr", "im")
+	appended := appendRecords(t, box, "gw-cut", 1500, "alpha", "beta")
 	r := startReceiver(t, b, b.URL(), nil)
 	o := gwOptions(t, b, "gw-cut")
 	o.Broker = "tls://" + p.Addr
@@ -103,15 +103,15 @@ func TestLinkCutMidDrain(t *testing.T) {
 func TestRejectedRecordIsDeadLettered(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Config{})
 	box := openBox(t, t.TempDir(), "gw-rej")
-	good1 := appendRecords(t, box, "gw-rej", 3, "ehr")
+	good1 := appendRecords(t, box, "gw-rej", 3, "alpha")
 	// An envelope whose schema names another kind: the gateway cannot catch it (Frame only
 	// stamps the id), the receiver's validation does.
-	bad := []byte(`{"id":"","kind":"ehr","schema":"im/1","gateway":"gw-rej","company_code":"330106000099901","created_at":"2026-03-01T08:00:00Z","payload":{}}`)
-	rec, err := box.Append(context.Background(), "ehr", chaos.Topic("gw-rej").Record("ehr"), bad)
+	bad := []byte(`{"id":"","kind":"alpha","schema":"beta/1","gateway":"gw-rej","company_code":"330106000099901","created_at":"2026-03-01T08:00:00Z","payload":{}}`)
+	rec, err := box.Append(context.Background(), "alpha", chaos.Topic("gw-rej").Record("alpha"), bad)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good2 := appendRecords(t, box, "gw-rej", 3, "ehr")
+	good2 := appendRecords(t, box, "gw-rej", 3, "alpha")
 	r := startReceiver(t, b, b.URL(), nil)
 	u := startUplink(t, box, gwOptions(t, b, "gw-rej"))
 	waitFor(t, 30*time.Second, "outbox settled", func() bool { return depth(box) == 0 })
@@ -142,7 +142,7 @@ func TestWrongCAAndWrongClientCert(t *testing.T) {
 	good := b.CA.Client(t, "gw-tls")
 	stranger := other.Client(t, "gw-tls")
 	box := openBox(t, dir, "gw-tls")
-	appended := appendRecords(t, box, "gw-tls", 20, "ehr")
+	appended := appendRecords(t, box, "gw-tls", 20, "alpha")
 
 	for _, c := range []struct {
 		name, want string
@@ -186,7 +186,7 @@ func TestWrongCAAndWrongClientCert(t *testing.T) {
 // lost and nothing on the gateway can tell — which is why production uses receipts.
 func TestACLDenial(t *testing.T) {
 	acl := "user rx\ntopic readwrite #\n\n" +
-		"pattern write obdgw/v1/+/+/%c/ehr\npattern write obdgw/v1/+/+/%c/status\npattern read obdgw/v1/+/+/%c/receipt\n"
+		"pattern write obdgw/v1/+/+/%c/alpha\npattern write obdgw/v1/+/+/%c/status\npattern read obdgw/v1/+/+/%c/receipt\n"
 	b := brokertest.Start(t, brokertest.Config{Extra: "log_type debug\n", ACL: acl, Users: map[string]string{"rx": "rxpw", "gw-acl": "gwpw", "gw-acl2": "gwpw"}})
 	dir := t.TempDir()
 	pw := filepath.Join(dir, "pw")
@@ -199,8 +199,8 @@ func TestACLDenial(t *testing.T) {
 
 	t.Run("receipt", func(t *testing.T) {
 		box := openBox(t, t.TempDir(), "gw-acl")
-		allowed := appendRecords(t, box, "gw-acl", 2, "ehr")
-		denied := appendRecords(t, box, "gw-acl", 1, "im")
+		allowed := appendRecords(t, box, "gw-acl", 2, "alpha")
+		denied := appendRecords(t, box, "gw-acl", 1, "beta")
 		o := gwOptions(t, b, "gw-acl")
 		o.Username, o.PasswordFile = "gw-acl", pw
 		u := startUplink(t, box, o)
@@ -230,7 +230,7 @@ func TestACLDenial(t *testing.T) {
 	})
 	t.Run("puback", func(t *testing.T) {
 		box := openBox(t, t.TempDir(), "gw-acl2")
-		denied := appendRecords(t, box, "gw-acl2", 1, "im")
+		denied := appendRecords(t, box, "gw-acl2", 1, "beta")
 		o := gwOptions(t, b, "gw-acl2")
 		o.Username, o.PasswordFile = "gw-acl2", pw
 		o.Delivery = cloud.DeliveryPUBACK
@@ -265,7 +265,7 @@ func TestGatewaySIGKILLMidAppendAndDrain(t *testing.T) {
 
 	dir := t.TempDir()
 	cfg := chaos.GatewayConfig{Dir: dir, GatewayID: "gw-child", Broker: b.TLSURL(), CAFile: b.CA.CertFile,
-		Delivery: cloud.DeliveryReceipt, Records: 600, Kinds: []string{"ehr", "im"}, Interval: 2 * time.Millisecond, ReceiptTimeout: 5 * time.Second}
+		Delivery: cloud.DeliveryReceipt, Records: 600, Kinds: []string{"alpha", "beta"}, Interval: 2 * time.Millisecond, ReceiptTimeout: 5 * time.Second}
 	cj, _ := json.Marshal(cfg)
 	run := func() *exec.Cmd {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -314,11 +314,11 @@ func TestGatewaySIGKILLMidAppendAndDrain(t *testing.T) {
 func TestMetricsAndHealth(t *testing.T) {
 	b := brokertest.Start(t, brokertest.Config{})
 	box := openBox(t, t.TempDir(), "gw-m")
-	appendRecords(t, box, "gw-m", 10, "ehr")
+	appendRecords(t, box, "gw-m", 10, "alpha")
 	r := startReceiver(t, b, b.URL(), nil)
 	u := startUplink(t, box, gwOptions(t, b, "gw-m"))
 	waitFor(t, 30*time.Second, "drain", func() bool { return depth(box) == 0 })
-	appendRecords(t, box, "gw-m", 1, "im") // a record may wait: depth 0 or 1 both fine below
+	appendRecords(t, box, "gw-m", 1, "beta") // a record may wait: depth 0 or 1 both fine below
 	srv := httptest.NewServer(u.Handler())
 	defer srv.Close()
 	get := func(path string) (int, string) {
@@ -331,7 +331,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		return resp.StatusCode, string(body)
 	}
 	code, body := get("/metrics")
-	for _, want := range []string{`obdgw_uplink_delivered_total{kind="ehr"} 10`, "obdgw_outbox_depth ", `obdgw_outbox_appended_total{kind="ehr"} 10`,
+	for _, want := range []string{`obdgw_uplink_delivered_total{kind="alpha"} 10`, "obdgw_outbox_depth ", `obdgw_outbox_appended_total{kind="alpha"} 10`,
 		"obdgw_uplink_connected 1", "obdgw_uplink_publish_latency_seconds_count", "obdgw_outbox_oldest_age_seconds", "process_resident_memory_bytes"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q (code %d)", want, code)
@@ -354,7 +354,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	rb, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if !strings.Contains(string(rb), `obdgw_receiver_records_total{kind="ehr",verdict="accepted"} 10`) {
+	if !strings.Contains(string(rb), `obdgw_receiver_records_total{kind="alpha",verdict="accepted"} 10`) {
 		t.Errorf("receiver metrics:\n%s", rb)
 	}
 }

@@ -2,8 +2,10 @@ package cloud
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -210,9 +212,43 @@ func (u *Uplink) connect(ctx context.Context) (*conn, error) {
 		return nil, ctx.Err()
 	}
 	if err := tok.Error(); err != nil {
-		return nil, fmt.Errorf("cloud: connect %s: %w", redact(u.o.Broker), err)
+		err = fmt.Errorf("cloud: connect %s: %w", redact(u.o.Broker), err)
+		if tc != nil && looksClosed(err) {
+			if perr := probeTLS(u.o.Broker, tc, u.o.ConnectTimeout); perr != nil {
+				err = fmt.Errorf("%w (TLS probe: %v)", err, perr)
+			}
+		}
+		return nil, err
 	}
 	return c, nil
+}
+
+func looksClosed(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "connection reset") || strings.Contains(m, "EOF") || strings.Contains(m, "broken pipe")
+}
+
+// probeTLS finds out why a broker closed a TLS connection. With TLS 1.3 the server checks the
+// client certificate after the client considers the handshake done, so paho sees only a reset
+// while writing CONNECT; the server's alert ("unknown certificate authority", "certificate
+// required") is waiting to be read. Only run after a failed connect.
+func probeTLS(broker string, tc *tls.Config, timeout time.Duration) error {
+	bu, err := url.Parse(broker)
+	if err != nil {
+		return nil
+	}
+	d := &net.Dialer{Timeout: timeout}
+	conn, err := tls.DialWithDialer(d, "tcp", bu.Host, tc)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(min(timeout, 2*time.Second)))
+	_, err = conn.Read(make([]byte, 1))
+	if err != nil && strings.Contains(err.Error(), "remote error") {
+		return err
+	}
+	return nil
 }
 
 // wait waits for a token, the connection's end or the timeout.

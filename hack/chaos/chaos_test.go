@@ -81,7 +81,7 @@ func TestChaos(t *testing.T) {
 	os.MkdirAll(gdir, 0o700)
 	cfg := GatewayConfig{Dir: gdir, GatewayID: "gw-chaos", Broker: b.TLSURL(), CAFile: b.CA.CertFile,
 		CertFile: client.CertFile, KeyFile: client.KeyFile, Delivery: cloud.DeliveryReceipt, Records: records,
-		Kinds: []string{"ehr", "im", "telemetry"}, Interval: appendFor / time.Duration(records), ReceiptTimeout: 3 * time.Second}
+		Kinds: []string{"alpha", "beta", "telemetry"}, Interval: appendFor / time.Duration(records), ReceiptTimeout: 3 * time.Second}
 	cj, _ := json.Marshal(cfg)
 
 	// The supervisor restarts the gateway whenever it dies, like systemd would, until it

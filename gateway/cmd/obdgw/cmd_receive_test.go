@@ -62,10 +62,10 @@ func TestReceiveStoresAndAnswers(t *testing.T) {
 		}
 		receipts <- r
 	}).Wait()
-	stored, _ := wire.Marshal(wire.Envelope{Kind: "ehr", Schema: "ehr/1", Gateway: "gw-r", CompanyCode: top.CompanyCode,
+	stored, _ := wire.Marshal(wire.Envelope{Kind: "alpha", Schema: "alpha/1", Gateway: "gw-r", CompanyCode: top.CompanyCode,
 		CreatedAt: time.Now(), Payload: json.RawMessage(`{"vin":"LSVNV2182E2100001"}`)})
 	good, _ := wire.Frame("gw-r-1", stored)
-	bad := bytes.Replace(good, []byte(`"schema":"ehr/1"`), []byte(`"schema":"im/1"`), 1)
+	bad := bytes.Replace(good, []byte(`"schema":"alpha/1"`), []byte(`"schema":"beta/1"`), 1)
 	bad = bytes.Replace(bad, []byte(`gw-r-1`), []byte(`gw-r-2`), 1)
 	next := func() wire.Receipt {
 		select {
@@ -79,7 +79,7 @@ func TestReceiveStoresAndAnswers(t *testing.T) {
 	// The receiver may subscribe a moment after we start; resend until the first answer.
 	var r wire.Receipt
 	for got := false; !got; {
-		c.Publish(top.Record("ehr"), 1, false, good).Wait()
+		c.Publish(top.Record("alpha"), 1, false, good).Wait()
 		select {
 		case r = <-receipts:
 			got = true
@@ -94,11 +94,11 @@ func TestReceiveStoresAndAnswers(t *testing.T) {
 			t.Errorf("resend answered %+v", r)
 		}
 	}
-	c.Publish(top.Record("ehr"), 1, false, good).Wait()
+	c.Publish(top.Record("alpha"), 1, false, good).Wait()
 	if r := next(); r.Status != wire.Duplicate {
 		t.Errorf("resend: %+v", r)
 	}
-	c.Publish(top.Record("ehr"), 1, false, bad).Wait()
+	c.Publish(top.Record("alpha"), 1, false, bad).Wait()
 	if r := next(); r.ID != "gw-r-2" || r.Status != wire.Rejected || !strings.Contains(r.Reason, "schema") {
 		t.Errorf("bad record: %+v", r)
 	}
