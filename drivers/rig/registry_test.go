@@ -11,8 +11,8 @@ import (
 type fakeRig struct{ Port }
 
 func (fakeRig) Read(context.Context) (Reading, error) { return Reading{HCppm: F(-3)}, nil }
-func (fakeRig) String() string                       { return "fake" }
-func (fakeRig) Halt() error                          { return nil }
+func (fakeRig) String() string                        { return "fake" }
+func (fakeRig) Halt() error                           { return nil }
 
 func TestRegistry(t *testing.T) {
 	Register(Model{Name: "zz-test1", Title: "Test Rig", Baud: 4800, Open: func(p Port, o Options) (Rig, error) {
