@@ -1,0 +1,528 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/host/v3"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/drivers/elm327"
+	"github.com/obdgw/obdgw/drivers/indicator"
+	"github.com/obdgw/obdgw/firmware/version"
+	"github.com/obdgw/obdgw/gateway/api"
+	"github.com/obdgw/obdgw/gateway/bay"
+	"github.com/obdgw/obdgw/gateway/config"
+	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/events"
+	"github.com/obdgw/obdgw/gateway/wire"
+	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// StoreFile is the name of the one bbolt file in the state directory.
+const StoreFile = "obdgw.db"
+
+// Options adjust a daemon beyond its configuration. The zero value is what `obdgw run` uses.
+type Options struct {
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil = time.Now
+	// Listener, when set, is used for the API and console instead of listening on
+	// cfg.API.Listen (tests and the demo pass a loopback listener on a free port).
+	Listener net.Listener
+	// AllowPlainBroker permits a tcp:// broker URL (the demo's in-process broker; tests).
+	// Production configurations use TLS.
+	AllowPlainBroker bool
+	// Dial opens a bay's adapter; nil uses elm327.OpenContext on the configured address.
+	Dial func(ctx context.Context, b config.Bay) (bay.Conn, error)
+	// Poll is the bays' retry and heartbeat interval (0 = 2 s).
+	Poll time.Duration
+}
+
+// Daemon is a running gateway. Build it with New, run it with Run.
+type Daemon struct {
+	cfg    *config.Config
+	o      Options
+	log    *slog.Logger
+	db     *buffer.DB
+	bus    *events.Bus
+	wo     *workorder.Store
+	up     *cloud.Uplink // nil when no broker is configured
+	bays   []*bay.Supervisor
+	byName map[string]*bay.Supervisor
+	api    *api.Server
+	mux    *http.ServeMux
+	ln     net.Listener
+
+	mu    sync.Mutex
+	ready bool
+}
+
+// New opens the store and builds every component; nothing runs until Run. On error nothing
+// is left open.
+func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d := &Daemon{cfg: cfg, o: o, log: log, bus: events.New(o.Now), byName: map[string]*bay.Supervisor{}}
+	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("daemon: state directory %s: %w", cfg.StateDir, err)
+	}
+	d.db, err = buffer.Open(filepath.Join(cfg.StateDir, StoreFile), buffer.Options{
+		GatewayID:  cfg.GatewayID,
+		MaxRecords: cfg.Records.MaxOutboxRecords,
+		Now:        o.Now,
+		Logger:     log.With("component", "buffer"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			d.db.Close()
+		}
+	}()
+	topic := wire.Topic{Province: cfg.Company.Province, CompanyCode: cfg.Company.Code, Gateway: cfg.GatewayID}
+	if err := topic.Validate(); err != nil {
+		return nil, fmt.Errorf("daemon: company/gateway settings do not make a valid topic: %w", err)
+	}
+	known := map[string]bool{}
+	for _, b := range cfg.Bays {
+		known[b.Name] = true
+	}
+	d.wo = workorder.New(d.db, workorder.Options{
+		Company:     cfg.Company.Name,
+		CompanyCode: cfg.Company.Code,
+		Province:    cfg.Company.Province,
+		GatewayID:   cfg.GatewayID,
+		KnownBay:    func(n string) bool { return known[n] },
+		Events:      d.bus,
+		Now:         o.Now,
+		Logger:      log.With("component", "workorder"),
+	})
+	if cfg.Broker.URL != "" {
+		d.up, err = cloud.NewUplink(d.db, cloud.UplinkOptions{
+			Broker:       cfg.Broker.URL,
+			AllowPlain:   o.AllowPlainBroker,
+			CAFile:       cfg.Broker.CAFile,
+			CertFile:     cfg.Broker.CertFile,
+			KeyFile:      cfg.Broker.KeyFile,
+			Username:     cfg.Broker.Username,
+			PasswordFile: cfg.Broker.PasswordFile,
+			ClientID:     cfg.GatewayID,
+			InFlight:     cfg.Broker.Inflight,
+			Delivery:     cloud.Delivery(cfg.Broker.Delivery),
+			ReceiptTopic: topic.Receipt(),
+			ParseReceipt: parseReceipt,
+			StatusTopic:  topic.Status(),
+			Status: func(online bool, at time.Time) ([]byte, error) {
+				st := wire.Offline
+				if online {
+					st = wire.Online
+				}
+				return wire.MarshalStatus(wire.Status{State: st, Gateway: cfg.GatewayID, Version: version.Version, At: at})
+			},
+			Frame:     func(rec buffer.Record) ([]byte, error) { return wire.Frame(rec.ID, rec.Payload) },
+			DrainRate: cfg.Broker.DrainRate,
+			Logger:    log.With("component", "uplink"),
+			Now:       o.Now,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	d.buildBays()
+	var tokens []api.Token
+	for _, t := range cfg.API.Tokens {
+		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret})
+	}
+	d.api = api.New(api.Options{
+		Store:          d.wo,
+		Bays:           &bays{d: d},
+		Outbox:         d.db,
+		Tokens:         tokens,
+		AnonymousReads: cfg.API.AnonymousReads,
+		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		Events:         d.bus,
+		Uplink:         d.uplinkStatus,
+		Logger:         log.With("component", "api"),
+	})
+	d.mux = http.NewServeMux()
+	d.mux.Handle(api.Prefix+"/", d.api.Handler())
+	d.mux.HandleFunc("GET /healthz", d.healthz)
+	if d.up != nil {
+		d.mux.Handle("GET /metrics", d.up.Handler())
+	}
+	if cfg.Console.Enabled {
+		d.mux.Handle("/", console.Handler())
+	}
+	return d, nil
+}
+
+func parseReceipt(b []byte) (cloud.Receipt, error) {
+	r, err := wire.ParseReceipt(b)
+	if err != nil {
+		return cloud.Receipt{}, err
+	}
+	return cloud.Receipt{ID: r.ID, Status: cloud.ReceiptStatus(r.Status), Reason: r.Reason}, nil
+}
+
+func (d *Daemon) uplinkStatus() any {
+	if d.up == nil {
+		return map[string]any{"connected": false, "last_error": "no broker configured"}
+	}
+	return d.up.Status()
+}
+
+// buildBays makes one supervisor per configured bay, with its status light when pins are set.
+func (d *Daemon) buildBays() {
+	var hostOK bool
+	var hostErr error
+	for _, b := range d.cfg.Bays {
+		b := b
+		var light *indicator.Light
+		if b.LEDs != nil && (b.LEDs.Green != "" || b.LEDs.Red != "") {
+			if !hostOK && hostErr == nil {
+				if _, err := host.Init(); err != nil {
+					hostErr = err
+				} else {
+					hostOK = true
+				}
+			}
+			green, red := d.pin(b.Name, b.LEDs.Green, hostErr), d.pin(b.Name, b.LEDs.Red, hostErr)
+			light = indicator.New(b.Name, green, red, 0)
+		}
+		dial := d.o.Dial
+		if dial == nil {
+			dial = func(ctx context.Context, cb config.Bay) (bay.Conn, error) {
+				return elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name)})
+			}
+		}
+		s := bay.New(bay.Options{
+			Name:    b.Name,
+			Address: b.OBD,
+			Dial:    func(ctx context.Context) (bay.Conn, error) { return dial(ctx, b) },
+			OnScan:  d.onScan,
+			Light:   light,
+			Events:  d.bus,
+			Logger:  d.log.With("component", "bay"),
+			Now:     d.o.Now,
+			Poll:    d.o.Poll,
+		})
+		d.bays = append(d.bays, s)
+		d.byName[b.Name] = s
+	}
+}
+
+func (d *Daemon) pin(bayName, name string, hostErr error) gpio.PinOut {
+	if name == "" {
+		return nil
+	}
+	if hostErr != nil {
+		d.log.Warn("status light disabled: no GPIO on this machine", "bay", bayName, "pin", name, "err", hostErr)
+		return nil
+	}
+	p := gpioreg.ByName(name)
+	if p == nil {
+		d.log.Warn("status light pin not found; check bays[].leds in the config", "bay", bayName, "pin", name)
+		return nil
+	}
+	return p
+}
+
+// onScan attaches a finished scan to the matching open work order (same VIN, else the bay's
+// open order). An ambiguous match is left for the technician and announced.
+func (d *Daemon) onScan(bayName string, r *obd.Report) {
+	res, err := d.wo.AddScan(bayName, "automatic scan on connection", *r)
+	if err != nil {
+		var amb *workorder.AmbiguousError
+		if errors.As(err, &amb) {
+			d.bus.Publish("scan.ambiguous", bayName, amb)
+			return
+		}
+		d.log.Warn("scan not stored", "bay", bayName, "err", err)
+		return
+	}
+	d.bus.Publish("scan.stored", bayName, res)
+}
+
+func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	ready := d.ready
+	d.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	if !ready {
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}
+	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version})
+}
+
+// Store returns the work-order store (the demo drives a visit through it).
+func (d *Daemon) Store() *workorder.Store { return d.wo }
+
+// Handler returns the daemon's HTTP handler (API, console, metrics, health).
+func (d *Daemon) Handler() http.Handler { return d.mux }
+
+// Addr returns the address the API listens on, once Run has started listening.
+func (d *Daemon) Addr() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.ln == nil {
+		return ""
+	}
+	return d.ln.Addr().String()
+}
+
+// Bay returns the supervisor of a bay, or nil.
+func (d *Daemon) Bay(name string) *bay.Supervisor { return d.byName[name] }
+
+// Run serves until ctx ends, then shuts down in order: stop taking requests, stop the bays,
+// let the uplink finish its in-flight exchange, close the store. ready is called once the API
+// listens and every component has started (for sd_notify READY=1).
+func (d *Daemon) Run(ctx context.Context, ready func()) error {
+	ln := d.o.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", d.cfg.API.Listen)
+		if err != nil {
+			d.db.Close()
+			return fmt.Errorf("daemon: listen on %s (api.listen): %w", d.cfg.API.Listen, err)
+		}
+	}
+	d.mu.Lock()
+	d.ln = ln
+	d.mu.Unlock()
+	srv := &http.Server{Handler: d.mux, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 2+len(d.bays))
+	if d.up != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.up.Run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("daemon: uplink: %w", err)
+			}
+		}()
+	}
+	for _, s := range d.bays {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Run(ctx) }()
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("daemon: http: %w", err)
+		}
+	}()
+	d.mu.Lock()
+	d.ready = true
+	d.mu.Unlock()
+	d.log.Info("gateway ready", "listen", ln.Addr().String(), "bays", len(d.bays), "broker", d.cfg.Broker.URL, "version", version.Version)
+	if ready != nil {
+		ready()
+	}
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		d.log.Error("gateway stopping after a failure", "err", runErr)
+	}
+	d.mu.Lock()
+	d.ready = false
+	d.mu.Unlock()
+	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	srv.Shutdown(shut)
+	cancel()
+	wg.Wait()
+	if err := d.db.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("daemon: close store: %w", err)
+	}
+	d.log.Info("gateway stopped")
+	return runErr
+}
+
+// bays adapts the supervisors to the API.
+type bays struct{ d *Daemon }
+
+func (b *bays) get(name string) (*bay.Supervisor, error) {
+	s := b.d.byName[name]
+	if s == nil {
+		return nil, fmt.Errorf("%w: %q", api.ErrNoBay, name)
+	}
+	return s, nil
+}
+
+func (b *bays) status(s *bay.Supervisor) api.BayStatus {
+	st := s.Status()
+	out := api.BayStatus{Name: st.Name, State: string(st.State), Adapter: st.Adapter, Error: st.LastError}
+	if out.Adapter == "" {
+		out.Adapter = st.Address
+	}
+	if st.VIN != "" || st.LastScan != nil {
+		v := &api.Vehicle{VIN: st.VIN}
+		if st.LastScan != nil {
+			v.MIL = st.LastScan.MIL
+		}
+		out.Vehicle = v
+	}
+	if st.LastScan != nil {
+		if raw, err := json.Marshal(st.LastScan); err == nil {
+			out.LastScan = raw
+		}
+	}
+	for _, cb := range b.d.cfg.Bays {
+		if cb.Name == st.Name && cb.Rig != nil {
+			out.Rig = cb.Rig.Model
+		}
+	}
+	if orders, _, err := b.d.wo.List(workorder.Filter{Bay: st.Name, Status: workorder.Open}); err == nil && len(orders) == 1 {
+		out.Order = orders[0].ID
+	}
+	return out
+}
+
+func (b *bays) List() []api.BayStatus {
+	out := make([]api.BayStatus, 0, len(b.d.bays))
+	for _, s := range b.d.bays {
+		out = append(out, b.status(s))
+	}
+	return out
+}
+
+func (b *bays) Status(name string) (api.BayStatus, error) {
+	s, err := b.get(name)
+	if err != nil {
+		return api.BayStatus{}, err
+	}
+	return b.status(s), nil
+}
+
+func (b *bays) Scan(ctx context.Context, name string) error {
+	s, err := b.get(name)
+	if err != nil {
+		return err
+	}
+	switch s.Status().State {
+	case bay.Ready:
+	case bay.Scanning:
+		return api.ErrBayBusy
+	default:
+		return fmt.Errorf("%w (%s)", api.ErrNoVehicle, s.Status().State)
+	}
+	// The scan outlives the HTTP request (202 Accepted); its result arrives as an event and
+	// through OnScan.
+	go func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := s.ScanNow(sctx); err != nil {
+			b.d.log.Warn("requested scan failed", "bay", name, "err", err)
+		}
+	}()
+	return nil
+}
+
+func (b *bays) ClearDTCs(ctx context.Context, name string, req api.ClearRequest) (api.ClearResult, error) {
+	s, err := b.get(name)
+	if err != nil {
+		return api.ClearResult{}, err
+	}
+	if st := s.Status().State; st != bay.Ready {
+		if st == bay.Scanning {
+			return api.ClearResult{}, api.ErrBayBusy
+		}
+		return api.ClearResult{}, fmt.Errorf("%w (%s)", api.ErrNoVehicle, st)
+	}
+	out, err := s.ClearDTCs(ctx, obd.Confirmation{VIN: req.VIN, ConfirmedBy: "api:" + req.RequestID, At: b.d.o.Now(), WorkOrder: req.Order})
+	res := api.ClearResult{Bay: name, VIN: req.VIN, Order: req.Order}
+	if out.Before != nil {
+		if id, ok := b.keep(name, req.Order, "before clearing fault codes", out.Before); ok {
+			res.ScanBefore = id
+		}
+	}
+	if errors.Is(err, bay.ErrVINMismatch) {
+		return res, fmt.Errorf("%w: %v", api.ErrVINMismatch, err)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Cleared = true
+	if out.After != nil {
+		res.MILAfter = out.After.MIL
+		if id, ok := b.keep(name, req.Order, "after clearing fault codes", out.After); ok {
+			res.ScanAfter = id
+		}
+	}
+	return res, nil
+}
+
+// keep stores a scan taken around a clear on the work order (given, or the bay's match).
+func (b *bays) keep(bayName, order, note string, r *obd.Report) (string, bool) {
+	if order != "" {
+		o, err := b.d.wo.AttachScanTo(order, bayName, note, *r)
+		if err == nil && len(o.Scans) > 0 {
+			return o.Scans[len(o.Scans)-1].ID, true
+		}
+		b.d.log.Warn("scan around a clear not attached", "order", order, "err", err)
+	}
+	res, err := b.d.wo.AddScan(bayName, note, *r)
+	if err != nil {
+		b.d.log.Warn("scan around a clear not stored", "bay", bayName, "err", err)
+		return "", false
+	}
+	return res.ScanID, true
+}
+
+func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {
+	s, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	in := s.Watch(ctx)
+	out := make(chan api.LiveValues)
+	go func() {
+		defer close(out)
+		for l := range in {
+			v := api.LiveValues{}
+			for k, p := range map[string]*float64{"rpm": l.RPM, "coolant_c": l.CoolantC, "speed_kmh": l.SpeedKmh} {
+				if p != nil {
+					v[k] = *p
+				}
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Bays lists the bay names in configuration order.
+func (d *Daemon) Bays() []string {
+	var out []string
+	for _, b := range d.cfg.Bays {
+		out = append(out, b.Name)
+	}
+	return out
+}
