@@ -202,7 +202,7 @@ func (s *Store) submit(tx *buffer.Tx, o *Order, rev int, reason string, changed 
 	}
 	out.Seq = r.Seq
 	if s.opts.IM != nil && o.EmissionRepair && o.TestNo != "" {
-		schema, p, err := s.opts.IM(tx, o, &rec)
+		schema, p, err := s.opts.IM(tx, o, &rec, rev, reason)
 		if err != nil {
 			return fmt.Errorf("workorder: M-station record: %w", err)
 		}

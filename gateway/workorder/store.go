@@ -32,8 +32,10 @@ const (
 // through tx — and returns the payload of kind "im" and its schema, or a nil payload when there
 // is nothing to send (no self-test yet). An error aborts the settlement; nothing is stored.
 //
-// It is called only for emission repairs with a test_no, on settlement and on each revision.
-type IMHook func(tx *buffer.Tx, o *Order, rec *wire.EHRRecord) (schema string, payload []byte, err error)
+// It is called only for emission repairs with a test_no, on settlement (revision 1, reason "")
+// and on each revision (the revision number and reason of the ehr record being submitted, for
+// wire.IMInput.Revision and Reason). rec is the validated ehr record of the same submission.
+type IMHook func(tx *buffer.Tx, o *Order, rec *wire.EHRRecord, revision int, reason string) (schema string, payload []byte, err error)
 
 // Publisher receives notices for the console (events.Bus satisfies it). Data never carries
 // owner data.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -424,6 +425,22 @@ func TestScanAttachment(t *testing.T) {
 
 func strptr(s string) *string { return &s }
 
+// imPayload is a valid M-station payload (the wire package's golden two-speed-idle record):
+// these tests are about the transaction around it, not its content, which gateway/emission
+// builds from the self-test.
+func imPayload(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../wire/testdata/im_dual_idle.golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
 func TestRevisionIsANewRecordUnderTheSameCostListCode(t *testing.T) {
 	f := newFixture(t, nil)
 	st, err := settleSimple(t, f, exampleVIN, 86412, "HS-9")
@@ -476,12 +493,18 @@ func TestIMRecordAppendedInTheSameTransaction(t *testing.T) {
 	var hookErr error
 	calls := 0
 	f := newFixture(t, func(o *Options) {
-		o.IM = func(tx *buffer.Tx, ord *Order, rec *wire.EHRRecord) (string, []byte, error) {
+		o.IM = func(tx *buffer.Tx, ord *Order, rec *wire.EHRRecord, rev int, reason string) (string, []byte, error) {
 			calls++
+			if rev != 1 || reason != "" {
+				return "", nil, fmt.Errorf("revision %d %q on a first settlement", rev, reason)
+			}
 			if hookErr != nil {
 				return "", nil, hookErr
 			}
-			return "im/1", []byte(`{"test_no":"` + ord.TestNo + `","vin":"` + rec.Basic.VIN + `"}`), nil
+			if ord.TestNo == "" || rec.Basic.VIN != exampleVIN {
+				return "", nil, errors.New("the hook got the wrong order")
+			}
+			return wire.SchemaIM, imPayload(t), nil
 		}
 	})
 	o, _ := f.s.Create(exampleOrder())
@@ -506,7 +529,7 @@ func TestIMRecordAppendedInTheSameTransaction(t *testing.T) {
 		t.Fatalf("outbox %+v", rs)
 	}
 	env, _ := decode(t, rs[1])
-	if env.Schema != "im/1" || !strings.Contains(string(env.Payload), "440600202403110042") {
+	if env.Schema != "im/1" || !strings.Contains(string(env.Payload), "330106202611200123") {
 		t.Fatalf("im envelope %+v", env)
 	}
 	// Orders that are not emission repairs never call the hook.
@@ -521,8 +544,8 @@ func TestIMRecordAppendedInTheSameTransaction(t *testing.T) {
 
 func TestOwnerDataNeverLeavesTheStore(t *testing.T) {
 	f := newFixture(t, func(o *Options) {
-		o.IM = func(tx *buffer.Tx, ord *Order, rec *wire.EHRRecord) (string, []byte, error) {
-			return "im/1", []byte(`{"test_no":"` + ord.TestNo + `"}`), nil
+		o.IM = func(tx *buffer.Tx, ord *Order, rec *wire.EHRRecord, rev int, reason string) (string, []byte, error) {
+			return wire.SchemaIM, imPayload(t), nil
 		}
 	})
 	o, err := f.s.Create(exampleOrder())
