@@ -632,7 +632,7 @@ func (s *session) lateReceipts() {
 				s.u.m.badReceipts.Inc()
 				continue
 			}
-			s.settle(seq, r.ID, "", r, s.u.o.Now(), nil)
+			s.settle(seq, r.ID, "unknown", r, s.u.o.Now(), nil) // kind not known without a read; the outbox counts it right
 		}
 	}
 }
