@@ -23,9 +23,29 @@ var rules = []struct {
 	// Scenario files are YAML, the one format shop staff and testers already edit.
 	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "gopkg.in/yaml.v3"}},
 	{"./drivers/rig", nil},
+	{"./drivers/rig/frame", []string{mod + "/drivers/rig"}},
+	{"./drivers/indicator", []string{"periph.io/x/conn/v3"}},
+	// Rig drivers speak bytes through the rig seam; their simulators add a pty.
+	{"./drivers/nanhua", rigDriver},
+	{"./drivers/opacity", rigDriver},
+	{"./drivers/mqw50a", rigDriver},
+	{"./drivers/mexa", rigDriver},
+	{"./drivers/fga4100", rigDriver},
+	{"./drivers/nanhua/nanhuasim", append([]string{mod + "/drivers/nanhua"}, rigSim...)},
+	{"./drivers/opacity/opacitysim", append([]string{mod + "/drivers/opacity"}, rigSim...)},
+	{"./drivers/mqw50a/mqw50asim", append([]string{mod + "/drivers/mqw50a"}, rigSim...)},
+	{"./drivers/mexa/mexasim", append([]string{mod + "/drivers/mexa"}, rigSim...)},
+	{"./drivers/fga4100/fga4100sim", append([]string{mod + "/drivers/fga4100"}, rigSim...)},
+	// cloud moves opaque bytes: it never imports the wire schema or anything of the gateway.
+	{"./cloud", []string{mod + "/buffer", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	{"./firmware/...", []string{mod + "/firmware"}},
 }
+
+var (
+	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame"}
+	rigSim    = append([]string{mod + "/drivers/rig/rigsim", "github.com/creack/pty", "golang.org/x/sys"}, rigDriver...)
+)
 
 func TestImportRules(t *testing.T) {
 	for _, r := range rules {
