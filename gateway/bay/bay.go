@@ -112,14 +112,16 @@ type Supervisor struct {
 }
 
 type request struct {
-	kind    string // "scan" or "clear"
+	kind    string // "scan", "clear" or "query"
 	confirm obd.Confirmation
+	query   obd.Request
 	reply   chan reply
 }
 
 type reply struct {
 	scan  *obd.Report
 	clear ClearOutcome
+	resps []obd.Response
 	err   error
 }
 
@@ -192,6 +194,19 @@ func (s *Supervisor) ClearDTCs(ctx context.Context, c obd.Confirmation) (ClearOu
 	r, err := s.ask(ctx, request{kind: "clear", confirm: c})
 	return r.clear, err
 }
+
+// Query lends the bay's adapter for one request (an emission self-test reading engine speed
+// over OBD while the supervisor keeps owning the adapter). It makes the Supervisor an
+// obd.Adapter. Service 04 is refused: clearing codes goes through ClearDTCs only.
+func (s *Supervisor) Query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
+	if req.Service == 0x04 {
+		return nil, fmt.Errorf("bay: service 04 (clear fault codes) only through a confirmed clear: %w", obd.ErrNotConfirmed)
+	}
+	r, err := s.ask(ctx, request{kind: "query", query: req})
+	return r.resps, err
+}
+
+var _ obd.Adapter = (*Supervisor)(nil)
 
 // Watch streams live values until ctx ends. While at least one watcher is attached the
 // supervisor samples engine speed, coolant temperature and vehicle speed.
@@ -336,6 +351,8 @@ func (s *Supervisor) session(ctx context.Context, conn Conn) {
 				rep.scan, rep.err = s.scan(ctx, conn)
 			case "clear":
 				rep.clear, rep.err = s.clear(ctx, conn, r.confirm)
+			case "query":
+				rep.resps, rep.err = conn.Query(ctx, r.query)
 			}
 			r.reply <- rep
 			if rep.err != nil && s.lost(rep.err) {

@@ -219,6 +219,25 @@ func TestClearNeedsMatchingVINAndIsSentOnce(t *testing.T) {
 	})
 }
 
+func TestQueryLendsTheAdapterButNeverClears(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &car{vin: vin, plugged: true, ignition: true}
+		s, _, cancel := start(t, c)
+		defer cancel()
+		ctx := context.Background()
+		resps, err := s.Query(ctx, obd.Req(0x01, 0x0C))
+		if err != nil || len(resps) != 1 || resps[0].ECU != "7E8" {
+			t.Fatalf("query 010C: %v %v", resps, err)
+		}
+		if _, err := s.Query(ctx, obd.Req(0x04)); !errors.Is(err, obd.ErrNotConfirmed) {
+			t.Fatalf("query 04 through the lending path: %v", err)
+		}
+		if n := c.count("04"); n != 0 {
+			t.Fatalf("04 reached the car %d times", n)
+		}
+	})
+}
+
 func TestWatchStreamsLiveValues(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := &car{vin: vin, plugged: true, ignition: true}
