@@ -542,3 +542,25 @@ func FuzzDecodeBody(f *testing.F) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+func TestSettlementWaitsForTheClock(t *testing.T) {
+	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	// A box that booted without a clock source believes it is 1970.
+	now := func() time.Time { return time.Date(1970, 1, 1, 8, 0, 0, 0, time.UTC) }
+	store := workorder.New(db, workorder.Options{Company: "测试修理厂", CompanyCode: "330106000099901", Province: "33", GatewayID: "gw-test", Now: now})
+	srv := httptest.NewServer(New(Options{Store: store, Outbox: db, Tokens: []Token{{Name: "dms", Secret: dmsToken}}}).Handler())
+	defer srv.Close()
+	f := &fixture{t: t, srv: srv}
+	o := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","vin":"`+carVIN+`","mileage_km":5,"fault_description":"保养"}`)
+	code, m := f.do("POST", "/workorders/"+o["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS1"}`)
+	if code != 503 || !strings.Contains(m["error"].(string), "clock") {
+		t.Fatalf("settle with an unset clock = %d %v", code, m)
+	}
+	if rs, _ := db.Peek(10); len(rs) != 0 {
+		t.Fatalf("a record dated 1970 was queued: %+v", rs)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
@@ -281,6 +282,7 @@ func storeError(err error) *apiError {
 		ie  *workorder.InputError
 		ve  *workorder.ValidationError
 		amb *workorder.AmbiguousError
+		fe  *wire.FieldError
 	)
 	switch {
 	case errors.As(err, &ie):
@@ -296,6 +298,10 @@ func storeError(err error) *apiError {
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, workorder.ErrSettled), errors.Is(err, workorder.ErrNotSettled), errors.Is(err, workorder.ErrDuplicate):
 		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.As(err, &fe) && fe.Field == "created_at":
+		// Nothing is timestamped before the clock is synced: a record dated 1970 would be wrong
+		// for good, so settlement waits for the clock.
+		return &apiError{status: http.StatusServiceUnavailable, msg: "the gateway's clock is not set, so the record cannot be dated: check time synchronisation (NTP) and settle again"}
 	case errors.Is(err, buffer.ErrFull):
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the outbox is full: nothing can be settled until the broker takes the backlog (check the uplink)"}
 	}

@@ -327,3 +327,10 @@ func (p *Patch) apply(o *Order, knownBay func(string) bool) (changed []string, e
 	}
 	return changed, nil
 }
+
+// ownerOnly reports whether the patch touches nothing but the owner's data.
+func (p *Patch) ownerOnly() bool {
+	q := *p
+	q.OwnerName, q.OwnerPhone = nil, nil
+	return (p.OwnerName != nil || p.OwnerPhone != nil) && q == (Patch{})
+}

@@ -289,8 +289,25 @@ func (s *Store) List(f Filter) ([]Order, string, error) {
 	return out, next, err
 }
 
-// Update changes an open order.
+// Update changes an open order. On a settled order only the owner's name and phone may change
+// (they are not part of the record); anything else is ErrSettled — send a revision.
 func (s *Store) Update(id string, p Patch) (Order, error) {
+	if p.ownerOnly() {
+		var out Order
+		err := s.db.Update(func(tx *buffer.Tx) error {
+			o, err := getOrder(tx, id)
+			if err != nil {
+				return err
+			}
+			if _, err := p.apply(o, s.opts.KnownBay); err != nil {
+				return err
+			}
+			o.Updated = s.now()
+			out = *o
+			return putOrder(tx, o)
+		})
+		return out, err
+	}
 	return s.mutateOpen(id, func(tx *buffer.Tx, o *Order) error {
 		oldVIN := o.VIN
 		if _, err := p.apply(o, s.opts.KnownBay); err != nil {

@@ -566,7 +566,17 @@ func TestOwnerDataNeverLeavesTheStore(t *testing.T) {
 	if _, err := f.s.Revise(o.ID, RevisionRequest{Reason: "更正", Patch: Patch{MileageKm: km(86500), OwnerPhone: strptr("13905710042")}}); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = f.s.Update(o.ID, Patch{OwnerName: strptr(ownerName)}) // refused (settled); its error must not leak either
+	if _, err := f.s.Update(o.ID, Patch{OwnerName: strptr(ownerName), MileageKm: km(1)}); !errors.Is(err, ErrSettled) {
+		t.Fatalf("a settled order took a record change through Update: %v", err)
+	}
+	// The owner's data is not in the record: the shop may still correct it, without a revision.
+	upd, err := f.s.Update(o.ID, Patch{OwnerPhone: strptr("13905710043")})
+	if err != nil || upd.Owner.Phone != "13905710043" || upd.Revision != 2 {
+		t.Fatalf("owner-only update of a settled order: %+v, %v", upd, err)
+	}
+	if _, err := f.s.Update(o.ID, Patch{OwnerPhone: strptr(ownerPhone)}); err != nil {
+		t.Fatal(err)
+	}
 
 	var published []string
 	for _, r := range outbox(t, f.db) {
