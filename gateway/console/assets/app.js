@@ -1,37 +1,63 @@
 // obdgw console: a small single-page app over the daemon's REST API (/api/v1) and its event
 // stream. No framework, no outside hosts: everything is served by the gateway itself.
+// Owner data (name, phone) is shown only on a work order's own page, when the API returns it.
 "use strict";
 
 const API = "/api/v1";
-const state = { lang: localStorage.getItem("obdgw.lang") || "zh", token: localStorage.getItem("obdgw.token") || "" };
+const state = {
+  lang: localStorage.getItem("obdgw.lang") === "en" ? "en" : "zh",
+  token: localStorage.getItem("obdgw.token") || "",
+  dtc: {},          // code → {zh, en} from /dtc.json
+  bay: null,        // the bay shown on the bay page (for the clear dialog)
+  clearID: "",      // request id of the open clear dialog: one id per confirmation
+  settled: {},      // order id → warnings returned by its settlement, shown after the reload
+  ordersFilter: "",
+};
 
 // ---- helpers ---------------------------------------------------------------------------
 const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => Array.from(root.querySelectorAll(sel));
 function t(key) { return (I18N[state.lang] && I18N[state.lang][key]) || I18N.zh[key] || key; }
 function esc(v) {
   return String(v ?? "").replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
 }
-function h(strings, ...vals) { // tagged template that escapes every interpolated value
+// h is a tagged template that escapes every interpolated value unless it was wrapped by raw().
+function h(strings, ...vals) {
   return strings.reduce((out, s, i) => out + s + (i < vals.length ? (vals[i] && vals[i].__html !== undefined ? vals[i].__html : esc(vals[i])) : ""), "");
 }
 const raw = html => ({ __html: html });
+const join = parts => raw(parts.join(""));
+const enc = encodeURIComponent;
 function flash(msg, kind) {
   const f = $("#flash");
-  f.textContent = msg; f.className = kind || ""; f.hidden = !msg;
+  f.textContent = msg || ""; f.className = kind || ""; f.hidden = !msg;
   if (msg && kind === "info") setTimeout(() => { if (f.textContent === msg) f.hidden = true; }, 4000);
 }
 function translatePage() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
-  document.querySelectorAll("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
+  $$("[data-t]").forEach(el => { el.textContent = t(el.dataset.t); });
   $("#lang").textContent = state.lang === "zh" ? "English" : "中文";
+  $("#lang").lang = state.lang === "zh" ? "en" : "zh-CN";
+}
+function when(ts) {
+  if (!ts) return "—";
+  const d = new Date(ts);
+  return isNaN(d) ? String(ts) : d.toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+}
+// A fresh id for a request that must run at most once. crypto.randomUUID needs a secure
+// context, which a tablet reaching the gateway by its LAN address over http is not.
+function requestID() {
+  if (crypto.randomUUID) { try { return crypto.randomUUID(); } catch (e) { /* fall through */ } }
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, x => x.toString(16).padStart(2, "0")).join("");
 }
 
 class APIError extends Error {
-  constructor(status, body) { super(body.error || ("HTTP " + status)); this.status = status; this.field = body.field; this.body = body; }
+  constructor(status, body) { super(body.error || ("HTTP " + status)); this.status = status; this.field = body.field || ""; this.body = body; }
 }
+function authHeaders() { return state.token ? { Authorization: "Bearer " + state.token } : {}; }
 async function api(method, path, body) {
-  const opts = { method, headers: {} };
-  if (state.token) opts.headers.Authorization = "Bearer " + state.token;
+  const opts = { method, headers: authHeaders() };
   if (body !== undefined) { opts.headers["Content-Type"] = "application/json"; opts.body = JSON.stringify(body); }
   let resp;
   try { resp = await fetch(API + path, opts); } catch (e) { throw new APIError(0, { error: t("err.network") }); }
@@ -42,282 +68,519 @@ async function api(method, path, body) {
   if (!resp.ok) throw new APIError(resp.status, data);
   return data;
 }
-function showError(e) {
-  flash(e.field ? `${e.message} (${e.field})` : e.message);
-  if (e.field) {
-    const el = document.querySelector(`[name="${CSS.escape(e.field)}"]`);
-    if (el) { el.setAttribute("aria-invalid", "true"); el.focus(); }
-  }
+const items = x => (x && Array.isArray(x.items)) ? x.items : [];
+
+// Field names in API errors are the work-order JSON names; say them in words as well.
+const fieldKeys = {
+  plate: "order.plate", plate_color: "order.platecolor", vin: "order.vin", mileage_km: "order.mileage",
+  fault_description: "order.fault", bay: "order.bay", test_no: "order.testno", owner_name: "order.owner",
+  owner_phone: "order.phone", costlistcode: "order.costlistcode", settle_date: "order.settledate",
+  repair_date: "order.repairdate", items: "order.items", parts: "order.parts",
+};
+function fieldLabel(f) {
+  const base = String(f || "").replace(/\[.*$/, "");
+  return fieldKeys[base] ? `${t(fieldKeys[base])} (${f})` : f;
 }
-const list = x => Array.isArray(x) ? x : (x && (x.items || x.workorders || x.bays || x.records)) || [];
+// problemLines lists what an error says, one line per field.
+function problemLines(e) {
+  const ps = (e.body && Array.isArray(e.body.problems) && e.body.problems.length) ? e.body.problems : [{ field: e.field, message: e.message }];
+  return ps.map(p => p.field ? `${fieldLabel(p.field)}: ${p.message}` : p.message);
+}
+// showFormError puts an API error into a form's error box and marks the fields it names.
+function showFormError(form, e) {
+  if (e.status === 401) return;
+  $$("[aria-invalid]").forEach(el => el.removeAttribute("aria-invalid"));
+  const box = form && $("[data-role=errors]", form.closest("section") || form);
+  const lines = problemLines(e);
+  if (box) {
+    box.innerHTML = h`<ul>${join(lines.map(l => h`<li>${l}</li>`))}</ul>`;
+    const ws = (e.body && e.body.warnings) || [];
+    if (ws.length) box.innerHTML += h`<div class="warnings"><b>${t("order.warnings")}</b><ul>${join(ws.map(w => h`<li>${fieldLabel(w.field)}: ${w.message}</li>`))}</ul></div>`;
+  } else flash(lines.join("; "));
+  const fields = (e.body && e.body.problems ? e.body.problems.map(p => p.field) : [e.field]).filter(Boolean);
+  let first = null;
+  for (const f of fields) {
+    const el = document.querySelector(`[name="${CSS.escape(f)}"]`);
+    if (el) { el.setAttribute("aria-invalid", "true"); first = first || el; }
+  }
+  if (first) first.focus();
+}
+function showError(e) { if (e.status !== 401) flash(problemLines(e).join("; ")); }
 
 // ---- login -----------------------------------------------------------------------------
 function showLogin(msg) {
+  stopStreams();
+  document.body.dataset.view = "login";
   const v = $("#view");
   v.innerHTML = $("#login-tpl").innerHTML;
   translatePage();
-  if (msg) flash(msg);
-  $("#login").addEventListener("submit", ev => {
+  flash(msg || "");
+  $("#token").focus();
+  $("#login").addEventListener("submit", async ev => {
     ev.preventDefault();
     state.token = $("#token").value.trim();
+    try { await api("GET", "/bays"); } catch (e) { if (e.status !== 401) showError(e); return; }
     localStorage.setItem("obdgw.token", state.token);
     flash("");
-    route();
-    follow();
+    if (!location.hash || location.hash === "#/login") location.hash = "#/bays"; else route();
+    start();
   });
 }
 
-// ---- views -----------------------------------------------------------------------------
-function stateClass(s) { return { ready: "ok", scanning: "warn", connecting: "warn", ignition_off: "warn", fault: "bad", absent: "" }[s] || ""; }
+// ---- bays ------------------------------------------------------------------------------
+const stateClass = s => ({ ready: "ok", scanning: "warn", clearing: "warn", connecting: "warn", ignition_off: "warn", fault: "bad" }[s] || "");
+const statePill = s => h`<span class="pill ${stateClass(s)}" data-role="state" data-state="${s}">${t("bay.state." + s)}</span>`;
+
+async function scanNow(bay, btn) {
+  if (btn) btn.disabled = true;
+  try { await api("POST", `/bays/${enc(bay)}/scan`); flash(t("bay.scan.started") + ": " + bay, "info"); }
+  catch (e) { showError(e); } finally { if (btn) btn.disabled = false; }
+}
 
 async function viewBays() {
-  const bays = list(await api("GET", "/bays"));
-  const v = $("#view");
-  v.innerHTML = `<div class="grid">${bays.map(b => h`
+  const bays = items(await api("GET", "/bays"));
+  $("#view").innerHTML = bays.length ? h`<div class="grid">${join(bays.map(b => h`
     <section class="card bay" data-bay="${b.name}">
-      <h2>${b.name} <span class="pill ${stateClass(b.state)}" data-role="state">${t("bay.state." + b.state)}</span></h2>
-      <p class="muted mono">${b.adapter || ""}</p>
-      <p>${t("scan.vin")}: <span class="mono big" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span></p>
+      <h2><a href="#/bays/${enc(b.name)}">${b.name}</a> ${raw(statePill(b.state))}</h2>
+      <p>${t("scan.vin")}: <span class="mono" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span>
+        ${raw(b.vehicle ? h` · ${t("scan.mil")}: <span class="pill ${b.vehicle.mil ? "bad" : "ok"}">${b.vehicle.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>` : "")}</p>
+      ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
+      <p class="errors" data-role="bay-error">${b.error || ""}</p>
+      <p class="muted small mono">${b.adapter || ""}</p>
       <div class="row">
         <button class="primary" data-act="scan">${t("bay.scan")}</button>
-        <a href="#/bays/${encodeURIComponent(b.name)}"><button>${t("bay.lastscan")}</button></a>
+        <a class="button" href="#/bays/${enc(b.name)}">${t("bay.open")}</a>
       </div>
-    </section>`).join("")}</div>`;
-  v.querySelectorAll("button[data-act=scan]").forEach(btn => btn.addEventListener("click", async () => {
-    const bay = btn.closest("[data-bay]").dataset.bay;
-    btn.disabled = true;
-    try { await api("POST", `/bays/${encodeURIComponent(bay)}/scan`, {}); flash(t("bay.state.scanning") + " " + bay, "info"); }
-    catch (e) { showError(e); } finally { btn.disabled = false; }
-  }));
+    </section>`))}</div>` : h`<p class="card">${t("bays.empty")}</p>`;
+  $$("button[data-act=scan]").forEach(btn => btn.addEventListener("click", () => scanNow(btn.closest("[data-bay]").dataset.bay, btn)));
+}
+
+const kinds = [["stored", "scan.stored"], ["pending", "scan.pending"], ["permanent", "scan.permanent"]];
+
+// dtcText describes a code in the page language: the catalogue's text when the console has it,
+// else the report's own (decoded in the language the scan ran in).
+function dtcText(code, reportText) { const c = state.dtc[code]; return (c && c[state.lang]) || reportText || ""; }
+
+async function describeCodes(codes) {
+  const missing = [...new Set(codes)].filter(c => !state.dtc[c]);
+  if (!missing.length) return;
+  try {
+    const resp = await fetch("/dtc.json?codes=" + enc(missing.slice(0, 64).join(",")));
+    if (resp.ok) Object.assign(state.dtc, await resp.json());
+  } catch (e) { /* keep the report's text */ }
+  $$("[data-role=dtc-desc]").forEach(el => { el.textContent = dtcText(el.dataset.code, el.dataset.fallback); });
 }
 
 function renderScan(s) {
-  if (!s) return h`<p class="muted">${t("scan.none")}</p>`;
-  const dtcRows = [];
-  for (const [kind, label] of [["stored", "scan.stored"], ["pending", "scan.pending"], ["permanent", "scan.permanent"]]) {
-    for (const d of (s.dtcs && s.dtcs[kind]) || []) dtcRows.push(h`<tr><td class="mono">${d.code}</td><td>${t(label)}</td><td class="mono">${d.ecu}</td><td>${d.description}</td></tr>`);
+  if (!s) return h`<p class="muted" data-role="no-scan">${t("scan.never")}</p>`;
+  const rows = [], codes = [];
+  for (const [kind, label] of kinds) {
+    for (const d of (s.dtcs && s.dtcs[kind]) || []) {
+      codes.push(d.code);
+      rows.push(h`<tr data-code="${d.code}" data-kind="${kind}"><td class="mono big">${d.code}</td><td>${t(label)}</td><td class="mono">${d.ecu}</td>
+        <td data-role="dtc-desc" data-code="${d.code}" data-fallback="${d.description || ""}">${dtcText(d.code, d.description)}</td></tr>`);
+    }
   }
+  setTimeout(() => describeCodes(codes));
   const r = s.readiness || {};
+  const inc = new Set(r.incomplete || []);
+  const frames = (s.freeze_frames || []).map(f => h`
+    <h4>${t("scan.freeze")} · ${f.dtc || ""} · ${t("scan.ecu")} ${f.ecu || ""}</h4>
+    <table class="compact" data-role="freeze"><tr><th>${t("scan.desc")}</th><th>${t("scan.value")}</th></tr>
+      ${join((f.values || []).map(v => h`<tr><td>${v.name}</td><td class="mono">${v.text || v.value} ${v.text ? "" : (v.unit || "")}</td></tr>`))}</table>`);
   return h`
-    <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
-       ${raw(s.vin && s.vin_valid === false ? h`<span class="pill warn">${t("scan.vin.bad")}</span>` : "")}</p>
-    <p>${t("scan.protocol")}: ${s.protocol || "—"} · ${t("scan.mil")}:
-       <span class="pill ${s.mil ? "bad" : "ok"}" data-role="mil">${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>
-       ${raw(s.odometer_km != null ? h` · ${t("scan.odometer")}: ${s.odometer_km} km` : "")}
-       · ${t("scan.elapsed")}: ${((s.elapsed_ms || 0) / 1000).toFixed(1)} s</p>
+    <div class="facts">
+      <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
+        ${raw(s.vin ? h`<span class="pill ${s.vin_valid ? "ok" : "warn"}" data-role="vin-valid">${s.vin_valid ? t("scan.vin.ok") : t("scan.vin.bad")}</span>` : "")}</p>
+      <p>${t("scan.mil")}: <span class="pill ${s.mil ? "bad" : "ok"}" data-role="mil">${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>
+        · ${t("scan.odometer")}: <span data-role="odometer">${s.odometer_km != null ? Math.round(s.odometer_km) + " km" : "—"}</span></p>
+      <p class="muted">${t("scan.time")}: ${when(s.time)} · ${t("scan.protocol")}: ${s.protocol || "—"} · ${t("scan.elapsed")}: ${((s.elapsed_ms || 0) / 1000).toFixed(1)} s</p>
+    </div>
     <h3>${t("scan.dtcs")}</h3>
-    ${raw(dtcRows.length ? `<table data-role="dtcs"><tr><th>DTC</th><th></th><th>${esc(t("scan.ecu"))}</th><th></th></tr>${dtcRows.join("")}</table>` : h`<p data-role="dtcs">${t("scan.none")}</p>`)}
+    ${raw(rows.length ? h`<table data-role="dtcs"><tr><th>${t("scan.code")}</th><th>${t("scan.kind")}</th><th>${t("scan.ecu")}</th><th>${t("scan.desc")}</th></tr>${join(rows)}</table>`
+      : h`<p data-role="dtcs">${t("scan.none")}</p>`)}
     <h3>${t("scan.readiness")}</h3>
-    <p>${t("scan.supported")}: ${(r.supported || []).join(", ") || "—"}</p>
+    <p data-role="readiness">${join((r.supported || []).map(m => h`<span class="pill ${inc.has(m) ? "warn" : "ok"}">${m}${inc.has(m) ? " · " + t("scan.incomplete") : ""}</span> `))}${(r.supported || []).length ? "" : "—"}</p>
     <p>${t("scan.incomplete")}: <span data-role="incomplete">${(r.incomplete || []).join(", ") || t("scan.none")}</span></p>
-    ${raw(s.freeze_frame ? h`<h3>${t("scan.freeze")}</h3><pre class="mono">${JSON.stringify(s.freeze_frame, null, 1)}</pre>` : "")}`;
+    ${join(frames)}
+    ${raw((s.warnings || []).length ? h`<h3>${t("scan.warnings")}</h3><ul class="warnings">${join(s.warnings.map(w => h`<li>${w}</li>`))}</ul>` : "")}`;
 }
 
 async function viewBay(name) {
-  const b = await api("GET", `/bays/${encodeURIComponent(name)}`);
-  const v = $("#view");
-  v.innerHTML = h`
+  const b = await api("GET", `/bays/${enc(name)}`);
+  state.bay = b;
+  $("#view").innerHTML = h`
     <section class="card" data-bay="${b.name}">
-      <h2>${b.name} <span class="pill ${stateClass(b.state)}" data-role="state">${t("bay.state." + b.state)}</span></h2>
+      <h2>${b.name} ${raw(statePill(b.state))}</h2>
+      <p class="errors" data-role="bay-error">${b.error || ""}</p>
+      <p class="muted small mono">${b.adapter || ""}${b.rig ? " · " + b.rig : ""}</p>
+      ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
+      <h3>${t("bay.live")}</h3>
       <div class="live" data-role="live">
         <div><b data-pid="rpm">—</b>${t("live.rpm")}</div><div><b data-pid="coolant_c">—</b>${t("live.coolant")}</div><div><b data-pid="speed_kmh">—</b>${t("live.speed")}</div>
       </div>
       <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
       <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
     </section>
-    <section class="card"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
-  $("[data-act=scan]").addEventListener("click", () => api("POST", `/bays/${encodeURIComponent(name)}/scan`, {}).then(() => flash(t("bay.state.scanning"), "info"), showError));
-  $("[data-act=clear]").addEventListener("click", async () => {
-    const vin = prompt(t("bay.clear.confirm"));
-    if (!vin) return;
-    const carVin = b.vehicle && b.vehicle.vin;
-    if (carVin && vin.trim().toUpperCase() !== carVin) { flash(t("bay.clear.vinmismatch")); return; }
-    try { await api("POST", `/bays/${encodeURIComponent(name)}/clear-dtcs`, { confirm: true, vin: vin.trim().toUpperCase(), request_id: crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) }); flash(t("saved"), "info"); }
-    catch (e) { showError(e); }
-  });
+    <section class="card" data-role="last-scan"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
+  $("[data-act=scan]").addEventListener("click", ev => scanNow(name, ev.target));
+  $("[data-act=clear]").addEventListener("click", () => openClear(b));
   watchLive(name);
 }
 
-let liveAbort = null;
+// ---- clearing DTCs: only after the technician types the VIN of the car on the bay ----------
+function carVIN(b) { return (b.vehicle && b.vehicle.vin) || (b.last_scan && b.last_scan.vin) || ""; }
+
+function openClear(b) {
+  const vin = carVIN(b);
+  if (!vin) { flash(t("bay.clear.novin")); return; }
+  const d = $("#clear-dialog"), f = $("#clear-form");
+  state.clearID = requestID();
+  f.dataset.bay = b.name;
+  f.dataset.vin = vin;
+  $("[data-role=car-vin]", d).textContent = vin;
+  $("[data-role=clear-error]", d).textContent = "";
+  f.vin.value = "";
+  $("[data-act=confirm-clear]", d).disabled = false;
+  translatePage();
+  d.showModal();
+  f.vin.focus();
+}
+
+async function submitClear(ev) {
+  ev.preventDefault();
+  const f = $("#clear-form"), d = $("#clear-dialog"), err = $("[data-role=clear-error]", d), btn = $("[data-act=confirm-clear]", d);
+  const typed = f.vin.value.trim().toUpperCase();
+  if (typed !== f.dataset.vin) { err.textContent = t("bay.clear.vinmismatch"); f.vin.setAttribute("aria-invalid", "true"); return; }
+  btn.disabled = true;
+  try {
+    const res = await api("POST", `/bays/${enc(f.dataset.bay)}/clear-dtcs`, { confirm: true, vin: typed, request_id: state.clearID });
+    d.close();
+    flash(t("bay.clear.done") + (res.mil_after ? " · " + t("bay.clear.milafter") : ""), res.mil_after ? "" : "info");
+    if (location.hash.startsWith("#/bays/")) route();
+  } catch (e) {
+    // The id stays spent: a second tap on the same dialog is refused by the gateway, never
+    // executed twice. Reopening the dialog makes a new confirmation with a new id.
+    err.textContent = problemLines(e).join("; ");
+  }
+}
+
+// ---- live values and the event stream (fetch, so the bearer token goes in a header) -------
+let liveAbort = null, followAbort = null;
+function stopStreams() {
+  if (liveAbort) { liveAbort.abort(); liveAbort = null; }
+  if (followAbort) { followAbort.abort(); followAbort = null; }
+}
+
 function watchLive(bay) {
   if (liveAbort) liveAbort.abort();
   liveAbort = new AbortController();
-  stream(`${API}/bays/${encodeURIComponent(bay)}/live`, liveAbort.signal, ev => {
-    const d = ev.data || ev;
-    for (const [k, val] of Object.entries(d)) {
+  stream(`${API}/bays/${enc(bay)}/live`, liveAbort.signal, (type, d) => {
+    for (const [k, val] of Object.entries(d || {})) {
       const el = document.querySelector(`[data-pid="${CSS.escape(k)}"]`);
       if (el && typeof val === "number") el.textContent = Math.round(val * 10) / 10;
     }
   });
 }
 
-async function viewOrders() {
-  const orders = list(await api("GET", "/workorders"));
-  $("#view").innerHTML = h`
-    <p><a href="#/orders/new"><button class="primary" data-act="new">${t("orders.new")}</button></a></p>
-    <section class="card">${raw(orders.length ? `<table data-role="orders"><tr><th>${esc(t("order.plate"))}</th><th>VIN</th><th>${esc(t("order.bay"))}</th><th>${esc(t("order.status"))}</th></tr>` +
-      orders.map(o => h`<tr><td><a href="#/orders/${o.id}">${o.plate}</a></td><td class="mono">${o.vin || "—"}</td><td>${o.bay || ""}</td><td>${o.status === "settled" ? t("orders.settled") : t("orders.open")}</td></tr>`).join("") + "</table>"
-      : h`<p>${t("orders.empty")}</p>`)}</section>`;
-}
-
-async function viewNewOrder() {
-  let bays = [];
-  try { bays = list(await api("GET", "/bays")); } catch (e) { /* the form still works */ }
-  $("#view").innerHTML = h`
-    <form id="order-form" class="card">
-      <h2>${t("orders.new")}</h2>
-      <div class="row"><div><label>${t("order.plate")}</label><input name="plate" required></div>
-        <div><label>${t("order.platecolor")}</label><select name="plate_color"><option value="blue">蓝 blue</option><option value="yellow">黄 yellow</option><option value="green">绿 green</option><option value="black">黑 black</option><option value="white">白 white</option></select></div></div>
-      <div class="row"><div><label>${t("order.vin")}</label><input name="vin" maxlength="17" class="mono"></div>
-        <div><label>${t("order.mileage")}</label><input name="mileage_km" type="number" min="0" inputmode="numeric"></div>
-        <div><label>${t("order.bay")}</label><select name="bay"><option value=""></option>${raw(bays.map(b => h`<option>${b.name}</option>`).join(""))}</select></div></div>
-      <label>${t("order.fault")}</label><textarea name="fault_description" rows="2"></textarea>
-      <label>${t("order.testno")}</label><input name="test_no">
-      <div class="row"><div><label>${t("order.owner")}</label><input name="owner_name" autocomplete="off"></div>
-        <div><label>${t("order.phone")}</label><input name="owner_phone" type="tel" autocomplete="off"></div></div>
-      <p><button class="primary" type="submit">${t("order.save")}</button></p>
-    </form>`;
-  $("#order-form").addEventListener("submit", async ev => {
-    ev.preventDefault();
-    const f = new FormData(ev.target), body = {};
-    for (const [k, v] of f.entries()) if (v !== "") body[k] = k === "mileage_km" ? Number(v) : v;
-    if (body.test_no) body.emission_repair = true;
-    try { const o = await api("POST", "/workorders", body); location.hash = "#/orders/" + o.id; flash(t("saved"), "info"); }
-    catch (e) { showError(e); }
-  });
-}
-
-async function viewOrder(id) {
-  const o = await api("GET", `/workorders/${encodeURIComponent(id)}`);
-  const settled = o.status === "settled";
-  const warn = (o.warnings || []).map(w => h`<li>${w.message || w}</li>`).join("");
-  $("#view").innerHTML = h`
-    <section class="card" data-order="${o.id}">
-      <h2>${o.plate} <span class="pill ${settled ? "ok" : "warn"}" data-role="status">${settled ? t("orders.settled") : t("orders.open")}</span></h2>
-      <p>${t("order.vin")}: <span class="mono">${o.vin || "—"}</span> <span class="muted">(${t("order.vinsource")}: ${o.vin_source || "—"})</span>
-        ${raw(o.vin_mismatch ? h`<span class="pill bad">${t("order.vinmismatch")}</span>` : "")}</p>
-      <p>${t("order.mileage")}: ${o.mileage_km ?? "—"} · ${t("order.bay")}: ${o.bay || "—"}</p>
-      <p>${t("order.fault")}: ${o.fault_description || "—"}</p>
-      ${raw(warn ? h`<div class="warnings"><b>${t("order.warnings")}</b><ul>${raw(warn)}</ul></div>` : "")}
-    </section>
-    <section class="card"><h2>${t("order.items")}</h2>
-      <table data-role="items">${raw((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours}</td></tr>`).join(""))}</table>
-      ${raw(settled ? "" : h`<form id="item-form" class="row"><input name="name" placeholder="${t("order.item")}" required><input name="hours" type="number" step="0.1" min="0" placeholder="${t("order.hours")}" required><button>${t("order.add")}</button></form>`)}
-    </section>
-    <section class="card"><h2>${t("order.parts")}</h2>
-      <table data-role="parts">${raw((o.parts || []).map(p => h`<tr><td>${p.name}</td><td class="mono">${p.code}</td><td>${p.quantity}</td></tr>`).join(""))}</table>
-      ${raw(settled ? "" : h`<form id="part-form" class="row"><input name="name" placeholder="${t("order.part")}" required><input name="code" placeholder="${t("order.code")}"><input name="quantity" type="number" step="0.01" min="0" placeholder="${t("order.qty")}" required><button>${t("order.add")}</button></form>`)}
-    </section>
-    ${raw(settled ? h`<section class="card"><p>${t("order.costlistcode")}: <span class="mono">${o.costlistcode}</span> · ${t("order.settledate")}: ${o.settle_date || ""}</p></section>` :
-      h`<form id="settle-form" class="card"><h2>${t("order.settle")}</h2><div class="row">
-        <div><label>${t("order.costlistcode")}</label><input name="costlistcode" required></div>
-        <div><label>${t("order.settledate")}</label><input name="settle_date" type="date"></div></div>
-        <div class="errors" data-role="settle-errors"></div>
-        <p><button class="primary" type="submit">${t("order.settle")}</button></p></form>`)}`;
-  const post = (sel, path, conv) => { const f = $(sel); if (!f) return; f.addEventListener("submit", async ev => {
-    ev.preventDefault();
-    const body = conv(Object.fromEntries(new FormData(ev.target).entries()));
-    try { await api("POST", `/workorders/${encodeURIComponent(id)}${path}`, body); viewOrder(id); }
-    catch (e) { showError(e); const box = $("[data-role=settle-errors]"); if (box && sel === "#settle-form") box.textContent = e.field ? `${e.field}: ${e.message}` : e.message; }
-  }); };
-  post("#item-form", "/items", b => ({ name: b.name, hours: Number(b.hours) }));
-  post("#part-form", "/parts", b => ({ name: b.name, code: b.code, quantity: Number(b.quantity) }));
-  post("#settle-form", "/settle", b => ({ costlistcode: b.costlistcode, settle_date: b.settle_date ? b.settle_date.replaceAll("-", "") : undefined }));
-}
-
-async function viewOutbox() {
-  const [ob, dead] = await Promise.all([api("GET", "/outbox"), api("GET", "/deadletters").catch(() => [])]);
-  const d = list(dead);
-  $("#view").innerHTML = h`
-    <section class="card"><h2>${t("nav.outbox")}</h2>
-      <p>${t("outbox.depth")}: <span class="big" data-role="depth">${ob.depth ?? 0}</span>
-      · ${t("outbox.oldest")}: ${ob.oldest_age_s != null ? Math.round(ob.oldest_age_s) + " s" : "—"}</p></section>
-    <section class="card"><h2>${t("outbox.dead")}</h2>
-      ${raw(d.length ? `<table data-role="dead"><tr><th>${esc(t("outbox.id"))}</th><th>${esc(t("outbox.kind"))}</th><th>${esc(t("outbox.reason"))}</th><th></th></tr>` +
-        d.map(r => h`<tr><td class="mono">${r.id}</td><td>${r.kind}</td><td>${r.reason}</td><td><button data-seq="${r.seq}">${t("outbox.requeue")}</button></td></tr>`).join("") + "</table>" : h`<p>${t("scan.none")}</p>`)}
-    </section>`;
-  document.querySelectorAll("button[data-seq]").forEach(b => b.addEventListener("click", () =>
-    api("POST", `/deadletters/${b.dataset.seq}/requeue`, {}).then(viewOutbox, showError)));
-}
-
-// ---- event stream (fetch-based so the bearer token goes in a header) ---------------------
-async function stream(url, signal, onEvent) {
-  for (;;) {
+// stream reads a server-sent-event stream until signal aborts, reconnecting after a drop.
+// onOpen runs each time the stream is (re)connected.
+async function stream(url, signal, onEvent, onOpen, onDrop) {
+  let attempt = 0;
+  while (!signal.aborted) {
     try {
-      const resp = await fetch(url, { headers: state.token ? { Authorization: "Bearer " + state.token } : {}, signal });
+      const resp = await fetch(url, { headers: authHeaders(), signal, cache: "no-store" });
+      if (resp.status === 401) { showLogin(t("err.auth")); return; }
       if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
+      if (onOpen) onOpen(attempt++);
       const rd = resp.body.getReader(), dec = new TextDecoder();
       let buf = "";
       for (;;) {
         const { value, done } = await rd.read();
         if (done) break;
-        buf += dec.decode(value, { stream: true });
+        buf += dec.decode(value, { stream: true }).replace(/\r\n?/g, "\n");
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
           const block = buf.slice(0, i); buf = buf.slice(i + 2);
-          const data = block.split("\n").filter(l => l.startsWith("data: ")).map(l => l.slice(6)).join("\n");
-          if (data) { try { onEvent(JSON.parse(data)); } catch (e) { /* ignore a malformed event */ } }
+          let type = "message"; const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) type = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+          }
+          if (data.length) { try { onEvent(type, JSON.parse(data.join("\n"))); } catch (e) { /* a malformed event is skipped */ } }
         }
       }
-    } catch (e) { if (signal && signal.aborted) return; }
-    await new Promise(r => setTimeout(r, 2000)); // reconnect after a drop
+    } catch (e) { if (signal.aborted) return; }
+    if (onDrop) onDrop();
+    await new Promise(r => setTimeout(r, 2000));
   }
 }
 
-let followAbort = null;
+function currentView() { return (location.hash || "#/bays").slice(2).split("/")[0] || "bays"; }
+
 function follow() {
   if (followAbort) followAbort.abort();
   followAbort = new AbortController();
-  stream(API + "/events", followAbort.signal, ev => {
-    if (ev.type === "uplink.status") showUplink(ev.data);
-    const cur = location.hash || "#/bays";
-    if (ev.type === "bay.state" || ev.type === "scan.done") {
-      const card = document.querySelector(`[data-bay="${CSS.escape(ev.bay || "")}"]`);
-      if (card && ev.type === "bay.state" && ev.data) {
-        const pill = card.querySelector("[data-role=state]");
-        if (pill) { pill.textContent = t("bay.state." + ev.data.state); pill.className = "pill " + stateClass(ev.data.state); }
-        const vin = card.querySelector("[data-role=vin]");
-        if (vin && ev.data.vin) vin.textContent = ev.data.vin;
-      }
-      if (ev.type === "scan.done" && cur.startsWith("#/bays/")) route();
-      if (ev.type === "scan.done" && (cur === "#/bays" || cur === "#/")) route();
+  stream(API + "/events", followAbort.signal, (type, ev) => {
+    const view = currentView(), hash = location.hash || "#/bays";
+    const bay = ev.bay || "";
+    switch (ev.type || type) {
+    case "bay.state": {
+      const d = ev.data || {};
+      $$(`[data-bay="${CSS.escape(bay)}"]`).forEach(card => {
+        const pill = $("[data-role=state]", card);
+        if (pill) pill.outerHTML = statePill(d.state);
+        const vin = $("[data-role=vin]", card);
+        if (vin && d.vin) vin.textContent = d.vin;
+        const err = $("[data-role=bay-error]", card);
+        if (err) err.textContent = d.state === "fault" || d.state === "absent" ? (d.detail || "") : "";
+      });
+      if (state.bay && state.bay.name === bay && d.vin) state.bay.vehicle = Object.assign({}, state.bay.vehicle, { vin: d.vin });
+      break;
     }
-    if ((ev.type === "workorder.settled" || ev.type === "outbox.stats") && cur === "#/outbox") route();
+    case "scan.done": case "scan.stored": case "dtcs.cleared":
+      if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
+      break;
+    case "workorder.opened": case "workorder.settled": case "workorder.revised":
+      if (hash === "#/orders") route();
+      if (view === "outbox") route();
+      break;
+    case "outbox.stats":
+      if (view === "outbox") route();
+      break;
+    case "lost":
+      if (view === "bays" || view === "outbox") route();
+      break;
+    }
+  }, attempt => {
+    document.body.dataset.events = "on";
+    if ($("#flash").textContent === t("events.off")) flash("");
+    // After a drop the page may have missed events: read the view again (the first connection
+    // comes with the first rendering already).
+    if (attempt > 0 && (currentView() === "bays" || currentView() === "outbox")) route();
+  }, () => { document.body.dataset.events = "off"; if ($("#flash").hidden) flash(t("events.off")); });
+}
+
+// ---- work orders -----------------------------------------------------------------------
+const colors = ["blue", "yellow", "green", "yellow_green", "black", "white", "other"];
+const statusPill = o => h`<span class="pill ${o.status === "settled" ? "ok" : "warn"}" data-role="status" data-status="${o.status}">${o.status === "settled" ? t("orders.settled") : t("orders.open")}</span>`;
+
+async function viewOrders() {
+  const q = state.ordersFilter ? "?status=" + state.ordersFilter + "&limit=50" : "?limit=50";
+  const res = await api("GET", "/workorders" + q);
+  const list = items(res);
+  const row = o => h`<tr data-order="${o.id}"><td><a href="#/orders/${enc(o.id)}" class="mono">${o.id}</a></td><td><a href="#/orders/${enc(o.id)}">${o.plate}</a></td>
+    <td class="mono">${o.vin || "—"}</td><td>${o.bay || ""}</td><td>${o.repair_date || ""}</td><td>${raw(statusPill(o))}</td></tr>`;
+  $("#view").innerHTML = h`
+    <div class="row toolbar">
+      <a class="button primary" href="#/orders/new" data-act="new">${t("orders.new")}</a>
+      ${join([["", "orders.all"], ["open", "orders.open"], ["settled", "orders.settled"]].map(([v, k]) =>
+        h`<button data-filter="${v}" class="${state.ordersFilter === v ? "active" : ""}">${t(k)}</button>`))}
+    </div>
+    <section class="card">${raw(list.length ? h`<table data-role="orders"><tr><th>${t("order.id")}</th><th>${t("order.plate")}</th><th>VIN</th><th>${t("order.bay")}</th><th>${t("order.repairdate")}</th><th>${t("order.status")}</th></tr>${join(list.map(row))}</table>`
+      : h`<p>${t("orders.empty")}</p>`)}
+      ${raw(res.next ? h`<p><button data-act="more" data-after="${res.next}">${t("orders.more")}</button></p>` : "")}</section>`;
+  $$("button[data-filter]").forEach(b => b.addEventListener("click", () => { state.ordersFilter = b.dataset.filter; viewOrders().then(translatePage, showError); }));
+  const more = $("[data-act=more]");
+  if (more) more.addEventListener("click", async () => {
+    try {
+      const r = await api("GET", "/workorders" + q + "&after=" + enc(more.dataset.after));
+      $("[data-role=orders]").insertAdjacentHTML("beforeend", items(r).map(row).join(""));
+      if (r.next) more.dataset.after = r.next; else more.remove();
+    } catch (e) { showError(e); }
   });
 }
 
+function formBody(form) {
+  const body = {};
+  for (const [k, v] of new FormData(form).entries()) {
+    const s = typeof v === "string" ? v.trim() : v;
+    if (s === "") continue;
+    body[k] = k === "mileage_km" ? Number(s) : s;
+  }
+  return body;
+}
+
+async function viewNewOrder() {
+  let bays = [];
+  try { bays = items(await api("GET", "/bays")); } catch (e) { if (e.status === 401) throw e; /* the form works without */ }
+  $("#view").innerHTML = h`
+    <form id="order-form" class="card" novalidate>
+      <h2>${t("orders.new")}</h2>
+      <div class="row"><div><label for="f-plate">${t("order.plate")}</label><input id="f-plate" name="plate" required autocomplete="off"></div>
+        <div><label for="f-color">${t("order.platecolor")}</label><select id="f-color" name="plate_color">${join(colors.map(c => h`<option value="${c}">${t("color." + c)}</option>`))}</select></div></div>
+      <div class="row"><div><label for="f-vin">${t("order.vin")}</label><input id="f-vin" name="vin" maxlength="17" class="mono" autocomplete="off" spellcheck="false"></div>
+        <div><label for="f-km">${t("order.mileage")}</label><input id="f-km" name="mileage_km" type="number" min="0" inputmode="numeric"></div>
+        <div><label for="f-bay">${t("order.bay")}</label><select id="f-bay" name="bay"><option value=""></option>${join(bays.map(b => h`<option>${b.name}</option>`))}</select></div></div>
+      <label for="f-fault">${t("order.fault")}</label><textarea id="f-fault" name="fault_description" rows="2"></textarea>
+      <label for="f-testno">${t("order.testno")}</label><input id="f-testno" name="test_no" autocomplete="off">
+      <div class="row"><div><label for="f-owner">${t("order.owner")}</label><input id="f-owner" name="owner_name" autocomplete="off"></div>
+        <div><label for="f-phone">${t("order.phone")}</label><input id="f-phone" name="owner_phone" type="tel" autocomplete="off"></div></div>
+      <div class="errors" data-role="errors"></div>
+      <p><button class="primary" type="submit" data-act="save">${t("order.save")}</button></p>
+    </form>`;
+  $("#order-form").addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const body = formBody(ev.target);
+    if (body.test_no) body.emission_repair = true;
+    try { const o = await api("POST", "/workorders", body); flash(t("saved"), "info"); location.hash = "#/orders/" + enc(o.id); }
+    catch (e) { showFormError(ev.target, e); }
+  });
+}
+
+async function viewOrder(id) {
+  const o = await api("GET", `/workorders/${enc(id)}?include=owner`);
+  const settled = o.status === "settled";
+  const seen = new Set(), warns = [];
+  for (const w of [...(state.settled[id] || []), ...(o.warnings || [])]) {
+    const k = w.field + "|" + w.message;
+    if (!seen.has(k)) { seen.add(k); warns.push(w); }
+  }
+  const src = o.vin_source ? t("order.vinsource." + o.vin_source) : "—";
+  $("#view").innerHTML = h`
+    <section class="card" data-order="${o.id}">
+      <h2>${o.plate} <span class="muted mono small">${o.id}</span> ${raw(statusPill(o))}</h2>
+      <p>${t("order.vin")}: <span class="mono" data-role="order-vin">${o.vin || "—"}</span> <span class="muted">(${t("order.vinsource")}: ${src})</span>
+        ${raw(o.vin_mismatch ? h`<span class="pill bad">${t("order.vinmismatch")}: ${o.vin_read || ""}</span>` : "")}</p>
+      <p>${t("order.mileage")}: <span data-role="order-mileage">${o.mileage_km ?? "—"}</span> · ${t("order.bay")}: ${o.bay || "—"} · ${t("order.repairdate")}: ${o.repair_date || "—"}</p>
+      <p>${t("order.fault")}: ${o.fault_description || "—"}</p>
+      ${raw(o.test_no ? h`<p>${t("order.testno")}: <span class="mono">${o.test_no}</span></p>` : "")}
+      ${raw(o.owner ? h`<p class="owner" data-role="owner">${t("order.ownerdata")}: ${o.owner.name || ""} ${o.owner.phone || ""}</p>` : "")}
+      ${raw(settled ? h`<p>${t("order.costlistcode")}: <span class="mono" data-role="costlistcode">${o.costlistcode}</span> · ${t("order.settledate")}: ${o.settle_date || ""} · ${t("order.revision")}: ${o.revision}</p>` : "")}
+      ${raw(warns.length ? h`<div class="warnings" data-role="warnings"><b>${t("order.warnings")}</b><ul>${join(warns.map(w => h`<li>${fieldLabel(w.field)}: ${w.message}</li>`))}</ul></div>` : "")}
+    </section>
+    ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
+      ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</td>
+        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || t("scan.none")}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
+    <section class="card"><h2>${t("order.items")}</h2>
+      <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td></tr>`))}</table>
+      ${raw(settled ? "" : h`<form id="item-form" class="row" novalidate><input name="name" placeholder="${t("order.item")}" aria-label="${t("order.item")}">
+        <input name="hours" type="number" step="0.1" min="0" placeholder="${t("order.hours")}" aria-label="${t("order.hours")}"><button data-act="add-item">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
+    </section>
+    <section class="card"><h2>${t("order.parts")}</h2>
+      <table data-role="parts">${join((o.parts || []).map(p => h`<tr><td>${p.name}</td><td class="mono">${p.code}</td><td>${p.quantity}</td></tr>`))}</table>
+      ${raw(settled ? "" : h`<form id="part-form" class="row" novalidate><input name="name" placeholder="${t("order.part")}" aria-label="${t("order.part")}">
+        <input name="code" placeholder="${t("order.code")}" aria-label="${t("order.code")}"><input name="quantity" type="number" step="0.01" min="0" placeholder="${t("order.qty")}" aria-label="${t("order.qty")}">
+        <button data-act="add-part">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
+    </section>
+    ${raw(settled ? "" : h`
+    <section class="card"><h2>${t("order.edit")}</h2><form id="edit-form" novalidate>
+      <div class="row"><div><label for="e-vin">${t("order.vin")}</label><input id="e-vin" name="vin" class="mono" maxlength="17" value="${o.vin || ""}"></div>
+        <div><label for="e-km">${t("order.mileage")}</label><input id="e-km" name="mileage_km" type="number" min="0" value="${o.mileage_km ?? ""}"></div></div>
+      <label for="e-fault">${t("order.fault")}</label><textarea id="e-fault" name="fault_description" rows="2">${o.fault_description || ""}</textarea>
+      <div class="errors" data-role="errors"></div>
+      <p><button data-act="save-edit">${t("order.save")}</button></p></form></section>
+    <section class="card"><form id="settle-form" novalidate><h2>${t("order.settle")}</h2><div class="row">
+        <div><label for="s-code">${t("order.costlistcode")}</label><input id="s-code" name="costlistcode" class="mono" autocomplete="off"></div>
+        <div><label for="s-date">${t("order.settledate")}</label><input id="s-date" name="settle_date" type="date"></div></div>
+        <div class="errors" data-role="errors"></div>
+        <p><button class="primary" type="submit" data-act="settle">${t("order.settle")}</button></p></form></section>`)}`;
+
+  const bind = (sel, fn) => { const f = $(sel); if (f) f.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const btn = $("button", ev.target); btn.disabled = true;
+    try { await fn(ev.target); } catch (e) { showFormError(ev.target, e); } finally { btn.disabled = false; }
+  }); };
+  const reload = () => viewOrder(id).then(translatePage, showError);
+  bind("#item-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/items`, { name: b.name || "", hours: b.hours ? Number(b.hours) : 0 }); await reload(); });
+  bind("#part-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/parts`, { name: b.name || "", code: b.code || "", quantity: b.quantity ? Number(b.quantity) : 0 }); await reload(); });
+  bind("#edit-form", async f => {
+    const b = formBody(f), p = {};
+    if ((b.vin || "") !== (o.vin || "")) p.vin = b.vin || "";
+    if (b.mileage_km !== undefined && b.mileage_km !== o.mileage_km) p.mileage_km = b.mileage_km;
+    if ((b.fault_description || "") !== (o.fault_description || "")) p.fault_description = b.fault_description || "";
+    await api("PATCH", `/workorders/${enc(id)}`, p); flash(t("saved"), "info"); await reload();
+  });
+  bind("#settle-form", async f => {
+    const b = formBody(f);
+    const res = await api("POST", `/workorders/${enc(id)}/settle`, { costlistcode: b.costlistcode || "", settle_date: b.settle_date ? b.settle_date.replaceAll("-", "") : undefined });
+    state.settled[id] = res.warnings || [];
+    flash(t("order.settled.ok"), "info");
+    await reload();
+  });
+}
+
+// ---- outbox ----------------------------------------------------------------------------
+async function viewOutbox() {
+  const [ob, waiting, dead] = await Promise.all([api("GET", "/outbox"), api("GET", "/outbox/records?limit=20"), api("GET", "/deadletters")]);
+  const w = items(waiting), d = items(dead);
+  $("#view").innerHTML = h`
+    <section class="card"><h2>${t("nav.outbox")}</h2>
+      <p class="stats">${t("outbox.depth")}: <span class="big" data-role="depth">${ob.depth ?? 0}</span> (${ob.bytes ?? 0} ${t("outbox.bytes")})
+      · ${t("outbox.oldest")}: <span data-role="oldest">${ob.depth ? Math.round(ob.oldest_age_s || 0) + " s" : "—"}</span>
+      · ${t("outbox.dead")}: <span data-role="dead-count">${ob.dead_letters ?? 0}</span></p></section>
+    <section class="card"><h2>${t("outbox.waiting")}</h2>
+      ${raw(w.length ? h`<table data-role="waiting"><tr><th>#</th><th>${t("outbox.kind")}</th><th>${t("outbox.id")}</th><th>${t("outbox.created")}</th><th>${t("outbox.attempts")}</th></tr>
+        ${join(w.map(r => h`<tr><td>${r.seq}</td><td>${r.kind}</td><td class="mono small">${r.id}</td><td>${when(r.created)}</td><td>${r.attempts}</td></tr>`))}</table>` : h`<p>${t("scan.none")}</p>`)}</section>
+    <section class="card"><h2>${t("outbox.dead")}</h2>
+      ${raw(d.length ? h`<table data-role="dead"><tr><th>#</th><th>${t("outbox.kind")}</th><th>${t("outbox.id")}</th><th>${t("outbox.reason")}</th><th></th></tr>
+        ${join(d.map(r => h`<tr data-seq="${r.seq}"><td>${r.seq}</td><td>${r.kind}</td><td class="mono small">${r.id}</td><td>${r.reason}</td><td><button data-act="requeue" data-seq="${r.seq}">${t("outbox.requeue")}</button></td></tr>`))}</table>`
+        : h`<p data-role="dead">${t("scan.none")}</p>`)}
+    </section>`;
+  $$("button[data-act=requeue]").forEach(b => b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await api("POST", `/deadletters/${enc(b.dataset.seq)}/requeue`); flash(t("outbox.requeued"), "info"); await viewOutbox(); translatePage(); }
+    catch (e) { showError(e); b.disabled = false; }
+  }));
+}
+
+// ---- broker status ---------------------------------------------------------------------
 function showUplink(s) {
   const el = $("#uplink");
   if (!s) return;
-  el.textContent = s.connected ? t("uplink.online") : t("uplink.offline");
-  el.className = "pill " + (s.connected ? "ok" : "bad");
-  el.title = s.last_error || "";
+  const none = s.configured === false;
+  el.textContent = none ? t("uplink.none") : s.connected ? t("uplink.online") : t("uplink.offline");
+  el.className = "pill " + (none ? "" : s.connected ? "ok" : "bad");
+  el.dataset.connected = s.connected ? "true" : "false";
+  el.title = [s.broker, s.last_error].filter(Boolean).join(" · ");
 }
-async function refreshUplink() { try { showUplink(await api("GET", "/uplink")); } catch (e) { /* shown on the next event */ } }
+let uplinkTimer = null, lastUplink = null;
+async function refreshUplink() {
+  try { lastUplink = await api("GET", "/uplink"); showUplink(lastUplink); } catch (e) { /* shown on the next poll */ }
+}
 
 // ---- router ----------------------------------------------------------------------------
+let routing = 0;
 async function route() {
+  if (!state.token) { showLogin(); return; }
+  const my = ++routing;
   const hash = location.hash || "#/bays";
-  document.querySelectorAll("header nav a").forEach(a => a.classList.toggle("active", hash.startsWith(a.getAttribute("href"))));
+  $$("header nav a").forEach(a => a.classList.toggle("active", hash.startsWith(a.getAttribute("href"))));
   if (liveAbort && !hash.startsWith("#/bays/")) { liveAbort.abort(); liveAbort = null; }
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
+  document.body.dataset.view = parts[0] + (parts[1] ? (parts[1] === "new" ? "-new" : "-detail") : "");
   try {
     if (parts[0] === "bays" && parts[1]) await viewBay(parts[1]);
     else if (parts[0] === "orders" && parts[1] === "new") await viewNewOrder();
     else if (parts[0] === "orders" && parts[1]) await viewOrder(parts[1]);
     else if (parts[0] === "orders") await viewOrders();
     else if (parts[0] === "outbox") await viewOutbox();
-    else await viewBays();
-    translatePage();
-  } catch (e) { if (e.status !== 401) showError(e); }
+    else { document.body.dataset.view = "bays"; await viewBays(); }
+    if (my === routing) translatePage();
+  } catch (e) { showError(e); }
+}
+
+function start() {
+  follow();
+  refreshUplink();
+  if (uplinkTimer) clearInterval(uplinkTimer);
+  uplinkTimer = setInterval(() => { if (state.token) refreshUplink(); }, 10000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
   translatePage();
-  $("#lang").addEventListener("click", () => { state.lang = state.lang === "zh" ? "en" : "zh"; localStorage.setItem("obdgw.lang", state.lang); route(); });
+  $("#lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    localStorage.setItem("obdgw.lang", state.lang);
+    translatePage();
+    if (lastUplink) showUplink(lastUplink);
+    if (document.body.dataset.view !== "login") route();
+  });
   $("#logout").addEventListener("click", () => { state.token = ""; localStorage.removeItem("obdgw.token"); showLogin(); });
+  $("#clear-form").addEventListener("submit", submitClear);
+  $("[data-act=cancel]", $("#clear-dialog")).addEventListener("click", () => $("#clear-dialog").close());
   window.addEventListener("hashchange", route);
+  if (!state.token) { showLogin(); return; }
   route();
-  follow();
-  refreshUplink();
+  start();
 });
