@@ -276,16 +276,30 @@ func TestGatewaySIGKILLMidAppendAndDrain(t *testing.T) {
 		}
 		return cmd
 	}
+	awaitState := func(want string) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case got := <-status:
+				if got == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("retained status never became %q", want)
+			}
+		}
+	}
 	logged := func() int { e, _ := chaos.ReadLog(filepath.Join(dir, "committed.log")); return len(e) }
 	rnd := rand.New(rand.NewPCG(1, 2))
 	for i, at := range []int{100, 250, 400} { // kills while appending (and draining)
 		cmd := run()
-		waitFor(t, 60*time.Second, "gateway online", func() bool { return <-status == "online" })
+		awaitState("online")
 		target := at + rnd.IntN(50)
 		waitFor(t, 60*time.Second, "appends", func() bool { return logged() >= target })
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
-		waitFor(t, 20*time.Second, "last will after kill", func() bool { return <-status == "offline" })
+		awaitState("offline") // the last will: the process died without a DISCONNECT
 		t.Logf("kill %d at %d appended", i+1, logged())
 	}
 	// Appends complete; kill once more mid-drain, then let it finish.
