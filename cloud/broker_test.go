@@ -372,3 +372,34 @@ func TestMetricsAndHealth(t *testing.T) {
 		t.Errorf("receiver metrics:\n%s", rb)
 	}
 }
+
+// Receipt mode with the receiver down: the broker takes every publish (PUBACK), nothing leaves
+// the outbox, the status says "no receipt"; once a receiver runs, everything arrives once.
+func TestNoReceiptWhileReceiverDown(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{})
+	box := openBox(t, t.TempDir(), "gw-nr")
+	appended := appendRecords(t, box, "gw-nr", 50, "alpha", "beta")
+	o := gwOptions(t, b, "gw-nr")
+	o.ReceiptTimeout = 500 * time.Millisecond
+	u := startUplink(t, box, o)
+	waitFor(t, 30*time.Second, "a receipt timeout in the status", func() bool { return strings.Contains(u.Status().LastError, "no receipt for gw-nr-") })
+	if d := depth(box); d != 50 {
+		t.Fatalf("outbox depth %d without a receiver, want 50", d)
+	}
+	srv := httptest.NewServer(u.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "obdgw_uplink_no_receipt_total ") || strings.Contains(string(body), "obdgw_uplink_no_receipt_total 0\n") {
+		t.Errorf("no-receipt counter not raised:\n%s", body)
+	}
+	r := startReceiver(t, b, b.URL(), nil)
+	waitFor(t, 60*time.Second, "drain once the receiver runs", func() bool { return depth(box) == 0 })
+	u.stop()
+	r.stop()
+	checkDelivery(t, appended, r.out)
+}
