@@ -1,6 +1,7 @@
 package cloud_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -111,6 +112,14 @@ func TestRejectedRecordIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A stored envelope that already names another id can never be framed: dead-lettered by
+	// the gateway itself, without a publish.
+	wrongID := bytes.Replace(bad, []byte(`"id":""`), []byte(`"id":"gw-rej-999"`), 1)
+	wrongID = bytes.Replace(wrongID, []byte(`beta/1`), []byte(`alpha/1`), 1)
+	unframeable, err := box.Append(context.Background(), "alpha", chaos.Topic("gw-rej").Record("alpha"), wrongID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	good2 := appendRecords(t, box, "gw-rej", 3, "alpha")
 	r := startReceiver(t, b, b.URL(), nil)
 	u := startUplink(t, box, gwOptions(t, b, "gw-rej"))
@@ -121,8 +130,11 @@ func TestRejectedRecordIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 || dead[0].ID != rec.ID || !strings.Contains(dead[0].Reason, "field schema") {
+	if len(dead) != 2 || dead[0].ID != rec.ID || !strings.Contains(dead[0].Reason, "field schema") {
 		t.Fatalf("dead letter = %+v, want %s with the receiver's reason naming the schema field", dead, rec.ID)
+	}
+	if dead[1].ID != unframeable.ID || !strings.HasPrefix(dead[1].Reason, "unframeable: ") || !strings.Contains(dead[1].Reason, "gw-rej-999") {
+		t.Errorf("dead letter[1] = %s %q, want %s unframeable naming the stored id", dead[1].ID, dead[1].Reason, unframeable.ID)
 	}
 	rep := checkDelivery(t, append(good1, good2...), r.out)
 	if rep.Stored != 6 {
