@@ -6,26 +6,21 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/firmware/version"
-	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/config"
-	"github.com/obdgw/obdgw/gateway/console"
-	"github.com/obdgw/obdgw/gateway/events"
-	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/gateway/daemon"
 )
 
 func init() {
 	register(command{
 		name:    "run",
-		summary: "run the gateway daemon (work orders, API, console; exit 2 on a bad config)",
+		summary: "run the gateway daemon: bays, work orders, uplink, API, console (exit 2 on a bad config)",
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags(e, "run", "--config FILE")
 			path := fs.String("config", "/etc/obdgw/obdgw.yaml", "the YAML configuration (see obdgw.example.yaml)")
@@ -42,15 +37,16 @@ func init() {
 
 // runHooks let tests observe the daemon.
 type runHooks struct {
-	listening func(addr net.Addr) // called once the API listens
+	listening func(addr string) // called once the daemon is ready
 }
-
-// StoreFile is the name of the bbolt file in the state directory.
-const StoreFile = "obdgw.db"
 
 // runDaemon runs until ctx ends (SIGTERM, SIGINT) and returns nil only after a clean shutdown.
 // A configuration error is exit code 2 (systemd's RestartPreventExitStatus=2: restarting cannot
 // fix a bad key); everything else that stops the daemon is exit code 1.
+//
+// gateway/daemon wires the parts (store, work orders, bays, uplink, API, console); this command
+// adds what belongs to the process: the configuration file, systemd's READY/STOPPING
+// notifications and the watchdog.
 func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 	log := e.log
 	cfg, err := config.Load(path)
@@ -58,108 +54,38 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	log.Info("obdgw: starting", "version", version.String(), "config", path, "gateway", cfg.GatewayID, "bays", len(cfg.Bays), "listen", cfg.API.Listen)
-
-	db, err := buffer.Open(filepath.Join(cfg.StateDir, StoreFile), buffer.Options{
-		GatewayID: cfg.GatewayID, MaxRecords: cfg.Records.MaxOutboxRecords, LockTimeout: 5 * time.Second, Logger: log,
-	})
+	d, err := daemon.New(cfg, daemon.Options{Logger: log})
 	if err != nil {
 		if errors.Is(err, buffer.ErrLocked) {
-			return fmt.Errorf("open the state file: %w (is another obdgw running?)", err)
+			return fmt.Errorf("%w (is another obdgw running?)", err)
 		}
-		return fmt.Errorf("open the state file: %w", err)
+		return err
 	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			log.Error("obdgw: closing the state file", "err", err)
-		}
-	}()
+	// HOOK(emission): the daemon's workorder.Options.IM is where the M-station record builder
+	// of gateway/emission plugs in, so an emission repair settled after a post-repair
+	// self-test also queues its "im" record in the same transaction.
 
-	bus := events.New(nil)
-	bayNames := map[string]bool{}
-	for _, b := range cfg.Bays {
-		bayNames[b.Name] = true
-	}
-	store := workorder.New(db, workorder.Options{
-		Company: cfg.Company.Name, CompanyCode: cfg.Company.Code, Province: cfg.Company.Province, GatewayID: cfg.GatewayID,
-		KnownBay: func(name string) bool { return bayNames[name] },
-		Events:   bus,
-		Logger:   log,
-		// HOOK(emission): IM: the M-station record builder of gateway/emission, so an emission
-		// repair settled after a post-repair self-test also queues its "im" record.
-	})
-
-	// HOOK(bays): start one supervisor per cfg.Bays entry here (adapter, rig, status light from
-	// cfg.Bays[i].LEDs) and pass them as api.Options.Bays; each calls store.AddScan with its
-	// scans and publishes bay.state / scan.done on bus. Until then the API lists no bays.
-	var bays api.Bays
-
-	// HOOK(cloud): start the MQTT uplink from cfg.Broker over db (frame with wire.Frame), stop it
-	// before db closes, and pass its status as api.Options.Uplink.
-	var uplink func() any
-
-	tokens := make([]api.Token, len(cfg.API.Tokens))
-	for i, t := range cfg.API.Tokens {
-		tokens[i] = api.Token{Name: t.Name, Secret: t.Secret}
-	}
-	a := api.New(api.Options{Store: store, Bays: bays, Outbox: db, Tokens: tokens, AnonymousReads: cfg.API.AnonymousReads,
-		MaxBodyBytes: cfg.API.MaxBodyBytes, Events: bus, Uplink: uplink, Logger: log})
-	mux := http.NewServeMux()
-	mux.Handle(api.Prefix+"/", a.Handler())
-	if cfg.Console.Enabled {
-		mux.Handle("/", console.Handler()) // HOOK(console): the embedded console, same origin as the API
-	}
-
-	ln, err := net.Listen("tcp", cfg.API.Listen)
-	if err != nil {
-		return fmt.Errorf("api: listen on %s: %w (is the port in use? change api.listen)", cfg.API.Listen, err)
-	}
-	// Streams (events, live values) hang on the base context so shutdown ends them instead of
-	// waiting for the tablet to hang up.
-	base, stopStreams := context.WithCancel(context.Background())
-	defer stopStreams()
-	srv := &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		BaseContext:       func(net.Listener) context.Context { return base },
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	log.Info("obdgw: API listening", "addr", ln.Addr().String(), "console", cfg.Console.Enabled)
-	if hooks.listening != nil {
-		hooks.listening(ln.Addr())
-	}
-
-	if _, err := sdNotify("READY=1\nSTATUS=serving on " + ln.Addr().String()); err != nil {
-		log.Warn("obdgw: sd_notify READY failed", "err", err)
-	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
-	if every, ok := watchdogInterval(); ok {
-		go watchdog(wdCtx, every/2, func() error { return db.View(func(*buffer.Tx) error { return nil }) }, log)
+	ready := func() {
+		if _, err := sdNotify("READY=1\nSTATUS=serving on " + d.Addr()); err != nil {
+			log.Warn("obdgw: sd_notify READY failed", "err", err)
+		}
+		if every, ok := watchdogInterval(); ok {
+			go watchdog(wdCtx, every/2, d.Store().Check, log)
+		}
+		if hooks.listening != nil {
+			hooks.listening(d.Addr())
+		}
 	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("obdgw: stopping", "cause", context.Cause(ctx))
-	case err := <-served:
-		runErr = fmt.Errorf("api: server stopped: %w", err)
-	}
+	err = d.Run(ctx, ready)
 	stopWatchdog()
 	sdNotify("STOPPING=1")
-	stopStreams()
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && runErr == nil {
-		runErr = fmt.Errorf("api: shutdown: %w", err)
+	if err != nil {
+		return err
 	}
-	if runErr == nil {
-		log.Info("obdgw: stopped cleanly")
-	}
-	return runErr
+	log.Info("obdgw: stopped cleanly")
+	return nil
 }
 
 // sdNotify sends a state to systemd's notification socket ($NOTIFY_SOCKET) as one datagram,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/daemon"
 )
 
 const testToken = "run-test-token-0123456789"
@@ -34,8 +35,8 @@ func writeConfig(t *testing.T, listen string) string {
 gateway_id: gw-run-test
 company: {code: "330106000099901", name: 测试修理厂, province: "33"}
 bays:
-  - {name: bay1, obd: "serial:///dev/ttyUSB0"}
-broker: {url: "mqtts://broker.example.cn:8883"}
+  - {name: bay1, obd: "serial:///dev/obdgw-test-no-such-adapter"}
+broker: {url: "mqtts://127.0.0.1:1"}
 api:
   listen: %q
   tokens: [{name: dms, file: dms.token}]
@@ -161,13 +162,13 @@ func TestRunServesNotifiesAndStopsCleanly(t *testing.T) {
 	e := &env{stdout: io.Discard, stderr: io.Discard, log: slog.New(slog.NewTextHandler(logs, nil))}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan net.Addr, 1)
+	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- runDaemon(ctx, e, path, runHooks{listening: func(a net.Addr) { addrc <- a }}) }()
+	go func() { done <- runDaemon(ctx, e, path, runHooks{listening: func(a string) { addrc <- a }}) }()
 	var base string
 	select {
 	case a := <-addrc:
-		base = "http://" + a.String()
+		base = "http://" + a
 	case err := <-done:
 		t.Fatalf("daemon ended: %v\n%s", err, logs)
 	case <-time.After(20 * time.Second):
@@ -216,7 +217,7 @@ func TestRunServesNotifiesAndStopsCleanly(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 	// The order survived in the state file.
-	db, err := buffer.Open(filepath.Join(filepath.Dir(path), "state", StoreFile), buffer.Options{})
+	db, err := buffer.Open(filepath.Join(filepath.Dir(path), "state", daemon.StoreFile), buffer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestRunServesNotifiesAndStopsCleanly(t *testing.T) {
 func TestRunRefusesABadConfigWithExitCode2(t *testing.T) {
 	path := writeConfig(t, "127.0.0.1:0")
 	data, _ := os.ReadFile(path)
-	bad := strings.Replace(string(data), `obd: "serial:///dev/ttyUSB0"`, `obd: "com3", colour: red`, 1)
+	bad := strings.Replace(string(data), `obd: "serial:///dev/obdgw-test-no-such-adapter"`, `obd: "com3", colour: red`, 1)
 	os.WriteFile(path, []byte(bad), 0o640)
 	var out, errb bytes.Buffer
 	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitUsage {
@@ -264,7 +265,7 @@ func TestRunFailsWithExitCode1WhenThePortIsTaken(t *testing.T) {
 	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitFailure {
 		t.Fatalf("exit code %d, want %d; stderr %s", code, exitFailure, errb.String())
 	}
-	if !strings.Contains(errb.String(), "change api.listen") {
+	if !strings.Contains(errb.String(), "api.listen") || !strings.Contains(errb.String(), "address already in use") {
 		t.Fatalf("stderr %s", errb.String())
 	}
 }
