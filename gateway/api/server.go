@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
@@ -214,19 +215,48 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decodeBody decodes a JSON object strictly into v. An empty body is allowed only when
+// decodeBody decodes one JSON object strictly into v: unknown fields, wrong types, anything but
+// an object and trailing data are refused, naming the field. An empty body is allowed only when
 // emptyOK (routes whose body has no required field).
 func decodeBody(r io.Reader, v any, emptyOK bool) *apiError {
 	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, err := dec.Token(); err != io.EOF {
-			return &apiError{status: http.StatusBadRequest, msg: "trailing data after the JSON object: send exactly one object"}
-		}
-		return nil
+	var raw json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return bodyError(err, emptyOK)
 	}
-	return bodyError(err, emptyOK)
+	if _, err := dec.Token(); err != io.EOF {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return bodyError(err, false)
+		}
+		return &apiError{status: http.StatusBadRequest, msg: "trailing data after the JSON object: send exactly one object"}
+	}
+	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", jsonKind(t))}
+	}
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(v); err != nil {
+		return bodyError(err, false)
+	}
+	return nil
+}
+
+func jsonKind(t []byte) string {
+	if len(t) == 0 {
+		return "nothing"
+	}
+	switch t[0] {
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 'n':
+		return "null"
+	case 't', 'f':
+		return "a boolean"
+	}
+	return "a number"
 }
 
 func bodyError(err error, emptyOK bool) *apiError {
