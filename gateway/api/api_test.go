@@ -277,6 +277,16 @@ func TestWorkOrderFlow(t *testing.T) {
 	if o["vin"] != carVIN || o["vin_source"] != "obd" {
 		t.Fatalf("after scan %v", o)
 	}
+	scans := f.mustDo(200, "GET", "/scans?bay=bay1", "")
+	if items, _ := scans["items"].([]any); len(items) != 1 || items[0].(map[string]any)["order"] != id {
+		t.Fatalf("scans %v", scans)
+	}
+	if free := f.mustDo(200, "GET", "/scans?unattached=true", ""); len(free["items"].([]any)) != 0 {
+		t.Fatalf("unattached scans %v", free)
+	}
+	if code, m := f.do("GET", "/scans?unattached=maybe", dmsToken, ""); code != 400 || m["field"] != "unattached" {
+		t.Fatalf("bad filter = %d %v", code, m)
+	}
 	f.mustDo(200, "POST", "/workorders/"+id+"/items", `{"name":"更换三元催化转化器","hours":2.5}`)
 	o = f.mustDo(200, "POST", "/workorders/"+id+"/parts", `{"name":"三元催化转化器总成","code":"1205100-TW01","quantity":1}`)
 	if items, _ := o["items"].([]any); len(items) != 1 {

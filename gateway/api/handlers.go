@@ -37,6 +37,7 @@ func (s *Server) table() []Route {
 		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", s.revise},
 		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", s.records},
 
+		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", s.listScans},
 		{"GET", "/scans/{id}", "a stored scan with its full report", s.getScan},
 
 		{"GET", "/bays", "status of every bay", s.listBays},
@@ -305,6 +306,33 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+func (s *Server) listScans(w http.ResponseWriter, r *http.Request, c *caller) {
+	q := r.URL.Query()
+	unattached := false
+	switch v := q.Get("unattached"); v {
+	case "", "false":
+	case "true":
+		unattached = true
+	default:
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "unattached", msg: fmt.Sprintf("%q: want true or false", clip(v))})
+		return
+	}
+	n := 0
+	if v := q.Get("limit"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 1 || n > 500 {
+			writeError(w, &apiError{status: http.StatusBadRequest, field: "limit", msg: fmt.Sprintf("%q: want 1 to 500", clip(v))})
+			return
+		}
+	}
+	list, err := s.opts.Store.ListScans(q.Get("bay"), unattached, n)
+	if err != nil {
+		writeError(w, storeError(err))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": list})
 }
 
 func (s *Server) getScan(w http.ResponseWriter, r *http.Request, c *caller) {

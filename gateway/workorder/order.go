@@ -178,9 +178,9 @@ type Candidate struct {
 // AmbiguousError: a scan matched more than one open order. The scan is stored (ScanID); the
 // technician picks one of Candidates and calls AttachStoredScan.
 type AmbiguousError struct {
-	ScanID     string
-	Reason     string // "vin" or "bay"
-	Candidates []Candidate
+	ScanID     string      `json:"scan_id"`
+	Reason     string      `json:"reason"` // "vin" or "bay"
+	Candidates []Candidate `json:"candidates"`
 }
 
 func (e *AmbiguousError) Error() string {

@@ -276,3 +276,44 @@ func (s *Store) Scan(id string) (StoredScan, error) {
 	})
 	return out, err
 }
+
+// ScanSummary is a stored scan without its report, for lists.
+type ScanSummary struct {
+	ScanRef
+	Order string `json:"order,omitempty"` // "" while unattached
+}
+
+// ListScans returns stored scans, newest first: of one bay (or all when bay is ""), only the
+// unattached ones when unattached is set (what the technician picks from after an ambiguous
+// match), at most limit (default 50, at most 500).
+func (s *Store) ListScans(bay string, unattached bool, limit int) ([]ScanSummary, error) {
+	if limit <= 0 {
+		limit = 50
+	}
+	if limit > 500 {
+		limit = 500
+	}
+	var ids []string
+	err := s.db.View(func(tx *buffer.Tx) error {
+		return tx.ForEach(bucketScans, func(k string, _ []byte) error { ids = append(ids, k); return nil })
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := []ScanSummary{}
+	err = s.db.View(func(tx *buffer.Tx) error {
+		for i := len(ids) - 1; i >= 0 && len(out) < limit; i-- {
+			sc, err := getScan(tx, ids[i])
+			if err != nil {
+				s.log.Warn("workorder: skipping unreadable scan", "id", ids[i], "err", err)
+				continue
+			}
+			if (bay != "" && sc.Bay != bay) || (unattached && sc.Order != "") {
+				continue
+			}
+			out = append(out, ScanSummary{ScanRef: sc.ref, Order: sc.Order})
+		}
+		return nil
+	})
+	return out, err
+}

@@ -421,6 +421,14 @@ func TestScanAttachment(t *testing.T) {
 	if err != nil || res.Order != nil || res.ScanID == "" {
 		t.Fatalf("unattached: %+v, %v", res, err)
 	}
+	free, err := f.s.ListScans("", true, 0)
+	if err != nil || len(free) != 1 || free[0].ID != res.ScanID || free[0].Bay != "bay2" || free[0].VIN != "LVSHCAMB1CE000001" {
+		t.Fatalf("unattached scans: %+v, %v", free, err)
+	}
+	all, _ := f.s.ListScans("bay1", false, 2)
+	if len(all) != 2 || all[0].ID != "SC000004" || all[0].Order != a.ID {
+		t.Fatalf("bay1 scans, newest first: %+v", all)
+	}
 }
 
 func strptr(s string) *string { return &s }
