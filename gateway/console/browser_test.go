@@ -1,0 +1,625 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/api"
+	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/events"
+	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/hack/testenv"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// The console is tested end to end: real Chromium, the real API over a real work-order store in
+// a bbolt file, the real event bus; only the bay supervisors are faked (there is no car).
+
+const (
+	token    = "tablet-token-0123456789"
+	carVIN   = "LJ8ECM2B2R1063348"
+	bayName  = "bay1"
+	waitFor  = 10 * time.Second
+	ownerNm  = "王晓明"
+	ownerTel = "13905710042"
+)
+
+// fakeBays is one bay with a car whose last scan is a report the test builds.
+type fakeBays struct {
+	mu     sync.Mutex
+	state  string
+	report obd.Report
+	scans  int
+	clears []api.ClearRequest
+	live   map[chan api.LiveValues]struct{}
+}
+
+func newFakeBays() *fakeBays {
+	odo := 86412.0
+	return &fakeBays{state: "ready", live: map[chan api.LiveValues]struct{}{}, report: obd.Report{
+		Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), VIN: carVIN, VINValid: true,
+		Protocol: "ISO 15765-4 CAN (11 bit ID, 500 kbaud)", ElapsedMS: 4200, Lang: "zh", MIL: true,
+		DTCs: obd.DTCLists{
+			Stored:    []obd.DTC{{Code: "P0420", ECU: "7E8", Service: 0x03, Description: obd.DescribeDTC("P0420", "zh")}},
+			Pending:   []obd.DTC{{Code: "P0171", ECU: "7E8", Service: 0x07, Description: obd.DescribeDTC("P0171", "zh")}},
+			Permanent: []obd.DTC{},
+		},
+		Readiness:  obd.Readiness{Supported: []string{"misfire", "fuel_system", "catalyst", "o2_sensor"}, Incomplete: []string{"catalyst"}},
+		OdometerKM: &odo,
+		FreezeFrames: []obd.FreezeFrame{{ECU: "7E8", Frame: 0, DTC: "P0420", Values: []obd.Value{
+			{PID: 0x0C, Name: "engine_rpm", Unit: "r/min", Value: 2150},
+			{PID: 0x05, Name: "coolant_temp", Unit: "°C", Value: 91},
+		}}},
+	}}
+}
+
+func (f *fakeBays) status() api.BayStatus {
+	rep, err := json.Marshal(f.report)
+	if err != nil {
+		panic(err)
+	}
+	return api.BayStatus{Name: bayName, State: f.state, Adapter: "/dev/pts/7@38400 ELM327 v1.5",
+		Vehicle: &api.Vehicle{VIN: f.report.VIN, MIL: f.report.MIL}, LastScan: rep}
+}
+
+func (f *fakeBays) List() []api.BayStatus {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []api.BayStatus{f.status()}
+}
+
+func (f *fakeBays) Status(name string) (api.BayStatus, error) {
+	if name != bayName {
+		return api.BayStatus{}, fmt.Errorf("%w: %q", api.ErrNoBay, name)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.status(), nil
+}
+
+func (f *fakeBays) Scan(ctx context.Context, name string) error {
+	if _, err := f.Status(name); err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.scans++
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeBays) ClearDTCs(ctx context.Context, name string, req api.ClearRequest) (api.ClearResult, error) {
+	if _, err := f.Status(name); err != nil {
+		return api.ClearResult{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.clears = append(f.clears, req)
+	if req.VIN != f.report.VIN {
+		return api.ClearResult{}, fmt.Errorf("%w: the car reports %s", api.ErrVINMismatch, f.report.VIN)
+	}
+	return api.ClearResult{Bay: name, VIN: req.VIN, Cleared: true}, nil
+}
+
+func (f *fakeBays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {
+	if _, err := f.Status(name); err != nil {
+		return nil, err
+	}
+	ch := make(chan api.LiveValues, 8)
+	f.mu.Lock()
+	f.live[ch] = struct{}{}
+	f.mu.Unlock()
+	go func() {
+		<-ctx.Done()
+		f.mu.Lock()
+		delete(f.live, ch)
+		close(ch)
+		f.mu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (f *fakeBays) watchers() int { f.mu.Lock(); defer f.mu.Unlock(); return len(f.live) }
+
+func (f *fakeBays) sendLive(v api.LiveValues) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for ch := range f.live {
+		select {
+		case ch <- v:
+		default:
+		}
+	}
+}
+
+func (f *fakeBays) setState(s string) { f.mu.Lock(); f.state = s; f.mu.Unlock() }
+
+func (f *fakeBays) calls() (scans int, clears []api.ClearRequest) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.scans, append([]api.ClearRequest(nil), f.clears...)
+}
+
+// env is one gateway under test: console at /, the real API at /api/v1/.
+type env struct {
+	t     *testing.T
+	url   string
+	db    *buffer.DB
+	store *workorder.Store
+	bus   *events.Bus
+	bays  *fakeBays
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	bus := events.New(nil)
+	store := workorder.New(db, workorder.Options{Company: "杭州示例汽车维修有限公司", CompanyCode: "330106000099901",
+		Province: "33", GatewayID: "gw-test", Events: bus})
+	bays := newFakeBays()
+	a := api.New(api.Options{Store: store, Bays: bays, Outbox: db, Events: bus,
+		Tokens: []api.Token{{Name: "tablet", Secret: token}},
+		Uplink: func() any { return map[string]any{"connected": true, "broker": "mqtts://127.0.0.1:8883"} }})
+	mux := http.NewServeMux()
+	mux.Handle(api.Prefix+"/", a.Handler())
+	mux.Handle("/", console.Handler())
+	srv := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		// Event and live streams stay open until their client leaves: cut them so Close
+		// does not wait on them.
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
+		t.Fatalf("test server at %s, want loopback", srv.URL)
+	}
+	return &env{t: t, url: srv.URL, db: db, store: store, bus: bus, bays: bays}
+}
+
+// page is one browser tab.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// browser is the package's one Chromium; each subtest opens its own tab.
+func startBrowser(t *testing.T) context.Context {
+	exe := testenv.Program(t, "chromium", "chromium", "/usr/bin/chromium")
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(exe),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		// Containers have a small /dev/shm, and tabs other than the first must keep their
+		// timers running.
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 768),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) { t.Logf("chromium: "+f, a...) }))
+	if err := chromedp.Do(bctx); err != nil { // starts the browser
+		cancelBrowser()
+		cancelAlloc()
+		t.Fatalf("start chromium: %v", err)
+	}
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	return bctx
+}
+
+func newPage(t *testing.T, browser context.Context) *page {
+	ctx, cancel := chromedp.NewContext(browser)
+	ctx, cancelT := context.WithTimeout(ctx, 45*time.Second)
+	t.Cleanup(func() { cancelT(); cancel() })
+	p := &page{t: t, ctx: ctx}
+	p.do(chromedp.EmulateViewport(1024, 768))
+	return p
+}
+
+func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	if err := chromedp.Do(p.ctx, actions...); err != nil {
+		p.t.Fatalf("browser: %v\npage: %s", err, p.snapshot())
+	}
+}
+
+func (p *page) eval(js string) string {
+	p.t.Helper()
+	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return s
+}
+
+// snapshot is what the page shows, for failure messages.
+func (p *page) snapshot() string {
+	ctx, cancel := context.WithTimeout(p.ctx, 2*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.hash + " | flash: " + document.getElementById("flash").textContent + " | " + document.getElementById("view").innerText`))
+	if err != nil {
+		return "(unreadable: " + err.Error() + ")"
+	}
+	return s
+}
+
+// text returns the text of the first element matching a CSS selector ("" when there is none).
+func (p *page) text(sel string) string {
+	p.t.Helper()
+	q, _ := json.Marshal(sel)
+	return p.eval(fmt.Sprintf(`(function(){const e=document.querySelector(%s);return e?e.textContent.replace(/\s+/g," ").trim():""})()`, q))
+}
+
+// waitText waits until the element's text contains want.
+func (p *page) waitText(sel, want string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for {
+		got := p.text(sel)
+		if strings.Contains(got, want) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: text %q does not contain %q\npage: %s", sel, got, want, p.snapshot())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitJS waits until a JavaScript expression is true.
+func (p *page) waitJS(js, what string) {
+	p.t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for p.eval(fmt.Sprintf(`String(!!(%s))`, js)) != "true" {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s (%s)\npage: %s", what, js, p.snapshot())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *page) click(sel string) {
+	p.t.Helper()
+	p.do(chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
+}
+
+// set replaces an input's value as typing would (chromedp's SetValue cannot set "").
+func (p *page) set(sel, v string) {
+	p.t.Helper()
+	p.do(chromedp.WaitVisible(chromedp.CSS(sel)))
+	q, _ := json.Marshal(sel)
+	val, _ := json.Marshal(v)
+	got := p.eval(fmt.Sprintf(`(function(){const e=document.querySelector(%s);e.value=%s;e.dispatchEvent(new Event("input",{bubbles:true}));return e.value})()`, q, val))
+	if got != v {
+		p.t.Fatalf("%s: value %q after setting %q", sel, got, v)
+	}
+}
+
+func (p *page) goTo(url string) {
+	p.t.Helper()
+	p.do(chromedp.Navigate(url))
+}
+
+// shot saves a PNG of the viewport (1024×768, the tablet the console is laid out for) into
+// t.TempDir(), or into $OBDGW_CONSOLE_SHOTS to keep it for a look.
+func (p *page) shot(name string) {
+	p.t.Helper()
+	png, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		p.t.Fatalf("screenshot: %v", err)
+	}
+	dir := os.Getenv("OBDGW_CONSOLE_SHOTS")
+	if dir == "" {
+		dir = p.t.TempDir()
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// login opens the console and logs in through the login form.
+func (p *page) login(e *env) {
+	p.t.Helper()
+	p.goTo(e.url + "/#/bays")
+	p.waitJS(`document.querySelector("#login #token")`, "the login form")
+	p.do(chromedp.SendKeys(chromedp.CSS("#token"), token))
+	p.click(`#login button[type=submit]`)
+	p.waitJS(`document.querySelector('[data-bay="bay1"]')`, "the bays page after login")
+}
+
+func TestConsole(t *testing.T) {
+	browser := startBrowser(t)
+
+	t.Run("LoginAndLiveBayState", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.goTo(e.url + "/")
+		p.waitJS(`document.querySelector("#login #token")`, "the login form")
+		if got := p.text("#login h2"); got != "输入访问令牌" {
+			t.Fatalf("login title %q, want the Chinese default", got)
+		}
+		// A wrong token is refused and the form stays.
+		p.do(chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"))
+		p.click(`#login button[type=submit]`)
+		p.waitText("#flash", "令牌无效")
+		if p.eval(`localStorage.getItem("obdgw.token") || ""`) != "" {
+			t.Fatal("a refused token was stored")
+		}
+		p.set("#token", "")
+		p.do(chromedp.SendKeys(chromedp.CSS("#token"), token))
+		p.click(`#login button[type=submit]`)
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "就绪")
+		p.waitText(`[data-bay="bay1"] [data-role=vin]`, carVIN)
+		p.waitText("#uplink", "平台已连接")
+
+		// The stream is open: a published state change shows without a reload.
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+		e.bays.setState("scanning")
+		e.bus.Publish("bay.state", bayName, map[string]string{"state": "scanning", "vin": carVIN})
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "读取中")
+		e.bays.setState("fault")
+		e.bus.Publish("bay.state", bayName, map[string]string{"state": "fault", "detail": "adapter stopped answering: is it seated?"})
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "故障")
+		p.waitText(`[data-bay="bay1"] [data-role=bay-error]`, "is it seated?")
+		p.shot("bays")
+
+		// The token survives a reload; scan now reaches the bay.
+		p.do(chromedp.Reload())
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "故障")
+		p.click(`[data-bay="bay1"] button[data-act=scan]`)
+		p.waitText("#flash", "已开始读取")
+		if scans, _ := e.bays.calls(); scans != 1 {
+			t.Fatalf("scans = %d, want 1", scans)
+		}
+	})
+
+	t.Run("BayReportAndLanguage", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.login(e)
+		p.goTo(e.url + "/#/bays/bay1")
+		p.waitText("[data-role=scan-vin]", carVIN)
+		p.waitText("[data-role=vin-valid]", "校验通过")
+		p.waitText("[data-role=mil]", "亮")
+		p.waitText("[data-role=odometer]", "86412 km")
+		zh, en := obd.DescribeDTC("P0420", "zh"), obd.DescribeDTC("P0420", "en")
+		if zh == en || zh == "" {
+			t.Fatalf("catalogue texts zh %q en %q: want two different descriptions", zh, en)
+		}
+		row := p.waitText(`tr[data-code="P0420"]`, zh)
+		if !strings.Contains(row, "7E8") || !strings.Contains(row, "已确认") {
+			t.Fatalf("P0420 row %q: want ECU 7E8 and kind stored", row)
+		}
+		p.waitText(`tr[data-code="P0171"]`, "待定")
+		p.waitText("[data-role=incomplete]", "catalyst")
+		p.waitText("[data-role=freeze]", "2150")
+
+		// Live values stream while the page is open.
+		deadline := time.Now().Add(waitFor)
+		for e.bays.watchers() == 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the bay page never opened the live stream")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		e.bays.sendLive(api.LiveValues{"rpm": 812, "coolant_c": 88.5, "speed_kmh": 0})
+		p.waitText(`[data-pid="rpm"]`, "812")
+		p.waitText(`[data-pid="coolant_c"]`, "88.5")
+		p.shot("bay")
+
+		p.click("#lang")
+		p.waitText(`tr[data-code="P0420"]`, en)
+		p.waitText(`tr[data-code="P0420"]`, "Stored")
+		p.waitText("nav", "Work orders")
+		// The choice persists.
+		p.do(chromedp.Reload())
+		p.waitText(`tr[data-code="P0420"]`, en)
+		if got := p.text("h1"); got != "Workshop gateway" {
+			t.Fatalf("after reload the title is %q, want English", got)
+		}
+		p.click("#lang")
+		p.waitText(`tr[data-code="P0420"]`, zh)
+	})
+
+	t.Run("ClearDTCsNeedsTheCarsVIN", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.login(e)
+		p.goTo(e.url + "/#/bays/bay1")
+		p.waitText("[data-role=scan-vin]", carVIN)
+		p.click("[data-act=clear]")
+		p.waitJS(`document.getElementById("clear-dialog").open`, "the clear dialog")
+		p.waitText("#clear-dialog [data-role=car-vin]", carVIN)
+		p.shot("clear-dialog")
+
+		wrong := "LJ8ECM2B2R1063349"
+		p.do(chromedp.SendKeys(chromedp.CSS(`#clear-form input[name=vin]`), wrong))
+		p.click("[data-act=confirm-clear]")
+		p.waitText("#clear-dialog [data-role=clear-error]", "不符")
+		// Empty also sends nothing.
+		p.set(`#clear-form input[name=vin]`, "")
+		p.click("[data-act=confirm-clear]")
+		time.Sleep(300 * time.Millisecond) // give a wrongly sent request time to arrive
+		if _, clears := e.bays.calls(); len(clears) != 0 {
+			t.Fatalf("a wrong VIN sent %d clear requests: %+v", len(clears), clears)
+		}
+
+		p.set(`#clear-form input[name=vin]`, "")
+		p.do(chromedp.SendKeys(chromedp.CSS(`#clear-form input[name=vin]`), strings.ToLower(carVIN)))
+		p.click("[data-act=confirm-clear]")
+		p.waitText("#flash", "故障码已清除")
+		p.waitJS(`!document.getElementById("clear-dialog").open`, "the dialog to close")
+		time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
+		_, clears := e.bays.calls()
+		if len(clears) != 1 {
+			t.Fatalf("%d clear requests, want exactly 1: %+v", len(clears), clears)
+		}
+		if c := clears[0]; !c.Confirm || c.VIN != carVIN || len(c.RequestID) < 16 {
+			t.Fatalf("clear request %+v: want confirm, the car's VIN and a fresh request id", c)
+		}
+	})
+
+	t.Run("WorkOrderSettleAndOutbox", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.login(e)
+		p.click(`nav a[href="#/orders"]`)
+		p.waitText("#view", "暂无工单")
+		p.click("[data-act=new]")
+		p.waitJS(`document.getElementById("order-form")`, "the order form")
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=plate]`), "浙A7K2M9"))
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=vin]`), carVIN))
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=mileage_km]`), "86412"))
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=fault_description]`), "发动机故障灯亮，怠速抖动"))
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=owner_name]`), ownerNm))
+		p.do(chromedp.SendKeys(chromedp.CSS(`#order-form [name=owner_phone]`), ownerTel))
+		p.shot("order-form")
+		p.click("[data-act=save]")
+		p.waitText("[data-role=status]", "进行中")
+		p.waitText("[data-role=order-vin]", carVIN)
+		p.waitText("[data-role=owner]", ownerNm) // the order's own page may show the owner
+
+		p.set(`#item-form [name=name]`, "更换三元催化器")
+		p.set(`#item-form [name=hours]`, "1.5")
+		p.click("[data-act=add-item]")
+		p.waitText("[data-role=items]", "更换三元催化器")
+		p.set(`#part-form [name=name]`, "三元催化器")
+		p.set(`#part-form [name=code]`, "TWC-1063")
+		p.set(`#part-form [name=quantity]`, "1")
+		p.click("[data-act=add-part]")
+		p.waitText("[data-role=parts]", "TWC-1063")
+		p.shot("order-detail")
+
+		p.set(`#settle-form [name=costlistcode]`, "HS2026112200187")
+		p.click("[data-act=settle]")
+		p.waitText("[data-role=status]", "已结算")
+		p.waitText("[data-role=costlistcode]", "HS2026112200187")
+		list, _, err := e.store.List(workorder.Filter{})
+		if err != nil || len(list) != 1 || list[0].Status != workorder.Settled || len(list[0].Items) != 1 || len(list[0].Parts) != 1 {
+			t.Fatalf("store after settling through the console: %+v, %v", list, err)
+		}
+
+		// The list never shows owner data.
+		p.click(`nav a[href="#/orders"]`)
+		p.waitText("[data-role=orders]", "浙A7K2M9")
+		if v := p.text("#view"); strings.Contains(v, ownerNm) || strings.Contains(v, ownerTel) {
+			t.Fatalf("the order list shows owner data: %q", v)
+		}
+
+		// The record was appended with the settlement: the outbox shows it.
+		depth := e.db.Stats().Depth
+		if depth != 1 {
+			t.Fatalf("outbox depth %d after one settlement, want 1", depth)
+		}
+		p.click(`nav a[href="#/outbox"]`)
+		p.waitText("[data-role=depth]", fmt.Sprint(depth))
+		p.waitText("[data-role=waiting]", "ehr")
+		p.shot("outbox")
+	})
+
+	t.Run("SettleErrorsNameTheField", func(t *testing.T) {
+		e := newEnv(t)
+		o, err := e.store.Create(workorder.NewOrder{Plate: "浙A12345", PlateColor: "blue", Fault: "制动异响",
+			Items: []workorder.Item{{Name: "更换刹车片", Hours: "1"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPage(t, browser)
+		p.login(e)
+		p.goTo(e.url + "/#/orders/" + o.ID)
+		p.waitText("[data-role=status]", "进行中")
+
+		// Missing settlement number: refused before validation, naming costlistcode.
+		p.click("[data-act=settle]")
+		p.waitText("#settle-form [data-role=errors]", "costlistcode")
+		p.waitJS(`document.querySelector('#settle-form [name=costlistcode]').getAttribute("aria-invalid") === "true"`, "the field marked")
+
+		// No VIN and no mileage: the record validator names both fields.
+		p.set(`#settle-form [name=costlistcode]`, "HS2026112200188")
+		p.click("[data-act=settle]")
+		errs := p.waitText("#settle-form [data-role=errors]", "mileage_km")
+		if !strings.Contains(errs, "vin") || !strings.Contains(errs, "送修里程") {
+			t.Fatalf("settle errors %q: want vin and mileage_km named with their labels", errs)
+		}
+		p.waitJS(`document.querySelector('#edit-form [name=mileage_km]').getAttribute("aria-invalid") === "true"`, "the mileage field marked")
+		p.shot("settle-errors")
+		got, err := e.store.Get(o.ID)
+		if err != nil || got.Status != workorder.Open {
+			t.Fatalf("order after refused settlements: %+v, %v", got, err)
+		}
+		if d := e.db.Stats().Depth; d != 0 {
+			t.Fatalf("outbox depth %d after refused settlements, want 0", d)
+		}
+
+		// Fixing the fields on the page lets it settle.
+		p.set(`#edit-form [name=vin]`, carVIN)
+		p.set(`#edit-form [name=mileage_km]`, "120345")
+		p.click("[data-act=save-edit]")
+		p.waitText("[data-role=order-mileage]", "120345")
+		p.set(`#settle-form [name=costlistcode]`, "HS2026112200188")
+		p.click("[data-act=settle]")
+		p.waitText("[data-role=status]", "已结算")
+	})
+
+	t.Run("DeadLetterRequeue", func(t *testing.T) {
+		e := newEnv(t)
+		rec, err := e.db.Append(context.Background(), "ehr", "obdgw/v1/33/330106000099901/gw-test/ehr", []byte(`{"x":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.db.DeadLetter(rec.Seq, "receiver: schema ehr/1: basicInfo.vehicleplatenumber missing"); err != nil {
+			t.Fatal(err)
+		}
+		p := newPage(t, browser)
+		p.login(e)
+		p.goTo(e.url + "/#/outbox")
+		p.waitText("[data-role=dead]", "vehicleplatenumber missing")
+		p.waitText("[data-role=depth]", "0")
+		p.click(fmt.Sprintf(`button[data-act=requeue][data-seq="%d"]`, rec.Seq))
+		p.waitText("#flash", "已重新排队")
+		p.waitText("[data-role=depth]", "1")
+		if dl, err := e.db.DeadLetters(); err != nil || len(dl) != 0 {
+			t.Fatalf("dead letters after requeue: %+v, %v", dl, err)
+		}
+	})
+}
+
+func TestPageWeight(t *testing.T) {
+	n, err := console.PageWeight()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum int64
+	for _, f := range []string{"index.html", "app.js", "i18n.js", "style.css"} {
+		fi, err := os.Stat(filepath.Join("assets", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum += fi.Size()
+	}
+	if n != sum {
+		t.Fatalf("PageWeight = %d, the four assets weigh %d", n, sum)
+	}
+	t.Logf("console page weight: %d bytes (HTML+JS+CSS+translations, uncompressed)", n)
+}
