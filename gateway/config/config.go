@@ -64,6 +64,8 @@ type Bay struct {
 type Rig struct {
 	Model   string `yaml:"model"`   // driver family, e.g. "nanhua-nha506" (drivers/<rig>)
 	Address string `yaml:"address"` // same address forms as Bay.OBD
+	// Serial is the instrument's serial number (出厂编号), which the M-station record names.
+	Serial string `yaml:"serial"`
 }
 
 // LEDs names the GPIO pins of the bay's status light (periph names: "GPIO17").

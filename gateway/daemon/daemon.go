@@ -22,11 +22,13 @@ import (
 	"github.com/obdgw/obdgw/cloud"
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/indicator"
+	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/firmware/version"
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
@@ -50,6 +52,9 @@ type Options struct {
 	Dial func(ctx context.Context, b config.Bay) (bay.Conn, error)
 	// Poll is the bays' retry and heartbeat interval (0 = 2 s).
 	Poll time.Duration
+	// OpenRig opens a bay's emission rig for a self-test; nil opens the configured address
+	// with serialport.Open and wraps it as the configured model with rig.Open.
+	OpenRig func(b config.Bay) (rig.Rig, error)
 }
 
 // Daemon is a running gateway. Build it with New, run it with Run.
@@ -63,12 +68,14 @@ type Daemon struct {
 	up     *cloud.Uplink // nil when no broker is configured
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
+	runs   *emission.Runs
 	api    *api.Server
 	mux    *http.ServeMux
 	ln     net.Listener
 
-	mu    sync.Mutex
-	ready bool
+	mu     sync.Mutex
+	ready  bool
+	runCtx context.Context // the context of Run, for work that outlives a request
 }
 
 // New opens the store and builds every component; nothing runs until Run. On error nothing
@@ -113,6 +120,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Province:    cfg.Company.Province,
 		GatewayID:   cfg.GatewayID,
 		KnownBay:    func(n string) bool { return known[n] },
+		IM:          d.imRecord,
 		Events:      d.bus,
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
@@ -148,6 +156,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			return nil, err
 		}
 	}
+	d.runs = emission.NewRuns(log.With("component", "emission"))
 	d.buildBays()
 	var tokens []api.Token
 	for _, t := range cfg.API.Tokens {
@@ -313,6 +322,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	d.mu.Lock()
+	d.runCtx = ctx
+	d.mu.Unlock()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2+len(d.bays))
 	if d.up != nil {
@@ -359,6 +371,16 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	d.log.Info("gateway stopped")
 	return runErr
+}
+
+// ctx is the context of Run (background before Run starts).
+func (d *Daemon) ctx() context.Context {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.runCtx == nil {
+		return context.Background()
+	}
+	return d.runCtx
 }
 
 // bays adapts the supervisors to the API.
