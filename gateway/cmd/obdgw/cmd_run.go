@@ -61,10 +61,6 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 		}
 		return err
 	}
-	// HOOK(emission): the daemon's workorder.Options.IM is where the M-station record builder
-	// of gateway/emission plugs in, so an emission repair settled after a post-repair
-	// self-test also queues its "im" record in the same transaction.
-
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
 	ready := func() {
