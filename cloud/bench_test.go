@@ -109,6 +109,34 @@ func BenchmarkDrainVsPlainPaho(b *testing.B) {
 	b.ReportMetric(upRate/plainRate, "ratio")
 }
 
+// BenchmarkDrainReceipt drains 2,000 records in receipt mode through the reference receiver
+// (its two fsyncs per batch included), beside the puback drain of the same records count.
+func BenchmarkDrainReceipt(b *testing.B) {
+	const n = 2000
+	br := brokertest.Start(b, brokertest.Config{})
+	startReceiver(b, br, br.URL(), nil)
+	var total time.Duration
+	for i := range b.N {
+		b.StopTimer()
+		gw := fmt.Sprintf("gw-rcpt-%d", i)
+		box := openBox(b, b.TempDir(), gw)
+		fill(b, box, gw, n)
+		o := gwOptions(b, br, gw)
+		o.Broker, o.AllowPlain = br.URL(), true
+		b.StartTimer()
+		start := time.Now()
+		u := startUplink(b, box, o)
+		for u.Status().Delivered < n {
+			time.Sleep(time.Millisecond)
+		}
+		total += time.Since(start)
+		b.StopTimer()
+		u.stop()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(n*b.N)/total.Seconds(), "receipt-rec/s")
+}
+
 // timedBox records when each record left the outbox.
 type timedBox struct {
 	*buffer.DB

@@ -61,9 +61,13 @@ type UplinkOptions struct {
 	Delivery       Delivery      // delivery: "puback" or "receipt"; default receipt
 
 	// Receipt mode.
-	ReceiptTopic   string                        // this gateway's receipt topic
-	ReceiptTimeout time.Duration                 // receipt_timeout; default 30 s
-	ParseReceipt   func([]byte) (Receipt, error) // decodes a receipt (wire.ParseReceipt)
+	ReceiptTopic   string        // this gateway's receipt topic
+	ReceiptTimeout time.Duration // receipt_timeout; default 30 s
+	// ReceiptWindow bounds records published and awaiting their receipt (receipt_window;
+	// default 256, at least InFlight). It is larger than InFlight because a receipt waits for
+	// the receiver's fsyncs; InFlight still bounds unacknowledged QoS 1 publishes.
+	ReceiptWindow int
+	ParseReceipt  func([]byte) (Receipt, error) // decodes a receipt (wire.ParseReceipt)
 
 	// Retained status with last will. Status builds the payload: online after each connect,
 	// offline as the will and at a clean shutdown. Empty StatusTopic: no status.
@@ -75,8 +79,11 @@ type UplinkOptions struct {
 	// dead-lettered: it can never be sent.
 	Frame func(rec buffer.Record) ([]byte, error)
 
-	DrainRate  float64 // drain_rate: records per second; 0 = unlimited
-	DrainBurst int     // drain_burst; default max(1, DrainRate)
+	// DrainRate paces publishing (records per second, a token bucket that starts full at every
+	// connection): after a provincial outage thousands of gateways reconnect together, each
+	// with a backlog. 0 = unlimited.
+	DrainRate  float64 // drain_rate
+	DrainBurst int     // drain_burst: records sent at once after connecting; default max(1, DrainRate)
 
 	BackoffMin time.Duration // backoff_min; default 1 s
 	BackoffMax time.Duration // backoff_max; default 2 min
@@ -154,6 +161,12 @@ func (o UplinkOptions) withDefaults() (UplinkOptions, error) {
 			return o, optErr("delivery", "receipt delivery needs a receipt decoder (ParseReceipt)")
 		}
 	}
+	if o.ReceiptWindow == 0 {
+		o.ReceiptWindow = 256
+	}
+	if o.ReceiptWindow < o.InFlight || o.ReceiptWindow > 100000 {
+		return o, optErr("receipt_window", "%d: want in_flight (%d) .. 100000", o.ReceiptWindow, o.InFlight)
+	}
 	if o.ReceiptTimeout == 0 {
 		o.ReceiptTimeout = 30 * time.Second
 	}
@@ -182,6 +195,14 @@ func (o UplinkOptions) withDefaults() (UplinkOptions, error) {
 		o.Now = time.Now
 	}
 	return o, nil
+}
+
+// pendingCap is how many records may be published and not yet acknowledged.
+func (o *UplinkOptions) pendingCap() int {
+	if o.Delivery == DeliveryReceipt {
+		return o.ReceiptWindow
+	}
+	return o.InFlight
 }
 
 // tlsConfig loads the CA, the client key pair and the password. It runs before every connect

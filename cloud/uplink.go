@@ -270,13 +270,16 @@ func (s *session) wait(tok mqtt.Token, what string) error {
 
 // session is the life of one connection.
 type session struct {
-	u      *Uplink
-	c      *conn
-	dead   chan struct{}
-	once   sync.Once
-	err    error
-	window chan struct{}
-	wg     sync.WaitGroup
+	u    *Uplink
+	c    *conn
+	dead chan struct{}
+	once sync.Once
+	err  error
+	// pending bounds records published and not yet acknowledged in the delivery mode's sense
+	// (PUBACK, or receipt); mqttWin bounds QoS 1 publishes awaiting their PUBACK (InFlight).
+	pending chan struct{}
+	mqttWin chan struct{}
+	wg      sync.WaitGroup
 
 	mu        sync.Mutex
 	flights   map[string]*flight
@@ -318,7 +321,7 @@ var errStopping = errors.New("cloud: stopping")
 // session subscribes, announces, drains until the connection ends, and reports whether it
 // delivered anything.
 func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
-	s := &session{u: u, c: c, dead: make(chan struct{}), window: make(chan struct{}, u.o.InFlight),
+	s := &session{u: u, c: c, dead: make(chan struct{}), pending: make(chan struct{}, u.o.pendingCap()), mqttWin: make(chan struct{}, u.o.InFlight),
 		flights: map[string]*flight{}, late: make(chan Receipt, 64), acking: make(chan struct{}, 1024)}
 	go func() {
 		select {
@@ -329,10 +332,10 @@ func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
 		case <-s.dead:
 		}
 	}()
-	if u.cautious.Load() && u.o.InFlight > 1 {
-		s.held = u.o.InFlight - 1
+	if n := u.o.pendingCap(); u.cautious.Load() && n > 1 {
+		s.held = n - 1
 		for range s.held {
-			s.window <- struct{}{}
+			s.pending <- struct{}{}
 		}
 	}
 	err := s.run()
@@ -407,7 +410,7 @@ func (s *session) run() error {
 		}
 		for _, r := range recs {
 			select {
-			case s.window <- struct{}{}:
+			case s.pending <- struct{}{}:
 			case <-s.dead:
 				return s.cause()
 			}
@@ -417,7 +420,7 @@ func (s *session) run() error {
 				case <-t.C:
 				case <-s.dead:
 					t.Stop()
-					<-s.window
+					<-s.pending
 					return s.cause()
 				}
 			}
@@ -425,7 +428,7 @@ func (s *session) run() error {
 			payload := r.Payload
 			if u.o.Frame != nil {
 				if payload, err = u.o.Frame(r); err != nil {
-					<-s.window
+					<-s.pending
 					reason := "unframeable: " + err.Error()
 					if err := u.box.DeadLetter(r.Seq, reason); err != nil {
 						return fmt.Errorf("cloud: dead-letter %s: %w", r.ID, err)
@@ -434,6 +437,12 @@ func (s *session) run() error {
 					u.o.Logger.Error("uplink: record cannot be framed; moved to the dead letter", "id", r.ID, "err", err)
 					continue
 				}
+			}
+			select {
+			case s.mqttWin <- struct{}{}:
+			case <-s.dead:
+				<-s.pending
+				return s.cause()
 			}
 			s.publish(r, payload)
 		}
@@ -462,7 +471,7 @@ func (s *session) publish(r buffer.Record, payload []byte) {
 // with one more attempt counted.
 func (s *session) await(f *flight, tok mqtt.Token) {
 	u := s.u
-	// The window slot is given back as soon as the broker or receiver acknowledged the record,
+	// The pending slot is given back as soon as the broker or receiver acknowledged the record,
 	// before the outbox Ack commits: acks of many records then share one fsync (the outbox's
 	// group commit) instead of the window waiting for the disk.
 	released := false
@@ -471,7 +480,7 @@ func (s *session) await(f *flight, tok mqtt.Token) {
 			released = true
 			u.m.inFlight.Dec()
 			u.update(func(st *Status) { st.InFlight-- })
-			<-s.window
+			<-s.pending
 		}
 	}
 	defer func() {
@@ -485,7 +494,9 @@ func (s *session) await(f *flight, tok mqtt.Token) {
 	}()
 	select {
 	case <-tok.Done():
+		<-s.mqttWin
 	case <-s.dead:
+		<-s.mqttWin
 		s.unacked(f)
 		return
 	}
@@ -582,7 +593,7 @@ func (s *session) opened(delivered bool) {
 	s.held = 0
 	s.mu.Unlock()
 	for range held {
-		<-s.window
+		<-s.pending
 	}
 	s.u.cautious.Store(false)
 }
