@@ -27,8 +27,8 @@
 //
 // # Order
 //
-// Records are published in outbox order over one connection with up to InFlight unacked at a
-// time. MQTT keeps the order of QoS 1 messages from one client on one topic, and every
+// Records are published in outbox order over one connection, with up to InFlight QoS 1
+// publishes awaiting their PUBACK and (receipt mode) up to ReceiptWindow awaiting a receipt. MQTT keeps the order of QoS 1 messages from one client on one topic, and every
 // connection starts again from the oldest unacked record, so the receiver's first sighting of
 // each id follows the outbox order of its kind (each kind has its own topic).
 //
