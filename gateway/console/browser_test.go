@@ -56,7 +56,7 @@ func newFakeBays() *fakeBays {
 			Pending:   []obd.DTC{{Code: "P0171", ECU: "7E8", Service: 0x07, Description: obd.DescribeDTC("P0171", "zh")}},
 			Permanent: []obd.DTC{},
 		},
-		Readiness:  obd.Readiness{Supported: []string{"misfire", "fuel_system", "catalyst", "o2_sensor"}, Incomplete: []string{"catalyst"}},
+		Readiness:  obd.Readiness{Supported: []string{obd.MonMisfire, obd.MonFuelSystem, obd.MonCatalyst, obd.MonOxygenSensor}, Incomplete: []string{obd.MonCatalyst}},
 		OdometerKM: &odo,
 		FreezeFrames: []obd.FreezeFrame{{ECU: "7E8", Frame: 0, DTC: "P0420", Values: []obd.Value{
 			{PID: 0x0C, Name: "engine_rpm", Unit: "r/min", Value: 2150},
@@ -412,7 +412,12 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("P0420 row %q: want ECU 7E8 and kind stored", row)
 		}
 		p.waitText(`tr[data-code="P0171"]`, "待定")
-		p.waitText("[data-role=incomplete]", "catalyst")
+		p.waitText("[data-role=incomplete]", obd.MonitorLabel(obd.MonCatalyst, "zh"))
+		rpm, ok := obd.LookupPID(0x0C)
+		if !ok {
+			t.Fatal("no PID 0C in the obd table")
+		}
+		p.waitText("[data-role=freeze]", rpm.Label("zh"))
 		p.waitText("[data-role=freeze]", "2150")
 
 		// Live values stream while the page is open.
@@ -432,6 +437,8 @@ func TestConsole(t *testing.T) {
 		p.waitText(`tr[data-code="P0420"]`, en)
 		p.waitText(`tr[data-code="P0420"]`, "Stored")
 		p.waitText("nav", "Work orders")
+		p.waitText("[data-role=incomplete]", obd.MonitorLabel(obd.MonCatalyst, "en"))
+		p.waitText("[data-role=freeze]", rpm.Label("en"))
 		// The choice persists.
 		p.do(chromedp.Reload())
 		p.waitText(`tr[data-code="P0420"]`, en)
@@ -540,6 +547,16 @@ func TestConsole(t *testing.T) {
 
 	t.Run("SettleErrorsNameTheField", func(t *testing.T) {
 		e := newEnv(t)
+		// An earlier record of the same car with a higher mileage: settling below it is
+		// allowed but warned about.
+		prev, err := e.store.Create(workorder.NewOrder{Plate: "浙A12345", PlateColor: "blue", VIN: carVIN, MileageKm: ptr(int64(130000)),
+			Fault: "保养", Items: []workorder.Item{{Name: "更换机油", Hours: "0.5"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.store.Settle(prev.ID, workorder.SettleRequest{CostListCode: "HS2026112200001"}); err != nil {
+			t.Fatal(err)
+		}
 		o, err := e.store.Create(workorder.NewOrder{Plate: "浙A12345", PlateColor: "blue", Fault: "制动异响",
 			Items: []workorder.Item{{Name: "更换刹车片", Hours: "1"}}})
 		if err != nil {
@@ -568,8 +585,8 @@ func TestConsole(t *testing.T) {
 		if err != nil || got.Status != workorder.Open {
 			t.Fatalf("order after refused settlements: %+v, %v", got, err)
 		}
-		if d := e.db.Stats().Depth; d != 0 {
-			t.Fatalf("outbox depth %d after refused settlements, want 0", d)
+		if d := e.db.Stats().Depth; d != 1 {
+			t.Fatalf("outbox depth %d after refused settlements, want 1 (the earlier order's)", d)
 		}
 
 		// Fixing the fields on the page lets it settle.
@@ -580,6 +597,8 @@ func TestConsole(t *testing.T) {
 		p.set(`#settle-form [name=costlistcode]`, "HS2026112200188")
 		p.click("[data-act=settle]")
 		p.waitText("[data-role=status]", "已结算")
+		p.waitText("[data-role=warnings]", "mileage_km")
+		p.shot("settled-warnings")
 	})
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {
@@ -604,6 +623,8 @@ func TestConsole(t *testing.T) {
 		}
 	})
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func TestPageWeight(t *testing.T) {
 	n, err := console.PageWeight()

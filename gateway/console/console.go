@@ -3,6 +3,7 @@ package console
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -23,8 +24,8 @@ const maxDTCLookup = 64
 // Handler serves the console under its mount point (the daemon mounts it at "/", next to the
 // API at /api/v1/). Besides the embedded files it answers GET /dtc.json?codes=P0420,P0171 with
 // the catalogue text of each code in both languages, so the language switch can re-describe a
-// scan report that was decoded in the other language. The catalogue is public reference data:
-// no token needed.
+// scan report that was decoded in the other language, and GET /labels.json with the names of
+// readiness monitors and PIDs. Both are public reference data: no token needed.
 func Handler() http.Handler {
 	sub, err := fs.Sub(assets, "assets")
 	if err != nil {
@@ -45,6 +46,9 @@ func Handler() http.Handler {
 		case r.URL.Path == "/dtc.json":
 			serveDTC(w, r)
 			return
+		case r.URL.Path == "/labels.json":
+			serveLabels(w)
+			return
 		case r.URL.Path == "/" || r.URL.Path == "/index.html":
 			h.Set("Cache-Control", "no-cache")
 		case strings.HasPrefix(r.URL.Path, "/assets/"):
@@ -52,6 +56,39 @@ func Handler() http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
+}
+
+// monitors are the readiness monitor keys a scan report can name.
+var monitors = []string{obd.MonMisfire, obd.MonFuelSystem, obd.MonComponents, obd.MonCatalyst, obd.MonHeatedCatalyst,
+	obd.MonEvap, obd.MonSecondaryAir, obd.MonOxygenSensor, obd.MonOxygenHeater, obd.MonEGRVVT, obd.MonNMHCCatalyst,
+	obd.MonNOxSCR, obd.MonBoostPressure, obd.MonExhaustGasSensor, obd.MonPMFilter}
+
+// Labels are the display names of readiness monitors (by key) and Mode 01 PIDs (by two hex
+// digits) in both languages, from the obd package, so the page and the text report agree.
+type Labels struct {
+	Monitors map[string]DTCText `json:"monitors"`
+	PIDs     map[string]DTCText `json:"pids"`
+}
+
+func labels() Labels {
+	l := Labels{Monitors: map[string]DTCText{}, PIDs: map[string]DTCText{}}
+	for _, m := range monitors {
+		l.Monitors[m] = DTCText{ZH: obd.MonitorLabel(m, "zh"), EN: obd.MonitorLabel(m, "en")}
+	}
+	for i := 0; i < 256; i++ {
+		if p, ok := obd.LookupPID(byte(i)); ok {
+			l.PIDs[fmt.Sprintf("%02X", i)] = DTCText{ZH: p.Label("zh"), EN: p.Label("en")}
+		}
+	}
+	return l
+}
+
+func serveLabels(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "max-age=3600")
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(labels())
 }
 
 // DTCText is one code's description in both console languages.

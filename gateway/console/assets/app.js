@@ -8,6 +8,7 @@ const state = {
   lang: localStorage.getItem("obdgw.lang") === "en" ? "en" : "zh",
   token: localStorage.getItem("obdgw.token") || "",
   dtc: {},          // code → {zh, en} from /dtc.json
+  labels: null,     // {monitors, pids} → {zh, en} from /labels.json
   bay: null,        // the bay shown on the bay page (for the clear dialog)
   clearID: "",      // request id of the open clear dialog: one id per confirmation
   settled: {},      // order id → warnings returned by its settlement, shown after the reload
@@ -171,6 +172,13 @@ async function describeCodes(codes) {
   $$("[data-role=dtc-desc]").forEach(el => { el.textContent = dtcText(el.dataset.code, el.dataset.fallback); });
 }
 
+async function loadLabels() {
+  if (state.labels) return;
+  try { const r = await fetch("/labels.json"); if (r.ok) state.labels = await r.json(); } catch (e) { /* keys are shown instead */ }
+}
+function monLabel(key) { const l = state.labels && state.labels.monitors[key]; return (l && l[state.lang]) || key; }
+function pidLabel(v) { const l = state.labels && state.labels.pids[v.pid]; return (l && l[state.lang]) || v.name; }
+
 function renderScan(s) {
   if (!s) return h`<p class="muted" data-role="no-scan">${t("scan.never")}</p>`;
   const rows = [], codes = [];
@@ -187,7 +195,7 @@ function renderScan(s) {
   const frames = (s.freeze_frames || []).map(f => h`
     <h4>${t("scan.freeze")} · ${f.dtc || ""} · ${t("scan.ecu")} ${f.ecu || ""}</h4>
     <table class="compact" data-role="freeze"><tr><th>${t("scan.desc")}</th><th>${t("scan.value")}</th></tr>
-      ${join((f.values || []).map(v => h`<tr><td>${v.name}</td><td class="mono">${v.text || v.value} ${v.text ? "" : (v.unit || "")}</td></tr>`))}</table>`);
+      ${join((f.values || []).map(v => h`<tr><td>${pidLabel(v)}</td><td class="mono">${v.text || v.value} ${v.text ? "" : (v.unit || "")}</td></tr>`))}</table>`);
   return h`
     <div class="facts">
       <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
@@ -200,14 +208,14 @@ function renderScan(s) {
     ${raw(rows.length ? h`<table data-role="dtcs"><tr><th>${t("scan.code")}</th><th>${t("scan.kind")}</th><th>${t("scan.ecu")}</th><th>${t("scan.desc")}</th></tr>${join(rows)}</table>`
       : h`<p data-role="dtcs">${t("scan.none")}</p>`)}
     <h3>${t("scan.readiness")}</h3>
-    <p data-role="readiness">${join((r.supported || []).map(m => h`<span class="pill ${inc.has(m) ? "warn" : "ok"}">${m}${inc.has(m) ? " · " + t("scan.incomplete") : ""}</span> `))}${(r.supported || []).length ? "" : "—"}</p>
-    <p>${t("scan.incomplete")}: <span data-role="incomplete">${(r.incomplete || []).join(", ") || t("scan.none")}</span></p>
+    <p data-role="readiness" class="pills">${join((r.supported || []).map(m => h`<span class="pill ${inc.has(m) ? "warn" : "ok"}" data-monitor="${m}">${monLabel(m)}${inc.has(m) ? " ✗" : " ✓"}</span> `))}${(r.supported || []).length ? "" : "—"}</p>
+    <p>${t("scan.incomplete")}: <span data-role="incomplete">${(r.incomplete || []).map(monLabel).join(", ") || t("scan.none")}</span></p>
     ${join(frames)}
     ${raw((s.warnings || []).length ? h`<h3>${t("scan.warnings")}</h3><ul class="warnings">${join(s.warnings.map(w => h`<li>${w}</li>`))}</ul>` : "")}`;
 }
 
 async function viewBay(name) {
-  const b = await api("GET", `/bays/${enc(name)}`);
+  const [b] = await Promise.all([api("GET", `/bays/${enc(name)}`), loadLabels()]);
   state.bay = b;
   $("#view").innerHTML = h`
     <section class="card" data-bay="${b.name}">
@@ -286,13 +294,14 @@ function watchLive(bay) {
 // stream reads a server-sent-event stream until signal aborts, reconnecting after a drop.
 // onOpen runs each time the stream is (re)connected.
 async function stream(url, signal, onEvent, onOpen, onDrop) {
-  let attempt = 0;
+  let attempt = 0, wait = 1000;
   while (!signal.aborted) {
     try {
       const resp = await fetch(url, { headers: authHeaders(), signal, cache: "no-store" });
       if (resp.status === 401) { showLogin(t("err.auth")); return; }
       if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
       if (onOpen) onOpen(attempt++);
+      wait = 1000;
       const rd = resp.body.getReader(), dec = new TextDecoder();
       let buf = "";
       for (;;) {
@@ -312,7 +321,9 @@ async function stream(url, signal, onEvent, onOpen, onDrop) {
       }
     } catch (e) { if (signal.aborted) return; }
     if (onDrop) onDrop();
-    await new Promise(r => setTimeout(r, 2000));
+    // A bay with no car answers the live stream with an error: retry, but ever more slowly.
+    await new Promise(r => setTimeout(r, wait));
+    wait = Math.min(wait * 2, 30000);
   }
 }
 
