@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,7 +96,10 @@ func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
 
 // corruption marks an error found while opening that means the file's content is bad, as
 // opposed to a file we could not open at all (permissions, lock, missing directory).
-type corruption struct{ err error }
+type corruption struct {
+	err     error
+	abandon bool // the bbolt handle is stuck in a check and must not be closed
+}
 
 func (c *corruption) Error() string { return c.err.Error() }
 func (c *corruption) Unwrap() error { return c.err }
@@ -128,11 +132,13 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("%w: %s is held by another process (is another obdgw running? stop it first); gave up after %s: %w", ErrLocked, path, timeout, err)
 	}
 	if err == nil {
-		err = checkFile(bdb)
+		var tl tally
+		tl, err = checkGuarded(path, bdb, db.log)
 		if err == nil {
-			err = db.initBuckets(bdb)
+			err = db.initBuckets(bdb, tl)
 		}
-		if err != nil {
+		var c *corruption
+		if err != nil && !(errors.As(err, &c) && c.abandon) {
 			bdb.Close()
 		}
 	}
@@ -161,12 +167,15 @@ func Open(path string, opts Options) (*DB, error) {
 // openBolt opens the file, turning the panics bbolt may raise on a mangled file into errors.
 func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
 	var f *os.File
+	// bbolt reads the meta and freelist pages through its memory map while opening; a damaged
+	// page id can fault (see checkFile).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
 			if f != nil {
 				f.Close() // releases the flock of the half-opened database
 			}
-			bdb, err = nil, &corruption{fmt.Errorf("bbolt panicked: %v", p)}
+			bdb, err = nil, &corruption{err: fmt.Errorf("bbolt panicked: %v", p)}
 		}
 	}()
 	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
@@ -178,7 +187,7 @@ func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
 		},
 	})
 	if err != nil && isContentError(err) {
-		err = &corruption{err}
+		err = &corruption{err: err}
 	}
 	return bdb, err
 }
@@ -191,34 +200,234 @@ func isContentError(err error) bool {
 	return strings.Contains(err.Error(), "file size too small")
 }
 
-// checkFile runs bbolt's page-level consistency check.
-func checkFile(bdb *bolt.DB) error {
-	var found []string
-	n := 0
+// checkFile reads the whole file: first every bucket and value this package stores (decoding
+// records), then bbolt's page-level consistency check.
+//
+// The walk comes first and runs with SetPanicOnFault: a damaged length or page id can point a
+// read past the end of the memory map, which would otherwise kill the process with SIGSEGV at
+// every start (a crash loop that never reaches the move-aside). bbolt's Check runs on a
+// goroutine of its own that we cannot protect, so it only gets a file whose pages the walk
+// has already read safely.
+func checkFile(bdb *bolt.DB) (tally, error) {
+	var tl tally
 	err := bdb.View(func(tx *bolt.Tx) error {
-		// Drain the whole channel: the checker goroutine blocks until it is read.
-		for err := range tx.Check() {
-			if n++; n <= 3 {
-				found = append(found, err.Error())
-			}
-		}
-		return nil
+		var err error
+		tl, err = walk(tx)
+		return err
 	})
 	if err != nil {
-		return &corruption{err}
+		return tl, &corruption{err: err}
 	}
-	if n > 0 {
-		msg := strings.Join(found, "; ")
-		if n > 3 {
-			msg += fmt.Sprintf("; and %d more", n-3)
+	// A damaged overflow count can send bbolt's check into a loop over billions of page ids;
+	// bound it by time. On a timeout the check's read transaction is still open, so the
+	// database cannot be closed: Open abandons it (see corruption.abandon).
+	type result struct {
+		n     int
+		found []string
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var r result
+		r.err = bdb.View(func(tx *bolt.Tx) error {
+			// Drain the whole channel: the checker goroutine blocks until it is read.
+			for err := range tx.Check(bolt.WithKVStringer(lenStringer{})) {
+				if r.n++; r.n <= 3 {
+					r.found = append(r.found, err.Error())
+				}
+			}
+			return nil
+		})
+		done <- r
+	}()
+	budget := checkBudget(bdb)
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(budget):
+		return tl, &corruption{err: fmt.Errorf("bbolt's consistency check did not finish in %s", budget), abandon: true}
+	}
+	if r.err != nil {
+		return tl, &corruption{err: r.err}
+	}
+	if r.n > 0 {
+		msg := strings.Join(r.found, "; ")
+		if r.n > 3 {
+			msg += fmt.Sprintf("; and %d more", r.n-3)
 		}
-		return &corruption{errors.New(msg)}
+		return tl, &corruption{err: errors.New(msg)}
 	}
-	return nil
+	return tl, nil
+}
+
+// checkBudget is how long bbolt's check may take: generous for a slow SD card (a minute, plus
+// a second per 4 MB), since only a damaged file comes near it.
+var checkBudget = func(bdb *bolt.DB) time.Duration {
+	size := int64(0)
+	if fi, err := os.Stat(bdb.Path()); err == nil {
+		size = fi.Size()
+	}
+	return time.Minute + time.Duration(size/(4<<20))*time.Second
+}
+
+// lenStringer names keys and values in bbolt's check messages by length only: on a damaged
+// page the bytes themselves may lie outside the memory map, and Check's goroutine cannot
+// recover from the fault that reading them would cause.
+type lenStringer struct{}
+
+func (lenStringer) KeyToString(k []byte) string   { return fmt.Sprintf("<%d-byte key>", len(k)) }
+func (lenStringer) ValueToString(v []byte) string { return fmt.Sprintf("<%d-byte value>", len(v)) }
+
+// checkGuarded runs checkFile under a marker file "<path>.checking" that counts the checks
+// begun and not finished. Some damage can still crash the process inside bbolt's Check (on
+// its own goroutine, out of our reach); without the marker the daemon would crash at every
+// start. After two unfinished checks in a row the file is treated as corrupt (moved aside),
+// not after one, so that a power cut during a check does not on its own cost the outbox.
+func checkGuarded(path string, bdb *bolt.DB, log *slog.Logger) (tally, error) {
+	marker := path + ".checking"
+	n := 0
+	if b, err := os.ReadFile(marker); err == nil {
+		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
+	if n >= 2 {
+		os.Remove(marker)
+		return tally{}, &corruption{err: fmt.Errorf("the integrity check did not finish the last %d times (the process died in it)", n)}
+	}
+	// Best effort: on a full disk the marker cannot be written, and the store must still open
+	// (its records are waiting to be sent), only without the crash-loop guard this time.
+	werr := writeSynced(marker, []byte(strconv.Itoa(n+1)+"\n"))
+	wrote := werr == nil
+	if !wrote {
+		log.Warn("buffer: cannot write the check marker, checking without it", "path", marker, "err", werr)
+		os.Remove(marker)
+	}
+	tl, err := checkFile(bdb)
+	if wrote {
+		os.Remove(marker)
+	}
+	return tl, err
+}
+
+func writeSynced(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// tally is what walk counted, to check the bookkeeping in the meta bucket against.
+type tally struct {
+	depth, bytes, dead uint64
+	index              map[string]map[uint64]uint64 // kind → seq → payload length, from the outbox
+	indexOK            bool                         // the kinds bucket matches index exactly
+}
+
+// walk reads every value of the file's buckets (those that exist; a new file has none).
+func walk(tx *bolt.Tx) (tl tally, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("reading the file faulted: %v", p)
+		}
+	}()
+	tl.index = map[string]map[uint64]uint64{}
+	if ob := tx.Bucket(bucketOutbox); ob != nil {
+		err := ob.ForEach(func(k, v []byte) error {
+			seq, ok := keySeq(k)
+			if !ok {
+				return fmt.Errorf("outbox key %x is not a sequence number", k)
+			}
+			r, err := decodeRecord(seq, v)
+			if err != nil {
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+			}
+			tl.depth++
+			tl.bytes += uint64(len(r.Payload))
+			if tl.index[r.Kind] == nil {
+				tl.index[r.Kind] = map[uint64]uint64{}
+			}
+			tl.index[r.Kind][seq] = uint64(len(r.Payload))
+			return nil
+		})
+		if err != nil {
+			return tl, err
+		}
+	}
+	if db := tx.Bucket(bucketDead); db != nil {
+		err := db.ForEach(func(k, v []byte) error {
+			seq, ok := keySeq(k)
+			if !ok {
+				return fmt.Errorf("dead key %x is not a sequence number", k)
+			}
+			if _, err := decodeDead(seq, v); err != nil {
+				return &DecodeError{Bucket: string(bucketDead), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+			}
+			tl.dead++
+			return nil
+		})
+		if err != nil {
+			return tl, err
+		}
+	}
+	tl.indexOK = true
+	if kb := tx.Bucket(bucketKinds); kb != nil {
+		n := 0
+		err := kb.ForEachBucket(func(kind []byte) error {
+			return kb.Bucket(kind).ForEach(func(k, v []byte) error {
+				seq, _ := keySeq(k)
+				plen, m := binary.Uvarint(v)
+				if want, ok := tl.index[string(kind)][seq]; !ok || m <= 0 || plen != want {
+					tl.indexOK = false
+				}
+				n++
+				return nil
+			})
+		})
+		if err != nil {
+			return tl, err
+		}
+		if uint64(n) != tl.depth {
+			tl.indexOK = false
+		}
+	}
+	// Touch every key and value of every bucket, nested ones included, so that a bad length
+	// faults here (recovered) rather than in bbolt's Check below.
+	var sum byte
+	var touch func(b *bolt.Bucket) error
+	touch = func(b *bolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			for _, c := range k {
+				sum ^= c
+			}
+			if v == nil {
+				if nb := b.Bucket(k); nb != nil {
+					return touch(nb)
+				}
+			}
+			for _, c := range v {
+				sum ^= c
+			}
+			return nil
+		})
+	}
+	err = tx.ForEach(func(name []byte, b *bolt.Bucket) error { return touch(b) })
+	_ = sum
+	if err != nil {
+		return tl, err
+	}
+	return tl, nil
 }
 
 // initBuckets creates the buckets of a new file and checks the bookkeeping of an old one.
-func (db *DB) initBuckets(bdb *bolt.DB) error {
+func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
 	return bdb.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketMeta, bucketOutbox, bucketDead, bucketKinds, bucketDocs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
@@ -232,13 +441,24 @@ func (db *DB) initBuckets(bdb *bolt.DB) error {
 				return err
 			}
 		case len(v) != 1:
-			return &corruption{fmt.Errorf("meta/format is %x", v)}
+			return &corruption{err: fmt.Errorf("meta/format is %x", v)}
 		case v[0] != storeFormat:
 			return fmt.Errorf("the file has store format %d but this obdgw knows format %d (was obdgw downgraded? install the newer version)", v[0], storeFormat)
 		}
 		for _, k := range [][]byte{keyNext, keyDepth, keyBytes, keyDead} {
 			if v := meta.Get(k); v != nil && len(v) != 8 {
-				return &corruption{fmt.Errorf("meta/%s is %x, want 8 bytes", k, v)}
+				return &corruption{err: fmt.Errorf("meta/%s is %x, want 8 bytes", k, v)}
+			}
+		}
+		// Depth, bytes and the kinds index are kept in the same transactions as the records, so
+		// they only disagree after damage the checks above could not see (or a bug): rebuild
+		// them from the records rather than refuse a file whose records all read fine.
+		if getU64(meta, keyDepth) != tl.depth || getU64(meta, keyBytes) != tl.bytes || getU64(meta, keyDead) != tl.dead || !tl.indexOK {
+			db.log.Warn("buffer: outbox bookkeeping disagrees with the records, rebuilding it",
+				"depth", getU64(meta, keyDepth), "records", tl.depth, "bytes", getU64(meta, keyBytes), "payload_bytes", tl.bytes,
+				"dead", getU64(meta, keyDead), "dead_records", tl.dead, "index_ok", tl.indexOK)
+			if err := rebuild(tx, tl); err != nil {
+				return err
 			}
 		}
 		// A next sequence at or below a stored one would reuse IDs the receiver has seen.
@@ -247,15 +467,43 @@ func (db *DB) initBuckets(bdb *bolt.DB) error {
 			if k, _ := tx.Bucket(b).Cursor().Last(); k != nil {
 				seq, ok := keySeq(k)
 				if !ok {
-					return &corruption{fmt.Errorf("%s key %x is not a sequence number", b, k)}
+					return &corruption{err: fmt.Errorf("%s key %x is not a sequence number", b, k)}
 				}
 				if seq >= next {
-					return &corruption{fmt.Errorf("%s holds seq %d but the next seq is %d", b, seq, next)}
+					return &corruption{err: fmt.Errorf("%s holds seq %d but the next seq is %d", b, seq, next)}
 				}
 			}
 		}
 		return nil
 	})
+}
+
+func rebuild(tx *bolt.Tx, tl tally) error {
+	meta := tx.Bucket(bucketMeta)
+	for k, n := range map[string]uint64{string(keyDepth): tl.depth, string(keyBytes): tl.bytes, string(keyDead): tl.dead} {
+		if err := putU64(meta, []byte(k), n); err != nil {
+			return err
+		}
+	}
+	if err := tx.DeleteBucket(bucketKinds); err != nil {
+		return err
+	}
+	kinds, err := tx.CreateBucket(bucketKinds)
+	if err != nil {
+		return err
+	}
+	for kind, seqs := range tl.index {
+		kb, err := kinds.CreateBucket([]byte(kind))
+		if err != nil {
+			return err
+		}
+		for seq, plen := range seqs {
+			if err := kb.Put(seqKey(seq), binary.AppendUvarint(nil, plen)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // moveAside renames a bad file out of the way, never over an earlier one.
@@ -440,7 +688,7 @@ func (db *DB) PeekAfter(seq uint64, max int) ([]Record, error) {
 		for k, v := c.Seek(seqKey(seq + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			s, ok := keySeq(k)
 			if !ok {
-				return &DecodeError{Bucket: string(bucketOutbox), Key: k, Raw: append([]byte{}, v...), Err: errors.New("key is not a sequence number")}
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: errors.New("key is not a sequence number")}
 			}
 			r, err := decodeRecord(s, v)
 			if err != nil {
@@ -718,7 +966,7 @@ func (db *DB) Path() string { return db.path }
 // health endpoint or an operator's command. It reads every page: expect it to take a while
 // on a large file.
 func (db *DB) Check() error {
-	if err := checkFile(db.bolt); err != nil {
+	if _, err := checkFile(db.bolt); err != nil {
 		return fmt.Errorf("buffer: check %s: %w", db.path, err)
 	}
 	return nil

@@ -829,3 +829,62 @@ func TestEveryCommitIsSynced(t *testing.T) {
 		t.Fatalf("bbolt sync switched off: NoSync=%v NoGrowSync=%v NoFreelistSync=%v", db.bolt.NoSync, db.bolt.NoGrowSync, db.bolt.NoFreelistSync)
 	}
 }
+
+func TestOpenAfterChecksThatDidNotFinish(t *testing.T) {
+	db, path := openTest(t, Options{})
+	mustAppend(t, db, "ehr", "kept")
+	db.Close()
+	marker := path + ".checking"
+	// One unfinished check (a power cut during start-up) is forgiven.
+	if err := os.WriteFile(marker, []byte("1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("open after one unfinished check: %v", err)
+	}
+	if got, _ := db.Peek(1); len(got) != 1 {
+		t.Fatal("record lost")
+	}
+	db.Close()
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("marker left after a finished check: %v", err)
+	}
+	// Two in a row: the check itself kills the process, so the file is moved aside.
+	os.WriteFile(marker, []byte("2\n"), 0o600)
+	_, err = Open(path, Options{})
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not finish") {
+		t.Fatalf("open after two unfinished checks: %v", err)
+	}
+	if _, err := os.Stat(ce.MovedTo); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("marker left behind after moving the file aside")
+	}
+}
+
+func TestOpenRebuildsBookkeeping(t *testing.T) {
+	db, path := openTest(t, Options{Policies: map[string]Policy{"status": Telemetry}})
+	mustAppend(t, db, "ehr", "abc")
+	mustAppend(t, db, "status", "de")
+	db.bolt.Update(func(tx *boltTx) error {
+		putU64(tx.Bucket(bucketMeta), keyDepth, 9)
+		return tx.Bucket(bucketKinds).DeleteBucket([]byte("status"))
+	})
+	db.Close()
+	db, err := Open(path, Options{Policies: map[string]Policy{"status": Telemetry}, MaxRecords: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if s := db.Stats(); s.Depth != 2 || s.Bytes != 5 || s.DepthByKind["status"] != 1 {
+		t.Fatalf("bookkeeping not rebuilt: %+v", s)
+	}
+	// The rebuilt index lets telemetry drop its oldest again.
+	mustAppend(t, db, "status", "fg")
+	if got, _ := db.Peek(5); len(got) != 2 || string(got[1].Payload) != "fg" || string(got[0].Payload) != "abc" {
+		t.Fatalf("outbox %v", got)
+	}
+}
