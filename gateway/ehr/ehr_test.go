@@ -183,6 +183,10 @@ func TestValidate(t *testing.T) {
 		{"item without name", func(in *Input, c *Checks) { in.Items[0].Name = "" }, "items[0].name", "required", ""},
 		{"item hours two decimals", func(in *Input, c *Checks) { in.Items[1].Hours = "2.25" }, "items[1].hours", "format", ""},
 		{"item hours negative", func(in *Input, c *Checks) { in.Items[1].Hours = "-1" }, "items[1].hours", "format", ""},
+		{"control character in plate", func(in *Input, c *Checks) { in.Plate = "浙A7K\x002M" }, "plate", "control_char", ""},
+		{"escape in part code", func(in *Input, c *Checks) { in.Parts[0].Code = "1205100\x1b[0m" }, "parts[0].code", "control_char", ""},
+		{"invalid UTF-8 in fault", func(in *Input, c *Checks) { in.Fault = "抖\xff" }, "fault_description", "control_char", ""},
+		{"line break in fault is fine", func(in *Input, c *Checks) { in.Fault = "怠速抖动\n加速无力" }, "", "", ""},
 		{"absurd item hours", func(in *Input, c *Checks) { in.Items[1].Hours = "150" }, "", "", "absurd_hours"},
 	}
 	for _, tc := range tests {

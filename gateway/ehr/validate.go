@@ -166,6 +166,28 @@ func Validate(rec wire.EHRRecord, c Checks) Result {
 		r.errf("costlistcode", "basicInfo.costlistcode", "duplicate", "the settlement number %q is already used by another settled order; use a new number or revise that order", b.CostListNo)
 	}
 
+	// Control characters (a pasted NUL, an escape from a barcode scanner) have no place in a
+	// record the platform stores and prints; line breaks are allowed in the fault text only.
+	texts := []struct{ field, record, v string }{
+		{"plate", "basicInfo.vehicleplatenumber", b.Plate}, {"company", "basicInfo.companyname", b.Company},
+		{"costlistcode", "basicInfo.costlistcode", b.CostListNo},
+	}
+	for i, p := range rec.Parts {
+		texts = append(texts, struct{ field, record, v string }{fmt.Sprintf("parts[%d].name", i), fmt.Sprintf("vehiclepartslist[%d].partsname", i), p.Name},
+			struct{ field, record, v string }{fmt.Sprintf("parts[%d].code", i), fmt.Sprintf("vehiclepartslist[%d].partscode", i), p.Code})
+	}
+	for i, it := range rec.Projects {
+		texts = append(texts, struct{ field, record, v string }{fmt.Sprintf("items[%d].name", i), fmt.Sprintf("repairprojectlist[%d].repairproject", i), it.Name})
+	}
+	for _, x := range texts {
+		if hasControl(x.v, false) || !utf8.ValidString(x.v) {
+			r.errf(x.field, x.record, "control_char", "contains control characters or invalid UTF-8: retype it")
+		}
+	}
+	if hasControl(b.Fault, true) || !utf8.ValidString(b.Fault) {
+		r.errf("fault_description", "basicInfo.faultdescription", "control_char", "contains control characters or invalid UTF-8: retype it")
+	}
+
 	if rec.Parts == nil || rec.Projects == nil {
 		r.errf("items", "", "null_list", "internal: a record list is null")
 	}
@@ -223,4 +245,13 @@ func checkDate(r *Result, field, record, v, what string) (string, error) {
 		return "", errDecimal
 	}
 	return v, nil
+}
+
+func hasControl(s string, lineBreaks bool) bool {
+	for _, c := range s {
+		if (c < 0x20 || c == 0x7f) && !(lineBreaks && (c == '\n' || c == '\t')) {
+			return true
+		}
+	}
+	return false
 }
