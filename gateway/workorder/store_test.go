@@ -727,3 +727,27 @@ func TestClaimRequestRefusesReplays(t *testing.T) {
 		t.Fatalf("replay after reopen: %v", err)
 	}
 }
+
+func TestScanReportInTx(t *testing.T) {
+	f := newFixture(t, nil)
+	res, err := f.s.AddScan("bay1", "", exampleScan(exampleVIN))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.db.View(func(tx *buffer.Tx) error {
+		rep, err := ScanReportInTx(tx, res.ScanID)
+		if err != nil {
+			return err
+		}
+		if rep.VIN != exampleVIN || len(rep.DTCs.Stored) != 2 || rep.DTCs.Stored[0].Description != "催化器效率低于阈值(第1排)" {
+			t.Errorf("report %+v", rep)
+		}
+		if _, err := ScanReportInTx(tx, "SC999999"); !errors.Is(err, ErrScanMissing) {
+			t.Errorf("missing scan: %v", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
