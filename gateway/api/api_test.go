@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -553,7 +552,6 @@ func FuzzDecodeBody(f *testing.F) {
 	})
 }
 
-func TestMain(m *testing.M) { os.Exit(m.Run()) }
 
 func TestSettlementWaitsForTheClock(t *testing.T) {
 	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test"})
