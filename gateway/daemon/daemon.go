@@ -259,17 +259,16 @@ func (d *Daemon) pin(bayName, name string, hostErr error) gpio.PinOut {
 // onScan attaches a finished scan to the matching open work order (same VIN, else the bay's
 // open order). An ambiguous match is left for the technician and announced.
 func (d *Daemon) onScan(bayName string, r *obd.Report) {
-	res, err := d.wo.AddScan(bayName, "automatic scan on connection", *r)
-	if err != nil {
+	// The store announces where the scan went ("scan.stored"); an ambiguous match is left
+	// for the technician to choose.
+	if _, err := d.wo.AddScan(bayName, "automatic scan on connection", *r); err != nil {
 		var amb *workorder.AmbiguousError
 		if errors.As(err, &amb) {
 			d.bus.Publish("scan.ambiguous", bayName, amb)
 			return
 		}
 		d.log.Warn("scan not stored", "bay", bayName, "err", err)
-		return
 	}
-	d.bus.Publish("scan.stored", bayName, res)
 }
 
 func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
@@ -318,7 +317,18 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.mu.Lock()
 	d.ln = ln
 	d.mu.Unlock()
-	srv := &http.Server{Handler: d.mux, ReadHeaderTimeout: 10 * time.Second}
+	// Streams (events, live values) hang on their own base context so that shutdown ends them
+	// instead of waiting for a tablet to hang up.
+	streams, stopStreams := context.WithCancel(context.Background())
+	defer stopStreams()
+	srv := &http.Server{
+		Handler:           d.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return streams },
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -361,6 +371,7 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.mu.Lock()
 	d.ready = false
 	d.mu.Unlock()
+	stopStreams()
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	srv.Shutdown(shut)
@@ -507,11 +518,11 @@ func (b *bays) keep(bayName, order, note string, r *obd.Report) (string, bool) {
 		b.d.log.Warn("scan around a clear not attached", "order", order, "err", err)
 	}
 	res, err := b.d.wo.AddScan(bayName, note, *r)
-	if err != nil {
-		b.d.log.Warn("scan around a clear not stored", "bay", bayName, "err", err)
-		return "", false
+	if res.ScanID != "" {
+		return res.ScanID, true // stored, even when no single order matched
 	}
-	return res.ScanID, true
+	b.d.log.Warn("scan around a clear not stored", "bay", bayName, "err", err)
+	return "", false
 }
 
 func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {
