@@ -13,6 +13,7 @@ const state = {
   clearID: "",      // request id of the open clear dialog: one id per confirmation
   settled: {},      // order id → warnings returned by its settlement, shown after the reload
   ordersFilter: "",
+  keepFlash: false, // the next navigation keeps the message (it was said just before it)
 };
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -111,6 +112,7 @@ function showError(e) { if (e.status !== 401) flash(problemLines(e).join("; "));
 // ---- login -----------------------------------------------------------------------------
 function showLogin(msg) {
   stopStreams();
+  if (uplinkTimer) { clearInterval(uplinkTimer); uplinkTimer = null; }
   document.body.dataset.view = "login";
   const v = $("#view");
   v.innerHTML = $("#login-tpl").innerHTML;
@@ -120,7 +122,7 @@ function showLogin(msg) {
   $("#login").addEventListener("submit", async ev => {
     ev.preventDefault();
     state.token = $("#token").value.trim();
-    try { await api("GET", "/bays"); } catch (e) { if (e.status !== 401) showError(e); return; }
+    try { await api("GET", "/bays"); } catch (e) { if (e.status !== 401) showError(e); state.token = ""; return; }
     localStorage.setItem("obdgw.token", state.token);
     flash("");
     if (!location.hash || location.hash === "#/login") location.hash = "#/bays"; else route();
@@ -434,7 +436,7 @@ async function viewNewOrder() {
     ev.preventDefault();
     const body = formBody(ev.target);
     if (body.test_no) body.emission_repair = true;
-    try { const o = await api("POST", "/workorders", body); flash(t("saved"), "info"); location.hash = "#/orders/" + enc(o.id); }
+    try { const o = await api("POST", "/workorders", body); flash(t("saved"), "info"); state.keepFlash = true; location.hash = "#/orders/" + enc(o.id); }
     catch (e) { showFormError(ev.target, e); }
   });
 }
@@ -590,7 +592,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#logout").addEventListener("click", () => { state.token = ""; localStorage.removeItem("obdgw.token"); showLogin(); });
   $("#clear-form").addEventListener("submit", submitClear);
   $("[data-act=cancel]", $("#clear-dialog")).addEventListener("click", () => $("#clear-dialog").close());
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    // A message belongs to the page it was said on.
+    if (!state.keepFlash && $("#flash").textContent !== t("events.off")) flash("");
+    state.keepFlash = false;
+    route();
+  });
   if (!state.token) { showLogin(); return; }
   route();
   start();
