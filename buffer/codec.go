@@ -36,6 +36,12 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
+// maxRaw bounds the bytes a DecodeError keeps: a damaged length can make a value look
+// gigabytes long.
+const maxRaw = 64 << 10
+
+func rawCopy(v []byte) []byte { return append([]byte{}, v[:min(len(v), maxRaw)]...) }
+
 var (
 	errShort   = errors.New("value truncated")
 	errTrailer = errors.New("trailing bytes after value")
@@ -135,7 +141,7 @@ func (r *reader) version() {
 	r.b = r.b[1:]
 }
 
-func (r *reader) recordBody(rec *Record) {
+func (r *reader) recordBody(rec *Record, copyPayload bool) {
 	rec.ID = string(r.bytes("id"))
 	rec.Kind = string(r.bytes("kind"))
 	rec.Topic = string(r.bytes("topic"))
@@ -146,17 +152,23 @@ func (r *reader) recordBody(rec *Record) {
 	}
 	rec.Attempts = int(a)
 	if p := r.bytes("payload"); r.err == nil {
-		// Copy: bbolt values are only valid inside their transaction.
-		rec.Payload = append([]byte{}, p...)
+		// Copy: bbolt values are only valid inside their transaction. Without the copy
+		// (checking a file) the payload must not be kept.
+		rec.Payload = p
+		if copyPayload {
+			rec.Payload = append([]byte{}, p...)
+		}
 	}
 }
 
 // decodeRecord decodes an outbox value. seq comes from the key.
-func decodeRecord(seq uint64, v []byte) (Record, error) {
+func decodeRecord(seq uint64, v []byte) (Record, error) { return decodeRecordOpt(seq, v, true) }
+
+func decodeRecordOpt(seq uint64, v []byte, copyPayload bool) (Record, error) {
 	r := reader{b: v}
 	rec := Record{Seq: seq}
 	r.version()
-	r.recordBody(&rec)
+	r.recordBody(&rec, copyPayload)
 	if r.err == nil && len(r.b) != 0 {
 		r.err = errTrailer
 	}
@@ -167,11 +179,13 @@ func decodeRecord(seq uint64, v []byte) (Record, error) {
 }
 
 // decodeDead decodes a dead-letter value. seq comes from the key.
-func decodeDead(seq uint64, v []byte) (DeadRecord, error) {
+func decodeDead(seq uint64, v []byte) (DeadRecord, error) { return decodeDeadOpt(seq, v, true) }
+
+func decodeDeadOpt(seq uint64, v []byte, copyPayload bool) (DeadRecord, error) {
 	r := reader{b: v}
 	d := DeadRecord{Record: Record{Seq: seq}}
 	r.version()
-	r.recordBody(&d.Record)
+	r.recordBody(&d.Record, copyPayload)
 	d.Reason = string(r.bytes("reason"))
 	d.At = time.Unix(0, r.varint())
 	if r.err == nil && len(r.b) != 0 {

@@ -345,9 +345,9 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			if !ok {
 				return fmt.Errorf("outbox key %x is not a sequence number", k)
 			}
-			r, err := decodeRecord(seq, v)
+			r, err := decodeRecordOpt(seq, v, false)
 			if err != nil {
-				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			tl.depth++
 			tl.bytes += uint64(len(r.Payload))
@@ -367,8 +367,8 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			if !ok {
 				return fmt.Errorf("dead key %x is not a sequence number", k)
 			}
-			if _, err := decodeDead(seq, v); err != nil {
-				return &DecodeError{Bucket: string(bucketDead), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+			if _, err := decodeDeadOpt(seq, v, false); err != nil {
+				return &DecodeError{Bucket: string(bucketDead), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			tl.dead++
 			return nil
@@ -403,10 +403,14 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 	var sum byte
 	var touch func(b *bolt.Bucket) error
 	touch = func(b *bolt.Bucket) error {
+		// Seeking every key also makes the binary searches read the keys of the branch
+		// pages above it, which ForEach alone never looks at.
+		seek := b.Cursor()
 		return b.ForEach(func(k, v []byte) error {
 			for _, c := range k {
 				sum ^= c
 			}
+			seek.Seek(k)
 			if v == nil {
 				if nb := b.Bucket(k); nb != nil {
 					return touch(nb)
@@ -688,11 +692,11 @@ func (db *DB) PeekAfter(seq uint64, max int) ([]Record, error) {
 		for k, v := c.Seek(seqKey(seq + 1)); k != nil && len(out) < max; k, v = c.Next() {
 			s, ok := keySeq(k)
 			if !ok {
-				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: errors.New("key is not a sequence number")}
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: errors.New("key is not a sequence number")}
 			}
 			r, err := decodeRecord(s, v)
 			if err != nil {
-				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			out = append(out, r)
 		}
@@ -731,7 +735,7 @@ func (db *DB) MarkAttempt(seq uint64) error {
 		}
 		r, err := decodeRecord(seq, v)
 		if err != nil {
-			return &DecodeError{Bucket: string(bucketOutbox), Key: seqKey(seq), Raw: append([]byte{}, v...), Err: err}
+			return &DecodeError{Bucket: string(bucketOutbox), Key: seqKey(seq), Raw: rawCopy(v), Err: err}
 		}
 		r.Attempts++
 		return ob.Put(seqKey(seq), encodeRecord(&r))
@@ -756,7 +760,7 @@ func (db *DB) DeadLetter(seq uint64, reason string) error {
 		}
 		r, err := decodeRecord(seq, v)
 		if err != nil {
-			return &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: append([]byte{}, v...), Err: err}
+			return &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: rawCopy(v), Err: err}
 		}
 		if _, _, err := t.remove(seq); err != nil {
 			return err
@@ -790,7 +794,7 @@ func (db *DB) DeadLetters() ([]DeadRecord, error) {
 				d, err = decodeDead(s, v)
 			}
 			if err != nil {
-				return &DecodeError{Bucket: string(bucketDead), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+				return &DecodeError{Bucket: string(bucketDead), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			out = append(out, d)
 			return nil
@@ -815,7 +819,7 @@ func (db *DB) Requeue(seq uint64) (Record, error) {
 		}
 		d, err := decodeDead(seq, v)
 		if err != nil {
-			return &DecodeError{Bucket: string(bucketDead), Key: key, Raw: append([]byte{}, v...), Err: err}
+			return &DecodeError{Bucket: string(bucketDead), Key: key, Raw: rawCopy(v), Err: err}
 		}
 		if err := t.tx.Bucket(bucketDead).Delete(key); err != nil {
 			return err
@@ -851,7 +855,7 @@ func (db *DB) Stats() Stats {
 			seq, _ := keySeq(k)
 			r, err := decodeRecord(seq, v)
 			if err != nil {
-				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: append([]byte{}, v...), Err: err}
+				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			s.OldestAge = max(db.now().Sub(r.Created), 0)
 		}
@@ -1150,7 +1154,7 @@ func (t *Tx) remove(seq uint64) (kind string, ok bool, err error) {
 	}
 	kind, plen, err := recordMeta(v)
 	if err != nil {
-		return "", false, &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: append([]byte{}, v...), Err: err}
+		return "", false, &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: rawCopy(v), Err: err}
 	}
 	if err := ob.Delete(key); err != nil {
 		return "", false, err
