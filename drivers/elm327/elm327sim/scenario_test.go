@@ -135,24 +135,39 @@ func FuzzParseScenario(f *testing.F) {
 // FuzzServe throws arbitrary host bytes at the simulator: it must answer or ignore them and
 // never panic or hang (a driver's garbage must not take the simulator down with it).
 func FuzzServe(f *testing.F) {
-	f.Add([]byte("ATZ\rATE0\rATH1\r0100\r0902\r"), "petrol")
-	f.Add([]byte("ATSP0\r\r\r03\r04\r\r"), "kline")
-	f.Add([]byte("01001\r0100F\r0\r7F7F\rSTI\rATSH7E1\r0101\r"), "clone-v15")
-	f.Add([]byte("ATSPA7\rATH1\rATS0\r0904\r0906\r090A\r0908\r020200\r"), "diesel")
-	f.Add([]byte("ATSP6\r0100\r"), "ignition-off")
-	f.Fuzz(func(t *testing.T, in []byte, name string) {
+	f.Add([]byte("ATZ\rATE0\rATH1\r0100\r0902\r"), "petrol", uint16(0))
+	f.Add([]byte("ATSP0\r\r\r03\r04\r\r"), "kline", uint16(0x0F))
+	f.Add([]byte("01001\r0100F\r0\r7F7F\rSTI\rATSH7E1\r0101\r"), "clone-v15", uint16(0))
+	f.Add([]byte("ATSPA7\rATH1\rATS0\r0904\r0906\r090A\r0908\r020200\r"), "diesel", uint16(0x1F0))
+	f.Add([]byte("ATSP6\r0100\r"), "ignition-off", uint16(0))
+	f.Add([]byte("ATH1\r01002\r01001\rATI\r0100\n\r"), "petrol", uint16(0x3FF))
+	f.Fuzz(func(t *testing.T, in []byte, name string, faults uint16) {
 		sc, err := Builtin(name)
 		if err != nil {
 			return
 		}
-		sc.Faults.SearchingDelay, sc.Adapter.ResetDelay, sc.Faults.SplitWrites = 0, 0, false
+		bit := func(i int) bool { return faults&(1<<i) != 0 }
+		f := &sc.Faults
+		f.EchoAfterReset, f.CRLF, f.IgnitionOff, f.NoCountHint = bit(0), bit(1), f.IgnitionOff || bit(2), bit(3)
+		f.NoMultiPID, f.LateSecondECU, f.BTChatter, f.NULBytes = bit(4), bit(5), bit(6), bit(7)
+		sc.Adapter.Interleave, sc.Adapter.TrailingSpace = bit(8), bit(9)
+		if bit(10) {
+			f.LVResetAfter = int(faults>>11) + 1
+		} else if faults>>11 != 0 {
+			f.DisconnectAfter = int(faults >> 11)
+		}
+		f.SearchingDelay, sc.Adapter.ResetDelay, f.SplitWrites = 0, 0, false
 		a, b := net.Pipe()
 		defer a.Close()
 		sim := New(sc, Options{Baud: -1, NoLatency: true, Timeout: time.Nanosecond})
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		done := make(chan error, 1)
-		go func() { done <- sim.Serve(ctx, b) }()
+		t0 := time.Now()
+		go func() { done <- sim.Serve(context.Background(), b) }()
+		defer func() {
+			if d := time.Since(t0); d > 2*time.Second {
+				t.Errorf("%d input bytes took %v", len(in), d)
+			}
+		}()
 		go func() {
 			buf := make([]byte, 4096)
 			for {
@@ -161,10 +176,14 @@ func FuzzServe(f *testing.F) {
 				}
 			}
 		}()
-		a.Write(in)
-		a.Write([]byte("\rATI\r"))
-		a.Close()
-		b.Close()
+		go func() {
+			// Serve may stop reading (a disconnect fault); the writes must not block the test.
+			a.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			a.Write(in)
+			a.Write([]byte("\rATI\r"))
+			a.Close()
+			b.Close()
+		}()
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, ErrDisconnected) && !strings.Contains(err.Error(), "closed") {
