@@ -27,10 +27,16 @@
 // Every commit is fsynced (bbolt's NoSync is never set). Concurrent writes share commits
 // (group commit: writers arriving during an fsync are committed together by the next one), so
 // many writers cost fewer fsyncs while a lone writer waits for no one. A failed write (a full
-// disk) rolls back its transaction and nothing stored before is affected. Open refuses a file
-// that bbolt cannot open or that fails bbolt's consistency check: it moves the file aside to
-// "<path>.corrupt-<time>" and returns a *CorruptError (ErrCorrupt) naming both paths, and never
-// re-creates over it. Another process holding the file gives ErrLocked after a timeout.
+// disk) rolls back its transaction and nothing stored before is affected.
+//
+// Open reads the whole file before using it: every key and value (records decoded), then
+// bbolt's consistency check. A file that fails is moved aside to "<path>.corrupt-<time>" and
+// Open returns a *CorruptError (ErrCorrupt) naming both paths; it never re-creates over it.
+// Damage can make reads fault or bbolt's check spin; the first is recovered, the second is
+// bounded by a time budget, and a marker file "<path>.checking" counts checks that killed the
+// process, so that the second such start moves the file aside instead of crashing again.
+// bbolt has no checksums on data pages: a flipped bit inside a payload is not detected here.
+// Another process holding the file gives ErrLocked after Options.LockTimeout.
 //
 // # On disk
 //
