@@ -447,6 +447,14 @@ func TestConsole(t *testing.T) {
 		}
 		p.click("#lang")
 		p.waitText(`tr[data-code="P0420"]`, zh)
+
+		// A finished scan replaces the report on the open page.
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+		e.bays.mu.Lock()
+		e.bays.report.DTCs.Stored = append(e.bays.report.DTCs.Stored, obd.DTC{Code: "P0301", ECU: "7E8", Service: 0x03, Description: obd.DescribeDTC("P0301", "zh")})
+		e.bays.mu.Unlock()
+		e.bus.Publish("scan.done", bayName, map[string]any{"vin": carVIN, "mil": true})
+		p.waitText(`tr[data-code="P0301"]`, obd.DescribeDTC("P0301", "zh"))
 	})
 
 	t.Run("ClearDTCsNeedsTheCarsVIN", func(t *testing.T) {
