@@ -132,6 +132,18 @@ func (s *Sim) Stats() Stats {
 	return st
 }
 
+// String names the simulator for logs: "elm327sim petrol (ELM327 v1.5, protocol 6, 38400 baud)".
+func (s *Sim) String() string {
+	if s.err != nil {
+		return "elm327sim (invalid scenario)"
+	}
+	rate := fmt.Sprintf("%d baud", s.baud)
+	if s.baud < 0 {
+		rate = "unpaced"
+	}
+	return fmt.Sprintf("elm327sim %s (%s, protocol %X, %s)", s.v.name, s.v.version, s.v.proto, rate)
+}
+
 // Baud is the pacing rate in use (negative: unpaced).
 func (s *Sim) Baud() int { return s.baud }
 

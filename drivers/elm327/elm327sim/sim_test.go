@@ -627,6 +627,15 @@ func TestPhysicalHeaderAndInterleave(t *testing.T) {
 	}
 }
 
+func TestString(t *testing.T) {
+	if got := New(fast(t, "diesel"), Options{}).String(); got != "elm327sim diesel (ELM327 v2.1, protocol 7, 38400 baud)" {
+		t.Errorf("%q", got)
+	}
+	if got := New(Scenario{}, Options{}).String(); !strings.Contains(got, "invalid") {
+		t.Errorf("%q", got)
+	}
+}
+
 func TestServeTwiceAtOnce(t *testing.T) {
 	h := start(t, fast(t, "petrol"))
 	h.cmd("ATI") // the first Serve is running
