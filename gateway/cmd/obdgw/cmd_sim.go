@@ -111,7 +111,7 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 		f.Sync()
 	}
 	sim := elm327sim.New(sc, opts)
-	e.log.Info("elm327 simulator ready", "scenario", sc.Name, "device", slave.Name(), "baud", sim.Baud(), "address", "serial://"+slave.Name())
+	e.log.Info("elm327 simulator ready", "sim", sim.String(), "address", "serial://"+slave.Name())
 	errc := make(chan error, 1)
 	go func() { errc <- sim.Serve(ctx, master) }()
 	select {
