@@ -39,6 +39,7 @@ type Token struct {
 type Options struct {
 	Store          *workorder.Store // required
 	Bays           Bays             // nil: no bays (the bay routes answer 404)
+	SelfTests      SelfTests        // nil: no emission rigs (the self-test routes answer 404/409)
 	Outbox         Outbox           // required
 	Tokens         []Token
 	AnonymousReads bool
@@ -82,10 +83,13 @@ func New(opts Options) *Server {
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if s.opts.SelfTests == nil {
+		s.opts.SelfTests = noSelfTests{}
+	}
 	if s.opts.Bays == nil {
 		s.opts.Bays = noBays{}
 	}
-	s.routes = s.table()
+	s.routes = append(s.table(), s.selfTestRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })

@@ -165,6 +165,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.api = api.New(api.Options{
 		Store:          d.wo,
 		Bays:           &bays{d: d},
+		SelfTests:      selfTests{d: d},
 		Outbox:         d.db,
 		Tokens:         tokens,
 		AnonymousReads: cfg.API.AnonymousReads,

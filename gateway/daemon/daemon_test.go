@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -82,6 +84,7 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 	idle.Precondition, idle.Stabilise, idle.Sample = 300*time.Millisecond, 200*time.Millisecond, 500*time.Millisecond
 	idle.SamplePeriod, idle.ReachTimeout = 50*time.Millisecond, 5*time.Second
 	cfg.Emission.Rig.ZeroBeforeTest = false
+	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: "dms-token-0123456789abcdef"}}
 
 	an := &analyzer{rated: 5000}
 	var runMu sync.Mutex
@@ -122,8 +125,19 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 	}
 	waitFor(t, "scan attached", func() bool { got, _ := d.Store().Get(o.ID); return len(got.Scans) > 0 })
 
+	// Started through the REST API, as the console's self-test page does.
 	runMu.Lock()
-	run, err = d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle", RatedRPM: 5000})
+	req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/api/v1/bays/bay1/selftest",
+		strings.NewReader(`{"method":"two_speed_idle","rated_rpm":5000}`))
+	req.Header.Set("Authorization", "Bearer dms-token-0123456789abcdef")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil && resp.StatusCode != http.StatusAccepted {
+		err = fmt.Errorf("POST selftest: %s", resp.Status)
+	}
+	if err == nil {
+		run, err = d.SelfTest("bay1")
+	}
 	runMu.Unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -27,12 +29,7 @@ import (
 const bucketSelfTests = "selftests"
 
 // SelfTestRequest starts an emission self-test on a bay.
-type SelfTestRequest struct {
-	Method   string  `json:"method"`              // "two_speed_idle" or "free_acceleration"
-	Order    string  `json:"order,omitempty"`     // the work order; default the bay's open order
-	RatedRPM float64 `json:"rated_rpm,omitempty"` // 额定转速 from the vehicle's documents
-	LimitSet string  `json:"limit_set,omitempty"` // "a" or "b"; default from the config
-}
+type SelfTestRequest = api.SelfTestRequest
 
 // storedSelfTest is what settlement needs of a finished self-test.
 type storedSelfTest struct {
@@ -45,9 +42,9 @@ type storedSelfTest struct {
 
 var (
 	// ErrNoRig: the bay has no emission rig configured.
-	ErrNoRig = errors.New("daemon: this bay has no emission rig configured (bays[].rig)")
+	ErrNoRig = fmt.Errorf("%w (bays[].rig in the configuration)", api.ErrNoRig)
 	// ErrNoOrder: the self-test has no work order to belong to.
-	ErrNoOrder = errors.New("daemon: no open emission-repair work order on this bay; open one with test_no first")
+	ErrNoOrder = fmt.Errorf("%w; open one with test_no first", api.ErrNoOrder)
 )
 
 func (d *Daemon) bayConfig(name string) (config.Bay, bool) {
@@ -65,7 +62,7 @@ func (d *Daemon) bayConfig(name string) (config.Bay, bool) {
 func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.Run, error) {
 	b, ok := d.bayConfig(bayName)
 	if !ok {
-		return nil, fmt.Errorf("daemon: no bay %q", bayName)
+		return nil, fmt.Errorf("%w: %q", api.ErrNoBay, bayName)
 	}
 	if b.Rig == nil {
 		return nil, ErrNoRig
@@ -115,6 +112,9 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	run, err := d.runs.Start(d.ctx(), bayName, t)
 	if err != nil {
 		r.Close()
+		if errors.Is(err, emission.ErrBayBusy) {
+			return nil, fmt.Errorf("%w: %v", api.ErrTestRunning, err)
+		}
 		return nil, err
 	}
 	go d.followSelfTest(run, r, storedSelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
@@ -222,4 +222,111 @@ func (d *Daemon) imRecord(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord
 		return "", nil, err
 	}
 	return wire.SchemaIM, b, nil
+}
+
+// selfTests adapts the daemon's runs to the API.
+type selfTests struct{ d *Daemon }
+
+func (s selfTests) status(bayName string, run *emission.Run) api.SelfTestStatus {
+	st := api.SelfTestStatus{Bay: bayName, Method: run.Method.String()}
+	if p, ok := run.Latest(); ok {
+		st.Progress = p
+	}
+	select {
+	case <-run.Done():
+		res, err := run.Result()
+		if res != nil {
+			st.Result = res
+		}
+		if err != nil {
+			st.Error = err.Error()
+		}
+	default:
+		st.Running = true
+	}
+	return st
+}
+
+func (s selfTests) Start(bayName string, req api.SelfTestRequest) (api.SelfTestStatus, error) {
+	run, err := s.d.StartSelfTest(bayName, req)
+	if err != nil {
+		return api.SelfTestStatus{}, err
+	}
+	st := s.status(bayName, run)
+	st.Order = req.Order
+	return st, nil
+}
+
+func (s selfTests) run(bayName string) (*emission.Run, error) {
+	if _, ok := s.d.bayConfig(bayName); !ok {
+		return nil, fmt.Errorf("%w: %q", api.ErrNoBay, bayName)
+	}
+	run, err := s.d.runs.Get(bayName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", api.ErrNoSelfTest, err)
+	}
+	return run, nil
+}
+
+func (s selfTests) Status(bayName string) (api.SelfTestStatus, error) {
+	run, err := s.run(bayName)
+	if err != nil {
+		return api.SelfTestStatus{}, err
+	}
+	return s.status(bayName, run), nil
+}
+
+func (s selfTests) Abort(bayName string) error {
+	run, err := s.run(bayName)
+	if err != nil {
+		return err
+	}
+	run.Abort()
+	return nil
+}
+
+func (s selfTests) Progress(ctx context.Context, bayName string) (<-chan any, error) {
+	run, err := s.run(bayName)
+	if err != nil {
+		return nil, err
+	}
+	in, stop := run.Subscribe()
+	out := make(chan any)
+	go func() {
+		defer close(out)
+		defer stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case p, ok := <-in:
+				if !ok {
+					return
+				}
+				select {
+				case out <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// OBDCheck judges the bay's last scan against the bay's open order's VIN.
+func (s selfTests) OBDCheck(bayName string) (any, error) {
+	sup := s.d.byName[bayName]
+	if sup == nil {
+		return nil, fmt.Errorf("%w: %q", api.ErrNoBay, bayName)
+	}
+	st := sup.Status()
+	if st.LastScan == nil {
+		return nil, fmt.Errorf("%w: no scan on this bay yet; scan the car first", api.ErrNoSelfTest)
+	}
+	vin := ""
+	if orders, _, err := s.d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open}); err == nil && len(orders) == 1 {
+		vin = orders[0].VIN
+	}
+	return emission.CheckOBD(emission.OBDInputFromScan(st.LastScan, vin)), nil
 }
