@@ -16,8 +16,10 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/hack/testenv"
@@ -607,6 +609,38 @@ func TestConsole(t *testing.T) {
 		p.waitText("[data-role=status]", "已结算")
 		p.waitText("[data-role=warnings]", "mileage_km")
 		p.shot("settled-warnings")
+	})
+
+	t.Run("SelfTestFollowedLive", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.login(e)
+		p.goTo(e.url + "/#/bays/bay1")
+		p.waitText("[data-role=scan-vin]", carVIN)
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+		if p.eval(`String(document.querySelector("[data-role=selftest]").hidden)`) != "true" {
+			t.Fatal("the self-test panel shows before any self-test")
+		}
+		// The daemon publishes these three (gateway/daemon/selftest.go) with these types.
+		e.bus.Publish("selftest.started", bayName, map[string]string{"order": "WO000001", "method": "1"})
+		prog := emission.Progress{Method: emission.TwoSpeedIdle, Phase: "high_idle_sample",
+			Prompt: emission.Text{ZH: "保持高怠速 2500 转", EN: "Hold high idle at 2500 r/min"}, SecondsLeft: 17,
+			RPM: rig.F(2480), Window: &emission.RPMWindow{Min: 2300, Max: 2700, State: "in"},
+			Reading: &rig.Reading{HCppm: rig.F(85), COPct: rig.F(0.32), CO2Pct: rig.F(14.6), O2Pct: rig.F(0.4), Lambda: rig.F(1.012)}}
+		e.bus.Publish("selftest.progress", bayName, prog)
+		p.waitText("[data-role=selftest] h2", "双怠速")
+		p.waitText("[data-role=prompt]", prog.Prompt.ZH)
+		p.waitText("[data-role=seconds-left]", "17 s")
+		p.waitText("[data-role=selftest-rpm]", "2480")
+		p.waitText("[data-role=rpm-window]", "转速在范围内")
+		p.waitText(`[data-gas="co_pct"]`, "0.32")
+		p.waitText(`[data-gas="lambda"]`, "1.012")
+		p.shot("selftest")
+		e.bus.Publish("selftest.done", bayName, map[string]any{"order": "WO000001", "verdict": emission.Fail})
+		p.waitText("[data-role=verdict]", "不合格")
+		p.click("#lang")
+		p.waitText("[data-role=verdict]", "Fail")
+		p.waitText("[data-role=selftest] h2", "Two-speed idle")
 	})
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {

@@ -13,6 +13,7 @@ const state = {
   clearID: "",      // request id of the open clear dialog: one id per confirmation
   settled: {},      // order id → warnings returned by its settlement, shown after the reload
   ordersFilter: "",
+  selftest: {},     // bay → {method, progress, done} from the selftest.* events
   keepFlash: false, // the next navigation keeps the message (it was said just before it)
 };
 
@@ -232,10 +233,46 @@ async function viewBay(name) {
       <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
       <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
     </section>
+    <section class="card" data-role="selftest" ${raw(state.selftest[b.name] ? "" : "hidden")}>${raw(renderSelfTest(state.selftest[b.name]))}</section>
     <section class="card" data-role="last-scan"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
   $("[data-act=scan]").addEventListener("click", ev => scanNow(name, ev.target));
   $("[data-act=clear]").addEventListener("click", () => openClear(b));
   watchLive(name);
+}
+
+// ---- emission self-test: followed live from the daemon's selftest.* events ----------------
+const num = (v, d) => v == null ? "—" : (Math.round(v * 10 ** d) / 10 ** d).toString();
+const gasCols = [["hc_ppm", "HC ppm", 0], ["co_pct", "CO %", 2], ["co2_pct", "CO₂ %", 2], ["o2_pct", "O₂ %", 2], ["no_ppm", "NO ppm", 0],
+  ["lambda", "λ", 3], ["opacity_pct", "N %", 1], ["k_m1", "k m⁻¹", 2], ["oil_c", "°C", 0]];
+function txt(x) { return x ? (x[state.lang] || x.zh || x.en || "") : ""; }
+
+function renderSelfTest(st) {
+  if (!st) return "";
+  const p = st.progress || {}, rd = p.reading || {};
+  const w = p.rpm_window;
+  const cells = gasCols.filter(([k]) => rd[k] != null);
+  const done = st.done;
+  return h`<h2>${t("selftest.title")} · ${t("selftest.method." + (st.method || p.method || ""))}
+      ${raw(done ? h`<span class="pill ${done.verdict === "pass" ? "ok" : "bad"}" data-role="verdict">${done.verdict ? t("selftest.verdict." + done.verdict) : t("selftest.verdict.error")}</span>` : "")}</h2>
+    ${raw(done && done.error ? h`<p class="errors" data-role="selftest-error">${done.error}</p>` : "")}
+    ${raw(!done && p.prompt ? h`<p class="big" data-role="prompt">${txt(p.prompt)}</p>` : "")}
+    ${raw(!done && p.phase ? h`<p>${t("selftest.phase")}: <span class="mono" data-role="phase">${p.phase}</span>
+      · ${t("selftest.left")}: <span data-role="seconds-left">${p.seconds_left >= 0 ? p.seconds_left + " s" : t("selftest.waiting")}</span>
+      ${raw(p.restarts ? h` · ${t("selftest.restarts")}: ${p.restarts}` : "")}</p>` : "")}
+    ${raw(!done && p.rpm != null ? h`<p>${t("live.rpm")}: <b data-role="selftest-rpm">${num(p.rpm, 0)}</b>
+      ${raw(w ? h`<span class="pill ${w.state === "in" ? "ok" : "warn"}" data-role="rpm-window">${num(w.min, 0)}–${num(w.max, 0)} · ${t("selftest.window." + w.state)}</span>` : "")}</p>` : "")}
+    ${raw(!done && cells.length ? h`<div class="live" data-role="gases">${join(cells.map(([k, label, d]) => h`<div><b data-gas="${k}">${num(rd[k], d)}</b>${label}</div>`))}</div>` : "")}
+    ${raw(!done && p.event ? h`<p class="warnings" data-role="selftest-event">${txt(p.event)}</p>` : "")}`;
+}
+
+function selfTestEvent(type, bay, data) {
+  const cur = state.selftest[bay] || {};
+  const method = { "1": "two_speed_idle", "5": "free_acceleration" }[data.method] || data.method;
+  if (type === "selftest.started") state.selftest[bay] = { method, order: data.order };
+  else if (type === "selftest.progress") state.selftest[bay] = Object.assign({}, cur, { progress: data, done: null, method: cur.method || method });
+  else state.selftest[bay] = Object.assign({}, cur, { done: data || {} });
+  const box = document.querySelector(`[data-bay="${CSS.escape(bay)}"] ~ [data-role=selftest]`);
+  if (box) { box.hidden = false; box.innerHTML = renderSelfTest(state.selftest[bay]); }
 }
 
 // ---- clearing DTCs: only after the technician types the VIN of the car on the bay ----------
@@ -357,6 +394,9 @@ function follow() {
     case "workorder.opened": case "workorder.settled": case "workorder.revised":
       if (hash === "#/orders") route();
       if (view === "outbox") route();
+      break;
+    case "selftest.started": case "selftest.progress": case "selftest.done":
+      selfTestEvent(ev.type, bay, ev.data || {});
       break;
     case "outbox.stats":
       if (view === "outbox") route();

@@ -43,6 +43,11 @@ window.I18N = {
     "outbox.reason": "原因", "outbox.kind": "类型", "outbox.id": "编号", "outbox.attempts": "尝试次数",
     "outbox.created": "生成时间", "outbox.deadcount": "拒收",
     "err.network": "无法连接网关，请检查网络。", "err.auth": "令牌无效，请重新登录。",
+    "selftest.title": "排放自检", "selftest.method.two_speed_idle": "双怠速", "selftest.method.free_acceleration": "自由加速",
+    "selftest.phase": "阶段", "selftest.left": "剩余", "selftest.waiting": "等待转速进入范围", "selftest.restarts": "重新开始次数",
+    "selftest.window.in": "转速在范围内", "selftest.window.below": "转速偏低", "selftest.window.above": "转速偏高", "selftest.window.unknown": "无转速",
+    "selftest.verdict.pass": "合格", "selftest.verdict.fail": "不合格", "selftest.verdict.refused": "无法判定",
+    "selftest.verdict.aborted": "已中止", "selftest.verdict.error": "出错",
     "saved": "已保存"
   },
   en: {
@@ -87,6 +92,11 @@ window.I18N = {
     "outbox.reason": "Reason", "outbox.kind": "Kind", "outbox.id": "ID", "outbox.attempts": "Attempts",
     "outbox.created": "Created", "outbox.deadcount": "rejected",
     "err.network": "Cannot reach the gateway; check the network.", "err.auth": "Token not accepted; log in again.",
+    "selftest.title": "Emission self-test", "selftest.method.two_speed_idle": "Two-speed idle", "selftest.method.free_acceleration": "Free acceleration",
+    "selftest.phase": "Phase", "selftest.left": "Left", "selftest.waiting": "waiting for the engine speed window", "selftest.restarts": "Restarts",
+    "selftest.window.in": "engine speed in window", "selftest.window.below": "engine speed too low", "selftest.window.above": "engine speed too high", "selftest.window.unknown": "no engine speed",
+    "selftest.verdict.pass": "Pass", "selftest.verdict.fail": "Fail", "selftest.verdict.refused": "Not judged",
+    "selftest.verdict.aborted": "Aborted", "selftest.verdict.error": "Error",
     "saved": "Saved"
   }
 };
