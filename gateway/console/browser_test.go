@@ -394,6 +394,12 @@ func TestConsole(t *testing.T) {
 		if scans, _ := e.bays.calls(); scans != 1 {
 			t.Fatalf("scans = %d, want 1", scans)
 		}
+
+		p.click("#logout")
+		p.waitJS(`document.querySelector("#login #token")`, "the login form after logging out")
+		if tok := p.eval(`localStorage.getItem("obdgw.token") || ""`); tok != "" {
+			t.Fatalf("token %q kept after logging out", tok)
+		}
 	})
 
 	t.Run("BayReportAndLanguage", func(t *testing.T) {
@@ -543,6 +549,11 @@ func TestConsole(t *testing.T) {
 		if v := p.text("#view"); strings.Contains(v, ownerNm) || strings.Contains(v, ownerTel) {
 			t.Fatalf("the order list shows owner data: %q", v)
 		}
+
+		p.click(`button[data-filter="open"]`)
+		p.waitText("#view", "暂无工单")
+		p.click(`button[data-filter="settled"]`)
+		p.waitText("[data-role=orders]", "已结算")
 
 		// The record was appended with the settlement: the outbox shows it.
 		depth := e.db.Stats().Depth
