@@ -617,7 +617,12 @@ function start() {
   follow();
   refreshUplink();
   if (uplinkTimer) clearInterval(uplinkTimer);
-  uplinkTimer = setInterval(() => { if (state.token) refreshUplink(); }, 10000);
+  uplinkTimer = setInterval(() => {
+    if (!state.token) return;
+    refreshUplink();
+    // Deliveries are not announced on the event stream: the outbox page reads itself again.
+    if (currentView() === "outbox") viewOutbox().then(translatePage, () => {});
+  }, 10000);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
