@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -620,6 +621,41 @@ func TestConsole(t *testing.T) {
 		p.waitText("[data-role=status]", "已结算")
 		p.waitText("[data-role=warnings]", "mileage_km")
 		p.shot("settled-warnings")
+	})
+
+	t.Run("AmbiguousScanAsksTheTechnician", func(t *testing.T) {
+		e := newEnv(t)
+		a, err := e.store.Create(workorder.NewOrder{Plate: "浙A11111", PlateColor: "blue", Bay: bayName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := e.store.Create(workorder.NewOrder{Plate: "浙B22222", PlateColor: "yellow", Bay: bayName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := newPage(t, browser)
+		p.login(e)
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+		// What the daemon does with a finished scan (gateway/daemon onScan).
+		_, err = e.store.AddScan(bayName, "automatic scan on connection", e.bays.report)
+		var amb *workorder.AmbiguousError
+		if !errors.As(err, &amb) || len(amb.Candidates) != 2 {
+			t.Fatalf("AddScan with two open orders on the bay = %v, want an ambiguous match", err)
+		}
+		e.bus.Publish("scan.ambiguous", bayName, amb)
+		p.waitText(`[data-bay="bay1"] [data-role=ambiguous]`, "浙B22222")
+		p.shot("ambiguous")
+		p.click(fmt.Sprintf(`button[data-act=attach][data-order="%s"]`, b.ID))
+		p.waitText("#flash", "诊断记录已加入工单")
+		p.waitText("[data-role=scans]", amb.ScanID)
+		gotA, _ := e.store.Get(a.ID)
+		gotB, _ := e.store.Get(b.ID)
+		if len(gotA.Scans) != 0 || len(gotB.Scans) != 1 || gotB.Scans[0].ID != amb.ScanID {
+			t.Fatalf("scan went to %v / %v, want only %s on %s", gotA.Scans, gotB.Scans, amb.ScanID, b.ID)
+		}
+		if gotB.VIN != carVIN {
+			t.Fatalf("order VIN %q: the VIN read from the car should fill it", gotB.VIN)
+		}
 	})
 
 	t.Run("SelfTestFollowedLive", func(t *testing.T) {

@@ -14,6 +14,7 @@ const state = {
   settled: {},      // order id → warnings returned by its settlement, shown after the reload
   ordersFilter: "",
   selftest: {},     // bay → {method, progress, done} from the selftest.* events
+  ambiguous: {},    // bay → {scan, reason, candidates}: a scan that matched several open orders
   keepFlash: false, // the next navigation keeps the message (it was said just before it)
 };
 
@@ -150,6 +151,7 @@ async function viewBays() {
         ${raw(b.vehicle ? h` · ${t("scan.mil")}: <span class="pill ${b.vehicle.mil ? "bad" : "ok"}">${b.vehicle.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>` : "")}</p>
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
+      <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
       <p class="muted small mono">${b.adapter || ""}</p>
       <div class="row">
         <button class="primary" data-act="scan">${t("bay.scan")}</button>
@@ -225,6 +227,7 @@ async function viewBay(name) {
       <h2>${b.name} ${raw(statePill(b.state))}</h2>
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <p class="muted small mono">${b.adapter || ""}${b.rig ? " · " + b.rig : ""}</p>
+      <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
       <h3>${t("bay.live")}</h3>
       <div class="live" data-role="live">
@@ -239,6 +242,33 @@ async function viewBay(name) {
   $("[data-act=clear]").addEventListener("click", () => openClear(b));
   watchLive(name);
 }
+
+// ---- a scan that matched several open orders: the technician chooses -------------------
+function renderAmbiguous(bay) {
+  const a = state.ambiguous[bay];
+  if (!a) return "";
+  return h`<div class="choose"><p><b>${t("scan.ambiguous")}</b></p><div class="row">${join(a.candidates.map(c =>
+    h`<button data-act="attach" data-bay="${bay}" data-order="${c.id}" data-scan="${a.scan}">${c.id} · ${c.plate}${c.vin ? " · " + c.vin : ""}</button>`))}</div></div>`;
+}
+
+function showAmbiguous(bay) {
+  $$(`[data-bay="${CSS.escape(bay)}"] [data-role=ambiguous]`).forEach(el => { el.innerHTML = renderAmbiguous(bay); });
+}
+
+// One listener for every choice button, wherever it is rendered.
+document.addEventListener("click", async ev => {
+  const btn = ev.target.closest && ev.target.closest("button[data-act=attach]");
+  if (!btn) return;
+  btn.disabled = true;
+  try {
+    await api("POST", `/workorders/${enc(btn.dataset.order)}/scans`, { scan_id: btn.dataset.scan });
+    delete state.ambiguous[btn.dataset.bay];
+    showAmbiguous(btn.dataset.bay);
+    flash(t("scan.attached") + " " + btn.dataset.order, "info");
+    state.keepFlash = true;
+    location.hash = "#/orders/" + enc(btn.dataset.order);
+  } catch (e) { showError(e); btn.disabled = false; }
+});
 
 // ---- emission self-test: followed live from the daemon's selftest.* events ----------------
 const num = (v, d) => v == null ? "—" : (Math.round(v * 10 ** d) / 10 ** d).toString();
@@ -395,6 +425,14 @@ function follow() {
       if (hash === "#/orders") route();
       if (view === "outbox") route();
       break;
+    case "scan.ambiguous": {
+      // The daemon sends workorder.AmbiguousError as it is (Go field names); accept either form.
+      const d = ev.data || {};
+      const cands = d.candidates || d.Candidates || [];
+      if (cands.length) state.ambiguous[bay] = { scan: d.scan_id || d.ScanID, reason: d.reason || d.Reason, candidates: cands };
+      showAmbiguous(bay);
+      break;
+    }
     case "selftest.started": case "selftest.progress": case "selftest.done":
       selfTestEvent(ev.type, bay, ev.data || {});
       break;
