@@ -162,6 +162,7 @@ type env struct {
 	store *workorder.Store
 	bus   *events.Bus
 	bays  *fakeBays
+	srv   *httptest.Server
 }
 
 func newEnv(t *testing.T) *env {
@@ -191,7 +192,7 @@ func newEnv(t *testing.T) *env {
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("test server at %s, want loopback", srv.URL)
 	}
-	return &env{t: t, url: srv.URL, db: db, store: store, bus: bus, bays: bays}
+	return &env{t: t, url: srv.URL, db: db, store: store, bus: bus, bays: bays, srv: srv}
 }
 
 // page is one browser tab.
@@ -401,6 +402,21 @@ func TestConsole(t *testing.T) {
 		if tok := p.eval(`localStorage.getItem("obdgw.token") || ""`); tok != "" {
 			t.Fatalf("token %q kept after logging out", tok)
 		}
+	})
+
+	t.Run("EventStreamDropReReads", func(t *testing.T) {
+		e := newEnv(t)
+		p := newPage(t, browser)
+		p.login(e)
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "就绪")
+		// The bay changes while the stream is down: the event is lost, the page must read the
+		// bays again once it is back.
+		p.eval(`document.body.dataset.events = "was-on"`)
+		e.srv.CloseClientConnections()
+		e.bays.setState("ignition_off")
+		p.waitJS(`document.body.dataset.events === "on"`, "the event stream to come back")
+		p.waitText(`[data-bay="bay1"] [data-role=state]`, "点火开关未打开")
 	})
 
 	t.Run("BayReportAndLanguage", func(t *testing.T) {

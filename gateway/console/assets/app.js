@@ -147,8 +147,8 @@ async function viewBays() {
   $("#view").innerHTML = bays.length ? h`<div class="grid">${join(bays.map(b => h`
     <section class="card bay" data-bay="${b.name}">
       <h2><a href="#/bays/${enc(b.name)}">${b.name}</a> ${raw(statePill(b.state))}</h2>
-      <p>${t("scan.vin")}: <span class="mono" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span>
-        ${raw(b.vehicle ? h` · ${t("scan.mil")}: <span class="pill ${b.vehicle.mil ? "bad" : "ok"}">${b.vehicle.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>` : "")}</p>
+      <p>${t("scan.vin")}: <span class="mono" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span></p>
+      ${raw(b.vehicle ? h`<p>${t("scan.mil")}: <span class="pill ${b.vehicle.mil ? "bad" : "ok"}">${b.vehicle.mil ? t("scan.mil.on") : t("scan.mil.off")}</span></p>` : "")}
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
