@@ -560,6 +560,20 @@ func TestConsole(t *testing.T) {
 			t.Fatalf("store after settling through the console: %+v, %v", list, err)
 		}
 
+		// A correction is a new revision of the record, with its reason.
+		p.set(`#revise-form [name=mileage_km]`, "86421")
+		p.click("[data-act=revise]")
+		p.waitText("#revise-form [data-role=errors]", "reason")
+		p.set(`#revise-form [name=reason]`, "里程录入错误")
+		p.set(`#revise-form [name=mileage_km]`, "86421")
+		p.click("[data-act=revise]")
+		p.waitText("#flash", "已更正")
+		p.waitText("[data-role=revisions]", "里程录入错误")
+		p.waitText("[data-role=revisions]", "mileage_km")
+		if got, _ := e.store.Get(list[0].ID); got.Revision != 2 || got.MileageKm == nil || *got.MileageKm != 86421 {
+			t.Fatalf("after the correction: revision %d mileage %v", got.Revision, got.MileageKm)
+		}
+
 		// The list never shows owner data.
 		p.click(`nav a[href="#/orders"]`)
 		p.waitText("[data-role=orders]", "浙A7K2M9")
@@ -574,8 +588,8 @@ func TestConsole(t *testing.T) {
 
 		// The record was appended with the settlement: the outbox shows it.
 		depth := e.db.Stats().Depth
-		if depth != 1 {
-			t.Fatalf("outbox depth %d after one settlement, want 1", depth)
+		if depth != 2 {
+			t.Fatalf("outbox depth %d after a settlement and a correction, want 2", depth)
 		}
 		p.click(`nav a[href="#/outbox"]`)
 		p.waitText("[data-role=depth]", fmt.Sprint(depth))

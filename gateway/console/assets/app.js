@@ -554,7 +554,18 @@ async function viewOrder(id) {
         <input name="code" placeholder="${t("order.code")}" aria-label="${t("order.code")}"><input name="quantity" type="number" step="0.01" min="0" placeholder="${t("order.qty")}" aria-label="${t("order.qty")}">
         <button data-act="add-part">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
     </section>
-    ${raw(settled ? "" : h`
+    ${raw(settled ? h`
+    <section class="card"><h2>${t("order.revisions")}</h2>
+      <table data-role="revisions"><tr><th>#</th><th>${t("scan.time")}</th><th>${t("order.reason")}</th><th>${t("order.changed")}</th><th>${t("outbox.id")}</th></tr>
+      ${join((o.revisions || []).map(r => h`<tr><td>${r.n}</td><td>${when(r.at)}</td><td>${r.reason || ""}</td><td class="mono small">${(r.changed || []).join(", ")}</td><td>${r.outbox_seq}</td></tr>`))}</table>
+      <form id="revise-form" novalidate><h3>${t("order.revise")}</h3>
+        <p class="muted">${t("order.revise.help")}</p>
+        <label for="r-reason">${t("order.reason")}</label><input id="r-reason" name="reason" autocomplete="off">
+        <div class="row"><div><label for="r-vin">${t("order.vin")}</label><input id="r-vin" name="vin" class="mono" maxlength="17" value="${o.vin || ""}"></div>
+          <div><label for="r-km">${t("order.mileage")}</label><input id="r-km" name="mileage_km" type="number" min="0" value="${o.mileage_km ?? ""}"></div></div>
+        <label for="r-fault">${t("order.fault")}</label><textarea id="r-fault" name="fault_description" rows="2">${o.fault_description || ""}</textarea>
+        <div class="errors" data-role="errors"></div>
+        <p><button data-act="revise">${t("order.revise")}</button></p></form></section>` : h`
     <section class="card"><h2>${t("order.edit")}</h2><form id="edit-form" novalidate>
       <div class="row"><div><label for="e-vin">${t("order.vin")}</label><input id="e-vin" name="vin" class="mono" maxlength="17" value="${o.vin || ""}"></div>
         <div><label for="e-km">${t("order.mileage")}</label><input id="e-km" name="mileage_km" type="number" min="0" value="${o.mileage_km ?? ""}"></div></div>
@@ -575,12 +586,21 @@ async function viewOrder(id) {
   const reload = () => viewOrder(id).then(translatePage, showError);
   bind("#item-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/items`, { name: b.name || "", hours: b.hours ? Number(b.hours) : 0 }); await reload(); });
   bind("#part-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/parts`, { name: b.name || "", code: b.code || "", quantity: b.quantity ? Number(b.quantity) : 0 }); await reload(); });
-  bind("#edit-form", async f => {
-    const b = formBody(f), p = {};
+  bind("#edit-form", async f => { await api("PATCH", `/workorders/${enc(id)}`, changes(formBody(f))); flash(t("saved"), "info"); await reload(); });
+  // changes lists the record fields a form changes (only those, so a revision says what it corrects).
+  const changes = (b) => {
+    const p = {};
     if ((b.vin || "") !== (o.vin || "")) p.vin = b.vin || "";
     if (b.mileage_km !== undefined && b.mileage_km !== o.mileage_km) p.mileage_km = b.mileage_km;
     if ((b.fault_description || "") !== (o.fault_description || "")) p.fault_description = b.fault_description || "";
-    await api("PATCH", `/workorders/${enc(id)}`, p); flash(t("saved"), "info"); await reload();
+    return p;
+  };
+  bind("#revise-form", async f => {
+    const b = formBody(f);
+    const res = await api("POST", `/workorders/${enc(id)}/revisions`, Object.assign({ reason: b.reason || "" }, changes(b)));
+    state.settled[id] = res.warnings || [];
+    flash(t("order.revised.ok"), "info");
+    await reload();
   });
   bind("#settle-form", async f => {
     const b = formBody(f);
