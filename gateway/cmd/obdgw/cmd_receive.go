@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/daemon"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -71,7 +72,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
 		Filter:    wire.SubscribeAll,
 		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out,
-		Validate: validateMessage, EncodeReceipt: encodeReceipt,
+		Validate: daemon.ValidateForReceiver, EncodeReceipt: daemon.EncodeReceipt,
 		Logger: e.log,
 	})
 	if err != nil {
@@ -97,21 +98,4 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	}
 	e.log.Info("receive: running", "broker", *broker, "group", *group, "out", *out)
 	return rx.Run(ctx)
-}
-
-// validateMessage is gateway/wire's validation in the shape the receiver takes.
-func validateMessage(topic string, payload []byte) (cloud.Verdict, error) {
-	if _, last, err := wire.ParseTopic(topic); err == nil && wire.IsReserved(last) {
-		return cloud.Verdict{Skip: true}, nil
-	}
-	env, t, err := wire.ValidateMessage(topic, payload)
-	v := cloud.Verdict{ID: env.ID, Kind: env.Kind}
-	if t.Gateway != "" {
-		v.ReceiptTopic = t.Receipt()
-	}
-	return v, err
-}
-
-func encodeReceipt(r cloud.Receipt) ([]byte, error) {
-	return wire.MarshalReceipt(wire.Receipt{ID: r.ID, Status: wire.ReceiptStatus(r.Status), Reason: r.Reason, At: time.Now()})
 }
