@@ -1,6 +1,6 @@
 // Package rig is the common shape of emission test instruments: five-gas analyzers and
 // opacimeters (smoke meters). Each protocol family lives in its own package under drivers/
-// (drivers/nanhua, drivers/mingquan, …) with a simulator beside it; this package holds only the
+// (drivers/nanhua, drivers/mqw50a, drivers/opacity, …) with a simulator beside it; this package holds only the
 // interface they share and the reading they return, so the emission procedures in the gateway
 // never depend on a particular brand.
 package rig

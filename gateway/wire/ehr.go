@@ -94,6 +94,9 @@ type EHRMeta struct {
 	Reason       string `json:"reason,omitempty"`  // why a revision was made
 }
 
+// The receiver checks every ehr payload's structure.
+func init() { RegisterPayload(KindEHR, CheckEHRPayload) }
+
 // CheckEHRPayload is the structural check of an ehr payload a receiver can run: schema ehr/1,
 // strict decoding (every value a string, no unknown field), both lists present, revision ≥ 1 and
 // the metadata's costlistcode equal to the record's. The business rules (lengths, dates, VIN)

@@ -12,14 +12,14 @@ var top = Topic{Province: "33", CompanyCode: "330106000099901", Gateway: "gw-7"}
 
 func sample() Envelope {
 	return Envelope{
-		Kind: "ehr", Schema: "ehr/1", Gateway: "gw-7", CompanyCode: "330106000099901",
+		Kind: "note", Schema: "note/1", Gateway: "gw-7", CompanyCode: "330106000099901",
 		CreatedAt: time.Date(2026, 3, 1, 8, 30, 0, 0, time.FixedZone("CST", 8*3600)),
 		Payload:   json.RawMessage(`{"vin":"LSVNV2182E2100001"}`),
 	}
 }
 
 func TestTopicScheme(t *testing.T) {
-	if got, want := top.Record("ehr"), "obdgw/v1/33/330106000099901/gw-7/ehr"; got != want {
+	if got, want := top.Record("note"), "obdgw/v1/33/330106000099901/gw-7/note"; got != want {
 		t.Errorf("Record = %q, want %q", got, want)
 	}
 	if got := top.Receipt(); got != "obdgw/v1/33/330106000099901/gw-7/receipt" {
@@ -55,7 +55,7 @@ func TestFrameStampsIDWithoutReencoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, tp, err := ValidateMessage(top.Record("ehr"), framed)
+	e, tp, err := ValidateMessage(top.Record("note"), framed)
 	if err != nil {
 		t.Fatalf("ValidateMessage(%s): %v", framed, err)
 	}
@@ -133,7 +133,7 @@ func TestValidateMessageTopicAgreement(t *testing.T) {
 	e.ID = "gw-7-3"
 	b, _ := json.Marshal(e)
 	other := Topic{Province: "33", CompanyCode: "330106000099902", Gateway: "gw-7"}
-	got, _, err := ValidateMessage(other.Record("ehr"), b)
+	got, _, err := ValidateMessage(other.Record("note"), b)
 	var fe *FieldError
 	if !errors.As(err, &fe) || fe.Field != "company_code" {
 		t.Errorf("company mismatch: %v", err)
@@ -145,8 +145,8 @@ func TestValidateMessageTopicAgreement(t *testing.T) {
 		t.Errorf("kind mismatch: %v", err)
 	}
 	// A broken envelope still yields its id so the rejection names the record.
-	bad := []byte(`{"id":"gw-7-9","kind":"ehr","schema":"ehr/1","gateway":"gw-7","company_code":"330106000099901","created_at":"2026-03-01T00:00:00Z","payload":"x"}`)
-	got, _, err = ValidateMessage(top.Record("ehr"), bad)
+	bad := []byte(`{"id":"gw-7-9","kind":"note","schema":"note/1","gateway":"gw-7","company_code":"330106000099901","created_at":"2026-03-01T00:00:00Z","payload":"x"}`)
+	got, _, err = ValidateMessage(top.Record("note"), bad)
 	if err == nil || got.ID != "gw-7-9" {
 		t.Errorf("bad payload: id %q err %v", got.ID, err)
 	}

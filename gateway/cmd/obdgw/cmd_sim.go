@@ -34,7 +34,7 @@ func registerSim(name string, s simulator) {
 func init() {
 	register(command{
 		name:    "sim",
-		summary: "run a device simulator on a pseudo-terminal (sim elm327 …)",
+		summary: "run a device simulator on a pseudo-terminal (sim elm327, sim rig)",
 		run:     runSim,
 	})
 	registerSim("elm327", simulator{summary: "ELM327 adapter with a simulated car", run: runSimELM327})
