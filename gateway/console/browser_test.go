@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -232,13 +235,59 @@ func startBrowser(t *testing.T) context.Context {
 	return bctx
 }
 
+// newPage opens a tab. Any uncaught script error or browser error log entry (a Content
+// Security Policy violation, a failed asset) fails the test when it ends: the page must run
+// clean, not just show the right text.
 func newPage(t *testing.T, browser context.Context) *page {
-	ctx, cancel := chromedp.NewContext(browser)
+	var (
+		mu   sync.Mutex
+		errs []string
+	)
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithListener(func(ev any) {
+		var msg string
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			msg = "uncaught: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				msg += " " + e.ExceptionDetails.Exception.Description
+			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError && !expectedLogError(e.Entry) {
+				msg = fmt.Sprintf("browser log: %s %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL)
+			}
+		}
+		if msg != "" {
+			mu.Lock()
+			errs = append(errs, msg)
+			mu.Unlock()
+		}
+	}))
 	ctx, cancelT := context.WithTimeout(ctx, 45*time.Second)
-	t.Cleanup(func() { cancelT(); cancel() })
+	t.Cleanup(func() {
+		cancelT()
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			t.Errorf("page error: %s", e)
+		}
+	})
 	p := &page{t: t, ctx: ctx}
-	p.do(chromedp.EmulateViewport(1024, 768))
+	p.do(chromedp.EmulateViewport(1024, 768), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, cdplog.Enable, cdp.Empty{})
+		return err
+	}))
 	return p
+}
+
+// expectedLogError: the browser logs every 4xx answer of the API (the tests provoke refused
+// tokens and invalid settlements, which the page shows), and a stream the test cuts; neither
+// is a page fault. A missing asset is.
+func expectedLogError(e *cdplog.Entry) bool {
+	if e.Source != cdplog.EntrySourceNetwork {
+		return false
+	}
+	return strings.Contains(e.URL, api.Prefix+"/") && strings.Contains(e.Text, "status of 4") || strings.Contains(e.Text, "ERR_")
 }
 
 func (p *page) do(actions ...chromedp.Action[chromedp.Void]) {
@@ -751,7 +800,7 @@ func TestPageWeight(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sum int64
-	for _, f := range []string{"index.html", "app.js", "i18n.js", "style.css"} {
+	for _, f := range []string{"index.html", "app.js", "i18n.js", "style.css", "icon.svg"} {
 		fi, err := os.Stat(filepath.Join("assets", f))
 		if err != nil {
 			t.Fatal(err)
@@ -759,7 +808,7 @@ func TestPageWeight(t *testing.T) {
 		sum += fi.Size()
 	}
 	if n != sum {
-		t.Fatalf("PageWeight = %d, the four assets weigh %d", n, sum)
+		t.Fatalf("PageWeight = %d, the five assets weigh %d", n, sum)
 	}
-	t.Logf("console page weight: %d bytes (HTML+JS+CSS+translations, uncompressed)", n)
+	t.Logf("console page weight: %d bytes (HTML+JS+CSS+translations+icon, uncompressed)", n)
 }
