@@ -1,7 +1,19 @@
 // Package console is the gateway's web console: a single page served from assets embedded in
-// the binary (no CDN, so it works in a shop with no internet), Chinese by default with an
-// English switch, laid out for a tablet at the car. It shows the bays with live status, scan
-// reports, the work-order list, form and settlement with the validator's messages, the outbox
-// and dead letter, and the broker status. It only talks to the daemon's REST API and event
-// stream; it holds no state of its own beyond the API token in the browser's storage.
+// the binary (no CDN, no outside fonts, so it works in a shop with no internet), Chinese by
+// default with an English switch, laid out for a 1024×768 tablet at the car.
+//
+// It shows the bays with live status, the last scan report (VIN, MIL, DTCs by kind with ECU and
+// description, readiness, freeze frames, odometer), live values, scan now, and clearing DTCs
+// behind a dialog that wants the car's VIN typed; an emission self-test followed live; a scan
+// that matched several open orders, for the technician to choose; the work-order list, form,
+// items and parts, settlement with the validator's messages naming each field, the warnings
+// after it, and corrections as new record revisions; the outbox and dead letter with requeue;
+// the broker status.
+//
+// It talks only to the daemon's REST API (/api/v1, bearer token kept in the browser's local
+// storage) and its event stream, read with fetch so the token travels in a header. Besides the
+// files, Handler answers two public lookups from the obd tables: /dtc.json (DTC descriptions in
+// both languages, so the switch can re-describe a report decoded in the other) and /labels.json
+// (readiness monitor and PID names). Owner name and phone appear only on a work order's own
+// page, when the API returns them.
 package console
