@@ -677,8 +677,8 @@ func TestConsole(t *testing.T) {
 		p.set(`#settle-form [name=costlistcode]`, "HS2026112200188")
 		p.click("[data-act=settle]")
 		errs := p.waitText("#settle-form [data-role=errors]", "mileage_km")
-		if !strings.Contains(errs, "vin") || !strings.Contains(errs, "送修里程") {
-			t.Fatalf("settle errors %q: want vin and mileage_km named with their labels", errs)
+		if !strings.Contains(errs, "vin") || !strings.Contains(errs, "送修里程") || !strings.Contains(errs, "缺失，请填写") {
+			t.Fatalf("settle errors %q: want vin and mileage_km named with their labels and the problem in Chinese", errs)
 		}
 		p.waitJS(`document.querySelector('#edit-form [name=mileage_km]').getAttribute("aria-invalid") === "true"`, "the mileage field marked")
 		p.shot("settle-errors")
@@ -699,6 +699,8 @@ func TestConsole(t *testing.T) {
 		p.click("[data-act=settle]")
 		p.waitText("[data-role=status]", "已结算")
 		p.waitText("[data-role=warnings]", "mileage_km")
+		p.waitText("[data-role=warnings]", "里程低于该车上一次记录")
+		p.waitText("[data-role=warnings]", "130000") // the validator's own words stay as the detail
 		p.shot("settled-warnings")
 	})
 

@@ -85,22 +85,28 @@ function fieldLabel(f) {
   const base = String(f || "").replace(/\[.*$/, "");
   return fieldKeys[base] ? `${t(fieldKeys[base])} (${f})` : f;
 }
-// problemLines lists what an error says, one line per field.
-function problemLines(e) {
-  const ps = (e.body && Array.isArray(e.body.problems) && e.body.problems.length) ? e.body.problems : [{ field: e.field, message: e.message }];
-  return ps.map(p => p.field ? `${fieldLabel(p.field)}: ${p.message}` : p.message);
+// problemParts says one validator problem in the page language: the validator's codes have
+// Chinese texts here; its message (English, with the numbers) stays as the detail.
+function problemParts(p) {
+  const zh = state.lang === "zh" && p.code && I18N.zh["problem." + p.code];
+  return { head: (p.field ? fieldLabel(p.field) + ": " : "") + (zh || p.message || ""), detail: zh ? p.message : "" };
 }
+const problemHTML = p => { const x = problemParts(p); return h`${x.head}${raw(x.detail ? h` <span class="muted small">${x.detail}</span>` : "")}`; };
+function problemsOf(e) {
+  return (e.body && Array.isArray(e.body.problems) && e.body.problems.length) ? e.body.problems : [{ field: e.field, message: e.message }];
+}
+// problemLines lists what an error says, one line per field.
+function problemLines(e) { return problemsOf(e).map(p => { const x = problemParts(p); return x.head + (x.detail ? " (" + x.detail + ")" : ""); }); }
 // showFormError puts an API error into a form's error box and marks the fields it names.
 function showFormError(form, e) {
   if (e.status === 401) return;
   $$("[aria-invalid]").forEach(el => el.removeAttribute("aria-invalid"));
   const box = form && $("[data-role=errors]", form.closest("section") || form);
-  const lines = problemLines(e);
   if (box) {
-    box.innerHTML = h`<ul>${join(lines.map(l => h`<li>${l}</li>`))}</ul>`;
+    box.innerHTML = h`<ul>${join(problemsOf(e).map(p => h`<li>${raw(problemHTML(p))}</li>`))}</ul>`;
     const ws = (e.body && e.body.warnings) || [];
-    if (ws.length) box.innerHTML += h`<div class="warnings"><b>${t("order.warnings")}</b><ul>${join(ws.map(w => h`<li>${fieldLabel(w.field)}: ${w.message}</li>`))}</ul></div>`;
-  } else flash(lines.join("; "));
+    if (ws.length) box.innerHTML += h`<div class="warnings"><b>${t("order.warnings")}</b><ul>${join(ws.map(w => h`<li>${raw(problemHTML(w))}</li>`))}</ul></div>`;
+  } else flash(problemLines(e).join("; "));
   const fields = (e.body && e.body.problems ? e.body.problems.map(p => p.field) : [e.field]).filter(Boolean);
   let first = null;
   for (const f of fields) {
@@ -538,7 +544,7 @@ async function viewOrder(id) {
       ${raw(o.test_no ? h`<p>${t("order.testno")}: <span class="mono">${o.test_no}</span></p>` : "")}
       ${raw(o.owner ? h`<p class="owner" data-role="owner">${t("order.ownerdata")}: ${o.owner.name || ""} ${o.owner.phone || ""}</p>` : "")}
       ${raw(settled ? h`<p>${t("order.costlistcode")}: <span class="mono" data-role="costlistcode">${o.costlistcode}</span> · ${t("order.settledate")}: ${o.settle_date || ""} · ${t("order.revision")}: ${o.revision}</p>` : "")}
-      ${raw(warns.length ? h`<div class="warnings" data-role="warnings"><b>${t("order.warnings")}</b><ul>${join(warns.map(w => h`<li>${fieldLabel(w.field)}: ${w.message}</li>`))}</ul></div>` : "")}
+      ${raw(warns.length ? h`<div class="warnings" data-role="warnings"><b>${t("order.warnings")}</b><ul>${join(warns.map(w => h`<li>${raw(problemHTML(w))}</li>`))}</ul></div>` : "")}
     </section>
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
       ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</td>

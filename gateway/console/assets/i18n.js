@@ -50,6 +50,7 @@ window.I18N = {
     "selftest.window.in": "转速在范围内", "selftest.window.below": "转速偏低", "selftest.window.above": "转速偏高", "selftest.window.unknown": "无转速",
     "selftest.verdict.pass": "合格", "selftest.verdict.fail": "不合格", "selftest.verdict.refused": "无法判定",
     "selftest.verdict.aborted": "已中止", "selftest.verdict.error": "出错",
+    "problem.required": "缺失，请填写", "problem.too_long": "过长", "problem.length": "VIN应为17位", "problem.charset": "VIN只能含0-9和A-Z（不含I、O、Q）", "problem.check_digit": "VIN校验位不符，请核对", "problem.vin_mismatch": "车辆读取的VIN与工单不一致", "problem.before_repair": "结算日期早于送修日期", "problem.future": "日期晚于今天", "problem.format": "格式不正确", "problem.too_large": "数值过大", "problem.mileage_decreased": "里程低于该车上一次记录，请核对里程表", "problem.emission_prefix": "尾气治理工单的故障描述须以“尾气治理”开头", "problem.test_no_missing": "尾气治理工单缺少排放检验报告编号", "problem.before_failed_test": "送修日期早于排放检验日期", "problem.duplicate": "该编号已被另一张已结算工单使用", "problem.control_char": "含有控制字符", "problem.null_list": "缺少维修项目", "problem.absurd_hours": "工时异常，请核对",
     "saved": "已保存"
   },
   en: {
@@ -101,6 +102,7 @@ window.I18N = {
     "selftest.window.in": "engine speed in window", "selftest.window.below": "engine speed too low", "selftest.window.above": "engine speed too high", "selftest.window.unknown": "no engine speed",
     "selftest.verdict.pass": "Pass", "selftest.verdict.fail": "Fail", "selftest.verdict.refused": "Not judged",
     "selftest.verdict.aborted": "Aborted", "selftest.verdict.error": "Error",
+    "problem.required": "missing", "problem.too_long": "too long", "problem.length": "a VIN has 17 characters", "problem.charset": "only 0-9 and A-Z without I, O, Q", "problem.check_digit": "VIN check digit does not match", "problem.vin_mismatch": "the car reports another VIN", "problem.before_repair": "settlement before the repair date", "problem.future": "date in the future", "problem.format": "wrong format", "problem.too_large": "too large", "problem.mileage_decreased": "mileage below this car's last record", "problem.emission_prefix": "an emission repair's fault description must start with 尾气治理", "problem.test_no_missing": "emission repair without its inspection report number", "problem.before_failed_test": "repair date before the failed inspection", "problem.duplicate": "already used by another settled order", "problem.control_char": "contains control characters", "problem.null_list": "no repair items", "problem.absurd_hours": "unusual labour hours",
     "saved": "Saved"
   }
 };
