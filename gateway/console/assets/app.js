@@ -432,10 +432,9 @@ function follow() {
       if (view === "outbox") route();
       break;
     case "scan.ambiguous": {
-      // The daemon sends workorder.AmbiguousError as it is (Go field names); accept either form.
+      // Data is workorder.AmbiguousError: {scan_id, reason, candidates: [{id, plate, vin, bay}]}.
       const d = ev.data || {};
-      const cands = d.candidates || d.Candidates || [];
-      if (cands.length) state.ambiguous[bay] = { scan: d.scan_id || d.ScanID, reason: d.reason || d.Reason, candidates: cands };
+      if ((d.candidates || []).length) state.ambiguous[bay] = { scan: d.scan_id, reason: d.reason, candidates: d.candidates };
       showAmbiguous(bay);
       break;
     }
