@@ -513,6 +513,8 @@ func TestConsole(t *testing.T) {
 		p.waitText("nav", "Work orders")
 		p.waitText("[data-role=incomplete]", obd.MonitorLabel(obd.MonCatalyst, "en"))
 		p.waitText("[data-role=freeze]", rpm.Label("en"))
+		p.waitText(`[data-pid="rpm"]`, "812") // the last sample survives the re-render
+		p.shot("bay-en")
 		// The choice persists.
 		p.do(chromedp.Reload())
 		p.waitText(`tr[data-code="P0420"]`, en)

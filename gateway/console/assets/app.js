@@ -15,6 +15,7 @@ const state = {
   ordersFilter: "",
   selftest: {},     // bay → {method, progress, done} from the selftest.* events
   ambiguous: {},    // bay → {scan, reason, candidates}: a scan that matched several open orders
+  live: {},         // bay → last live values, kept across re-renders (language switch, new scan)
   keepFlash: false, // the next navigation keeps the message (it was said just before it)
 };
 
@@ -237,7 +238,8 @@ async function viewBay(name) {
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
       <h3>${t("bay.live")}</h3>
       <div class="live" data-role="live">
-        <div><b data-pid="rpm">—</b>${t("live.rpm")}</div><div><b data-pid="coolant_c">—</b>${t("live.coolant")}</div><div><b data-pid="speed_kmh">—</b>${t("live.speed")}</div>
+        ${join([["rpm", "live.rpm"], ["coolant_c", "live.coolant"], ["speed_kmh", "live.speed"]].map(([k, label]) =>
+          h`<div><b data-pid="${k}">${liveValue((state.live[b.name] || {})[k])}</b>${t(label)}</div>`))}
       </div>
       <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
       <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
@@ -350,6 +352,7 @@ async function submitClear(ev) {
 
 // ---- live values and the event stream (fetch, so the bearer token goes in a header) -------
 let liveAbort = null, followAbort = null;
+const liveValue = v => typeof v === "number" ? String(Math.round(v * 10) / 10) : "—";
 function stopStreams() {
   if (liveAbort) { liveAbort.abort(); liveAbort = null; }
   if (followAbort) { followAbort.abort(); followAbort = null; }
@@ -359,9 +362,10 @@ function watchLive(bay) {
   if (liveAbort) liveAbort.abort();
   liveAbort = new AbortController();
   stream(`${API}/bays/${enc(bay)}/live`, liveAbort.signal, (type, d) => {
+    state.live[bay] = Object.assign({}, state.live[bay], d);
     for (const [k, val] of Object.entries(d || {})) {
       const el = document.querySelector(`[data-pid="${CSS.escape(k)}"]`);
-      if (el && typeof val === "number") el.textContent = Math.round(val * 10) / 10;
+      if (el) el.textContent = liveValue(val);
     }
   });
 }
