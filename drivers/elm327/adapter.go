@@ -35,7 +35,11 @@ type Options struct {
 	// QueryTimeout bounds an OBD request (default 5 s; an ELM waits ST, about 200 ms, after
 	// each frame, and K-line ECUs are slow).
 	QueryTimeout time.Duration
-	// DrainWait is how long to listen for stale bytes before each command (default 10 ms).
+	// DrainWait is how long to listen for stale bytes before each command. The default (0)
+	// takes only what has already arrived, without waiting: a fixed wait before every
+	// command cost about a third of a full scan, and late frames the adapter keeps until
+	// the next command are dropped by the parser anyway. Set it for a link known to
+	// deliver chatter just after a prompt.
 	DrainWait time.Duration
 	// Reopen opens the link again after it broke (USB unplugged, Bluetooth dropped). Open
 	// sets it to reopen the same address; with New and no Reopen a broken link stays broken.
@@ -63,7 +67,6 @@ func (o *Options) defaults() {
 	def(&o.ResetTimeout, 3*time.Second)
 	def(&o.SearchTimeout, 30*time.Second)
 	def(&o.QueryTimeout, 5*time.Second)
-	def(&o.DrainWait, 10*time.Millisecond)
 	if o.Now == nil {
 		o.Now = time.Now
 	}

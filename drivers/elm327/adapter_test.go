@@ -263,7 +263,12 @@ func TestLateFrames(t *testing.T) {
 		r["010C"] = [][]step{{w("7E804410C0CE4\r\r>"), pause(time.Millisecond), w("7E904410C0CE0\r\r")}}
 		r["010D"] = [][]step{say("7E904410C0CE0\r7E803410D00\r\r>")}
 		s := newScript(t, r)
-		a := newAdapter(t, s, testOptions(lb))
+		// net.Pipe has no buffer: the late write blocks until read, where a real port would
+		// keep it. Listening a little before the next command reads it; the default (no
+		// wait) is covered over a real pty by the simulator's late_second_ecu fault.
+		o := testOptions(lb)
+		o.DrainWait = 5 * time.Millisecond
+		a := newAdapter(t, s, o)
 		rs, err := a.Query(context.Background(), obd.Req(1, 0x0C))
 		if err != nil || len(rs) != 1 {
 			t.Fatalf("%v %v", rs, err)

@@ -115,14 +115,22 @@ func countProgress(b []byte) int {
 	return strings.Count(s, "SEARCHING") + strings.Count(strings.ReplaceAll(s, " ", ""), "BUSINIT")
 }
 
+// drainPoll is the read deadline that takes only bytes already buffered. It must be in the
+// future: a Port fails a read whose deadline has passed without looking at its buffer. The
+// serial ports poll with it as a select timeout and sockets try the read before waiting,
+// so a buffered byte comes back at once and an empty buffer costs about this long.
+const drainPoll = 200 * time.Microsecond
+
 // drain reads whatever arrived since the last prompt (late frames of a second ECU, Bluetooth
 // chatter, a reply to a command that timed out) so it cannot be taken for the next answer.
+// It does not wait for more unless Options.DrainWait says so.
 func (a *Adapter) drain(next string) {
 	stale := a.leftover
 	a.leftover = nil
 	buf := make([]byte, 256)
+	wait := max(a.opts.DrainWait, drainPoll)
 	for i := 0; i < 64; i++ { // bounded: a babbling adapter must not stall us forever
-		a.port.SetReadDeadline(time.Now().Add(a.opts.DrainWait))
+		a.port.SetReadDeadline(time.Now().Add(wait))
 		n, err := a.port.Read(buf)
 		stale = append(stale, buf[:n]...)
 		if err != nil || n == 0 {
