@@ -435,6 +435,8 @@ func TestConsole(t *testing.T) {
 		e.bus.Publish("bay.state", bayName, map[string]string{"state": "fault", "detail": "adapter stopped answering: is it seated?"})
 		p.waitText(`[data-bay="bay1"] [data-role=state]`, "故障")
 		p.waitText(`[data-bay="bay1"] [data-role=bay-error]`, "is it seated?")
+		e.bus.Publish("scan.failed", bayName, map[string]string{"error": "obd: no vehicle answers: is the ignition on?"})
+		p.waitText("#flash", "is the ignition on?")
 		p.shot("bays")
 
 		// The token survives a reload; scan now reaches the bay.

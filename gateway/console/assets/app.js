@@ -423,11 +423,14 @@ function follow() {
         const vin = $("[data-role=vin]", card);
         if (vin && d.vin) vin.textContent = d.vin;
         const err = $("[data-role=bay-error]", card);
-        if (err) err.textContent = d.state === "fault" || d.state === "absent" ? (d.detail || "") : "";
+        if (err) err.textContent = d.detail || ""; // the last problem, in words that say what to do
       });
       if (state.bay && state.bay.name === bay && d.vin) state.bay.vehicle = Object.assign({}, state.bay.vehicle, { vin: d.vin });
       break;
     }
+    case "scan.failed":
+      if (hash === "#/bays/" + enc(bay) || hash === "#/bays" || hash === "") flash(bay + ": " + ((ev.data && ev.data.error) || ""));
+      break;
     case "scan.done": case "scan.stored": case "dtcs.cleared":
       if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
       break;
