@@ -12,10 +12,35 @@ import (
 type Request struct {
 	Service byte
 	Data    []byte
+	// Expect is an optional hint: one entry per ECU the requester expects to answer, saying
+	// how long that answer is. nil means unknown. It never changes what goes on the bus; an
+	// adapter may use it to stop listening as soon as every expected answer is in (the
+	// ELM327 response-count digit) and may ignore it. A requester only sets it when it knows
+	// the answer from what the car already said (supported-PID bitmaps, PID widths, the DTC
+	// count of 0101); too short a hint can make an adapter stop early, so when in doubt it
+	// leaves the hint out.
+	Expect []Expect
+}
+
+// Expect is what a requester knows of one ECU's answer before asking (see Request.Expect).
+type Expect struct {
+	// Len is the length of the answer in bytes as ISO 15765-4 (CAN) carries it, which is
+	// Response.Data on CAN: the response service byte through the last data byte ("41 0C 0C
+	// E4" is 4, a VIN 20). 0: unknown.
+	Len int
+	// Messages is how many messages the ECU sends on a legacy protocol (J1850, ISO 9141-2,
+	// ISO 14230): 1 for a Mode 01 PID, 5 for a VIN, one per three DTCs. 0: unknown.
+	Messages int
 }
 
 // Req builds a request from a service and parameter bytes: Req(0x01, 0x0C) is "010C".
 func Req(service byte, data ...byte) Request { return Request{Service: service, Data: data} }
+
+// Expecting returns a copy of r carrying the hint e (one entry per ECU expected to answer).
+func (r Request) Expecting(e ...Expect) Request {
+	r.Expect = e
+	return r
+}
 
 // Bytes returns the request as it goes on the bus.
 func (r Request) Bytes() []byte { return append([]byte{r.Service}, r.Data...) }
@@ -58,6 +83,10 @@ func (r Response) Negative() (nrc byte, ok bool) {
 //     supervisor owns its adapter.
 //   - Query never retries a service 04 (clear DTCs) request, and never sends anything that could
 //     repeat one (an ELM327 repeats the previous command on a bare CR).
+//   - req.Expect is a hint for speed only. An adapter may ignore it; one that uses it must
+//     still return every answer that arrives (a hint that proves too long only costs the
+//     wait it was meant to save, one that proves too short must not lose or misplace
+//     frames), and must not use it on service 04.
 type Adapter interface {
 	Query(ctx context.Context, req Request) ([]Response, error)
 }

@@ -36,6 +36,7 @@ type Playback struct {
 	mu       sync.Mutex
 	pos      int
 	sent     []string
+	reqs     []obd.Request
 	failures []string
 }
 
@@ -56,6 +57,7 @@ func (p *Playback) Query(ctx context.Context, req obd.Request) ([]obd.Response, 
 	defer p.mu.Unlock()
 	got := req.String()
 	p.sent = append(p.sent, got)
+	p.reqs = append(p.reqs, obd.Request{Service: req.Service, Data: append([]byte(nil), req.Data...), Expect: append([]obd.Expect(nil), req.Expect...)})
 	if p.pos >= len(p.Script) {
 		return nil, p.fail("request %s after the end of the script (%d exchanges)", got, len(p.Script))
 	}
@@ -96,6 +98,13 @@ func (p *Playback) Sent() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.sent...)
+}
+
+// Requests returns every request received, with its hints (Request.Expect), in order.
+func (p *Playback) Requests() []obd.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]obd.Request(nil), p.reqs...)
 }
 
 // Close reports an error when requests went wrong or the script was not played to the end.
