@@ -173,8 +173,13 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		name string
 		fn   func()
 	}{
-		{"supported_pids_01", func() { s.supportedChain(0x01, sup01) }},
-		{"supported_pids_09", func() { s.supportedChain(0x09, sup09) }},
+		{"supported_pids_01", func() { s.supportedChain(0x01, nil, sup01) }},
+		// Every OBD ECU answered 0100; one without service 09 stays silent, which only costs
+		// the wait the hint was to save, while no ECU can answer 0900 that did not answer
+		// 0100.
+		{"supported_pids_09", func() {
+			s.supportedChain(0x09, s.hint(func(*ECUReport) (Expect, bool) { return Expect{Len: 6, Messages: 1}, true }), sup09)
+		}},
 		{"readiness", s.readinessStep},
 		{"dtcs_stored", func() { s.dtcStep(ServiceStored, &s.r.DTCs.Stored) }},
 		{"dtcs_pending", func() { s.dtcStep(ServicePending, &s.r.DTCs.Pending) }},
@@ -367,8 +372,8 @@ func (s *scanner) adapterStep() {
 }
 
 // supportedChain walks one service's bitmaps for the scan, recording answers per ECU.
-func (s *scanner) supportedChain(service byte, set func(*ECUReport) *PIDSet) {
-	walkSupported(service, s.query, func(r Response, pids []byte) {
+func (s *scanner) supportedChain(service byte, first []Expect, set func(*ECUReport) *PIDSet) {
+	walkSupported(service, first, s.query, func(r Response, pids []byte) {
 		e := s.ecu(r.ECU)
 		for _, p := range pids {
 			set(e).Add(p)
@@ -389,11 +394,61 @@ func (s *scanner) anySupports(set func(*ECUReport) *PIDSet, pid byte) bool {
 func sup01(e *ECUReport) *PIDSet { return &e.sup01 }
 func sup09(e *ECUReport) *PIDSet { return &e.sup09 }
 
+// hint builds a request's Expect (the answers the scan knows are coming, so an adapter need
+// not wait out its timeout for more): one entry for each ECU that f says answers, in ECU
+// order. nil when none does. f sizes the answer from what the ECU already said; an entry it
+// cannot size is left zero, which tells the adapter the hint is incomplete.
+//
+// Only answers the scan can know go in: a hint that is too long costs the wait it was meant
+// to save, one too short makes an adapter stop before late frames, which then stand in front
+// of the next answer (elm327-obd.md §7).
+func (s *scanner) hint(f func(e *ECUReport) (Expect, bool)) []Expect {
+	ids := make([]string, 0, len(s.ecus))
+	for id := range s.ecus {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	var out []Expect
+	for _, id := range ids {
+		if x, ok := f(s.ecus[id]); ok {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// pidHint is the hint for a Mode 01 request of pids (one, or a CAN multi-PID batch): every
+// ECU whose bitmaps name one of them answers with PID + data for each it supports. nil when
+// a width is unknown.
+func (s *scanner) pidHint(pids ...byte) []Expect {
+	for _, p := range pids {
+		if PIDWidth(p) == 0 {
+			return nil
+		}
+	}
+	return s.hint(func(e *ECUReport) (Expect, bool) {
+		n := 1
+		for _, p := range pids {
+			if e.sup01.Has(p) {
+				n += 1 + PIDWidth(p)
+			}
+		}
+		if n == 1 {
+			return Expect{}, false
+		}
+		x := Expect{Len: n}
+		if len(pids) == 1 {
+			x.Messages = 1 // legacy protocols take one PID per request
+		}
+		return x, true
+	})
+}
+
 func (s *scanner) readinessStep() {
 	if !s.anySupports(sup01, 0x01) {
 		return
 	}
-	resps, err := s.query(Req(0x01, 0x01))
+	resps, err := s.query(Req(0x01, 0x01).Expecting(s.pidHint(0x01)...))
 	if err != nil {
 		return
 	}
@@ -415,7 +470,13 @@ func (s *scanner) readinessStep() {
 }
 
 func (s *scanner) dtcStep(service byte, into *[]DTC) {
-	resps, err := s.query(Req(service))
+	req := Req(service)
+	if service == ServiceStored {
+		req.Expect = s.storedHint()
+	}
+	// Pending (07) and permanent (0A) codes have no count the scan could read first, and
+	// neither follows from 03's (a permanent code can outlive its confirmed one): no hint.
+	resps, err := s.query(req)
 	if err != nil {
 		return
 	}
@@ -439,13 +500,35 @@ func (s *scanner) dtcStep(service byte, into *[]DTC) {
 // freezeFrameStep reads service 02 frame 0: its supported-PID bitmap (02 00 00), the DTC that
 // stored the frame (02 02 00), and, for ECUs whose DTC is not 0000, the supported PIDs with
 // known formulas (02 xx 00). Requests always carry the frame byte.
+// storedHint sizes every ECU's answer to 03 from the confirmed-DTC count it gave in 0101
+// (J1979: each OBD ECU answers 03, with 43 00 when it has no code). nil unless every ECU that
+// answered gave its count.
+func (s *scanner) storedHint() []Expect {
+	known := true
+	x := s.hint(func(e *ECUReport) (Expect, bool) {
+		if e.Readiness == nil {
+			known = false
+			return Expect{}, false
+		}
+		n := e.Readiness.DTCCount
+		// CAN: 43, the count byte, two bytes a code. Legacy: three codes a message, at
+		// least one message.
+		return Expect{Len: 2 + 2*n, Messages: max(1, (n+2)/3)}, true
+	})
+	if !known {
+		return nil
+	}
+	return x
+}
+
 func (s *scanner) freezeFrameStep() {
 	sup02 := func(e *ECUReport) *PIDSet { return &e.sup02 }
 	if len(s.ecus) == 0 {
 		return // nothing answered the bitmaps or the DTC requests
 	}
-	// Supported freeze-frame PIDs of frame 0 (02 00 00, 02 20 00, …).
-	walkSupported(0x02, s.query, func(r Response, pids []byte) {
+	// Supported freeze-frame PIDs of frame 0 (02 00 00, 02 20 00, …). Who answers 02 00 00
+	// is not known beforehand (an ECU with no frame may stay silent): no hint for it.
+	walkSupported(0x02, nil, s.query, func(r Response, pids []byte) {
 		for _, p := range pids {
 			s.ecu(r.ECU).sup02.Add(p)
 		}
@@ -453,7 +536,9 @@ func (s *scanner) freezeFrameStep() {
 	if !s.anySupports(sup02, 0x02) {
 		return
 	}
-	resps, err := s.query(Req(0x02, 0x02, 0x00))
+	resps, err := s.query(Req(0x02, 0x02, 0x00).Expecting(s.hint(func(e *ECUReport) (Expect, bool) {
+		return Expect{Len: 5, Messages: 1}, e.sup02.Has(0x02) // 42 02 00 + the DTC
+	})...))
 	if err != nil {
 		return
 	}
@@ -482,7 +567,13 @@ func (s *scanner) freezeFrameStep() {
 		if !wanted {
 			continue
 		}
-		resps, err := s.query(Req(0x02, pid, 0x00))
+		var hint []Expect
+		if w := PIDWidth(pid); w > 0 {
+			hint = s.hint(func(e *ECUReport) (Expect, bool) {
+				return Expect{Len: 3 + w, Messages: 1}, e.sup02.Has(pid) // 42 PID 00 + data
+			})
+		}
+		resps, err := s.query(Req(0x02, pid, 0x00).Expecting(hint...))
 		if err != nil {
 			if s.fatal != nil {
 				return
@@ -517,7 +608,10 @@ func (s *scanner) vinStep() {
 	if !s.anySupports(sup09, 0x02) {
 		return
 	}
-	resps, err := s.query(Req(0x09, 0x02))
+	// 49 02 01 + 17 characters on CAN (three frames); five messages on legacy (§14, §7).
+	resps, err := s.query(Req(0x09, 0x02).Expecting(s.hint(func(e *ECUReport) (Expect, bool) {
+		return Expect{Len: 20, Messages: 5}, e.sup09.Has(0x02)
+	})...))
 	if err != nil {
 		return
 	}
@@ -571,7 +665,14 @@ func (s *scanner) infoStep(pid byte, apply func(Response) error) {
 	if !s.anySupports(sup09, pid) {
 		return
 	}
-	resps, err := s.query(Req(0x09, pid))
+	req := Req(0x09, pid)
+	if pid == 0x0A {
+		// The ECU name is one 20-byte item: 49 0A 01 + 20 on CAN. Its legacy message count
+		// is not in our reference, so legacy adapters get no count. CALIDs and CVNs come in
+		// a number each ECU chooses (on CAN there is no message-count PID to ask first).
+		req.Expect = s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: 23}, e.sup09.Has(0x0A) })
+	}
+	resps, err := s.query(req)
 	if err != nil {
 		return
 	}
@@ -638,14 +739,18 @@ func (s *scanner) contextStep() {
 		return
 	}
 	if s.r.Adapter.MultiPID && s.form != FormLegacy {
-		for i := 0; i < len(pids); i += maxMultiPIDs {
-			chunk := pids[i:min(i+maxMultiPIDs, len(pids))]
+		// Batches of even size (9 PIDs: 5 + 4, not 6 + 3) cost the same requests, and a
+		// request of 7 bytes leaves no room for an ELM327's response-count digit.
+		batches := (len(pids) + maxMultiPIDs - 1) / maxMultiPIDs
+		size := (len(pids) + batches - 1) / batches
+		for i := 0; i < len(pids); i += size {
+			chunk := pids[i:min(i+size, len(pids))]
 			if len(chunk) == 1 {
 				s.singlePID(chunk[0])
 				continue
 			}
 			nfailed := len(s.step.failed)
-			resps, err := s.query(Req(0x01, chunk...))
+			resps, err := s.query(Req(0x01, chunk...).Expecting(s.pidHint(chunk...)...))
 			if s.fatal != nil {
 				return
 			}
@@ -688,7 +793,7 @@ func (s *scanner) contextStep() {
 }
 
 func (s *scanner) singlePID(pid byte) {
-	resps, err := s.query(Req(0x01, pid))
+	resps, err := s.query(Req(0x01, pid).Expecting(s.pidHint(pid)...))
 	if err != nil {
 		return
 	}

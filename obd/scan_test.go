@@ -82,9 +82,9 @@ func petrolScript() []obdtest.Exchange {
 		E("090A", append([]obd.Response{R("7E8", "49 0A 01"+asciiHex("ECM\x00-EngineControl\x00\x00"))},
 			obdtest.CAN("7E9 10 17 49 0A 01 54 43 4D", "7E9 21 00 2D 54 72 61 6E 73", "7E9 22 6D 69 73 73 69 6F 6E", "7E9 23 43 74 6C 55 55 55 55")...)...),
 		E("0908", R("7E8", "49 08 10"+u16Hex(100, 300, 40, 90, 0, 0, 55, 90, 0, 0, 30, 90, 0, 0, 12, 95))),
-		// Context PIDs, six per request: 1C 21 31 4D 4E A6, then 0C 0D 05.
-		E("011C21314D4EA6", R("7E8", "41 1C 06 21 00 0A 31 0B B8 4D 00 1E 4E 01 2C A6 00 12 D6 87")),
-		E("010C0D05", R("7E8", "41 0C 0C E4 0D 00 05 7B"), R("7E9", "41 0C 0C E0 0D 00 05 7A")),
+		// Context PIDs in even batches: 1C 21 31 4D 4E, then A6 0C 0D 05.
+		E("011C21314D4E", R("7E8", "41 1C 06 21 00 0A 31 0B B8 4D 00 1E 4E 01 2C")),
+		E("01A60C0D05", R("7E8", "41 A6 00 12 D6 87 0C 0C E4 0D 00 05 7B"), R("7E9", "41 0C 0C E0 0D 00 05 7A")),
 	}
 }
 

@@ -14,7 +14,12 @@ const maxBitmapBase = 0xC0
 // grows, so a broken ECU can never make it loop (elmobd's CheckSupportedCommands did), and it
 // stops at the first part that fails or that nobody answers, keeping what it has. Malformed
 // answers of one ECU go to bad and do not stop the others.
-func walkSupported(service byte, query func(Request) ([]Response, error), add func(r Response, pids []byte), bad func(Response, error)) {
+//
+// first, when not nil, is the hint for the first part (Request.Expect): the caller's guess of
+// who answers it. Later parts are hinted with the ECUs that announced them, each answering
+// with one bitmap.
+func walkSupported(service byte, first []Expect, query func(Request) ([]Response, error), add func(r Response, pids []byte), bad func(Response, error)) {
+	expect := first
 	for base := 0; base <= maxBitmapBase; base += 0x20 {
 		req := Req(service, byte(base))
 		head := 2 // 41 00 / 49 00
@@ -22,11 +27,12 @@ func walkSupported(service byte, query func(Request) ([]Response, error), add fu
 			req = Req(service, byte(base), 0x00) // freeze frame 0: the frame byte is required
 			head = 3
 		}
-		resps, err := query(req)
+		resps, err := query(req.Expecting(expect...))
 		if err != nil || len(resps) == 0 {
 			return
 		}
 		more := false
+		expect = nil
 		for _, r := range resps {
 			d := r.Data
 			if len(d) < head || d[0] != service|0x40 || d[1] != byte(base) {
@@ -40,6 +46,10 @@ func walkSupported(service byte, query func(Request) ([]Response, error), add fu
 			}
 			add(r, pids)
 			more = more || next
+			if next {
+				// J1979: an ECU answers a bitmap PID only when the previous part names it.
+				expect = append(expect, Expect{Len: head + 4, Messages: 1})
+			}
 		}
 		if !more {
 			return
@@ -73,7 +83,7 @@ func SupportedPIDs(ctx context.Context, a Adapter, service byte) (map[string]*PI
 		}
 		return pos, nil
 	}
-	walkSupported(service, query, func(r Response, pids []byte) {
+	walkSupported(service, nil, query, func(r Response, pids []byte) {
 		set, ok := out[r.ECU]
 		if !ok {
 			set = &PIDSet{}

@@ -1,0 +1,113 @@
+package obd_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/obdgw/obdgw/obd"
+	"github.com/obdgw/obdgw/obd/obdtest"
+)
+
+// TestScanHintsPetrol: every hint the scan gives matches, ECU for ECU, the answers the car
+// then gives (one entry per answering ECU, each the length of its answer), and only the
+// requests whose answer the scan cannot know beforehand go without one.
+func TestScanHintsPetrol(t *testing.T) {
+	script := petrolScript()
+	pb := obdtest.New(t, script...)
+	prof := obd.Profile{Version: "ELM327 v1.5", ProtocolNum: "6", CountHint: true, MultiPID: true}
+	if _, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: prof}, obd.ScanOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	reqs := pb.Requests()
+	if len(reqs) != len(script) {
+		t.Fatalf("%d requests for a script of %d", len(reqs), len(script))
+	}
+	var unhinted []string
+	for i, req := range reqs {
+		if req.Expect == nil {
+			unhinted = append(unhinted, req.String())
+			continue
+		}
+		var got, want []int
+		for _, x := range req.Expect {
+			got = append(got, x.Len)
+		}
+		for _, r := range script[i].Resps {
+			want = append(want, len(r.Data))
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: hinted answer lengths %v, the ECUs answered %v", req, got, want)
+		}
+	}
+	// 0100 the adapter learned at connect; who answers 02 00 00, and how many pending,
+	// permanent codes, CALIDs, CVNs and IUPR counters come, nothing said beforehand.
+	if want := []string{"0100", "07", "0A", "020000", "0904", "0906", "0908"}; !slices.Equal(unhinted, want) {
+		t.Errorf("requests without a hint %v, want %v", unhinted, want)
+	}
+	for _, req := range reqs {
+		switch req.String() {
+		case "0120", "0101", "020400":
+			if req.Expect[0].Messages != 1 {
+				t.Errorf("%s: legacy messages %d, want 1", req, req.Expect[0].Messages)
+			}
+		case "0902":
+			if req.Expect[0].Messages != 5 {
+				t.Errorf("0902: legacy messages %d, want 5 (§7)", req.Expect[0].Messages)
+			}
+		case "011C21314D4E", "01A60C0D05", "090A":
+			for _, x := range req.Expect {
+				if x.Messages != 0 {
+					t.Errorf("%s: legacy messages %d for an answer with no legacy form known", req, x.Messages)
+				}
+			}
+		}
+	}
+}
+
+// TestScanHintsLegacyDTCs: on a K-line car the 03 hint counts messages, three codes each, from
+// the DTC count 0101 gave.
+func TestScanHintsLegacyDTCs(t *testing.T) {
+	E, R := obdtest.Ex, obdtest.Resp
+	script := []obdtest.Exchange{
+		E("0100", R("10", "41 00 88 00 00 00")), // 01 05
+		obdtest.ExErr("0900", obd.ErrNoData),
+		E("0101", R("10", "41 01 84 07 65 00")), // MIL, 4 codes
+		E("03", obdtest.Legacy("10", "43 04 20 01 71 03 00", "43 24 63 00 00 00 00")...),
+		E("07", obdtest.Legacy("10", "47 00 00 00 00 00 00")...),
+		obdtest.ExErr("0A", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData),
+		E("0105", R("10", "41 05 7B")),
+	}
+	pb := obdtest.New(t, script...)
+	prof := obd.Profile{Version: "ELM327 v1.5", Protocol: "ISO 14230-4 KWP", ProtocolNum: "5", CountHint: true}
+	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: prof}, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hints := map[string]string{}
+	for _, r := range pb.Requests() {
+		hints[r.String()] = fmt.Sprint(r.Expect)
+	}
+	want := map[string]string{
+		"0100": "[]", "0900": "[{6 1}]", "0101": "[{6 1}]", "03": "[{10 2}]", "07": "[]", "0A": "[]",
+		"020000": "[]", "0105": "[{3 1}]",
+	}
+	for req, w := range want {
+		if hints[req] != w {
+			t.Errorf("%s: hint %s, want %s", req, hints[req], w)
+		}
+	}
+	if len(rep.DTCs.Stored) != 4 {
+		t.Errorf("stored %v", rep.DTCs.Stored)
+	}
+}
