@@ -101,7 +101,9 @@ var _ interface {
 	Peek(max int) ([]Record, error)
 	PeekAfter(seq uint64, max int) ([]Record, error)
 	Ack(seq uint64) error
+	AckMany(seqs []uint64) error
 	MarkAttempt(seq uint64) error
+	MarkAttempts(seqs []uint64) error
 	DeadLetter(seq uint64, reason string) error
 	DeadLetters() ([]DeadRecord, error)
 	Requeue(seq uint64) (Record, error)

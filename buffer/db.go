@@ -725,6 +725,64 @@ func (db *DB) Ack(seq uint64) error {
 	return nil
 }
 
+// AckMany removes the delivered records seqs in one transaction (one fsync), as an uplink does
+// with the acknowledgements that arrived while the previous commit was on its way to the disk.
+// Records already gone are skipped, as with Ack. On an error none of them is removed.
+func (db *DB) AckMany(seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	tx, err := db.write(func(t *Tx) error {
+		for _, seq := range seqs {
+			kind, ok, err := t.remove(seq)
+			if err != nil {
+				return err
+			}
+			if ok {
+				t.onCommit(func() { db.count(&db.ctr.delivered, kind) })
+			}
+		}
+		return nil
+	})
+	db.endTx(tx)
+	if err != nil {
+		return fmt.Errorf("buffer: ack %d records from %d on: %w", len(seqs), seqs[0], err)
+	}
+	return nil
+}
+
+// MarkAttempts counts one publish attempt on each of seqs in one transaction; records already
+// gone are skipped. The attempt count is a diagnostic for people (a record that keeps failing),
+// not part of any delivery guarantee, so an uplink may count attempts in memory and store them
+// in one go when its connection ends; a crash before that loses only the count.
+func (db *DB) MarkAttempts(seqs []uint64) error {
+	if len(seqs) == 0 {
+		return nil
+	}
+	_, err := db.write(func(t *Tx) error {
+		ob := t.tx.Bucket(bucketOutbox)
+		for _, seq := range seqs {
+			v := ob.Get(seqKey(seq))
+			if v == nil {
+				continue
+			}
+			r, err := decodeRecord(seq, v)
+			if err != nil {
+				return &DecodeError{Bucket: string(bucketOutbox), Key: seqKey(seq), Raw: rawCopy(v), Err: err}
+			}
+			r.Attempts++
+			if err := ob.Put(seqKey(seq), encodeRecord(&r)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("buffer: mark attempts on %d records: %w", len(seqs), err)
+	}
+	return nil
+}
+
 // MarkAttempt counts one publish attempt. It returns ErrNotFound when the record is gone.
 func (db *DB) MarkAttempt(seq uint64) error {
 	_, err := db.write(func(t *Tx) error {

@@ -182,6 +182,46 @@ func TestAckIsIdempotentAndCounted(t *testing.T) {
 	}
 }
 
+func TestAckManyRemovesOnlyTheGivenRecordsInOneCommit(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	for _, k := range []string{"ehr", "im", "ehr", "ehr", "im"} {
+		mustAppend(t, db, k, "pay")
+	}
+	// 2 and 4 acknowledged, 99 never existed, 2 twice (a late receipt after a resend).
+	if err := db.AckMany([]uint64{2, 4, 99, 2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AckMany(nil); err != nil {
+		t.Fatalf("empty ack: %v", err)
+	}
+	got, _ := db.Peek(10)
+	if fmt.Sprint(seqs(got)) != "[1 3 5]" {
+		t.Fatalf("after AckMany: %v", seqs(got))
+	}
+	s := db.Stats()
+	if s.Depth != 3 || s.Bytes != 9 || s.Delivered["im"] != 1 || s.Delivered["ehr"] != 1 || s.DepthByKind["ehr"] != 2 || s.DepthByKind["im"] != 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+func TestMarkAttemptsCountsEachPresentRecord(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	mustAppend(t, db, "ehr", "a")
+	mustAppend(t, db, "ehr", "b")
+	for range 2 {
+		if err := db.MarkAttempts([]uint64{1, 2, 77}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.MarkAttempts([]uint64{2}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := db.Peek(10)
+	if len(got) != 2 || got[0].Attempts != 2 || got[1].Attempts != 3 || string(got[1].Payload) != "b" {
+		t.Fatalf("after MarkAttempts: %+v", got)
+	}
+}
+
 func TestMarkAttempt(t *testing.T) {
 	db, _ := openTest(t, Options{})
 	r := mustAppend(t, db, "ehr", "x")
