@@ -20,14 +20,16 @@ import (
 )
 
 // Outbox is what the uplink needs from the durable outbox; *buffer.DB implements it.
-// Contract (buffer's): PeekAfter returns records oldest first; Ack and DeadLetter of a record
-// that is already gone are not errors; Appended is signalled without blocking after a commit
-// that appended records (a buffered channel, so a signal sent between a Peek that found
-// nothing and the wait is not lost). All methods are safe for concurrent use.
+// Contract (buffer's): PeekAfter returns records oldest first; AckMany removes all the given
+// records in one durable commit or none of them, skipping records already gone; MarkAttempts
+// skips records already gone; DeadLetter of a record already dead is not an error; Appended
+// is signalled without blocking after a commit that appended records (a buffered channel, so a
+// signal sent between a Peek that found nothing and the wait is not lost). All methods are
+// safe for concurrent use.
 type Outbox interface {
 	PeekAfter(seq uint64, max int) ([]buffer.Record, error)
-	Ack(seq uint64) error
-	MarkAttempt(seq uint64) error
+	AckMany(seqs []uint64) error
+	MarkAttempts(seqs []uint64) error
 	DeadLetter(seq uint64, reason string) error
 	Stats() buffer.Stats
 	Appended() <-chan struct{}
@@ -285,9 +287,28 @@ type session struct {
 	flights   map[string]*flight
 	delivered bool
 	late      chan Receipt
-	held      int // window slots held back until the first delivery (cautious start)
-	acking    chan struct{}
+	held      int      // window slots held back until the first delivery (cautious start)
+	attempts  []uint64 // records sent on this connection and not acknowledged, see unacked
+
+	// acks carries acknowledged records to the acker, which removes them from the outbox in
+	// batches; closed once every await has finished. ackerDone is closed when it has.
+	acks      chan ackItem
+	ackerDone chan struct{}
 }
+
+// ackItem is an acknowledged record on its way out of the outbox.
+type ackItem struct {
+	seq  uint64
+	kind string
+	sent time.Time
+}
+
+// ackBatchMax bounds the records removed in one outbox transaction; also the acker's queue.
+// ackInterval is the acker's pace while acknowledgements stream in (see acker).
+const (
+	ackBatchMax = 1024
+	ackInterval = 5 * time.Millisecond
+)
 
 type flight struct {
 	rec     buffer.Record
@@ -322,7 +343,9 @@ var errStopping = errors.New("cloud: stopping")
 // delivered anything.
 func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
 	s := &session{u: u, c: c, dead: make(chan struct{}), pending: make(chan struct{}, u.o.pendingCap()), mqttWin: make(chan struct{}, u.o.InFlight),
-		flights: map[string]*flight{}, late: make(chan Receipt, 64), acking: make(chan struct{}, 1024)}
+		flights: map[string]*flight{}, late: make(chan Receipt, 64),
+		acks: make(chan ackItem, ackBatchMax), ackerDone: make(chan struct{})}
+	go s.acker()
 	go func() {
 		select {
 		case err := <-c.lost:
@@ -341,6 +364,9 @@ func (u *Uplink) session(ctx context.Context, c *conn) (bool, error) {
 	err := s.run()
 	s.fail(err) // no-op if already dead
 	s.wg.Wait()
+	close(s.acks)
+	<-s.ackerDone
+	s.storeAttempts()
 	if ctx.Err() != nil && u.o.StatusTopic != "" && c.client.IsConnectionOpen() {
 		// Clean shutdown: say offline ourselves (a DISCONNECT suppresses the will).
 		if p, err := u.o.Status(false, u.o.Now()); err == nil {
@@ -539,27 +565,101 @@ func (e *NoReceiptError) Error() string {
 	return fmt.Sprintf("cloud: no receipt for %s after %v (is the receiver running? does the broker's ACL allow this gateway's topics?)", e.ID, e.After)
 }
 
+// deliver hands an acknowledged record to the acker. The window slot is given back once the
+// record is queued, before it leaves the outbox: the acker then removes everything
+// acknowledged during its previous commit in one transaction (one fsync) instead of the window
+// waiting for the disk. The queue is bounded, so a slow disk still slows the window.
 func (s *session) deliver(f *flight, release func()) {
-	u := s.u
-	s.acking <- struct{}{} // bounds acks waiting for the disk; a slow disk then slows the window
+	s.acks <- ackItem{seq: f.rec.Seq, kind: f.rec.Kind, sent: f.sent}
 	if release != nil {
 		release()
 	}
-	err := u.box.Ack(f.rec.Seq)
-	<-s.acking
-	if err != nil {
-		s.fail(fmt.Errorf("cloud: ack %s in the outbox: %w", f.rec.ID, err))
-		return
+}
+
+// acker removes acknowledged records from the outbox: it takes whatever has queued up, acks it
+// in one commit, and repeats, until the session closes acks. A record counts as delivered only
+// once its commit returned. A failed commit ends the connection; the records it held stay in
+// the outbox and are sent again (the receiver de-duplicates).
+func (s *session) acker() {
+	defer close(s.ackerDone)
+	u := s.u
+	batch := make([]ackItem, 0, ackBatchMax)
+	seqs := make([]uint64, 0, ackBatchMax)
+	var last time.Time // when the previous commit started
+	prev := 0          // records in the previous commit
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	closed := false
+	for !closed {
+		it, ok := <-s.acks
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], it)
+		// While acknowledgements stream in (the previous commit held several), collect until
+		// ackInterval after that commit began: a drain then costs one fsync per ackInterval
+		// instead of one per commit the disk can take, and those fsyncs compete with the
+		// broker for the same cores. A lone acknowledgement (one record appended while online)
+		// commits at once, so it waits for no one.
+		var wait <-chan time.Time
+		if d := ackInterval - time.Since(last); prev > 1 && d > 0 {
+			timer.Reset(d)
+			wait = timer.C
+		}
+	more:
+		for len(batch) < ackBatchMax {
+			var it ackItem
+			var ok bool
+			if wait == nil {
+				select {
+				case it, ok = <-s.acks:
+				default:
+					break more
+				}
+			} else {
+				select {
+				case it, ok = <-s.acks:
+				case <-wait:
+					wait = nil
+					continue
+				}
+			}
+			if !ok {
+				closed = true
+				break
+			}
+			batch = append(batch, it)
+		}
+		timer.Stop() // Go ≥ 1.23 timers: no stale tick to drain after Stop or before Reset
+		last, prev = time.Now(), len(batch)
+		seqs = seqs[:0]
+		for _, it := range batch {
+			seqs = append(seqs, it.seq)
+		}
+		if err := u.box.AckMany(seqs); err != nil {
+			s.fail(fmt.Errorf("cloud: ack %s… in the outbox: %w", s.u.o.ClientID+"-"+strconv.FormatUint(seqs[0], 10), err))
+			continue
+		}
+		now := u.o.Now()
+		kind, n := "", 0
+		for _, it := range batch {
+			if it.kind != kind {
+				if n > 0 {
+					u.m.delivered.WithLabelValues(kind).Add(float64(n))
+				}
+				kind, n = it.kind, 0
+			}
+			n++
+			u.m.latency.Observe(now.Sub(it.sent).Seconds())
+		}
+		u.m.delivered.WithLabelValues(kind).Add(float64(n))
+		s.opened(true)
+		u.update(func(st *Status) {
+			st.Delivered += uint64(len(batch))
+			st.LastDelivery = now
+			st.LastError = ""
+		})
 	}
-	now := u.o.Now()
-	u.m.delivered.WithLabelValues(f.rec.Kind).Inc()
-	u.m.latency.Observe(now.Sub(f.sent).Seconds())
-	s.opened(true)
-	u.update(func(st *Status) {
-		st.Delivered++
-		st.LastDelivery = now
-		st.LastError = ""
-	})
 }
 
 // settle applies a receipt to the record with sequence seq.
@@ -598,9 +698,24 @@ func (s *session) opened(delivered bool) {
 	s.u.cautious.Store(false)
 }
 
+// unacked notes a record sent on this connection and not acknowledged. The attempt counts are
+// stored together when the connection ends (storeAttempts), not one commit per record: they are
+// a diagnostic for people (Attempts in the console), not part of the delivery guarantee, and a
+// dropped connection with a full receipt window would otherwise cost hundreds of fsyncs just
+// when the uplink should reconnect. A crash before they are stored loses only the counts.
 func (s *session) unacked(f *flight) {
-	if err := s.u.box.MarkAttempt(f.rec.Seq); err != nil && !errors.Is(err, buffer.ErrNotFound) {
-		s.u.o.Logger.Warn("uplink: count attempt", "id", f.rec.ID, "err", err)
+	s.mu.Lock()
+	s.attempts = append(s.attempts, f.rec.Seq)
+	s.mu.Unlock()
+}
+
+func (s *session) storeAttempts() {
+	s.mu.Lock()
+	seqs := s.attempts
+	s.attempts = nil
+	s.mu.Unlock()
+	if err := s.u.box.MarkAttempts(seqs); err != nil {
+		s.u.o.Logger.Warn("uplink: count attempts", "records", len(seqs), "err", err)
 	}
 }
 
