@@ -429,7 +429,7 @@ function follow() {
       break;
     }
     case "scan.failed":
-      if (hash === "#/bays/" + enc(bay) || hash === "#/bays" || hash === "") flash(bay + ": " + ((ev.data && ev.data.error) || ""));
+      if (hash === "#/bays/" + enc(bay) || hash === "#/bays") flash(bay + ": " + ((ev.data && ev.data.error) || ""));
       break;
     case "scan.done": case "scan.stored": case "dtcs.cleared":
       if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
