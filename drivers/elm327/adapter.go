@@ -326,19 +326,27 @@ func (a *Adapter) initialise(ctx context.Context) error {
 		clone = append(clone, "v2.1 banner (no genuine ELM327 v2.1 behaves like one)")
 	}
 
-	// Probe the count suffix: 01001 must give the first ECU's 0100 answer again.
+	// Probe the count suffix with as many frames as 0100 just gave ("01002" for two ECUs):
+	// the first ECU's answer must come again. Asking for them all, rather than "01001", lets
+	// the adapter return at once without leaving the other ECUs' frames behind.
 	a.learn("0100", first)
-	if lines, err := a.exchange(ctx, "01001", a.opts.QueryTimeout); err == nil {
-		if r, err := parseReply(lines, a.f, "01001"); err == nil && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
+	digit := first.frames
+	if digit < 1 || digit > 0xF {
+		digit = 1
+	}
+	probe := fmt.Sprintf("0100%X", digit)
+	if lines, err := a.exchange(ctx, probe, a.opts.QueryTimeout); err == nil {
+		r, err := parseReply(lines, a.f, probe)
+		if err == nil && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
 			p.CountHint = true
 		}
-		if len(first.responses) > 1 {
-			// The other ECUs still answer after the adapter returned; let them finish so
-			// their frames are drained, not mistaken for the next answer.
+		if err != nil || len(r.responses) < len(first.responses) {
+			// The other ECUs may still be answering; let them finish so their frames are
+			// drained, not mistaken for the next answer.
 			a.waitQuiet(300 * time.Millisecond)
 		}
 	} else if isLinkError(err) {
-		return a.initErr("01001", err)
+		return a.initErr(probe, err)
 	}
 	if !p.CountHint && p.STN == "" { // an OBDLink LX refuses it too (obd-java-api #67)
 		if v := reVersion.FindStringSubmatch(strings.ToUpper(p.Version)); v != nil && atLeast13(v[1], v[2]) {
@@ -347,7 +355,7 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	}
 	// Probe multi-PID (CAN only): "01 00 xx" with a PID of known width the ECU supports.
 	if a.f.can() {
-		ok, err := a.probeMultiPID(ctx, first.responses[0])
+		ok, err := a.probeMultiPID(ctx, first.responses, p.CountHint)
 		if err != nil && isLinkError(err) {
 			return a.initErr("multi-PID probe", err)
 		}
@@ -449,6 +457,15 @@ func parseVoltage(lines []string) (float64, bool) {
 	return 0, false
 }
 
+// bitmapHas reports whether a 41 00 answer names pid (01–20) as supported.
+func bitmapHas(d []byte, pid byte) bool {
+	if len(d) < 6 || pid < 1 || pid > 0x20 {
+		return false
+	}
+	bits := uint32(d[2])<<24 | uint32(d[3])<<16 | uint32(d[4])<<8 | uint32(d[5])
+	return bits&(1<<(32-uint(pid))) != 0
+}
+
 func sameData(r obd.Response, rs []obd.Response) bool {
 	for _, x := range rs {
 		if string(x.Data) == string(r.Data) && x.ECU == r.ECU {
@@ -461,14 +478,14 @@ func sameData(r obd.Response, rs []obd.Response) bool {
 // pidWidth is the data length of PIDs used to probe multi-PID support (J1979).
 var pidWidth = map[byte]int{0x01: 4, 0x04: 1, 0x05: 1, 0x0C: 2, 0x0D: 1, 0x0F: 1, 0x10: 2, 0x11: 1, 0x1C: 1, 0x1F: 2}
 
-func (a *Adapter) probeMultiPID(ctx context.Context, r obd.Response) (bool, error) {
+func (a *Adapter) probeMultiPID(ctx context.Context, all []obd.Response, countHint bool) (bool, error) {
+	r := all[0]
 	if len(r.Data) < 6 || r.Data[0] != 0x41 || r.Data[1] != 0x00 {
 		return false, nil
 	}
 	var pid byte
 	for _, c := range []byte{0x0C, 0x05, 0x0D, 0x04, 0x11, 0x0F, 0x10, 0x1F, 0x1C, 0x01} {
-		bit := uint32(r.Data[2])<<24 | uint32(r.Data[3])<<16 | uint32(r.Data[4])<<8 | uint32(r.Data[5])
-		if bit&(1<<(32-uint(c))) != 0 {
+		if bitmapHas(r.Data, c) {
 			pid = c
 			break
 		}
@@ -477,11 +494,28 @@ func (a *Adapter) probeMultiPID(ctx context.Context, r obd.Response) (bool, erro
 		return false, nil
 	}
 	cmd := fmt.Sprintf("0100%02X", pid)
-	lines, err := a.exchange(ctx, cmd, a.opts.QueryTimeout)
+	line := cmd
+	if countHint {
+		// Each ECU's 0100 bitmap says what it will answer: the bitmap again, plus the PID
+		// when it supports it. One that does not batch answers less, which only costs the
+		// adapter's timeout.
+		var x []obd.Expect
+		for _, e := range all {
+			n := 6
+			if bitmapHas(e.Data, pid) {
+				n += 1 + pidWidth[pid]
+			}
+			x = append(x, obd.Expect{Len: n})
+		}
+		if d := expectedFrames(x, a.f); d >= 1 && d <= 0xF {
+			line += fmt.Sprintf("%X", d)
+		}
+	}
+	lines, err := a.exchange(ctx, line, a.opts.QueryTimeout)
 	if err != nil {
 		return false, err
 	}
-	rep, err := parseReply(lines, a.f, cmd)
+	rep, err := parseReply(lines, a.f, line)
 	if err != nil {
 		return false, nil
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/obdgw/obdgw/obd"
 )
 
-var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP0", "ATRV", "0100", "ATDPN", "ATDP", "ATI", "STI", "01001", "01000C"}
+var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP0", "ATRV", "0100", "ATDPN", "ATDP", "ATI", "STI", "01001", "01000C2"}
 
 func TestInitGenuine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -27,6 +27,10 @@ func (f format) can() bool    { return f.protocol >= '6' && f.protocol <= 'C' &&
 type reply struct {
 	responses []obd.Response
 	frames    int // data lines (CAN frames or legacy messages) seen: what the count suffix counts
+	// stale counts consecutive frames skipped at the start of the answer because no first
+	// frame of theirs is in it: the tail of an earlier answer that a too-small count digit
+	// cut off, which the adapter prints in front of the next one (domain §7).
+	stale int
 }
 
 // cleanLines splits raw adapter output into trimmed, non-empty lines. It drops NUL bytes, the
@@ -251,13 +255,19 @@ func (t *isotp) complete() {
 func parseCAN(lines []string, f format) (reply, error) {
 	var order []string
 	groups := map[string]*isotp{}
-	frames := 0
+	frames, stale := 0, 0
+	lead := true
 	for _, l := range lines {
 		fr, err := splitCANLine(l, f)
 		if err != nil {
 			return reply{}, err
 		}
 		g := groups[fr.id]
+		if lead && g == nil && len(fr.data) > 0 && fr.data[0]>>4 == 2 {
+			stale++
+			continue
+		}
+		lead = false
 		if g == nil {
 			g = &isotp{}
 			groups[fr.id] = g
@@ -269,7 +279,7 @@ func parseCAN(lines []string, f format) (reply, error) {
 		}
 	}
 	var r reply
-	r.frames = frames
+	r.frames, r.stale = frames, stale
 	for _, id := range order {
 		g := groups[id]
 		if g.cur != nil {
@@ -280,6 +290,9 @@ func parseCAN(lines []string, f format) (reply, error) {
 		}
 	}
 	if len(r.responses) == 0 {
+		if stale > 0 {
+			return reply{}, &FrameError{Line: strings.Join(lines, "\r"), Reason: "consecutive frame without a first frame"}
+		}
 		return reply{}, &FrameError{Line: strings.Join(lines, "\r"), Reason: "no complete message"}
 	}
 	return r, nil
@@ -411,6 +424,10 @@ func parseHeadersOff(lines []string, f format) (reply, error) {
 			}
 			want, next, cur = n, 0, nil
 		case len(l) >= 2 && l[1] == ':':
+			if want < 0 && r.frames == 0 && len(r.responses) == 0 && len(legacy) == 0 {
+				r.stale++ // the tail of an earlier answer, cut off by a count digit
+				continue
+			}
 			if want < 0 {
 				return reply{}, &FrameError{Line: l, Reason: "indexed line without a byte count"}
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/obdgw/obdgw/obd"
 )
@@ -54,7 +55,7 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	retried := false
 	for {
 		line := cmd
-		hint := a.hintFor(req)
+		hint, ecus := a.hintFor(req)
 		if hint > 0 {
 			line += fmt.Sprintf("%X", hint)
 		}
@@ -70,6 +71,9 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			return nil, err
 		}
 		r, perr := parseReply(lines, a.f, line)
+		if r.stale > 0 {
+			a.logLimited("elm327: dropped the tail of an earlier answer", "request", line, "frames", r.stale)
+		}
 		if perr == nil {
 			r.responses = a.dropStale(req, r.responses)
 			if len(r.responses) == 0 {
@@ -77,9 +81,15 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			}
 		}
 		if hint > 0 {
-			l := a.learned[cmd]
-			if perr != nil && !isAdapterCode(perr, CodeStopped) || perr == nil && (len(r.responses) < l.ecus || r.frames < l.frames) {
+			// Fewer frames or ECUs than the digit promised, NO DATA or a broken answer: the
+			// adapter mishandles the digit or the expectation was wrong. Ask again without.
+			// STOPPED and the codes that mean the adapter lost its settings have their own
+			// handling below.
+			if perr != nil && !isAdapterCode(perr, CodeStopped) && !lostSettings(perr) || perr == nil && (len(r.responses) < ecus || r.frames < hint) {
 				a.dropHint(cmd, "answer fell short")
+				// The adapter waited for frames that did not come in time; any arriving
+				// now belong to this attempt, not to the repeat.
+				a.waitQuiet(settleWait)
 				continue
 			}
 		}
@@ -113,21 +123,69 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	}
 }
 
+// settleWait is how long the line must stay silent after an answer that fell short of its
+// count digit before the request is repeated without one (a second ECU answering late).
+const settleWait = 30 * time.Millisecond
+
+func lostSettings(err error) bool {
+	return isAdapterCode(err, CodeLowVoltageReset) || isAdapterCode(err, CodeInternal) || isAdapterCode(err, CodeLowPowerAlert)
+}
+
 func isAdapterCode(err error, c Code) bool {
 	var e *Error
 	return errors.As(err, &e) && e.Code == c
 }
 
-// hintFor returns the count digit to append to req, or 0 for none.
-func (a *Adapter) hintFor(req obd.Request) int {
+// hintFor returns the count digit to append to req (0 for none) and how many ECUs it counts
+// on. A count learned from this request's last answer wins over the requester's hint
+// (req.Expect), which is turned into frames for the protocol in use.
+func (a *Adapter) hintFor(req obd.Request) (frames, ecus int) {
 	if req.Service == 0x04 || !a.profile().CountHint {
-		return 0
+		return 0, 0
 	}
 	cmd := req.String()
 	if a.noHint[cmd] || len(req.Bytes()) >= 7 {
+		return 0, 0
+	}
+	if l, ok := a.learned[cmd]; ok {
+		return l.frames, l.ecus
+	}
+	if n := expectedFrames(req.Expect, a.f); n >= 1 && n <= 0xF {
+		return n, len(req.Expect)
+	}
+	return 0, 0
+}
+
+// expectedFrames is how many responses an ELM327 counts for the answers x describes: CAN
+// frames (ISO 15765-2: a single frame carries up to 7 bytes after its PCI byte; else a first
+// frame with 6 and consecutive frames with 7 each) or legacy messages. 0 when the protocol
+// is not known or any entry lacks the figure this protocol needs.
+func expectedFrames(x []obd.Expect, f format) int {
+	if len(x) == 0 {
 		return 0
 	}
-	return a.learned[cmd].frames
+	n := 0
+	for _, e := range x {
+		switch {
+		case f.can():
+			if e.Len <= 0 || e.Len > 0xFFF {
+				return 0
+			}
+			if e.Len <= 7 {
+				n++
+			} else {
+				n += 1 + (e.Len-6+6)/7
+			}
+		case f.legacy():
+			if e.Messages <= 0 {
+				return 0
+			}
+			n += e.Messages
+		default:
+			return 0
+		}
+	}
+	return n
 }
 
 // learn records how many frames and ECUs answered cmd, for the count digit next time. Counts
@@ -227,7 +285,11 @@ func (a *Adapter) queryPIDs(ctx context.Context, req obd.Request) ([]obd.Respons
 			}
 			continue
 		}
-		rs, err := a.query(ctx, obd.Request{Service: 0x01, Data: chunk})
+		batch := obd.Request{Service: 0x01, Data: chunk}
+		if len(chunk) == len(req.Data) {
+			batch.Expect = req.Expect // the hint describes the whole request
+		}
+		rs, err := a.query(ctx, batch)
 		negative := false
 		for _, r := range rs {
 			if _, bad := r.Negative(); bad {

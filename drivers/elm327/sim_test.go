@@ -79,10 +79,12 @@ func genuine() map[string][][]step {
 		"STI":    {say("?\r\r>")},
 		"01001":  {say("7E8064100BE3FA813\r\r>")},
 		"01000C": {say("7E8100941 00BE3FA813\r7E8210C0CE400000000\r\r>")},
-		"010C":   {say("7E804410C0CE4\r\r>")},
-		"010C1":  {say("7E804410C0CE4\r\r>")},
-		"010D":   {say("7E803410D00\r\r>")},
-		"010D1":  {say("7E803410D00\r\r>")},
+		// The probe with the count digit: two frames (the bitmap and 0C make 9 bytes).
+		"01000C2": {say("7E8100941 00BE3FA813\r7E8210C0CE400000000\r\r>")},
+		"010C":    {say("7E804410C0CE4\r\r>")},
+		"010C1":   {say("7E804410C0CE4\r\r>")},
+		"010D":    {say("7E803410D00\r\r>")},
+		"010D1":   {say("7E803410D00\r\r>")},
 	}
 }
 
