@@ -196,7 +196,7 @@ func parseReceipt(b []byte) (cloud.Receipt, error) {
 
 func (d *Daemon) uplinkStatus() any {
 	if d.up == nil {
-		return map[string]any{"connected": false, "last_error": "no broker configured"}
+		return map[string]any{"connected": false, "configured": false, "last_error": "no broker configured (broker.url)"}
 	}
 	return d.up.Status()
 }
@@ -351,6 +351,8 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.Run(ctx) }()
 	}
+	wg.Add(1)
+	go func() { defer wg.Done(); d.publishOutboxStats(ctx) }()
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("daemon: http: %w", err)
@@ -383,6 +385,28 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	d.log.Info("gateway stopped")
 	return runErr
+}
+
+// publishOutboxStats announces the outbox's depth when it changes (checked every 2 s), so the
+// console's outbox page and status pill follow deliveries without polling.
+func (d *Daemon) publishOutboxStats(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	lastDepth, lastDead := -1, -1
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st := d.db.Stats()
+		if st.Depth == lastDepth && st.DeadLetters == lastDead {
+			continue
+		}
+		lastDepth, lastDead = st.Depth, st.DeadLetters
+		d.bus.Publish("outbox.stats", "", map[string]any{"depth": st.Depth, "bytes": st.Bytes,
+			"oldest_age_s": st.OldestAge.Seconds(), "dead_letters": st.DeadLetters})
+	}
 }
 
 // ctx is the context of Run (background before Run starts).

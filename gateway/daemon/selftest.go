@@ -118,7 +118,7 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 		return nil, err
 	}
 	go d.followSelfTest(run, r, storedSelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
-	d.bus.Publish("selftest.started", bayName, map[string]string{"order": o.ID, "method": req.Method})
+	d.bus.Publish("selftest.started", bayName, map[string]string{"order": o.ID, "method": method.String()})
 	return run, nil
 }
 
