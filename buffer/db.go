@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -62,6 +63,9 @@ type DB struct {
 
 	ctrMu sync.Mutex
 	ctr   counters
+
+	// mapped counts bytes read through bbolt's memory map since the last releaseMapped.
+	mapped atomic.Int64
 }
 
 type counters struct {
@@ -241,12 +245,25 @@ func checkFile(bdb *bolt.DB) (tally, error) {
 		done <- r
 	}()
 	budget := checkBudget(bdb)
+	deadline := time.NewTimer(budget)
+	defer deadline.Stop()
+	// bbolt's check reads every page through the memory map; drop the pages it has read as it
+	// goes, or the whole file would count in the resident set at every start (see releaser).
+	tick := time.NewTicker(releaseTick)
+	defer tick.Stop()
 	var r result
-	select {
-	case r = <-done:
-	case <-time.After(budget):
-		return tl, &corruption{err: fmt.Errorf("bbolt's consistency check did not finish in %s", budget), abandon: true}
+wait:
+	for {
+		select {
+		case r = <-done:
+			break wait
+		case <-tick.C:
+			bdb.View(func(tx *bolt.Tx) error { return releaseMapped(tx) })
+		case <-deadline.C:
+			return tl, &corruption{err: fmt.Errorf("bbolt's consistency check did not finish in %s", budget), abandon: true}
+		}
 	}
+	bdb.View(func(tx *bolt.Tx) error { return releaseMapped(tx) })
 	if r.err != nil {
 		return tl, &corruption{err: r.err}
 	}
@@ -323,6 +340,35 @@ func writeSynced(path string, b []byte) error {
 	return err
 }
 
+// releaser drops the pages of the memory map (releaseMapped) after every releaseEvery bytes
+// read through it. bbolt maps the whole file and every page read stays in the resident set
+// until the kernel needs the memory: reading a large outbox once (the check at Open, a long
+// drain) would otherwise make the gateway look as large as its outbox file. The pages are
+// clean page cache; what is read again soon (branch pages, meta) comes back from the page
+// cache at the cost of a minor fault.
+type releaser struct{ n int }
+
+const (
+	releaseEvery = 2 << 20          // bytes read between releases
+	releaseTick  = time.Millisecond // while bbolt's own check reads the file
+)
+
+// readMapped is releaser.read for the DB's long-lived readers (PeekAfter, Stats), which may
+// run concurrently.
+func (db *DB) readMapped(tx *bolt.Tx, n int) {
+	if db.mapped.Add(int64(n)) >= releaseEvery {
+		db.mapped.Store(0)
+		releaseMapped(tx)
+	}
+}
+
+func (r *releaser) read(tx *bolt.Tx, n int) {
+	if r.n += n; r.n >= releaseEvery {
+		r.n = 0
+		releaseMapped(tx) // best effort: a failure only leaves pages resident
+	}
+}
+
 // tally is what walk counted, to check the bookkeeping in the meta bucket against.
 type tally struct {
 	depth, bytes, dead uint64
@@ -339,8 +385,10 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 		}
 	}()
 	tl.index = map[string]map[uint64]uint64{}
+	var rel releaser
 	if ob := tx.Bucket(bucketOutbox); ob != nil {
 		err := ob.ForEach(func(k, v []byte) error {
+			rel.read(tx, len(k)+len(v))
 			seq, ok := keySeq(k)
 			if !ok {
 				return fmt.Errorf("outbox key %x is not a sequence number", k)
@@ -363,6 +411,7 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 	}
 	if db := tx.Bucket(bucketDead); db != nil {
 		err := db.ForEach(func(k, v []byte) error {
+			rel.read(tx, len(k)+len(v))
 			seq, ok := keySeq(k)
 			if !ok {
 				return fmt.Errorf("dead key %x is not a sequence number", k)
@@ -382,6 +431,7 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 		n := 0
 		err := kb.ForEachBucket(func(kind []byte) error {
 			return kb.Bucket(kind).ForEach(func(k, v []byte) error {
+				rel.read(tx, len(k)+len(v))
 				seq, _ := keySeq(k)
 				plen, m := binary.Uvarint(v)
 				if want, ok := tl.index[string(kind)][seq]; !ok || m <= 0 || plen != want {
@@ -407,6 +457,7 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 		// pages above it, which ForEach alone never looks at.
 		seek := b.Cursor()
 		return b.ForEach(func(k, v []byte) error {
+			rel.read(tx, len(k)+len(v))
 			for _, c := range k {
 				sum ^= c
 			}
@@ -687,6 +738,7 @@ func (db *DB) Peek(max int) ([]Record, error) { return db.PeekAfter(0, max) }
 // records in flight can fetch the next ones without re-reading those.
 func (db *DB) PeekAfter(seq uint64, max int) ([]Record, error) {
 	var out []Record
+	read := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
 		for k, v := c.Seek(seqKey(seq + 1)); k != nil && len(out) < max; k, v = c.Next() {
@@ -699,7 +751,11 @@ func (db *DB) PeekAfter(seq uint64, max int) ([]Record, error) {
 				return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
 			}
 			out = append(out, r)
+			read += len(k) + len(v)
 		}
+		// A drain reads the outbox front to back once: do not let what it has read stay
+		// resident (see releaser). The records returned are copies.
+		db.readMapped(tx, read)
 		return nil
 	})
 	if err != nil {
@@ -917,12 +973,15 @@ func (db *DB) Stats() Stats {
 			}
 			s.OldestAge = max(db.now().Sub(r.Created), 0)
 		}
-		return tx.Bucket(bucketKinds).ForEachBucket(func(k []byte) error {
+		err := tx.Bucket(bucketKinds).ForEachBucket(func(k []byte) error {
 			if n := tx.Bucket(bucketKinds).Bucket(k).Stats().KeyN; n > 0 {
 				s.DepthByKind[string(k)] = n
 			}
 			return nil
 		})
+		// Counting the keys read every page of the kinds index: about 24 bytes a record.
+		db.readMapped(tx, s.Depth*24)
+		return err
 	})
 	if err != nil {
 		db.log.Error("buffer: stats", "err", err)

@@ -38,6 +38,15 @@
 // bbolt has no checksums on data pages: a flipped bit inside a payload is not detected here.
 // Another process holding the file gives ErrLocked after Options.LockTimeout.
 //
+// # Memory
+//
+// bbolt maps the whole file into memory and every page read through the map stays in the
+// process's resident set until the kernel wants the memory back. Open (which reads the whole
+// file) and the outbox's readers (PeekAfter, Stats) therefore drop the pages they have read
+// every few megabytes (madvise MADV_DONTNEED on bbolt's read-only shared map, Linux only; see
+// release_linux.go for why that is safe): draining a large backlog keeps the gateway's RSS
+// near its heap instead of growing to the size of the outbox file.
+//
 // # On disk
 //
 // Buckets meta, outbox (seq → record), dead (seq → dead record), kinds (per-kind index of the
