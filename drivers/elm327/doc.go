@@ -9,9 +9,10 @@
 //     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
 //     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
 //   - Framing: a reply ends at the prompt '>' wherever it falls in the byte stream. NUL bytes,
-//     Bluetooth module chatter ("+DISC:SUCCESS") and echoes are dropped; bytes that arrive
-//     between commands (late frames of a slow ECU) are drained before the next command and
-//     logged, rate-limited.
+//     Bluetooth module chatter ("+DISC:SUCCESS") and echoes are dropped; bytes that arrived
+//     between commands (late frames of a slow ECU) are drained before the next command,
+//     without waiting for more, and logged, rate-limited. Consecutive frames at the start of
+//     an answer whose first frame is not in it (the tail of an earlier answer) are dropped.
 //   - Parsing (parse.go, no I/O): headers-on CAN lines (11- and 29-bit identifiers) are
 //     grouped per ECU and reassembled as ISO-TP messages; legacy J1850/K-line lines are grouped
 //     by source address; headers-off output is read too. obd.Response.ECU is the CAN
@@ -23,8 +24,11 @@
 //     to check. NO DATA wraps obd.ErrNoData (an answer, not a failure); UNABLE TO CONNECT, and
 //     any failure of the first 0100, wrap obd.ErrNoVehicle.
 //   - The response-count suffix ("010C1") is used only when this adapter proved it works
-//     (0100 versus 01001 at connect), with a count learned per request from the frames
-//     actually seen; a shortfall falls back to no suffix for that request.
+//     (0100 versus "0100N" at connect, N the frames 0100 gave). The count is the one learned
+//     from this request's last answer or, before that, the requester's obd.Request.Expect
+//     turned into CAN frames or legacy messages; without either the adapter waits out its
+//     timeout. A shortfall (fewer frames or ECUs, NO DATA, a broken answer) falls back to no
+//     suffix for that request.
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.
