@@ -50,7 +50,9 @@ func TestConsoleCallsOnlyRealRoutes(t *testing.T) {
 	for _, want := range []string{"GET /bays", "GET /bays/{bay}", "POST /bays/{bay}/scan", "POST /bays/{bay}/clear-dtcs", "GET /bays/{bay}/live",
 		"GET /workorders", "POST /workorders", "GET /workorders/{id}", "PATCH /workorders/{id}", "POST /workorders/{id}/items",
 		"POST /workorders/{id}/parts", "POST /workorders/{id}/scans", "POST /workorders/{id}/settle", "POST /workorders/{id}/revisions",
-		"GET /outbox", "GET /outbox/records", "GET /deadletters", "POST /deadletters/{seq}/requeue", "GET /uplink", "GET /events"} {
+		"GET /outbox", "GET /outbox/records", "GET /deadletters", "POST /deadletters/{seq}/requeue", "GET /uplink", "GET /events",
+		"POST /bays/{bay}/selftest", "GET /bays/{bay}/selftest", "POST /bays/{bay}/selftest/abort", "GET /bays/{bay}/selftest/progress",
+		"GET /bays/{bay}/obd-check"} {
 		if !covered[want] {
 			t.Errorf("the console never calls %s", want)
 		}

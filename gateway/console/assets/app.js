@@ -13,7 +13,7 @@ const state = {
   clearID: "",      // request id of the open clear dialog: one id per confirmation
   settled: {},      // order id → warnings returned by its settlement, shown after the reload
   ordersFilter: "",
-  selftest: {},     // bay → {method, progress, done} from the selftest.* events
+  selftest: {},     // bay → {method, order, running, progress, result, error, verdict}: see renderSelfTest
   ambiguous: {},    // bay → {scan, reason, candidates}: a scan that matched several open orders
   live: {},         // bay → last live values, kept across re-renders (language switch, new scan)
   keepFlash: false, // the next navigation keeps the message (it was said just before it)
@@ -81,6 +81,7 @@ const fieldKeys = {
   fault_description: "order.fault", bay: "order.bay", test_no: "order.testno", owner_name: "order.owner",
   owner_phone: "order.phone", costlistcode: "order.costlistcode", settle_date: "order.settledate",
   repair_date: "order.repairdate", items: "order.items", parts: "order.parts",
+  method: "selftest.method", rated_rpm: "selftest.rated", limit_set: "selftest.limitset",
 };
 function fieldLabel(f) {
   const base = String(f || "").replace(/\[.*$/, "");
@@ -228,7 +229,9 @@ function renderScan(s) {
 
 async function viewBay(name) {
   const [b] = await Promise.all([api("GET", `/bays/${enc(name)}`), loadLabels()]);
+  if (b.rig) await loadSelfTest(name);
   state.bay = b;
+  const st = state.selftest[b.name];
   $("#view").innerHTML = h`
     <section class="card" data-bay="${b.name}">
       <h2>${b.name} ${raw(statePill(b.state))}</h2>
@@ -244,11 +247,17 @@ async function viewBay(name) {
       <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
       <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
     </section>
-    <section class="card" data-role="selftest" ${raw(state.selftest[b.name] ? "" : "hidden")}>${raw(renderSelfTest(state.selftest[b.name]))}</section>
+    <section class="card" data-role="selftest" ${raw(st || b.rig ? "" : "hidden")}>${raw(renderSelfTest(st, !!b.rig, b.name))}</section>
+    <section class="card" data-role="obd-check"><h2>${t("obd.title")}</h2><div data-role="obd-body"><p class="muted">${t("loading")}</p></div>
+      <p><button data-act="obd-recheck">${t("obd.recheck")}</button></p></section>
     <section class="card" data-role="last-scan"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
   $("[data-act=scan]").addEventListener("click", ev => scanNow(name, ev.target));
   $("[data-act=clear]").addEventListener("click", () => openClear(b));
+  $("[data-act=obd-recheck]").addEventListener("click", () => loadOBDCheck(name));
   watchLive(name);
+  // The progress stream of a running test; one already open for this bay stays.
+  if (st && st.running && !stEnded(st)) { if (!(stAbort && stBay === name)) followSelfTest(name); } else stopSelfTest();
+  loadOBDCheck(name);
 }
 
 // ---- a scan that matched several open orders: the technician chooses -------------------
@@ -278,39 +287,290 @@ document.addEventListener("click", async ev => {
   } catch (e) { showError(e); btn.disabled = false; }
 });
 
-// ---- emission self-test: followed live from the daemon's selftest.* events ----------------
+// ---- emission self-test: start, follow live, abort, the judged result ------------------------
+// A bay's test is state.selftest[bay]: {method, order, running, progress, result, error, verdict}.
+// It is filled from GET /selftest when the bay page opens, from the bay's progress stream while
+// a test runs, and from the daemon's selftest.* events (which also reach bays without a page open).
 const num = (v, d) => v == null ? "—" : (Math.round(v * 10 ** d) / 10 ** d).toString();
+const fixed = (v, d) => v == null ? "—" : Number(v).toFixed(d);
 const gasCols = [["hc_ppm", "HC ppm", 0], ["co_pct", "CO %", 2], ["co2_pct", "CO₂ %", 2], ["o2_pct", "O₂ %", 2], ["no_ppm", "NO ppm", 0],
   ["lambda", "λ", 3], ["opacity_pct", "N %", 1], ["k_m1", "k m⁻¹", 2], ["oil_c", "°C", 0]];
 function txt(x) { return x ? (x[state.lang] || x.zh || x.en || "") : ""; }
+const methodName = m => ({ "1": "two_speed_idle", "5": "free_acceleration" }[m] || m || "");
+const verdictClass = v => ({ pass: "ok", fail: "bad", refused: "warn", aborted: "warn" }[v] || "bad");
+const stEnded = st => !!(st && (st.result || st.verdict || st.error) && !st.running);
+let stAbort = null, stBay = "";  // the progress stream of the bay page's running test
+const stForm = {};                // bay → true: the start form is open after a result
 
-function renderSelfTest(st) {
-  if (!st) return "";
-  const p = st.progress || {}, rd = p.reading || {};
-  const w = p.rpm_window;
+function renderSelfTest(st, rig, bay) {
+  const parts = [];
+  const method = st && methodName(st.method || (st.result && st.result.method) || (st.progress && st.progress.method));
+  const ended = stEnded(st);
+  const verdict = ended ? ((st.result && st.result.verdict) || st.verdict || "error") : "";
+  parts.push(h`<h2>${t("selftest.title")}${method ? " · " + t("selftest.method." + method) : ""}
+    ${raw(ended && !st.result ? h`<span class="pill ${verdictClass(verdict)}" data-role="verdict" data-verdict="${verdict}">${t("selftest.verdict." + verdict)}</span>` : "")}</h2>`);
+  if (st && !ended) parts.push(renderRunning(st, rig));
+  if (ended && st.result) parts.push(renderResult(st.result));
+  if (ended && st.error) parts.push(h`<p class="errors" data-role="selftest-error">${st.error}</p>`);
+  if (rig && (!st || ended)) {
+    parts.push(!st || stForm[bay] ? renderStartForm()
+      : h`<p><button data-act="st-new">${t("selftest.new")}</button></p>`);
+  }
+  return parts.join("");
+}
+
+function renderRunning(st, rig) {
+  const p = st.progress || {}, rd = p.reading || {}, w = p.rpm_window;
   const cells = gasCols.filter(([k]) => rd[k] != null);
-  const done = st.done;
-  return h`<h2>${t("selftest.title")} · ${t("selftest.method." + (st.method || p.method || ""))}
-      ${raw(done ? h`<span class="pill ${done.verdict === "pass" ? "ok" : "bad"}" data-role="verdict">${done.verdict ? t("selftest.verdict." + done.verdict) : t("selftest.verdict.error")}</span>` : "")}</h2>
-    ${raw(done && done.error ? h`<p class="errors" data-role="selftest-error">${done.error}</p>` : "")}
-    ${raw(!done && p.prompt ? h`<p class="big" data-role="prompt">${txt(p.prompt)}</p>` : "")}
-    ${raw(!done && p.phase ? h`<p>${t("selftest.phase")}: <span class="mono" data-role="phase">${p.phase}</span>
-      · ${t("selftest.left")}: <span data-role="seconds-left">${p.seconds_left >= 0 ? p.seconds_left + " s" : t("selftest.waiting")}</span>
+  const phase = p.phase ? (I18N.zh["selftest.phase." + p.phase] ? t("selftest.phase." + p.phase) : p.phase) : "";
+  return h`
+    ${raw(p.prompt ? h`<p class="prompt" data-role="prompt">${txt(p.prompt)}</p>` : h`<p class="muted" data-role="prompt">${t("selftest.starting")}</p>`)}
+    ${raw(p.phase ? h`<p>${t("selftest.phase")}: <b data-role="phase" data-phase="${p.phase}">${phase}</b>
+      ${raw(p.acceleration ? h` · ${t("selftest.acceleration")} <b data-role="acceleration">${p.acceleration}</b>` : "")}
+      · ${t("selftest.left")}: <b class="big" data-role="seconds-left">${p.seconds_left >= 0 ? p.seconds_left + " s" : t("selftest.waiting")}</b>
       ${raw(p.restarts ? h` · ${t("selftest.restarts")}: ${p.restarts}` : "")}</p>` : "")}
-    ${raw(!done && p.rpm != null ? h`<p>${t("live.rpm")}: <b data-role="selftest-rpm">${num(p.rpm, 0)}</b>
-      ${raw(w ? h`<span class="pill ${w.state === "in" ? "ok" : "warn"}" data-role="rpm-window">${num(w.min, 0)}–${num(w.max, 0)} · ${t("selftest.window." + w.state)}</span>` : "")}</p>` : "")}
-    ${raw(!done && cells.length ? h`<div class="live" data-role="gases">${join(cells.map(([k, label, d]) => h`<div><b data-gas="${k}">${num(rd[k], d)}</b>${label}</div>`))}</div>` : "")}
-    ${raw(!done && p.event ? h`<p class="warnings" data-role="selftest-event">${txt(p.event)}</p>` : "")}`;
+    ${raw(p.rpm != null || w ? h`<p>${t("live.rpm")}: <b data-role="selftest-rpm">${num(p.rpm, 0)}</b>
+      ${raw(w ? h`<span class="pill ${w.state === "in" ? "ok" : "warn"}" data-role="rpm-window" data-state="${w.state}">${num(w.min, 0)}–${w.max == null ? "∞" : num(w.max, 0)} r/min · ${t("selftest.window." + w.state)}</span>` : "")}</p>` : "")}
+    ${raw(cells.length ? h`<div class="live" data-role="gases">${join(cells.map(([k, label, d]) => h`<div><b data-gas="${k}">${num(rd[k], d)}</b>${label}</div>`))}</div>` : "")}
+    ${raw(p.event ? h`<p class="warnings" data-role="selftest-event">${txt(p.event)}</p>` : "")}
+    ${raw(rig ? h`<p><button class="danger" data-act="st-abort">${t("selftest.abort")}</button></p>` : "")}`;
+}
+
+function renderStartForm() {
+  return h`<form id="st-form" novalidate>
+    <div class="row">
+      <div><label for="st-method">${t("selftest.method")}</label><select id="st-method" name="method">
+        ${join(["two_speed_idle", "free_acceleration"].map(m => h`<option value="${m}">${t("selftest.method." + m)}</option>`))}</select></div>
+      <div><label for="st-rated">${t("selftest.rated")}</label><input id="st-rated" name="rated_rpm" type="number" min="0" max="10000" step="10" inputmode="numeric" autocomplete="off"></div>
+      <div><label for="st-limit">${t("selftest.limitset")}</label><select id="st-limit" name="limit_set">
+        <option value="">${t("selftest.limitset.config")}</option><option value="a">${t("selftest.limitset.a")}</option><option value="b">${t("selftest.limitset.b")}</option></select></div>
+    </div>
+    <p class="muted small">${t("selftest.rated.help")}</p>
+    <div class="errors" data-role="errors"></div>
+    <p><button class="primary" type="submit" data-act="st-start">${t("selftest.start")}</button></p></form>`;
+}
+
+// itemLimit says an item's limit: a range for λ, else an upper limit.
+function itemLimit(it) {
+  const u = it.unit ? " " + it.unit : "";
+  return it.name === "AIR_COEFFICIENT" || it.lower ? `${fixed(it.lower, 2)}–${fixed(it.limit, 2)}${u}` : `≤ ${fixed(it.limit, it.decimals)}${u}`;
+}
+const itemName = n => I18N.zh["item." + String(n).toLowerCase()] ? t("item." + String(n).toLowerCase()) : n;
+
+function renderResult(r) {
+  const v = r.verdict || "error";
+  const reasons = r.reasons || [], warns = r.warnings || [];
+  const idle = r.two_speed_idle, acc = r.free_acceleration;
+  return h`
+    <p class="verdict ${verdictClass(v)}" data-role="verdict" data-verdict="${v}">${t("selftest.verdict." + v)}</p>
+    <p class="muted small" data-role="result-facts">${t("selftest.limitset")}: ${r.limit_set ? t("selftest.limitset." + r.limit_set) : "—"}
+      · ${t("selftest.rig")}: <span class="mono">${r.rig || "—"}</span>${r.speed ? " · " + t("selftest.speed") + ": " + r.speed : ""}
+      · ${when(r.start)} – ${when(r.end)}</p>
+    ${raw(reasons.length ? h`<h3>${t("selftest.reasons")}</h3><ul data-role="reasons">${join(reasons.map(x => h`<li data-code="${x.code}">${txt(x)}</li>`))}</ul>` : "")}
+    ${raw(warns.length ? h`<div class="warnings"><b>${t("selftest.warnings")}</b><ul data-role="st-warnings">${join(warns.map(x => h`<li data-code="${x.code}">${txt(x)}</li>`))}</ul></div>` : "")}
+    ${raw((r.items || []).length ? h`<h3>${t("selftest.items")}</h3>
+      <table data-role="st-items"><tr><th>${t("selftest.item")}</th><th>${t("selftest.value")}</th><th>${t("selftest.limit")}</th><th>${t("selftest.judgement")}</th></tr>
+      ${join(r.items.map(it => h`<tr data-item="${it.name}" data-pass="${it.pass ? "true" : "false"}" class="${it.pass ? "" : "over"}">
+        <td>${itemName(it.name)}</td><td class="mono">${fixed(it.value, it.decimals)}${it.unit ? " " + it.unit : ""}</td><td class="mono">${itemLimit(it)}</td>
+        <td><span class="pill ${it.pass ? "ok" : "bad"}">${it.pass ? t("selftest.verdict.pass") : t("selftest.verdict.fail")}</span></td></tr>`))}</table>` : "")}
+    ${raw(idle ? renderIdleDetail(idle) : "")}
+    ${raw(acc ? renderAccelDetail(acc) : "")}`;
+}
+
+function renderIdleDetail(d) {
+  const rows = [["high_idle", d.high_idle], ["idle", d.idle]].filter(([, a]) => a);
+  return h`
+    <h3>${t("selftest.lambda")}</h3>
+    <table class="compact" data-role="lambda"><tr><th></th><th>${t("selftest.lambda.analyzer")}</th><th>${t("selftest.lambda.computed")}</th><th>HC ppm</th><th>CO %</th><th>${t("selftest.samples")}</th></tr>
+      ${join(rows.map(([k, a]) => h`<tr data-phase="${k}"><td>${t("selftest.avg." + k)}</td><td class="mono" data-role="lambda-analyzer">${fixed(a.lambda, 3)}</td>
+        <td class="mono" data-role="lambda-computed">${fixed(a.lambda_computed, 3)}</td><td class="mono">${fixed(a.hc_ppm, 0)}</td><td class="mono">${fixed(a.co_pct, 2)}</td><td>${a.samples}/${a.expected}</td></tr>`))}</table>
+    <p class="muted small">${t("selftest.lambda.judged")}: ${d.lambda_source ? t("selftest.lambda." + d.lambda_source) : "—"} · ${t("selftest.lambda.range")} ${fixed(d.lambda_min, 2)}–${fixed(d.lambda_max, 2)}
+      · ${t("selftest.rated")}: ${num(d.rated_rpm, 0)} r/min${d.restarts ? " · " + t("selftest.restarts") + ": " + d.restarts : ""}</p>
+    ${raw(renderProcess(d.process || [], "full_sequence_s", 1, [["rpm", "r/min", 0], ["hc_ppm", "HC ppm", 0], ["co_pct", "CO %", 2], ["lambda", "λ", 3], ["lambda_computed", "λ*", 3]],
+      p => p.condition === 2 || p.condition === 4, ["condition", "sampling_timing", "rpm", "hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm", "lambda", "lambda_computed", "oil_c", "averaged"]))}`;
+}
+
+function renderAccelDetail(d) {
+  return h`
+    <h3>${t("selftest.accel")}</h3>
+    <table class="compact" data-role="peaks"><tr><th>#</th><th>k m⁻¹</th><th>r/min</th></tr>
+      ${join((d.peaks_k_m1 || []).map((k, i) => h`<tr><td>${i + 1}</td><td class="mono">${fixed(k, 2)}</td><td class="mono">${num((d.peak_rpm || [])[i], 0)}</td></tr>`))}
+      <tr><td><b>${t("selftest.avg")}</b></td><td class="mono"><b>${fixed(d.avg_k_m1, 2)}</b></td><td></td></tr></table>
+    <p class="muted small">${t("selftest.limit")}: ${fixed(d.limit_k_m1, 2)} m⁻¹ · ${t("selftest.idlerpm")}: ${num(d.idle_rpm, 0)} · ${t("selftest.maxrpm")}: ${num(d.max_rpm, 0)}
+      · L = ${fixed(d.path_length_m, 3)} m${d.k_from_n ? " · " + t("selftest.kfromn") : ""}${d.repeated ? " · " + t("selftest.repeated") + ": " + d.repeated : ""}</p>
+    ${raw(renderProcess(d.process || [], "full_sequence_ms", 1000, [["rpm", "r/min", 0], ["k_m1", "k m⁻¹", 2], ["opacity_pct", "N %", 1]],
+      p => p.phase === "accelerate", ["condition", "phase", "rpm", "k_m1", "opacity_pct", "oil_c"]))}`;
+}
+
+// renderProcess draws the process data as small line charts (one per quantity, sampling spans
+// shaded) and keeps the numbers in a table behind a disclosure. Plain SVG: no library.
+function renderProcess(rows, tKey, tDiv, series, marked, cols) {
+  if (!rows.length) return "";
+  const W = 600, H = 48;
+  const ts = rows.map(p => (p[tKey] || 0) / tDiv);
+  const t0 = Math.min(...ts), t1 = Math.max(...ts), span = t1 - t0 || 1;
+  const x = v => ((v - t0) / span * W).toFixed(1);
+  const bands = [];
+  rows.forEach((p, i) => { if (marked(p)) bands.push(h`<rect class="band" x="${x(ts[i])}" y="0" width="${Math.max(W / rows.length, 1).toFixed(1)}" height="${H}"></rect>`); });
+  const charts = series.filter(([k]) => rows.some(p => p[k] != null)).map(([k, label, d]) => {
+    const vals = rows.map(p => p[k]).filter(v => v != null);
+    const lo = Math.min(...vals), hi = Math.max(...vals), rng = hi - lo || 1;
+    const pts = rows.map((p, i) => p[k] == null ? null : `${x(ts[i])},${(H - 2 - (p[k] - lo) / rng * (H - 4)).toFixed(1)}`).filter(Boolean).join(" ");
+    return h`<div class="chart" data-series="${k}"><span class="small">${label} <span class="muted mono">${fixed(lo, d)}–${fixed(hi, d)}</span></span>
+      <svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${label}">${join(bands)}<polyline points="${pts}" vector-effect="non-scaling-stroke"></polyline></svg></div>`;
+  });
+  const cell = v => v == null ? "" : typeof v === "number" ? String(Math.round(v * 1000) / 1000) : typeof v === "boolean" ? (v ? "✓" : "") : String(v);
+  return h`<h3>${t("selftest.process")} <span class="muted small">(${rows.length} · ${Math.round(span)} s)</span></h3>
+    <div class="charts" data-role="process-chart">${join(charts)}</div>
+    <details><summary>${t("selftest.process.table")}</summary>
+      <table class="compact small mono" data-role="process"><tr><th>s</th>${join(cols.map(c => h`<th>${c}</th>`))}</tr>
+      ${join(rows.map((p, i) => h`<tr><td>${cell(ts[i])}</td>${join(cols.map(c => h`<td>${cell(p[c])}</td>`))}</tr>`))}</table></details>`;
+}
+
+function showSelfTest(bay) {
+  const box = document.querySelector(`[data-bay="${CSS.escape(bay)}"] ~ [data-role=selftest]`);
+  if (!box) return;
+  const rig = !!(state.bay && state.bay.name === bay && state.bay.rig);
+  const st = state.selftest[bay];
+  box.hidden = !st && !rig;
+  box.innerHTML = renderSelfTest(st, rig, bay);
+}
+
+// fromStatus turns GET /selftest into the bay's test state.
+function fromStatus(s) {
+  return { method: s.method, order: s.order, running: !!s.running, progress: s.progress || null, result: s.result || null, error: s.error || "" };
+}
+
+async function loadSelfTest(bay) {
+  try { state.selftest[bay] = fromStatus(await api("GET", `/bays/${enc(bay)}/selftest`)); }
+  catch (e) { if (e.status !== 404) throw e; /* no test yet on this bay */ }
+}
+
+// followSelfTest reads the bay's progress stream while its test runs; at its end the page reads
+// the judged result.
+function followSelfTest(bay) {
+  if (stAbort) stAbort.abort();
+  stAbort = new AbortController(); stBay = bay;
+  const ctl = stAbort;
+  stream(`${API}/bays/${enc(bay)}/selftest/progress`, ctl.signal, (type, d) => {
+    if (type === "progress") {
+      const cur = state.selftest[bay];
+      if (!cur || stEnded(cur)) return;
+      cur.progress = d;
+      showSelfTest(bay);
+    } else if (type === "end") {
+      ctl.abort();
+      if (stAbort === ctl) stAbort = null;
+      refreshSelfTest(bay);
+    }
+  });
+}
+function stopSelfTest() { if (stAbort) { stAbort.abort(); stAbort = null; } }
+
+async function refreshSelfTest(bay) {
+  try {
+    const s = await api("GET", `/bays/${enc(bay)}/selftest`);
+    const cur = state.selftest[bay] || {};
+    // The event may have said the verdict already; the status has the detail.
+    state.selftest[bay] = Object.assign(fromStatus(s), s.running ? {} : { verdict: cur.verdict || "" });
+    if (!s.running) stForm[bay] = false;
+  } catch (e) { /* the event's verdict stays */ }
+  showSelfTest(bay);
 }
 
 function selfTestEvent(type, bay, data) {
-  const cur = state.selftest[bay] || {};
-  const method = { "1": "two_speed_idle", "5": "free_acceleration" }[data.method] || data.method;
-  if (type === "selftest.started") state.selftest[bay] = { method, order: data.order };
-  else if (type === "selftest.progress") state.selftest[bay] = Object.assign({}, cur, { progress: data, done: null, method: cur.method || method });
-  else state.selftest[bay] = Object.assign({}, cur, { done: data || {} });
-  const box = document.querySelector(`[data-bay="${CSS.escape(bay)}"] ~ [data-role=selftest]`);
-  if (box) { box.hidden = false; box.innerHTML = renderSelfTest(state.selftest[bay]); }
+  const cur = state.selftest[bay];
+  if (type === "selftest.started") {
+    state.selftest[bay] = { method: methodName(data.method), order: data.order, running: true };
+    stForm[bay] = false;
+    if (isBayPage(bay) && state.bay && state.bay.rig && !(stAbort && stBay === bay)) followSelfTest(bay);
+  } else if (type === "selftest.progress") {
+    if (cur && stEnded(cur)) return; // a late update of a test that has ended
+    state.selftest[bay] = Object.assign({ running: true }, cur, { progress: data, method: (cur && cur.method) || methodName(data.method) });
+  } else {
+    state.selftest[bay] = Object.assign({}, cur, { running: false, verdict: data.verdict || (data.error ? "error" : ""), error: data.error || (cur && cur.error) || "" });
+    if (isBayPage(bay)) refreshSelfTest(bay);
+  }
+  showSelfTest(bay);
+}
+const isBayPage = bay => (location.hash || "") === "#/bays/" + enc(bay);
+
+async function startSelfTest(form, bay) {
+  const b = formBody(form);
+  const body = { method: b.method || "two_speed_idle" };
+  if (b.rated_rpm !== undefined) body.rated_rpm = Number(b.rated_rpm);
+  if (b.limit_set) body.limit_set = b.limit_set;
+  if (body.method === "two_speed_idle" && !body.rated_rpm) {
+    showFormError(form, new APIError(400, { error: t("selftest.rated.required"), field: "rated_rpm" }));
+    return;
+  }
+  const s = await api("POST", `/bays/${enc(bay)}/selftest`, body);
+  state.selftest[bay] = fromStatus(s);
+  stForm[bay] = false;
+  showSelfTest(bay);
+  if (s.running) followSelfTest(bay); else refreshSelfTest(bay);
+}
+
+// One listener for the panel's buttons and form, whatever rendering they come from.
+document.addEventListener("click", ev => {
+  const btn = ev.target.closest && ev.target.closest("[data-role=selftest] button[data-act]");
+  if (!btn || !state.bay) return;
+  const bay = state.bay.name;
+  if (btn.dataset.act === "st-new") { stForm[bay] = true; showSelfTest(bay); const m = $("#st-method"); if (m) m.focus(); }
+  else if (btn.dataset.act === "st-abort") openAbort(bay);
+});
+document.addEventListener("submit", async ev => {
+  if (!ev.target.matches || !ev.target.matches("#st-form") || !state.bay) return;
+  ev.preventDefault();
+  const btn = $("[data-act=st-start]", ev.target);
+  btn.disabled = true;
+  try { await startSelfTest(ev.target, state.bay.name); }
+  catch (e) { showFormError(ev.target, e); }
+  finally { btn.disabled = false; }
+});
+
+function openAbort(bay) {
+  const d = $("#abort-dialog");
+  d.dataset.bay = bay;
+  $("[data-role=abort-error]", d).textContent = "";
+  $("[data-act=confirm-abort]", d).disabled = false;
+  translatePage();
+  d.showModal();
+}
+
+async function confirmAbort(ev) {
+  ev.preventDefault();
+  const d = $("#abort-dialog"), btn = $("[data-act=confirm-abort]", d);
+  if (btn.disabled) return;
+  btn.disabled = true; // one tap, one request
+  try {
+    await api("POST", `/bays/${enc(d.dataset.bay)}/selftest/abort`);
+    d.close();
+    flash(t("selftest.aborting"), "info");
+  } catch (e) { $("[data-role=abort-error]", d).textContent = problemLines(e).join("; "); }
+}
+
+// ---- the inspection station's OBD check over the bay's last scan ----------------------------
+const checkClass = s => ({ pass: "ok", fail: "bad", warning: "warn" }[s] || "");
+function renderOBDCheck(c) {
+  if (!c) return h`<p class="muted" data-role="obd-none">${t("obd.none")}</p>`;
+  const a7 = c.ods_a7 || {};
+  return h`<p><span class="pill ${c.pass ? "ok" : "bad"} big" data-role="obd-result" data-pass="${c.pass ? "true" : "false"}">${c.pass ? t("selftest.verdict.pass") : t("selftest.verdict.fail")}</span>
+      <span class="muted small">O_RESULT ${c.o_result}</span></p>
+    <table data-role="obd-lines">${join((c.lines || []).map(l => h`<tr data-rule="${l.rule}" data-status="${l.status}">
+      <td>${I18N.zh["obd.rule." + l.rule] ? t("obd.rule." + l.rule) : l.rule}</td>
+      <td><span class="pill ${checkClass(l.status)}">${t("obd.status." + l.status)}</span></td><td>${txt(l)}</td></tr>`))}</table>
+    <p class="muted small">${t("obd.dtcs")}: ${a7.FAULT_CODE_NUM ?? 0} · ${t("obd.incomplete")}: ${a7.READY_STATE_UNDONE ?? 0} · VIN: <span class="mono">${a7.VIN || "—"}</span></p>`;
+}
+
+async function loadOBDCheck(bay) {
+  const box = $("[data-role=obd-check] [data-role=obd-body]");
+  if (!box) return;
+  let html;
+  try { html = renderOBDCheck(await api("GET", `/bays/${enc(bay)}/obd-check`)); }
+  catch (e) { html = e.status === 404 ? renderOBDCheck(null) : h`<p class="errors">${problemLines(e).join("; ")}</p>`; }
+  const now = $("[data-role=obd-check] [data-role=obd-body]");
+  if (now && state.bay && state.bay.name === bay) now.innerHTML = html;
 }
 
 // ---- clearing DTCs: only after the technician types the VIN of the car on the bay ----------
@@ -356,6 +616,7 @@ const liveValue = v => typeof v === "number" ? String(Math.round(v * 10) / 10) :
 function stopStreams() {
   if (liveAbort) { liveAbort.abort(); liveAbort = null; }
   if (followAbort) { followAbort.abort(); followAbort = null; }
+  stopSelfTest();
 }
 
 function watchLive(bay) {
@@ -670,6 +931,7 @@ async function route() {
   const hash = location.hash || "#/bays";
   $$("header nav a").forEach(a => a.classList.toggle("active", hash.startsWith(a.getAttribute("href"))));
   if (liveAbort && !hash.startsWith("#/bays/")) { liveAbort.abort(); liveAbort = null; }
+  if (!hash.startsWith("#/bays/")) stopSelfTest();
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
   document.body.dataset.view = parts[0] + (parts[1] ? (parts[1] === "new" ? "-new" : "-detail") : "");
   try {
@@ -707,6 +969,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#logout").addEventListener("click", () => { state.token = ""; localStorage.removeItem("obdgw.token"); showLogin(); });
   $("#clear-form").addEventListener("submit", submitClear);
   $("[data-act=cancel]", $("#clear-dialog")).addEventListener("click", () => $("#clear-dialog").close());
+  $("#abort-form").addEventListener("submit", confirmAbort);
+  $("[data-act=cancel]", $("#abort-dialog")).addEventListener("click", () => $("#abort-dialog").close());
   window.addEventListener("hashchange", () => {
     // A message belongs to the page it was said on.
     if (!state.keepFlash && $("#flash").textContent !== t("events.off")) flash("");
