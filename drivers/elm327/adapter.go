@@ -340,9 +340,12 @@ func (a *Adapter) initialise(ctx context.Context) error {
 		if err == nil && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
 			p.CountHint = true
 		}
-		if err != nil || len(r.responses) < len(first.responses) {
-			// The other ECUs may still be answering; let them finish so their frames are
-			// drained, not mistaken for the next answer.
+		var refused *Error
+		if !errors.As(err, &refused) && (err != nil || len(r.responses) < len(first.responses)) {
+			// The adapter returned before every ECU had answered (or cut an answer); the
+			// others may still be answering: let them finish so their frames are drained,
+			// not mistaken for the next answer. An adapter error string needs no wait: "?"
+			// never reached the bus, and NO DATA came after the timeout.
 			a.waitQuiet(300 * time.Millisecond)
 		}
 	} else if isLinkError(err) {
