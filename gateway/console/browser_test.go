@@ -46,6 +46,7 @@ const (
 type fakeBays struct {
 	mu     sync.Mutex
 	state  string
+	rig    string // the bay's emission rig, "" when it has none
 	report obd.Report
 	scans  int
 	clears []api.ClearRequest
@@ -76,7 +77,7 @@ func (f *fakeBays) status() api.BayStatus {
 	if err != nil {
 		panic(err)
 	}
-	return api.BayStatus{Name: bayName, State: f.state, Adapter: "/dev/pts/7@38400 ELM327 v1.5",
+	return api.BayStatus{Name: bayName, State: f.state, Adapter: "/dev/pts/7@38400 ELM327 v1.5", Rig: f.rig,
 		Vehicle: &api.Vehicle{VIN: f.report.VIN, MIL: f.report.MIL}, LastScan: rep}
 }
 
@@ -165,6 +166,7 @@ type env struct {
 	store *workorder.Store
 	bus   *events.Bus
 	bays  *fakeBays
+	tests *fakeSelfTests
 	srv   *httptest.Server
 }
 
@@ -179,7 +181,8 @@ func newEnv(t *testing.T) *env {
 	store := workorder.New(db, workorder.Options{Company: "杭州示例汽车维修有限公司", CompanyCode: "330106000099901",
 		Province: "33", GatewayID: "gw-test", Events: bus})
 	bays := newFakeBays()
-	a := api.New(api.Options{Store: store, Bays: bays, Outbox: db, Events: bus,
+	tests := &fakeSelfTests{bays: bays, subs: map[chan any]struct{}{}}
+	a := api.New(api.Options{Store: store, Bays: bays, SelfTests: tests, Outbox: db, Events: bus,
 		Tokens: []api.Token{{Name: "tablet", Secret: token}},
 		Uplink: func() any { return map[string]any{"connected": true, "broker": "mqtts://127.0.0.1:8883"} }})
 	mux := http.NewServeMux()
@@ -195,7 +198,7 @@ func newEnv(t *testing.T) *env {
 	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
 		t.Fatalf("test server at %s, want loopback", srv.URL)
 	}
-	return &env{t: t, url: srv.URL, db: db, store: store, bus: bus, bays: bays, srv: srv}
+	return &env{t: t, url: srv.URL, db: db, store: store, bus: bus, bays: bays, tests: tests, srv: srv}
 }
 
 // page is one browser tab.
@@ -774,6 +777,9 @@ func TestConsole(t *testing.T) {
 		p.waitText("[data-role=verdict]", "Fail")
 		p.waitText("[data-role=selftest] h2", "Two-speed idle")
 	})
+
+	t.Run("SelfTestStartAbortResult", func(t *testing.T) { testSelfTestStartAbortResult(t, browser) })
+	t.Run("OBDCheckLines", func(t *testing.T) { testOBDCheck(t, browser) })
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {
 		e := newEnv(t)
