@@ -780,6 +780,7 @@ func TestConsole(t *testing.T) {
 
 	t.Run("SelfTestStartAbortResult", func(t *testing.T) { testSelfTestStartAbortResult(t, browser) })
 	t.Run("OBDCheckLines", func(t *testing.T) { testOBDCheck(t, browser) })
+	t.Run("FreeAccelerationResult", func(t *testing.T) { testFreeAccelerationResult(t, browser) })
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {
 		e := newEnv(t)

@@ -4,7 +4,12 @@
 //
 // It shows the bays with live status, the last scan report (VIN, MIL, DTCs by kind with ECU and
 // description, readiness, freeze frames, odometer), live values, scan now, and clearing DTCs
-// behind a dialog that wants the car's VIN typed; an emission self-test followed live; a scan
+// behind a dialog that wants the car's VIN typed; on a bay with an emission rig, the self-test
+// panel (method, rated speed, limit set; start; the operator's prompt, countdown, engine-speed
+// window and gases or opacity while it runs; abort behind a confirmation; then the verdict with
+// its reasons, each pollutant against its limit, λ from the analyzer and computed, and the
+// process data as small SVG charts and a table); the inspection station's OBD check of the
+// bay's last scan, line by line; a scan
 // that matched several open orders, for the technician to choose; the work-order list, form,
 // items and parts, settlement with the validator's messages naming each field, the warnings
 // after it, and corrections as new record revisions; the outbox and dead letter with requeue;

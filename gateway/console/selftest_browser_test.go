@@ -423,3 +423,92 @@ func testOBDCheck(t *testing.T, browser context.Context) {
 	}
 	p.waitText("[data-role=obd-result]", "Pass")
 }
+
+// accelRun runs the real free-acceleration procedure on the fake clock: three purges, then
+// three measured accelerations with the given peak k (m⁻¹); each acceleration's puff rises and
+// falls over its first samples.
+func accelRun(t *testing.T, peaks ...float64) idleRun {
+	t.Helper()
+	shape := []float64{0.1, 0.4, 0.8, 1.0, 0.9, 0.6, 0.4, 0.25, 0.15, 0.1}
+	var r idleRun
+	synctest.Test(t, func(t *testing.T) {
+		op := &emissiontest.Operator{Speeds: emissiontest.AccelSpeeds()}
+		count, last := 0, ""
+		rg := &emissiontest.Rig{Name: "/dev/ttyUSB2@9600 NHT-6", Script: func(int) (rig.Reading, error) {
+			phase, tick, _ := op.Phase()
+			if phase == "accelerate" && last != "accelerate" {
+				count++
+			}
+			last = phase
+			k := 0.05
+			if phase == "accelerate" && count-1 < len(peaks) && tick < len(shape) {
+				k = peaks[count-1] * shape[tick]
+			}
+			return rig.Reading{KM1: rig.F(k), OpacityPct: rig.F(emission.NFromK(k, emission.DefaultPathLengthM)), RPM: rig.F(op.RPM()), OilC: rig.F(85)}, nil
+		}}
+		r.res, r.err = emission.RunTest(context.Background(), emission.Test{
+			Method: emission.FreeAcceleration, Rig: rg, Limits: emission.DefaultLimits(),
+			Vehicle: emission.Vehicle{VIN: carVIN, RatedRPM: 3200}, OnProgress: op.OnProgress,
+		})
+		r.updates = op.Updates()
+	})
+	if r.res == nil || r.res.Accel == nil {
+		t.Fatalf("free acceleration gave no result: %v", r.err)
+	}
+	return r
+}
+
+// testFreeAccelerationResult opens a bay whose free-acceleration test has already ended: the
+// page reads the result, with the peaks of each acceleration; a new test of a diesel needs no
+// rated speed, and its acceleration phase shows which acceleration it is.
+func testFreeAccelerationResult(t *testing.T, browser context.Context) {
+	run := accelRun(t, 2.5, 2.0, 1.5, 0.80, 0.90, 1.00)
+	if run.res.Verdict != emission.Pass {
+		t.Fatalf("free acceleration ended %s %+v, want a pass", run.res.Verdict, run.res.Reasons)
+	}
+	e := newEnv(t)
+	e.bays.rig = "nht6 /dev/ttyUSB2@9600"
+	e.tests.status = &api.SelfTestStatus{Bay: bayName, Method: "free_acceleration", Result: run.res}
+	p := newPage(t, browser)
+	p.login(e)
+	p.goTo(e.url + "/#/bays/bay1")
+	p.waitText("[data-role=verdict]", "合格")
+	p.waitText("[data-role=selftest] h2", "自由加速")
+	a := run.res.Accel
+	if n := p.eval(`String(document.querySelectorAll("[data-role=peaks] tr").length)`); n != fmt.Sprint(len(a.PeaksKM1)+2) {
+		t.Fatalf("peaks table has %s rows, want header, %d peaks and the average", n, len(a.PeaksKM1))
+	}
+	p.waitText("[data-role=peaks]", fmt.Sprintf("%.2f", *a.AvgKM1))
+	it, ok := run.res.Item("EMISSION")
+	if !ok {
+		t.Fatalf("no EMISSION item in %+v", run.res.Items)
+	}
+	p.waitText(`[data-role=st-items] tr[data-item="EMISSION"]`, fmt.Sprintf("%.2f", it.Limit))
+	p.waitText(`[data-role=st-items] tr[data-item="EMISSION"]`, "光吸收系数")
+	p.waitJS(`document.querySelector('[data-role=process-chart] [data-series="k_m1"] polyline')`, "the k chart")
+	p.shot("selftest-accel")
+
+	p.click("[data-act=st-new]")
+	p.do(chromedp.SetValue(chromedp.CSS("#st-method"), "free_acceleration"))
+	p.click("[data-act=st-start]")
+	p.waitJS(`document.querySelector("[data-act=st-abort]")`, "the running view")
+	starts, _ := e.tests.calls()
+	if len(starts) != 1 || starts[0].Method != "free_acceleration" || starts[0].RatedRPM != 0 || starts[0].LimitSet != "" {
+		t.Fatalf("start requests %+v, want one free_acceleration without rated speed or limit set", starts)
+	}
+	e.waitSelfTestWatchers(t)
+	var acc emission.Progress
+	for _, u := range run.updates {
+		if u.Phase == "accelerate" && u.Acceleration == 2 && u.Reading != nil {
+			acc = u
+			break
+		}
+	}
+	if acc.Phase == "" {
+		t.Fatal("no update of the second measured acceleration")
+	}
+	e.tests.send(acc)
+	p.waitText("[data-role=prompt]", acc.Prompt.ZH)
+	p.waitText("[data-role=acceleration]", "2")
+	p.waitText(`[data-gas="k_m1"]`, fmt.Sprintf("%.2f", *acc.Reading.KM1))
+}

@@ -364,7 +364,7 @@ function renderResult(r) {
   return h`
     <p class="verdict ${verdictClass(v)}" data-role="verdict" data-verdict="${v}">${t("selftest.verdict." + v)}</p>
     <p class="muted small" data-role="result-facts">${t("selftest.limitset")}: ${r.limit_set ? t("selftest.limitset." + r.limit_set) : "—"}
-      · ${t("selftest.rig")}: <span class="mono">${r.rig || "—"}</span>${r.speed ? " · " + t("selftest.speed") + ": " + r.speed : ""}
+      · ${t("selftest.rig")}: <span class="mono">${r.rig || "—"}</span>${r.speed ? " · " + t("selftest.speed") + ": " + (r.speed === "rig" ? t("selftest.speed.rig") : r.speed) : ""}
       · ${when(r.start)} – ${when(r.end)}</p>
     ${raw(reasons.length ? h`<h3>${t("selftest.reasons")}</h3><ul data-role="reasons">${join(reasons.map(x => h`<li data-code="${x.code}">${txt(x)}</li>`))}</ul>` : "")}
     ${raw(warns.length ? h`<div class="warnings"><b>${t("selftest.warnings")}</b><ul data-role="st-warnings">${join(warns.map(x => h`<li data-code="${x.code}">${txt(x)}</li>`))}</ul></div>` : "")}
@@ -386,7 +386,7 @@ function renderIdleDetail(d) {
         <td class="mono" data-role="lambda-computed">${fixed(a.lambda_computed, 3)}</td><td class="mono">${fixed(a.hc_ppm, 0)}</td><td class="mono">${fixed(a.co_pct, 2)}</td><td>${a.samples}/${a.expected}</td></tr>`))}</table>
     <p class="muted small">${t("selftest.lambda.judged")}: ${d.lambda_source ? t("selftest.lambda." + d.lambda_source) : "—"} · ${t("selftest.lambda.range")} ${fixed(d.lambda_min, 2)}–${fixed(d.lambda_max, 2)}
       · ${t("selftest.rated")}: ${num(d.rated_rpm, 0)} r/min${d.restarts ? " · " + t("selftest.restarts") + ": " + d.restarts : ""}</p>
-    ${raw(renderProcess(d.process || [], "full_sequence_s", 1, [["rpm", "r/min", 0], ["hc_ppm", "HC ppm", 0], ["co_pct", "CO %", 2], ["lambda", "λ", 3], ["lambda_computed", "λ*", 3]],
+    ${raw(renderProcess(d.process || [], "full_sequence_s", 1, [["rpm", "r/min", 0], ["hc_ppm", "HC ppm", 0], ["co_pct", "CO %", 2], ["lambda", t("selftest.lambda.analyzer"), 3], ["lambda_computed", t("selftest.lambda.computed"), 3]],
       p => p.condition === 2 || p.condition === 4, ["condition", "sampling_timing", "rpm", "hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm", "lambda", "lambda_computed", "oil_c", "averaged"]))}`;
 }
 
