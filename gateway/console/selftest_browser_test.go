@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type fakeSelfTests struct {
 	status  *api.SelfTestStatus // nil: no test has run
 	subs    map[chan any]struct{}
 	aborted *emission.Result // how an aborted run ends
+	refuse  error            // Start fails with this (the daemon's "cannot start" errors)
 }
 
 func (f *fakeSelfTests) Start(bay string, req api.SelfTestRequest) (api.SelfTestStatus, error) {
@@ -39,6 +41,9 @@ func (f *fakeSelfTests) Start(bay string, req api.SelfTestRequest) (api.SelfTest
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts = append(f.starts, req)
+	if f.refuse != nil {
+		return api.SelfTestStatus{}, f.refuse
+	}
 	if f.status != nil && f.status.Running {
 		return api.SelfTestStatus{}, api.ErrTestRunning
 	}
@@ -490,6 +495,24 @@ func testFreeAccelerationResult(t *testing.T, browser context.Context) {
 
 	p.click("[data-act=st-new]")
 	p.do(chromedp.SetValue(chromedp.CSS("#st-method"), "free_acceleration"))
+	p.eval(`(function(){document.querySelector("#st-method").dispatchEvent(new Event("change",{bubbles:true}));return ""})()`)
+	// What the form holds survives the language switch.
+	p.click("#lang")
+	p.waitText("#st-form", "Free acceleration")
+	if m := p.eval(`document.querySelector("#st-method").value`); m != "free_acceleration" {
+		t.Fatalf("the method went back to %q after the language switch", m)
+	}
+	p.click("#lang")
+	p.waitText("#st-form", "自由加速")
+	// A test that cannot start (422): the runner's words, which say what to do, on the form.
+	e.tests.mu.Lock()
+	e.tests.refuse = errors.New("emission: the opacimeter is warming up: wait until it reports ready")
+	e.tests.mu.Unlock()
+	p.click("[data-act=st-start]")
+	p.waitText("#st-form [data-role=errors]", "wait until it reports ready")
+	e.tests.mu.Lock()
+	e.tests.refuse, e.tests.starts = nil, nil
+	e.tests.mu.Unlock()
 	p.click("[data-act=st-start]")
 	p.waitJS(`document.querySelector("[data-act=st-abort]")`, "the running view")
 	starts, _ := e.tests.calls()

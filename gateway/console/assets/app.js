@@ -301,6 +301,7 @@ const verdictClass = v => ({ pass: "ok", fail: "bad", refused: "warn", aborted: 
 const stEnded = st => !!(st && (st.result || st.verdict || st.error) && !st.running);
 let stAbort = null, stBay = "";  // the progress stream of the bay page's running test
 const stForm = {};                // bay → true: the start form is open after a result
+const stValues = {};              // bay → what the start form holds, kept across re-renders
 
 function renderSelfTest(st, rig, bay) {
   const parts = [];
@@ -313,7 +314,7 @@ function renderSelfTest(st, rig, bay) {
   if (ended && st.result) parts.push(renderResult(st.result));
   if (ended && st.error) parts.push(h`<p class="errors" data-role="selftest-error">${st.error}</p>`);
   if (rig && (!st || ended)) {
-    parts.push(!st || stForm[bay] ? renderStartForm()
+    parts.push(!st || stForm[bay] ? renderStartForm(stValues[bay] || {})
       : h`<p><button data-act="st-new">${t("selftest.new")}</button></p>`);
   }
   return parts.join("");
@@ -336,14 +337,15 @@ function renderRunning(st, rig) {
     ${raw(rig ? h`<p><button class="danger" data-act="st-abort">${t("selftest.abort")}</button></p>` : "")}`;
 }
 
-function renderStartForm() {
+function renderStartForm(v) {
+  const sel = (a, b) => raw(a === b ? " selected" : "");
   return h`<form id="st-form" novalidate>
     <div class="row">
       <div><label for="st-method">${t("selftest.method")}</label><select id="st-method" name="method">
-        ${join(["two_speed_idle", "free_acceleration"].map(m => h`<option value="${m}">${t("selftest.method." + m)}</option>`))}</select></div>
-      <div><label for="st-rated">${t("selftest.rated")}</label><input id="st-rated" name="rated_rpm" type="number" min="0" max="10000" step="10" inputmode="numeric" autocomplete="off"></div>
+        ${join(["two_speed_idle", "free_acceleration"].map(m => h`<option value="${m}"${sel(v.method, m)}>${t("selftest.method." + m)}</option>`))}</select></div>
+      <div><label for="st-rated">${t("selftest.rated")}</label><input id="st-rated" name="rated_rpm" type="number" min="0" max="10000" step="10" inputmode="numeric" autocomplete="off" value="${v.rated_rpm || ""}"></div>
       <div><label for="st-limit">${t("selftest.limitset")}</label><select id="st-limit" name="limit_set">
-        <option value="">${t("selftest.limitset.config")}</option><option value="a">${t("selftest.limitset.a")}</option><option value="b">${t("selftest.limitset.b")}</option></select></div>
+        <option value="">${t("selftest.limitset.config")}</option>${join(["a", "b"].map(x => h`<option value="${x}"${sel(v.limit_set, x)}>${t("selftest.limitset." + x)}</option>`))}</select></div>
     </div>
     <p class="muted small">${t("selftest.rated.help")}</p>
     <div class="errors" data-role="errors"></div>
@@ -519,6 +521,13 @@ document.addEventListener("click", ev => {
   if (btn.dataset.act === "st-new") { stForm[bay] = true; showSelfTest(bay); const m = $("#st-method"); if (m) m.focus(); }
   else if (btn.dataset.act === "st-abort") openAbort(bay);
 });
+// The form's values survive a re-render (language switch, a finished scan reloading the page).
+for (const type of ["input", "change"]) {
+  document.addEventListener(type, ev => {
+    const f = ev.target.closest && ev.target.closest("#st-form");
+    if (f && state.bay) stValues[state.bay.name] = formBody(f);
+  });
+}
 document.addEventListener("submit", async ev => {
   if (!ev.target.matches || !ev.target.matches("#st-form") || !state.bay) return;
   ev.preventDefault();
