@@ -738,6 +738,9 @@ func (db *DB) Peek(max int) ([]Record, error) { return db.PeekAfter(0, max) }
 // records in flight can fetch the next ones without re-reading those.
 func (db *DB) PeekAfter(seq uint64, max int) ([]Record, error) {
 	var out []Record
+	if max > 0 {
+		out = make([]Record, 0, min(max, 1024)) // an uplink asks for a page at a time
+	}
 	read := 0
 	err := db.bolt.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketOutbox).Cursor()
@@ -789,16 +792,24 @@ func (db *DB) AckMany(seqs []uint64) error {
 		return nil
 	}
 	tx, err := db.write(func(t *Tx) error {
+		n, bytes := 0, 0
+		var kinds []string
 		for _, seq := range seqs {
-			kind, ok, err := t.remove(seq)
+			kind, plen, ok, err := t.unlink(seq)
 			if err != nil {
 				return err
 			}
 			if ok {
-				t.onCommit(func() { db.count(&db.ctr.delivered, kind) })
+				n, bytes = n+1, bytes+plen
+				kinds = append(kinds, kind)
 			}
 		}
-		return nil
+		t.onCommit(func() {
+			for _, k := range kinds {
+				db.count(&db.ctr.delivered, k)
+			}
+		})
+		return t.shrink(n, bytes)
 	})
 	db.endTx(tx)
 	if err != nil {
@@ -1263,32 +1274,44 @@ func (db *DB) limits() string {
 
 // remove deletes an outbox record and its bookkeeping. ok is false if it was not there.
 func (t *Tx) remove(seq uint64) (kind string, ok bool, err error) {
+	kind, plen, ok, err := t.unlink(seq)
+	if !ok || err != nil {
+		return kind, ok, err
+	}
+	return kind, true, t.shrink(1, plen)
+}
+
+// unlink deletes an outbox record and its kinds index entry, leaving depth and bytes to the
+// caller (shrink), so that removing many records updates them once.
+func (t *Tx) unlink(seq uint64) (kind string, plen int, ok bool, err error) {
 	key := seqKey(seq)
-	ob := t.tx.Bucket(bucketOutbox)
-	v := ob.Get(key)
-	if v == nil {
-		return "", false, nil
+	c := t.tx.Bucket(bucketOutbox).Cursor()
+	k, v := c.Seek(key)
+	if k == nil || string(k) != string(key) {
+		return "", 0, false, nil
 	}
-	kind, plen, err := recordMeta(v)
+	kind, plen, err = recordMeta(v)
 	if err != nil {
-		return "", false, &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: rawCopy(v), Err: err}
+		return "", 0, false, &DecodeError{Bucket: string(bucketOutbox), Key: key, Raw: rawCopy(v), Err: err}
 	}
-	if err := ob.Delete(key); err != nil {
-		return "", false, err
+	if err := c.Delete(); err != nil {
+		return "", 0, false, err
 	}
 	if kb := t.tx.Bucket(bucketKinds).Bucket([]byte(kind)); kb != nil {
 		if err := kb.Delete(key); err != nil {
-			return "", false, err
+			return "", 0, false, err
 		}
 	}
+	return kind, plen, true, nil
+}
+
+// shrink takes n records of plen payload bytes in all off the outbox's depth and bytes.
+func (t *Tx) shrink(n, plen int) error {
 	meta := t.tx.Bucket(bucketMeta)
-	if err := putU64(meta, keyDepth, getU64(meta, keyDepth)-1); err != nil {
-		return "", false, err
+	if err := putU64(meta, keyDepth, getU64(meta, keyDepth)-uint64(n)); err != nil {
+		return err
 	}
-	if err := putU64(meta, keyBytes, getU64(meta, keyBytes)-uint64(plen)); err != nil {
-		return "", false, err
-	}
-	return kind, true, nil
+	return putU64(meta, keyBytes, getU64(meta, keyBytes)-uint64(plen))
 }
 
 func getU64(b *bolt.Bucket, k []byte) uint64 {
