@@ -307,7 +307,7 @@ type ackItem struct {
 // ackInterval is the acker's pace while acknowledgements stream in (see acker).
 const (
 	ackBatchMax = 1024
-	ackInterval = 5 * time.Millisecond
+	ackInterval = 20 * time.Millisecond
 )
 
 type flight struct {
