@@ -32,6 +32,21 @@
 // connection starts again from the oldest unacked record, so the receiver's first sighting of
 // each id follows the outbox order of its kind (each kind has its own topic).
 //
+// # Leaving the outbox
+//
+// A record acknowledged in the delivery mode's sense (its PUBACK, or its receipt) gives its
+// window slot back at once and is queued for the connection's acker, which removes everything
+// queued in one outbox transaction (buffer.AckMany, one fsync): at once for a lone record,
+// every 20 ms while acknowledgements stream in. Nothing leaves the outbox before its
+// acknowledgement; what a crash catches acknowledged but not yet removed is sent again and
+// de-duplicated by the receiver, exactly like a PUBACK lost with the link. Status().Delivered
+// counts records once their removal is committed.
+//
+// Publish attempts (Record.Attempts) are counted in memory per connection and stored in one
+// transaction when the connection ends (buffer.MarkAttempts). They are a diagnostic for
+// people (a record that keeps failing), not part of any guarantee; a crash loses the count of
+// the connection it ended, never a record.
+//
 // # What a PUBACK does not say
 //
 // A PUBACK says the broker took the message, not that the province stored it: a broker that
