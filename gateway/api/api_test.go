@@ -552,7 +552,6 @@ func FuzzDecodeBody(f *testing.F) {
 	})
 }
 
-
 func TestSettlementWaitsForTheClock(t *testing.T) {
 	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test"})
 	if err != nil {
