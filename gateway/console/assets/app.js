@@ -465,7 +465,7 @@ function followSelfTest(bay) {
       if (stAbort === ctl) stAbort = null;
       refreshSelfTest(bay);
     }
-  });
+  }, null, null, () => { if (stAbort === ctl) stAbort = null; refreshSelfTest(bay); });
 }
 function stopSelfTest() { if (stAbort) { stAbort.abort(); stAbort = null; } }
 
@@ -476,7 +476,11 @@ async function refreshSelfTest(bay) {
     // The event may have said the verdict already; the status has the detail.
     state.selftest[bay] = Object.assign(fromStatus(s), s.running ? {} : { verdict: cur.verdict || "" });
     if (!s.running) stForm[bay] = false;
-  } catch (e) { /* the event's verdict stays */ }
+  } catch (e) {
+    // The event's verdict stays; a running test the gateway no longer knows (it restarted) is gone.
+    const cur = state.selftest[bay];
+    if (e.status === 404 && cur && cur.running) delete state.selftest[bay];
+  }
   showSelfTest(bay);
 }
 
@@ -641,13 +645,15 @@ function watchLive(bay) {
 }
 
 // stream reads a server-sent-event stream until signal aborts, reconnecting after a drop.
-// onOpen runs each time the stream is (re)connected.
-async function stream(url, signal, onEvent, onOpen, onDrop) {
+// onOpen runs each time the stream is (re)connected. With onGone, a 404 ends the stream
+// instead of retrying (what it follows no longer exists).
+async function stream(url, signal, onEvent, onOpen, onDrop, onGone) {
   let attempt = 0, wait = 1000;
   while (!signal.aborted) {
     try {
       const resp = await fetch(url, { headers: authHeaders(), signal, cache: "no-store" });
       if (resp.status === 401) { showLogin(t("err.auth")); return; }
+      if (resp.status === 404 && onGone) { onGone(); return; }
       if (!resp.ok || !resp.body) throw new Error("HTTP " + resp.status);
       if (onOpen) onOpen(attempt++);
       wait = 1000;
