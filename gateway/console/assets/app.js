@@ -445,7 +445,11 @@ function fromStatus(s) {
 
 async function loadSelfTest(bay) {
   try { state.selftest[bay] = fromStatus(await api("GET", `/bays/${enc(bay)}/selftest`)); }
-  catch (e) { if (e.status !== 404) throw e; /* no test yet on this bay */ }
+  catch (e) {
+    if (e.status === 401) throw e;
+    // 404: no test yet on this bay. Anything else must not keep the bay page from showing.
+    if (e.status !== 404) flash(problemLines(e).join("; "));
+  }
 }
 
 // followSelfTest reads the bay's progress stream while its test runs; at its end the page reads
