@@ -189,5 +189,5 @@ func (noSelfTests) Progress(_ context.Context, bay string) (<-chan any, error) {
 	return nil, fmt.Errorf("%w: %q", ErrNoSelfTest, bay)
 }
 func (noSelfTests) OBDCheck(bay string) (any, error) {
-	return nil, fmt.Errorf("%w: %q", ErrNoSelfTest, bay)
+	return nil, fmt.Errorf("%w: %q", ErrNoBay, bay)
 }

@@ -136,6 +136,16 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 		err = fmt.Errorf("POST selftest: %s", resp.Status)
 	}
 	if err == nil {
+		var st struct {
+			Order string `json:"order"`
+		}
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if st.Order != o.ID {
+			err = fmt.Errorf("self-test started for order %q, want the bay's open order %s", st.Order, o.ID)
+		}
+	}
+	if err == nil {
 		run, err = d.SelfTest("bay1")
 	}
 	runMu.Unlock()
@@ -195,7 +205,7 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 			}
 		}
 	}
-	if _, err := d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle", RatedRPM: 5000}); err == nil {
+	if _, _, err := d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle", RatedRPM: 5000}); err == nil {
 		t.Error("self-test started on a bay whose order is settled")
 	}
 }
@@ -211,10 +221,10 @@ func TestSelfTestNeedsARig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.db.Close()
-	if _, err := d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle"}); err != ErrNoRig {
+	if _, _, err := d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle"}); err != ErrNoRig {
 		t.Fatalf("self-test on a bay without a rig: %v", err)
 	}
-	if _, err := d.StartSelfTest("bay9", SelfTestRequest{Method: "two_speed_idle"}); err == nil {
+	if _, _, err := d.StartSelfTest("bay9", SelfTestRequest{Method: "two_speed_idle"}); err == nil {
 		t.Fatal("self-test on an unknown bay started")
 	}
 }

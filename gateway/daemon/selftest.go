@@ -59,35 +59,35 @@ func (d *Daemon) bayConfig(name string) (config.Bay, bool) {
 // StartSelfTest opens the bay's rig and starts the self-test in the background. The run's
 // progress is published as "selftest.progress" events; its result is kept on the work order
 // when it ends, where settlement picks it up for the M-station record.
-func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.Run, error) {
+func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.Run, string, error) {
 	b, ok := d.bayConfig(bayName)
 	if !ok {
-		return nil, fmt.Errorf("%w: %q", api.ErrNoBay, bayName)
+		return nil, "", fmt.Errorf("%w: %q", api.ErrNoBay, bayName)
 	}
 	if b.Rig == nil {
-		return nil, ErrNoRig
+		return nil, "", ErrNoRig
 	}
 	method, err := emission.ParseMethod(req.Method)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	orderID := req.Order
 	if orderID == "" {
 		orders, _, err := d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open})
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
 		if len(orders) != 1 {
-			return nil, ErrNoOrder
+			return nil, "", ErrNoOrder
 		}
 		orderID = orders[0].ID
 	}
 	o, err := d.wo.Get(orderID)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if o.Status != workorder.Open || !o.EmissionRepair {
-		return nil, fmt.Errorf("%w (order %s)", ErrNoOrder, o.ID)
+		return nil, "", fmt.Errorf("%w (order %s)", ErrNoOrder, o.ID)
 	}
 	open := d.o.OpenRig
 	if open == nil {
@@ -95,7 +95,7 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	}
 	r, err := open(b)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	t := emission.Test{
 		Method:   method,
@@ -113,13 +113,13 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if err != nil {
 		r.Close()
 		if errors.Is(err, emission.ErrBayBusy) {
-			return nil, fmt.Errorf("%w: %v", api.ErrTestRunning, err)
+			return nil, "", fmt.Errorf("%w: %v", api.ErrTestRunning, err)
 		}
-		return nil, err
+		return nil, "", err
 	}
 	go d.followSelfTest(run, r, storedSelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
 	d.bus.Publish("selftest.started", bayName, map[string]string{"order": o.ID, "method": method.String()})
-	return run, nil
+	return run, o.ID, nil
 }
 
 func (d *Daemon) openRig(b config.Bay) (rig.Rig, error) {
@@ -248,12 +248,12 @@ func (s selfTests) status(bayName string, run *emission.Run) api.SelfTestStatus 
 }
 
 func (s selfTests) Start(bayName string, req api.SelfTestRequest) (api.SelfTestStatus, error) {
-	run, err := s.d.StartSelfTest(bayName, req)
+	run, order, err := s.d.StartSelfTest(bayName, req)
 	if err != nil {
 		return api.SelfTestStatus{}, err
 	}
 	st := s.status(bayName, run)
-	st.Order = req.Order
+	st.Order = order
 	return st, nil
 }
 
