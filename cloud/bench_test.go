@@ -227,10 +227,11 @@ func BenchmarkPublishLatency(b *testing.B) {
 }
 
 // BenchmarkDrainRSS opens an outbox of 100,000 records in a child process (Open checks the
-// whole file) and drains it to Mosquitto; it reports the child's peak resident set (VmHWM) and,
+// whole file) and drains it to Mosquitto; it reports the child's peak resident set (VmHWM,
+// the larger of the peak during Open and the peak during the drain, each reported too) and,
 // at the end, VmRSS with its anonymous and file-backed parts (the binary's text and whatever
 // of the mmapped bbolt file is still mapped; buffer drops pages it has read). Target: VmHWM
-// < 40 MB.
+// < 40 MB. ReportMetric keeps the last iteration's figures.
 func BenchmarkDrainRSS(b *testing.B) {
 	const n = 100_000
 	br := brokertest.Start(b, brokertest.Config{})
@@ -263,7 +264,12 @@ func BenchmarkDrainRSS(b *testing.B) {
 		if vals["delivered"] != n {
 			b.Fatalf("child delivered %v of %d\n%s", vals["delivered"], n, out)
 		}
-		b.ReportMetric(vals["VmHWM"]/1024, "VmHWM-MB")
+		if vals["noreset"] != 0 {
+			b.Fatal("child could not reset its peak RSS (/proc/self/clear_refs)")
+		}
+		b.ReportMetric(max(vals["OpenHWM"], vals["VmHWM"])/1024, "VmHWM-MB")
+		b.ReportMetric(vals["OpenHWM"]/1024, "VmHWM-open-MB")
+		b.ReportMetric(vals["VmHWM"]/1024, "VmHWM-drain-MB")
 		b.ReportMetric(vals["VmRSS"]/1024, "VmRSS-end-MB")
 		b.ReportMetric(vals["RssAnon"]/1024, "RssAnon-end-MB")
 		b.ReportMetric(vals["RssFile"]/1024, "RssFile-end-MB")
@@ -283,6 +289,12 @@ func rssChild(cfg string) {
 		panic(err)
 	}
 	n := box.Stats().Depth
+	// The peak so far is Open's (it reads the whole file); reset it (Linux ≥ 4.0) so that the
+	// final VmHWM is the drain's own, and report both.
+	fmt.Printf("rss OpenHWM %d\n", statusKB("VmHWM"))
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		fmt.Printf("rss noreset 1\n")
+	}
 	u, err := cloud.NewUplink(box, chaos.UplinkOptions(c, nil))
 	if err != nil {
 		panic(err)
@@ -306,4 +318,15 @@ func rssChild(cfg string) {
 	}
 	fmt.Printf("rss delivered %d\nrss seconds %.2f\n", n-box.Stats().Depth, secs)
 	box.Close()
+}
+
+func statusKB(key string) int {
+	status, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == key+":" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
 }
