@@ -3,6 +3,11 @@
 package buffer
 
 import (
+	"bufio"
+	"bytes"
+	"os"
+	"strconv"
+
 	"golang.org/x/sys/unix"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,20 +22,57 @@ import (
 // it writes through the file descriptor, never through the map. The mapped pages are then
 // clean page-cache pages: after MADV_DONTNEED the next access maps the same page from the page
 // cache again (or reads it from the file), so no data can be lost or seen stale. On a private
-// or anonymous mapping MADV_DONTNEED would zero memory, which is why the range is taken from
-// bbolt itself, inside a read transaction: bbolt remaps only under its mmap lock, which waits
-// for every read transaction to end, so the range cannot be unmapped or reused while tx is
-// open. tx.Size() (the file size this transaction sees) never exceeds the mapping.
+// or anonymous mapping MADV_DONTNEED would zero memory, so the range must never reach past
+// bbolt's map into a neighbouring one: it is taken inside a read transaction (bbolt remaps
+// only under its mmap lock, which waits for every read transaction to end, so the map cannot
+// move while tx is open), and its length is the smaller of what this transaction uses
+// (tx.Size(), from a checksummed meta page) and the length of the mapping that the kernel
+// lists at that address (/proc/self/maps), which also covers a damaged file whose meta page
+// claims more pages than are mapped.
 func releaseMapped(tx *bolt.Tx) error {
 	info := tx.DB().Info()
-	size := uintptr(tx.Size())
+	size := uint64(tx.Size())
 	if info == nil || info.Data == 0 || size == 0 {
 		return nil
 	}
+	mapped, ok := mappingLen(uint64(info.Data))
+	if !ok {
+		return nil
+	}
+	size = min(size, mapped)
 	// A raw syscall rather than unix.Madvise: the address comes from bbolt as a uintptr, and
 	// turning it back into a slice would need an unsafe conversion for nothing.
-	if _, _, e := unix.Syscall(unix.SYS_MADVISE, info.Data, size, unix.MADV_DONTNEED); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(size), unix.MADV_DONTNEED); e != 0 {
 		return e
 	}
 	return nil
+}
+
+// mappingLen returns the length of the mapping that starts exactly at addr, from
+// /proc/self/maps ("start-end perms …", hexadecimal).
+func mappingLen(addr uint64) (uint64, bool) {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return 0, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		dash := bytes.IndexByte(line, '-')
+		sp := bytes.IndexByte(line, ' ')
+		if dash <= 0 || sp <= dash {
+			continue
+		}
+		start, err := strconv.ParseUint(string(line[:dash]), 16, 64)
+		if err != nil || start != addr {
+			continue
+		}
+		end, err := strconv.ParseUint(string(line[dash+1:sp]), 16, 64)
+		if err != nil || end <= start {
+			return 0, false
+		}
+		return end - start, true
+	}
+	return 0, false
 }

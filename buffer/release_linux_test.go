@@ -97,3 +97,21 @@ func TestReadingTheOutboxDoesNotKeepItResident(t *testing.T) {
 		t.Fatalf("resident file pages grew by %d kB at Open and %d kB after reading a %d kB outbox; want well under a third of it", afterOpen-before, afterRead-before, fileKB)
 	}
 }
+
+// The release range is bounded by the kernel's own record of bbolt's mapping.
+func TestMappingLenFindsBboltsMap(t *testing.T) {
+	db, _ := openTest(t, Options{})
+	err := db.bolt.View(func(tx *boltTx) error {
+		n, ok := mappingLen(uint64(db.bolt.Info().Data))
+		if !ok || n < uint64(tx.Size()) || n%uint64(os.Getpagesize()) != 0 {
+			return fmt.Errorf("mapping at the bbolt map's address: %d bytes, found %v; the transaction uses %d", n, ok, tx.Size())
+		}
+		if _, ok := mappingLen(uint64(db.bolt.Info().Data) + 4096); ok {
+			return fmt.Errorf("a mapping starting inside bbolt's map was reported")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
