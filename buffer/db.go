@@ -372,8 +372,7 @@ func (r *releaser) read(tx *bolt.Tx, n int) {
 // tally is what walk counted, to check the bookkeeping in the meta bucket against.
 type tally struct {
 	depth, bytes, dead uint64
-	index              map[string]map[uint64]uint64 // kind → seq → payload length, from the outbox
-	indexOK            bool                         // the kinds bucket matches index exactly
+	indexOK            bool // the kinds buckets hold exactly one right entry per outbox record
 }
 
 // walk reads every value of the file's buckets (those that exist; a new file has none).
@@ -384,8 +383,13 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			err = fmt.Errorf("reading the file faulted: %v", p)
 		}
 	}()
-	tl.index = map[string]map[uint64]uint64{}
 	var rel releaser
+	// The kinds index is checked record by record (its entry exists with the right length)
+	// and by count (no entries beyond those), not by building a map of it: a map of a large
+	// outbox would cost megabytes of heap at every start.
+	tl.indexOK = true
+	kinds := tx.Bucket(bucketKinds)
+	kindBuckets := map[string]*bolt.Bucket{}
 	if ob := tx.Bucket(bucketOutbox); ob != nil {
 		err := ob.ForEach(func(k, v []byte) error {
 			rel.read(tx, len(k)+len(v))
@@ -399,10 +403,22 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			}
 			tl.depth++
 			tl.bytes += uint64(len(r.Payload))
-			if tl.index[r.Kind] == nil {
-				tl.index[r.Kind] = map[uint64]uint64{}
+			if !tl.indexOK || kinds == nil {
+				tl.indexOK = false
+				return nil
 			}
-			tl.index[r.Kind][seq] = uint64(len(r.Payload))
+			kb, ok := kindBuckets[r.Kind]
+			if !ok {
+				kb = kinds.Bucket([]byte(r.Kind))
+				kindBuckets[r.Kind] = kb
+			}
+			var iv []byte
+			if kb != nil {
+				iv = kb.Get(k)
+			}
+			if plen, m := binary.Uvarint(iv); iv == nil || m <= 0 || plen != uint64(len(r.Payload)) {
+				tl.indexOK = false
+			}
 			return nil
 		})
 		if err != nil {
@@ -426,17 +442,11 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			return tl, err
 		}
 	}
-	tl.indexOK = true
 	if kb := tx.Bucket(bucketKinds); kb != nil {
 		n := 0
 		err := kb.ForEachBucket(func(kind []byte) error {
 			return kb.Bucket(kind).ForEach(func(k, v []byte) error {
 				rel.read(tx, len(k)+len(v))
-				seq, _ := keySeq(k)
-				plen, m := binary.Uvarint(v)
-				if want, ok := tl.index[string(kind)][seq]; !ok || m <= 0 || plen != want {
-					tl.indexOK = false
-				}
 				n++
 				return nil
 			})
@@ -547,18 +557,19 @@ func rebuild(tx *bolt.Tx, tl tally) error {
 	if err != nil {
 		return err
 	}
-	for kind, seqs := range tl.index {
-		kb, err := kinds.CreateBucket([]byte(kind))
+	// Index the outbox again from its records (walk has read them all without error).
+	return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		kind, plen, err := recordMeta(v)
+		if err != nil {
+			return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
+		}
+		kb, err := kinds.CreateBucketIfNotExists([]byte(kind))
 		if err != nil {
 			return err
 		}
-		for seq, plen := range seqs {
-			if err := kb.Put(seqKey(seq), binary.AppendUvarint(nil, plen)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		kb.FillPercent = 1.0
+		return kb.Put(append([]byte{}, k...), binary.AppendUvarint(nil, uint64(plen)))
+	})
 }
 
 // moveAside renames a bad file out of the way, never over an earlier one.

@@ -3,6 +3,7 @@ package buffer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -926,5 +927,50 @@ func TestOpenRebuildsBookkeeping(t *testing.T) {
 	mustAppend(t, db, "status", "fg")
 	if got, _ := db.Peek(5); len(got) != 2 || string(got[1].Payload) != "fg" || string(got[0].Payload) != "abc" {
 		t.Fatalf("outbox %v", got)
+	}
+}
+
+// Damage to the kinds index alone (depth and bytes right) is found record by record and by
+// count, and rebuilt from the records.
+func TestOpenRebuildsADamagedKindsIndex(t *testing.T) {
+	for name, damage := range map[string]func(tx *boltTx) error{
+		"wrong length": func(tx *boltTx) error { return tx.Bucket(bucketKinds).Bucket([]byte("ehr")).Put(seqKey(1), []byte{9}) },
+		"extra entry": func(tx *boltTx) error {
+			return tx.Bucket(bucketKinds).Bucket([]byte("status")).Put(seqKey(1), []byte{3})
+		},
+		"missing kind": func(tx *boltTx) error { return tx.Bucket(bucketKinds).DeleteBucket([]byte("status")) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			opts := Options{Policies: map[string]Policy{"status": Telemetry}}
+			db, path := openTest(t, opts)
+			mustAppend(t, db, "ehr", "abc")
+			mustAppend(t, db, "status", "de")
+			mustAppend(t, db, "ehr", "f")
+			if err := db.bolt.Update(damage); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			db, err := Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			s := db.Stats()
+			if s.Depth != 3 || s.Bytes != 6 || s.DepthByKind["ehr"] != 2 || s.DepthByKind["status"] != 1 {
+				t.Fatalf("index not rebuilt: %+v", s)
+			}
+			err = db.View(func(tx *Tx) error {
+				for seq, want := range map[uint64]uint64{1: 3, 3: 1} {
+					v := tx.tx.Bucket(bucketKinds).Bucket([]byte("ehr")).Get(seqKey(seq))
+					if got, _ := binary.Uvarint(v); got != want {
+						return fmt.Errorf("index of seq %d says %d bytes, want %d", seq, got, want)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
