@@ -15,19 +15,15 @@ import (
 // models with zero and leak-check commands come as *ZeroAnalyzer, which adds rig.Zeroer and
 // rig.LeakChecker.
 type Analyzer struct {
-	spec  Spec
-	link  *frame.Link
-	log   *slog.Logger
-	now   func() time.Time
-	poll  time.Duration
-	warm  bool // the state command said "not warming up" once; warm-up does not come back
-	limit frame.Limiter
-	// unverified counts consecutive frames whose unenforced checksum did not match.
-	unverified int
+	spec       Spec
+	link       *frame.Link
+	log        *slog.Logger
+	now        func() time.Time
+	poll       time.Duration
+	warm       bool // the state command said "not warming up" once; warm-up does not come back
+	limit      frame.Limiter
+	unverified frame.Unverified // replies whose unenforced checksum did not match
 }
-
-// unverifiedRetries is how many mismatching frames in a row are asked for again.
-const unverifiedRetries = 3
 
 // ZeroAnalyzer is an Analyzer whose model can zero and check for leaks.
 type ZeroAnalyzer struct{ *Analyzer }
@@ -139,18 +135,10 @@ func (a *Analyzer) Read(ctx context.Context) (rig.Reading, error) {
 	if err != nil {
 		return rig.Reading{}, err
 	}
-	// Where the checksum is not enforced (MQW-511), a mismatch may be line noise or a unit
-	// whose rule differs: ask once more and keep what comes; after three mismatches in a row
-	// stop asking twice.
-	if !d.ChecksumOK && a.unverified < unverifiedRetries {
-		if d2, err2 := read(); err2 == nil {
-			d = d2
-		}
-	}
-	if d.ChecksumOK {
-		a.unverified = 0
-	} else {
-		a.unverified++
+	// Where the checksum is not enforced (MQW-511), a mismatch is asked for again once and
+	// kept (see frame.Unverified).
+	d, kept := frame.Keep(&a.unverified, d, func(d Data) bool { return d.ChecksumOK }, read)
+	if kept {
 		a.logLimited("checksum mismatch kept (this model's checksum rule is unconfirmed)", fmt.Errorf("frame % X", d.Raw))
 	}
 	r := d.Reading(a.spec)

@@ -14,19 +14,15 @@ import (
 // Meter is one opacimeter on one port; models with a zero command come as *ZeroMeter.
 // An opacimeter has no sampling pump the protocol can stop, so Halt does nothing.
 type Meter struct {
-	spec  Spec
-	link  *frame.Link
-	log   *slog.Logger
-	now   func() time.Time
-	poll  time.Duration
-	warm  bool
-	limit frame.Limiter
-	// unverified counts consecutive replies whose unconfirmed checksum did not match.
-	unverified int
+	spec       Spec
+	link       *frame.Link
+	log        *slog.Logger
+	now        func() time.Time
+	poll       time.Duration
+	warm       bool
+	limit      frame.Limiter
+	unverified frame.Unverified // replies whose unconfirmed checksum did not match
 }
-
-// unverifiedRetries is how many mismatching replies in a row are asked for again.
-const unverifiedRetries = 3
 
 // ZeroMeter is a Meter whose model can zero (calibrate) itself.
 type ZeroMeter struct{ *Meter }
@@ -182,18 +178,10 @@ func (m *Meter) Read(ctx context.Context) (rig.Reading, error) {
 	if err != nil {
 		return rig.Reading{}, err
 	}
-	// Where the checksum rule is only assumed, a mismatch may be line noise or a unit whose
-	// rule differs. Ask once more (noise goes away) and keep what comes, so a unit with
-	// another rule still reads; after three mismatches in a row stop asking twice.
-	if !d.ChecksumOK && m.unverified < unverifiedRetries {
-		if d2, err2 := read(); err2 == nil {
-			d = d2
-		}
-	}
-	if d.ChecksumOK {
-		m.unverified = 0
-	} else {
-		m.unverified++
+	// Where the checksum rule is only assumed, a mismatch is asked for again once and kept
+	// (see frame.Unverified).
+	d, kept := frame.Keep(&m.unverified, d, func(d Data) bool { return d.ChecksumOK }, read)
+	if kept {
 		if ok, held := m.limit.Allow("checksum", time.Now()); ok {
 			m.log.Warn("checksum mismatch kept (this model's checksum rule is unconfirmed)", "rig", m.spec.Title, "frame", fmt.Sprintf("% X", d.Raw), "suppressed", held)
 		}

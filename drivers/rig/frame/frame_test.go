@@ -113,3 +113,31 @@ func TestLimiter(t *testing.T) {
 		t.Fatalf("after the interval: %v, %d held; want true, 5", ok, held)
 	}
 }
+
+func TestUnverifiedAsksAgainThenStops(t *testing.T) {
+	type reply struct{ ok bool }
+	okf := func(r reply) bool { return r.ok }
+	var u Unverified
+	asked := 0
+	bad := func() (reply, error) { asked++; return reply{false}, nil }
+	for i := 0; i < MaxRetries; i++ {
+		if _, kept := Keep(&u, reply{false}, okf, bad); !kept {
+			t.Fatalf("round %d: a mismatch reported as verified", i)
+		}
+	}
+	if asked != MaxRetries {
+		t.Fatalf("asked again %d times, want %d", asked, MaxRetries)
+	}
+	Keep(&u, reply{false}, okf, bad)
+	if asked != MaxRetries {
+		t.Fatal("still asking twice after MaxRetries mismatches in a row")
+	}
+	// A good reply resets the run; noise that a second read clears is not kept.
+	if _, kept := Keep(&u, reply{true}, okf, bad); kept {
+		t.Fatal("a matching reply reported as kept")
+	}
+	good := func() (reply, error) { return reply{true}, nil }
+	if r, kept := Keep(&u, reply{false}, okf, good); kept || !r.ok {
+		t.Fatal("noise cleared by asking again was kept")
+	}
+}
