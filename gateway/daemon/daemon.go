@@ -286,9 +286,6 @@ func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
 // Store returns the work-order store (the demo drives a visit through it).
 func (d *Daemon) Store() *workorder.Store { return d.wo }
 
-// Handler returns the daemon's HTTP handler (API, console, metrics, health).
-func (d *Daemon) Handler() http.Handler { return d.mux }
-
 // Addr returns the address the API listens on, once Run has started listening.
 func (d *Daemon) Addr() string {
 	d.mu.Lock()
@@ -574,13 +571,4 @@ func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, er
 		}
 	}()
 	return out, nil
-}
-
-// Bays lists the bay names in configuration order.
-func (d *Daemon) Bays() []string {
-	var out []string
-	for _, b := range d.cfg.Bays {
-		out = append(out, b.Name)
-	}
-	return out
 }

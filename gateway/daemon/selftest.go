@@ -164,9 +164,6 @@ func (d *Daemon) followSelfTest(run *emission.Run, r rig.Rig, st storedSelfTest)
 // SelfTest returns the bay's current or last self-test run.
 func (d *Daemon) SelfTest(bayName string) (*emission.Run, error) { return d.runs.Get(bayName) }
 
-// AbortSelfTest stops the bay's running self-test.
-func (d *Daemon) AbortSelfTest(bayName string) error { return d.runs.Abort(bayName) }
-
 // imRecord is the workorder.IMHook: at settlement of an emission repair with a judged
 // post-repair self-test, the M-station record goes into the outbox in the same transaction.
 func (d *Daemon) imRecord(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, revision int, reason string) (string, []byte, error) {
