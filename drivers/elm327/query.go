@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,7 +76,7 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			a.logLimited("elm327: dropped the tail of an earlier answer", "request", line, "frames", r.stale)
 		}
 		if perr == nil {
-			r.responses = a.dropStale(req, r.responses)
+			r.responses = a.dropRepeats(req, a.dropStale(req, r.responses))
 			if len(r.responses) == 0 {
 				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
 			}
@@ -216,6 +217,21 @@ func (a *Adapter) dropStale(req obd.Request, rs []obd.Response) []obd.Response {
 			continue
 		}
 		a.logLimited("elm327: dropped a response to another request", "request", req.String(), "ecu", r.ECU, "data", fmt.Sprintf("% X", r.Data))
+	}
+	return out
+}
+
+// dropRepeats removes an answer identical to an earlier one from the same ECU: a clone that
+// sends a frame twice (python-OBD #100), or, after a count digit fell short, the first
+// attempt's late answer standing in front of the repeat's.
+func (a *Adapter) dropRepeats(req obd.Request, rs []obd.Response) []obd.Response {
+	out := rs[:0:0]
+	for _, r := range rs {
+		if slices.ContainsFunc(out, func(o obd.Response) bool { return o.ECU == r.ECU && bytes.Equal(o.Data, r.Data) }) {
+			a.logLimited("elm327: dropped a repeated answer", "request", req.String(), "ecu", r.ECU)
+			continue
+		}
+		out = append(out, r)
 	}
 	return out
 }
