@@ -25,6 +25,10 @@ type ScanOptions struct {
 	// ExpectedVIN is the work order's VIN. When set and different from the car's, the report
 	// says so (an I/M fail condition).
 	ExpectedVIN string
+	// Memory, when set, sizes the answers of a car seen before from what it answered last
+	// time, and keeps what this scan learns for the next (see Memory). nil: every scan starts
+	// as a first visit.
+	Memory Memory
 }
 
 // Report is the result of a workshop full scan, and the document `obdgw scan --json` prints.
@@ -140,12 +144,23 @@ type scanner struct {
 	form    DTCForm
 	// stored counts the confirmed codes each ECU returned to service 03, to cross-check 0101.
 	stored map[string]int
+	// carECUs are the ECUs that had answered when the VIN came in: the car as Memory knows
+	// it. nil until then (and for a car with no VIN), so nothing is learnt before.
+	carECUs []string
+	// recalled is what Memory kept of this car, when the same ECUs answered; learnt is what
+	// this scan saw of the requests it could not size itself (nil entry: nobody answered).
+	recalled *Answers
+	learnt   map[string][]Answer
+	// dtcAnswers keeps each ECU's answers to 03 and 07 (see Answers.Codes).
+	dtcAnswers map[string]map[byte][]byte
 }
 
 // Scan runs the workshop full scan (elm327-obd.md §17) over a, in this order: adapter profile,
-// supported PIDs of services 01 and 09, 0101 readiness, DTCs (03, 07, 0A), freeze frame, VIN,
+// supported PIDs of services 01 and 09, VIN, 0101 readiness, DTCs (03, 07, 0A), freeze frame,
 // CALIDs, CVNs, ECU names, IUPR, context PIDs. Only PIDs the bitmaps name are requested; every
-// result keeps its ECU.
+// result keeps its ECU. The VIN comes right after the bitmaps, ahead of §17's order, because
+// it names the car: with opts.Memory, what the car answered on an earlier visit then sizes
+// the answers that follow.
 //
 // A step the car does not support (NO DATA, a negative answer) is recorded as not supported,
 // and the scan goes on. ErrNoVehicle on the first request returns (nil, err): nothing was
@@ -180,12 +195,12 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		{"supported_pids_09", func() {
 			s.supportedChain(0x09, s.hint(func(*ECUReport) (Expect, bool) { return Expect{Len: 6, Messages: 1}, true }), sup09)
 		}},
+		{"vin", func() { s.vinStep(); s.recallCar() }},
 		{"readiness", s.readinessStep},
 		{"dtcs_stored", func() { s.dtcStep(ServiceStored, &s.r.DTCs.Stored) }},
 		{"dtcs_pending", func() { s.dtcStep(ServicePending, &s.r.DTCs.Pending) }},
 		{"dtcs_permanent", func() { s.dtcStep(ServicePermanent, &s.r.DTCs.Permanent) }},
 		{"freeze_frame", s.freezeFrameStep},
-		{"vin", s.vinStep},
 		{"calid", func() { s.infoStep(0x04, s.calid) }},
 		{"cvn", func() { s.infoStep(0x06, s.cvn) }},
 		{"ecu_name", func() { s.infoStep(0x0A, s.ecuName) }},
@@ -203,6 +218,7 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		}
 	}
 	s.finish(start)
+	s.remember()
 	return s.r, nil
 }
 
@@ -277,7 +293,14 @@ func (s *scanner) query(req Request) ([]Response, error) {
 	}
 	s.queries++
 	s.step.Requests++
+	sized := len(req.Expect) > 0 // the scan worked the answer out itself
+	if !sized {
+		req.Expect = s.recall(req)
+	}
 	resps, err := s.a.Query(s.ctx, req)
+	if !sized && (err == nil || errors.Is(err, ErrNoData)) {
+		s.learn(req, resps)
+	}
 	ex := Exchange{At: s.now(), Request: req.String(), Responses: []RawResponse{}}
 	for _, r := range resps {
 		ex.Responses = append(ex.Responses, RawResponse{ECU: r.ECU, Data: hexSpaced(r.Data)})
@@ -481,6 +504,15 @@ func (s *scanner) dtcStep(service byte, into *[]DTC) {
 		return
 	}
 	for _, r := range resps {
+		if service != ServicePermanent {
+			if s.dtcAnswers == nil {
+				s.dtcAnswers = map[string]map[byte][]byte{}
+			}
+			if s.dtcAnswers[r.ECU] == nil {
+				s.dtcAnswers[r.ECU] = map[byte][]byte{}
+			}
+			s.dtcAnswers[r.ECU][service] = r.Data
+		}
 		dtcs, err := ParseDTCs(service, r, s.form)
 		if err != nil {
 			s.bad(r, err)

@@ -63,6 +63,7 @@ func petrolScript() []obdtest.Exchange {
 		E("01A0", R("7E8", "41 A0 04 00 00 00")),
 		// Mode 09: 7E8 02 04 06 08 0A, 7E9 04 06 0A.
 		E("0900", R("7E8", "49 00 55 40 00 00"), R("7E9", "49 00 14 40 00 00")),
+		E("0902", obdtest.CAN("7E8 10 14 49 02 01 4C 4B 36", "7E8 21 41 44 43 45 31 35 50", "7E8 22 42 34 30 35 31 32 37")...),
 		E("0101", obdtest.CAN("7E8 06 41 01 82 07 65 05", "7E9 06 41 01 00 04 00 00")...),
 		E("03", obdtest.CAN("7E8 06 43 02 04 20 01 71", "7E9 02 43 00")...),
 		E("07", obdtest.CAN("7E8 04 47 01 03 00", "7E9 04 47 01 07 00")...),
@@ -74,7 +75,6 @@ func petrolScript() []obdtest.Exchange {
 		E("020500", obdtest.CAN("7E8 04 42 05 00 5A")...),
 		E("020C00", obdtest.CAN("7E8 05 42 0C 00 1F 40")...),
 		E("020D00", obdtest.CAN("7E8 04 42 0D 00 3C")...),
-		E("0902", obdtest.CAN("7E8 10 14 49 02 01 4C 4B 36", "7E8 21 41 44 43 45 31 35 50", "7E8 22 42 34 30 35 31 32 37")...),
 		E("0904", obdtest.CAN(
 			"7E8 10 13 49 04 01 43 4E 47", "7E8 21 36 45 43 4D 2D 32 32", "7E8 22 30 35 41 33 31 31 00",
 			"7E9 10 13 49 04 01 54 43 55", "7E9 21 38 41 54 30 33 30 31", "7E9 22 2D 30 30 30 30 00 00")...),
@@ -165,12 +165,12 @@ func TestScanPetrolTwoECUs(t *testing.T) {
 			step{"adapter", "ok", 0, nil},
 			step{"supported_pids_01", "ok", 6, nil},
 			step{"supported_pids_09", "ok", 1, nil},
+			step{"vin", "ok", 1, nil},
 			step{"readiness", "ok", 1, nil},
 			step{"dtcs_stored", "ok", 1, nil},
 			step{"dtcs_pending", "ok", 1, nil},
 			step{"dtcs_permanent", "not_supported", 1, []string{"0A: ECU 7E8: service not supported"}},
 			step{"freeze_frame", "ok", 6, nil},
-			step{"vin", "ok", 1, nil},
 			step{"calid", "ok", 1, nil},
 			step{"cvn", "ok", 1, nil},
 			step{"ecu_name", "ok", 1, nil},
@@ -200,12 +200,12 @@ func dieselScript() []obdtest.Exchange {
 		E("0120", R("7E8", "41 20 80 00 80 00")),
 		// Mode 09: 02 04 06 0A 0B.
 		E("0900", R("7E8", "49 00 54 60 00 00")),
+		E("0902", R("7E8", "49 02 01"+asciiHex("LJ8ECM2B2R1063348"))),
 		E("0101", R("7E8", "41 01 00 0F EB 40")),
 		E("03", R("7E8", "43 00")),
 		obdtest.ExErr("07", obd.ErrNoData),
 		E("0A", R("7E8", "4A 00")),
 		obdtest.ExErr("020000", obd.ErrNoData),
-		E("0902", R("7E8", "49 02 01"+asciiHex("LJ8ECM2B2R1063348"))),
 		E("0904", R("7E8", "49 04 02"+asciiHex("WD6E2051X11\x00\x00\x00\x00\x00")+asciiHex("WD6E2051X11-NOX\x00"))),
 		E("0906", R("7E8", "49 06 02 20 0B 00 0B 12 34 56 78")),
 		E("090A", R("7E8", "49 0A 01"+asciiHex("ECM\x00-DieselCtl\x00\x00\x00\x00\x00\x00"))),
@@ -260,12 +260,12 @@ func TestScanDiesel(t *testing.T) {
 			step{"adapter", "ok", 0, nil},
 			step{"supported_pids_01", "ok", 2, nil},
 			step{"supported_pids_09", "ok", 1, nil},
+			step{"vin", "ok", 1, nil},
 			step{"readiness", "ok", 1, nil},
 			step{"dtcs_stored", "ok", 1, nil},
 			step{"dtcs_pending", "not_supported", 1, []string{"07: no data"}},
 			step{"dtcs_permanent", "ok", 1, nil},
 			step{"freeze_frame", "not_supported", 1, []string{"020000: no data"}},
-			step{"vin", "ok", 1, nil},
 			step{"calid", "ok", 1, nil},
 			step{"cvn", "ok", 1, nil},
 			step{"ecu_name", "ok", 1, nil},
@@ -595,9 +595,9 @@ func TestScanVINChecks(t *testing.T) {
 		pb := obdtest.New(t,
 			obdtest.ExErr("0100", obd.ErrNoData),
 			E("0900", R("7E8", "49 00 40 00 00 00")),
+			E("0902", R("7E8", "49 02 01"+asciiHex(tc.vin))),
 			obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
 			obdtest.ExErr("020000", obd.ErrNoData),
-			E("0902", R("7E8", "49 02 01"+asciiHex(tc.vin))),
 		)
 		rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
 		if err != nil {
@@ -627,7 +627,7 @@ func TestScanLogsSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(recs) != 14 || recs[1] != "obd scan step step=supported_pids_01 status=ok requests=2 ms=40" ||
-		recs[7] != "obd scan step step=freeze_frame status=not_supported requests=1 ms=20" {
+		recs[8] != "obd scan step step=freeze_frame status=not_supported requests=1 ms=20" {
 		t.Errorf("records:\n%s", strings.Join(recs, "\n"))
 	}
 }
