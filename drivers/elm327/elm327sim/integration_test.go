@@ -487,3 +487,79 @@ func TestFirstScanHints(t *testing.T) {
 	}
 	noClear(t, r)
 }
+
+// TestReturningCarHints: a car scanned before, on a new connection (the dongle re-plugged
+// after the repair), is scanned with every answer sized from memory: the only wait left is the
+// one at connect, where the adapter's first 0100 must learn who answers.
+func TestReturningCarHints(t *testing.T) {
+	r := serve(t, quick(t, "petrol"), fastOpts)
+	mem := &obd.MapMemory{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for visit := 1; visit <= 2; visit++ {
+		st0 := r.sim.Stats()
+		ad := open(t, r)
+		st1 := r.sim.Stats()
+		rep, err := obd.Scan(ctx, ad, obd.ScanOptions{Memory: mem, Lang: "en"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ad.Close()
+		checkPetrol(t, rep, true)
+		st2 := r.sim.Stats()
+		if visit == 1 {
+			continue
+		}
+		if got := st1.TimeoutWaits - st0.TimeoutWaits; got != 1 {
+			t.Errorf("connect: %d timeout waits, want 1 (the first 0100)", got)
+		}
+		if got := st2.TimeoutWaits - st1.TimeoutWaits; got != 0 {
+			t.Errorf("returning car: %d timeout waits in the scan, want 0; sent %q", got, st2.Commands[len(st1.Commands):])
+		}
+		for _, c := range st2.Commands[len(st1.Commands):] {
+			if len(c)%2 == 0 && len(c) < 14 {
+				t.Errorf("%s went out without a count digit", c)
+			}
+		}
+	}
+	noClear(t, r)
+}
+
+// TestRememberedSizeTooSmall: memory that undersizes an answer (the car has more CALIDs than
+// last time) costs a repeat, not an answer: the adapter sees the cut-short message, asks again
+// without the digit, and the late frames do not leak into the next answer.
+func TestRememberedSizeTooSmall(t *testing.T) {
+	r := serve(t, quick(t, "petrol"), fastOpts)
+	mem := &obd.MapMemory{}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ad := open(t, r)
+	if _, err := obd.Scan(ctx, ad, obd.ScanOptions{Memory: mem}); err != nil {
+		t.Fatal(err)
+	}
+	ad.Close()
+	a, ok := mem.Recall("LK6ADCE15PB405127")
+	if !ok {
+		t.Fatal("nothing remembered")
+	}
+	a.Requests["0904"] = []obd.Answer{{ECU: "7E8", Len: 7}, {ECU: "7E9", Len: 7}} // one frame each; three come
+	a.Requests["0906"] = []obd.Answer{{ECU: "7E8", Len: 7}, {ECU: "7E9", Len: 7}} // the engine sends two CVNs
+	mem.Remember("LK6ADCE15PB405127", a)
+
+	rep, err := obd.Scan(ctx, open(t, r), obd.ScanOptions{Memory: mem, Lang: "en"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPetrol(t, rep, true)
+	if e := ecu(t, rep, "7E8"); !slices.Equal(e.CVNs, []string{"3A9C0F5D", "000B7E21"}) {
+		t.Errorf("engine CVNs %v", e.CVNs)
+	}
+	if e := ecu(t, rep, "7E9"); !slices.Equal(e.CALIDs, []string{"TCU8AT0301-0000"}) || !slices.Equal(e.CVNs, []string{"1F2E3D4C"}) {
+		t.Errorf("transmission CALIDs %v CVNs %v", e.CALIDs, e.CVNs)
+	}
+	// What the car really answered replaced the wrong sizes.
+	if a, _ := mem.Recall("LK6ADCE15PB405127"); len(a.Requests["0904"]) != 2 || a.Requests["0904"][0].Len != 19 {
+		t.Errorf("0904 remembered as %v", a.Requests["0904"])
+	}
+	noClear(t, r)
+}
