@@ -205,6 +205,7 @@ func (d *Daemon) uplinkStatus() any {
 func (d *Daemon) buildBays() {
 	var hostOK bool
 	var hostErr error
+	mem := &memory{db: d.db, log: d.log.With("component", "obd-memory"), now: d.o.Now, max: maxAnswers}
 	for _, b := range d.cfg.Bays {
 		b := b
 		var light *indicator.Light
@@ -221,20 +222,29 @@ func (d *Daemon) buildBays() {
 		}
 		dial := d.o.Dial
 		if dial == nil {
+			// The adapter tries the protocol this bay's last car talked before searching
+			// (a search takes seconds on K-line), and the bay remembers what it found.
 			dial = func(ctx context.Context, cb config.Bay) (bay.Conn, error) {
-				return elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name)})
+				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.protocol(cb.Name)})
+				if err == nil {
+					mem.setProtocol(cb.Name, ad.Profile().ProtocolNum)
+				}
+				return ad, err
 			}
 		}
 		s := bay.New(bay.Options{
 			Name:    b.Name,
 			Address: b.OBD,
 			Dial:    func(ctx context.Context) (bay.Conn, error) { return dial(ctx, b) },
-			OnScan:  d.onScan,
-			Light:   light,
-			Events:  d.bus,
-			Logger:  d.log.With("component", "bay"),
-			Now:     d.o.Now,
-			Poll:    d.o.Poll,
+			Scan: func(ctx context.Context, a obd.Adapter) (*obd.Report, error) {
+				return obd.Scan(ctx, a, obd.ScanOptions{Memory: mem, Now: d.o.Now})
+			},
+			OnScan: d.onScan,
+			Light:  light,
+			Events: d.bus,
+			Logger: d.log.With("component", "bay"),
+			Now:    d.o.Now,
+			Poll:   d.o.Poll,
 		})
 		d.bays = append(d.bays, s)
 		d.byName[b.Name] = s

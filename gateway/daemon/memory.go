@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/obd"
+)
+
+// Buckets in the buffer file for what the gateway learns about cars and adapters.
+const (
+	// bucketAnswers: VIN → 8-byte big-endian Unix time of the last scan + obd.Answers JSON.
+	bucketAnswers = "obd.answers"
+	// bucketProtocol: bay name → the ELM protocol number its last car talked ("6").
+	bucketProtocol = "obd.protocol"
+)
+
+// maxAnswers is how many cars the answer memory keeps; past it, the car scanned longest ago
+// is forgotten. A shop sees a few thousand cars a year, and an entry is a few hundred bytes.
+const maxAnswers = 5000
+
+// memory is the gateway's obd.Memory (each car's answer sizes, so a returning car's scan need
+// not wait out the adapter's timeout) and each bay's last protocol (so the adapter tries it
+// before a full protocol search). It lives in the buffer file: state in one place. Nothing in
+// it is needed for correctness: an entry that cannot be read is logged and ignored.
+type memory struct {
+	db  *buffer.DB
+	log *slog.Logger
+	now func() time.Time
+	max int
+}
+
+var _ obd.Memory = (*memory)(nil)
+
+// Recall implements obd.Memory.
+func (m *memory) Recall(vin string) (obd.Answers, bool) {
+	var a obd.Answers
+	found := false
+	err := m.db.View(func(tx *buffer.Tx) error {
+		v := tx.Get(bucketAnswers, vin)
+		if v == nil {
+			return nil
+		}
+		if len(v) < 8 {
+			m.log.Warn("answer memory: entry too short; ignoring it", "vin", vin, "bytes", len(v))
+			return nil
+		}
+		if err := json.Unmarshal(v[8:], &a); err != nil {
+			m.log.Warn("answer memory: unreadable entry; ignoring it", "vin", vin, "err", err)
+			return nil
+		}
+		found = true
+		return nil
+	})
+	if err != nil {
+		m.log.Warn("answer memory: read failed", "vin", vin, "err", err)
+		return obd.Answers{}, false
+	}
+	return a, found
+}
+
+// Remember implements obd.Memory.
+func (m *memory) Remember(vin string, a obd.Answers) {
+	body, err := json.Marshal(a)
+	if err != nil {
+		m.log.Warn("answer memory: cannot encode", "vin", vin, "err", err)
+		return
+	}
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(body)), uint64(m.now().Unix()))
+	v = append(v, body...)
+	err = m.db.Update(func(tx *buffer.Tx) error {
+		if err := tx.Put(bucketAnswers, vin, v); err != nil {
+			return err
+		}
+		return m.prune(tx)
+	})
+	if err != nil {
+		m.log.Warn("answer memory: write failed", "vin", vin, "err", err)
+	}
+}
+
+// prune forgets the cars scanned longest ago beyond m.max.
+func (m *memory) prune(tx *buffer.Tx) error {
+	type entry struct {
+		vin  string
+		seen uint64
+	}
+	var all []entry
+	err := tx.ForEach(bucketAnswers, func(k string, v []byte) error {
+		var seen uint64
+		if len(v) >= 8 {
+			seen = binary.BigEndian.Uint64(v)
+		}
+		all = append(all, entry{k, seen})
+		return nil
+	})
+	if err != nil || len(all) <= m.max {
+		return err
+	}
+	// Few over the limit at a time (one per scan), so a partial selection is cheap enough.
+	for n := len(all) - m.max; n > 0; n-- {
+		oldest := 0
+		for i, e := range all {
+			if e.seen < all[oldest].seen {
+				oldest = i
+			}
+		}
+		if err := tx.Delete(bucketAnswers, all[oldest].vin); err != nil {
+			return err
+		}
+		all = append(all[:oldest], all[oldest+1:]...)
+	}
+	return nil
+}
+
+// protocol returns the ELM protocol number bay's last car talked, "" when none is known.
+func (m *memory) protocol(bay string) string {
+	var p string
+	if err := m.db.View(func(tx *buffer.Tx) error {
+		p = string(tx.Get(bucketProtocol, bay))
+		return nil
+	}); err != nil {
+		m.log.Warn("bay protocol memory: read failed", "bay", bay, "err", err)
+	}
+	if len(p) != 1 || !strings.Contains("123456789ABC", p) {
+		return "" // absent, or not what setProtocol writes
+	}
+	return p
+}
+
+// setProtocol remembers the protocol an adapter found ("A6" from ATDPN: automatic, found 6).
+func (m *memory) setProtocol(bay, num string) {
+	num = strings.TrimPrefix(strings.ToUpper(num), "A")
+	if len(num) != 1 || num == "0" || m.protocol(bay) == num {
+		return
+	}
+	if err := m.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketProtocol, bay, []byte(num)) }); err != nil {
+		m.log.Warn("bay protocol memory: write failed", "bay", bay, "err", err)
+	}
+}
