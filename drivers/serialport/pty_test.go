@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"golang.org/x/sys/unix"
 
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/hack/testenv"
@@ -29,9 +30,19 @@ func newPTY(t *testing.T) (master *os.File, slavePath string) {
 		}
 		t.Fatalf("pty.Open: %v", err)
 	}
-	// Raw mode on the slave so the line discipline does not echo or translate CR.
-	if _, err := exec.LookPath("stty"); err == nil {
-		_ = exec.Command("stty", "-F", s.Name(), "raw", "-echo").Run()
+	// Raw mode on the slave so the line discipline does not echo or translate CR. Set here
+	// rather than by running stty: a child process costs a SIGCHLD, which a 386 test binary
+	// under qemu-i386 does not survive (see testenv.NoChildProcesses).
+	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	tio.Oflag &^= unix.OPOST
+	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	tio.Cflag = tio.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
+	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(); s.Close() })
 	return m, s.Name()
@@ -265,6 +276,7 @@ func TestTCPRefused(t *testing.T) {
 // TestSocatPTYPair runs two serial ends joined by socat, the way go-serial itself is tested,
 // and checks bytes cross in both directions through Open.
 func TestSocatPTYPair(t *testing.T) {
+	testenv.NoChildProcesses(t)
 	socat := testenv.Program(t, "socat", "socat") // a host binary: fine under qemu-user too
 	cmd := exec.Command(socat, "-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0")
 	stderr, err := cmd.StderrPipe()
