@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
 
+	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/hack/testenv"
 )
@@ -33,15 +33,7 @@ func newPTY(t *testing.T) (master *os.File, slavePath string) {
 	// Raw mode on the slave so the line discipline does not echo or translate CR. Set here
 	// rather than by running stty: a child process costs a SIGCHLD, which a 386 test binary
 	// under qemu-i386 does not survive (see testenv.NoChildProcesses).
-	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag = tio.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
-	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
+	if err := rigsim.MakeRaw(int(s.Fd())); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close(); s.Close() })

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
 
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
+	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -40,15 +40,7 @@ func rawPTY(t testing.TB) (master, slave *os.File) {
 		}
 		t.Fatalf("pty.Open: %v", err)
 	}
-	tio, err := unix.IoctlGetTermios(int(s.Fd()), unix.TCGETS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag = tio.Cflag&^(unix.CSIZE|unix.PARENB) | unix.CS8
-	if err := unix.IoctlSetTermios(int(s.Fd()), unix.TCSETS, tio); err != nil {
+	if err := rigsim.MakeRaw(int(s.Fd())); err != nil {
 		t.Fatal(err)
 	}
 	return m, s
