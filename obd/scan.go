@@ -223,13 +223,8 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 }
 
 func (s *scanner) finish(start time.Time) {
-	ids := make([]string, 0, len(s.ecus))
-	for id := range s.ecus {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var per []MonitorStatus
-	for _, id := range ids {
+	for _, id := range s.ecuIDs() {
 		e := s.ecus[id]
 		e.Supported01 = e.sup01.HexList()
 		e.Supported09 = e.sup09.HexList()
@@ -426,13 +421,8 @@ func sup09(e *ECUReport) *PIDSet { return &e.sup09 }
 // to save, one too short makes an adapter stop before late frames, which then stand in front
 // of the next answer (elm327-obd.md §7).
 func (s *scanner) hint(f func(e *ECUReport) (Expect, bool)) []Expect {
-	ids := make([]string, 0, len(s.ecus))
-	for id := range s.ecus {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
 	var out []Expect
-	for _, id := range ids {
+	for _, id := range s.ecuIDs() {
 		if x, ok := f(s.ecus[id]); ok {
 			out = append(out, x)
 		}
