@@ -29,7 +29,23 @@ if GOARCH=386 $GO build -o "$probe/p" "$probe/main.go" && "$probe/p" 2>/dev/null
   GOARCH=386 $GO test -count=1 -timeout 10m "${hw_pkgs[@]}"
 elif command -v qemu-i386-static >/dev/null; then
   echo "== GOARCH=386 under qemu-i386-static with GODEBUG=asyncpreemptoff=1 (this kernel cannot execute 32-bit x86 binaries)"
-  GOARCH=386 GODEBUG=asyncpreemptoff=1 OBDGW_QEMU=1 $GO test -count=1 -timeout 10m -exec qemu-i386-static "${hw_pkgs[@]}"
+  i386_run() { GOARCH=386 GODEBUG=asyncpreemptoff=1 OBDGW_QEMU=1 $GO test -count=1 -timeout 10m -exec qemu-i386-static "$@"; }
+  log=$(mktemp)
+  if ! i386_run "${hw_pkgs[@]}" 2>&1 | tee "$log"; then
+    # Even without signals, a test binary now and then (about one stage run in 40 here) dies
+    # inside the Go runtime under qemu-i386 ("fatal: morestack on gsignal", "stopm holding
+    # locks") with no test failing. Run the packages that died once more; a test that fails,
+    # or a crash that comes back, still fails the stage.
+    failed=$(awk '$1 == "FAIL" && NF > 1 {print $2}' "$log")
+    if [ -n "$failed" ] && ! grep -q -- '--- FAIL' "$log" &&
+      grep -qE 'bad g in signal handler|morestack on g|exitsyscall: syscall frame is no longer valid|stopm holding locks|wirep: already in go|^SIGSEGV: segmentation violation|qemu: uncaught target signal' "$log"; then
+      echo "   (a test binary crashed inside the Go runtime under qemu-i386 with no test failing; running" $failed "once more)"
+      i386_run $failed
+    else
+      exit 1
+    fi
+  fi
+  rm -f "$log"
 else
   if [ -n "${CI:-}" ]; then echo "this kernel cannot execute 32-bit x86 binaries and qemu-i386-static is missing (Debian package qemu-user-static)"; exit 1; fi
   echo "== GOARCH=386: this kernel cannot execute 32-bit x86 binaries and qemu-i386-static is not installed; type-checking the tests only (apt-get install qemu-user-static)"
