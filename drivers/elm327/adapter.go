@@ -327,8 +327,9 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	}
 
 	// Probe the count suffix with as many frames as 0100 just gave ("01002" for two ECUs):
-	// the first ECU's answer must come again. Asking for them all, rather than "01001", lets
-	// the adapter return at once without leaving the other ECUs' frames behind.
+	// the first ECU's answer must come again, and every other ECU's too, which proves the
+	// adapter counts rather than stopping at the first frame. Asking for them all, rather
+	// than "01001", lets the adapter return at once without leaving frames behind.
 	a.learn("0100", first)
 	digit := first.frames
 	if digit < 1 || digit > 0xF {
@@ -337,7 +338,7 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	probe := fmt.Sprintf("0100%X", digit)
 	if lines, err := a.exchange(ctx, probe, a.opts.QueryTimeout); err == nil {
 		r, err := parseReply(lines, a.f, probe)
-		if err == nil && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
+		if err == nil && len(r.responses) >= len(first.responses) && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
 			p.CountHint = true
 		}
 		var refused *Error

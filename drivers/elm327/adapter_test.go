@@ -65,6 +65,26 @@ func TestInitCloneQuirks(t *testing.T) {
 	})
 }
 
+// TestNoCountHintWhenProbeStopsEarly: two ECUs answered 0100, and "01002" brought back only
+// the first: the adapter stops at the first frame whatever the digit says, which would lose
+// the second ECU's answers, so the suffix is never used.
+func TestNoCountHintWhenProbeStopsEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["0100"] = [][]step{say("SEARCHING...\r7E806410 0BE3FA813\r7E9064100 80000001\r\r>")}
+		r["01002"] = [][]step{say("7E8064100BE3FA813\r\r>")}
+		r["01000C"] = [][]step{say("7E8100941 00BE3FA813\r7E8210C0CE400000000\r\r>")}
+		s := newScript(t, r)
+		a := newAdapter(t, s, testOptions(nil))
+		if p := a.Profile(); p.CountHint {
+			t.Errorf("profile %+v: count suffix trusted", p)
+		}
+		if s.count("01002") != 1 {
+			t.Errorf("commands %q", s.commands())
+		}
+	})
+}
+
 // TestNoCountHintOnNoData: an OBDLink LX answered NO DATA to "01001" (obd-java-api #67);
 // the suffix is then never used.
 func TestNoCountHintOnNoData(t *testing.T) {
