@@ -47,6 +47,9 @@ type Stats struct {
 	TimeoutWaits int
 	NoDataWaits  int
 	Waited       time.Duration
+	// WaitedAfter lists the commands after which the adapter waited out its timeout for
+	// more frames (the TimeoutWaits), in order.
+	WaitedAfter []string
 }
 
 // Bound is the lower bound of the exchange so far: bytes on the wire, ECU latency and
@@ -129,6 +132,7 @@ func (s *Sim) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.Commands = append([]string(nil), s.stats.Commands...)
+	st.WaitedAfter = append([]string(nil), s.stats.WaitedAfter...)
 	return st
 }
 
@@ -596,6 +600,7 @@ type line struct {
 }
 
 func (s *Sim) obdCommand(cmd string) error {
+	raw := cmd
 	count := 0
 	if len(cmd)%2 == 1 {
 		digit := cmd[len(cmd)-1]
@@ -706,7 +711,13 @@ func (s *Sim) obdCommand(cmd string) error {
 	if count == 0 || frames < count {
 		w := s.stWait()
 		s.delay(w)
-		s.count(func(st *Stats) { st.TimeoutWaits++; st.Waited += w })
+		s.count(func(st *Stats) {
+			st.TimeoutWaits++
+			st.Waited += w
+			if len(st.WaitedAfter) < 10000 {
+				st.WaitedAfter = append(st.WaitedAfter, raw)
+			}
+		})
 	}
 	if err := s.emit(eol+">", true); err != nil {
 		return err
