@@ -18,8 +18,13 @@ type Request struct {
 	// ELM327 response-count digit) and may ignore it. A requester only sets it when it knows
 	// the answer from what the car already said (supported-PID bitmaps, PID widths, the DTC
 	// count of 0101); too short a hint can make an adapter stop early, so when in doubt it
-	// leaves the hint out.
+	// leaves the hint out, or marks it Likely.
 	Expect []Expect
+	// Likely says Expect is what cars usually answer, not what this car has shown: it lists
+	// every ECU that may answer, each sized as such answers usually are (one frame of pending
+	// codes, one CVN per CALID). Fewer answers than expected are then no sign of trouble (an
+	// ECU with nothing to say stays silent); only an answer cut short is.
+	Likely bool
 }
 
 // Expect is what a requester knows of one ECU's answer before asking (see Request.Expect).
@@ -86,7 +91,9 @@ func (r Response) Negative() (nrc byte, ok bool) {
 //   - req.Expect is a hint for speed only. An adapter may ignore it; one that uses it must
 //     still return every answer that arrives (a hint that proves too long only costs the
 //     wait it was meant to save, one that proves too short must not lose or misplace
-//     frames), and must not use it on service 04.
+//     frames), and must not use it on service 04. A Likely hint is a guess: an adapter
+//     that used it returns whatever answered by its timeout and asks again only when an
+//     answer was cut short.
 type Adapter interface {
 	Query(ctx context.Context, req Request) ([]Response, error)
 }

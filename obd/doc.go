@@ -11,7 +11,8 @@
 //   - A Request is the service byte and its parameters, exactly as they go on the bus. It
 //     may carry Expect, a hint of who will answer and how long each answer is, so an adapter
 //     can stop listening once everything expected is in; Scan fills it wherever what the car
-//     already said (bitmaps, PID widths, 0101's DTC count) makes the answer certain.
+//     already said (bitmaps, PID widths, 0101's DTC count) makes the answer certain, from an
+//     earlier visit of the same car (Memory), or, on CAN, with the usual answer marked Likely.
 //   - A Response is one ECU's reassembled answer; several ECUs may answer one request, and
 //     every result keeps the ECU it came from (a workshop needs to know which module reported
 //     a fault code).

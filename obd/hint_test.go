@@ -3,6 +3,7 @@ package obd_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 
@@ -10,9 +11,10 @@ import (
 	"github.com/obdgw/obdgw/obd/obdtest"
 )
 
-// TestScanHintsPetrol: every hint the scan gives matches, ECU for ECU, the answers the car
-// then gives (one entry per answering ECU, each the length of its answer), and only the
-// requests whose answer the scan cannot know beforehand go without one.
+// TestScanHintsPetrol: every hint the scan works out matches, ECU for ECU, the answers the car
+// then gives (one entry per answering ECU, each the length of its answer). The requests whose
+// answer the scan cannot know beforehand carry the usual answer, marked Likely, for every ECU
+// that may answer; only 0100 goes without any hint.
 func TestScanHintsPetrol(t *testing.T) {
 	script := petrolScript()
 	pb := obdtest.New(t, script...)
@@ -28,9 +30,18 @@ func TestScanHintsPetrol(t *testing.T) {
 		t.Fatalf("%d requests for a script of %d", len(reqs), len(script))
 	}
 	var unhinted []string
+	likely := map[string]string{}
 	for i, req := range reqs {
 		if req.Expect == nil {
 			unhinted = append(unhinted, req.String())
+			continue
+		}
+		if req.Likely {
+			var l []int
+			for _, x := range req.Expect {
+				l = append(l, x.Len)
+			}
+			likely[req.String()] = fmt.Sprint(l)
 			continue
 		}
 		var got, want []int
@@ -46,10 +57,16 @@ func TestScanHintsPetrol(t *testing.T) {
 			t.Errorf("%s: hinted answer lengths %v, the ECUs answered %v", req, got, want)
 		}
 	}
-	// 0100 the adapter learned at connect; who answers 02 00 00, and how many pending,
-	// permanent codes, CALIDs, CVNs and IUPR counters come, nothing said beforehand.
-	if want := []string{"0100", "07", "0A", "020000", "0904", "0906", "0908"}; !slices.Equal(unhinted, want) {
+	// 0100 the adapter learned at connect. Who answers 02 00 00, and how many pending,
+	// permanent codes, CALIDs, CVNs and IUPR counters come, nothing said beforehand: both
+	// ECUs with two codes at most, one bitmap, one CALID; one CVN per CALID read; the engine
+	// alone (its bitmap) with the 20-counter IUPR list.
+	if want := []string{"0100"}; !slices.Equal(unhinted, want) {
 		t.Errorf("requests without a hint %v, want %v", unhinted, want)
+	}
+	wantLikely := map[string]string{"07": "[2 2]", "0A": "[2 2]", "020000": "[7 7]", "0904": "[19 19]", "0906": "[7 7]", "0908": "[43]"}
+	if !maps.Equal(likely, wantLikely) {
+		t.Errorf("usual-answer hints %v, want %v", likely, wantLikely)
 	}
 	for _, req := range reqs {
 		switch req.String() {
@@ -109,5 +126,20 @@ func TestScanHintsLegacyDTCs(t *testing.T) {
 	}
 	if len(rep.DTCs.Stored) != 4 {
 		t.Errorf("stored %v", rep.DTCs.Stored)
+	}
+}
+
+// TestLikelyCVNsFollowCALIDs: the usual CVN answer is one CVN per CALID the ECU reported, so
+// an engine with two CALIDs is expected to send two CVNs (11 bytes: first frame and one
+// consecutive frame).
+func TestLikelyCVNsFollowCALIDs(t *testing.T) {
+	two := obdtest.Ex("0904",
+		obdtest.Resp("7E8", "49 04 02 43 4E 47 36 45 43 4D 2D 32 32 30 35 41 33 31 31 43 4E 47 36 45 43 4D 2D 32 32 30 35 41 33 31 32"),
+		obdtest.Resp("7E9", "49 04 01 54 43 55 38 41 54 30 33 30 31 2D 30 30 30 30 00"))
+	reqs := scanWith(t, replace(petrolScript(), "0904", two), canProfile, nil)
+	for _, r := range reqs {
+		if r.String() == "0906" && (!r.Likely || hinted(r) != "[11 7]") {
+			t.Errorf("0906 hinted %s (likely %v), want [11 7]", hinted(r), r.Likely)
+		}
 	}
 }

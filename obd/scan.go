@@ -278,7 +278,8 @@ func (s *scanner) ecu(id string) *ECUReport {
 }
 
 // query sends req and returns the positive answers, one per ECU (legacy multi-message answers
-// joined). NO DATA and negative answers come back as no responses and a note; a failure is
+// joined). A request the scan could not size itself is sized from what the car answered on an
+// earlier visit (Memory), else, on CAN, as the usual answer (likely). NO DATA and negative answers come back as no responses and a note; a failure is
 // recorded in the step and returned.
 func (s *scanner) query(req Request) ([]Response, error) {
 	if err := s.ctx.Err(); err != nil {
@@ -291,6 +292,10 @@ func (s *scanner) query(req Request) ([]Response, error) {
 	sized := len(req.Expect) > 0 // the scan worked the answer out itself
 	if !sized {
 		req.Expect = s.recall(req)
+		if req.Expect == nil {
+			req.Expect = s.likely(req)
+			req.Likely = req.Expect != nil
+		}
 	}
 	resps, err := s.a.Query(s.ctx, req)
 	if !sized && (err == nil || errors.Is(err, ErrNoData)) {
@@ -488,7 +493,8 @@ func (s *scanner) dtcStep(service byte, into *[]DTC) {
 		req.Expect = s.storedHint()
 	}
 	// Pending (07) and permanent (0A) codes have no count the scan could read first, and
-	// neither follows from 03's (a permanent code can outlive its confirmed one): no hint.
+	// neither follows from 03's (a permanent code can outlive its confirmed one): they are
+	// sized from memory or as usual answers (query).
 	resps, err := s.query(req)
 	if err != nil {
 		return
@@ -549,7 +555,8 @@ func (s *scanner) freezeFrameStep() {
 		return // nothing answered the bitmaps or the DTC requests
 	}
 	// Supported freeze-frame PIDs of frame 0 (02 00 00, 02 20 00, …). Who answers 02 00 00
-	// is not known beforehand (an ECU with no frame may stay silent): no hint for it.
+	// is not known beforehand (an ECU with no frame may stay silent): query sizes it from
+	// memory or as the usual answer.
 	walkSupported(0x02, nil, s.query, func(r Response, pids []byte) {
 		for _, p := range pids {
 			s.ecu(r.ECU).sup02.Add(p)
@@ -691,7 +698,8 @@ func (s *scanner) infoStep(pid byte, apply func(Response) error) {
 	if pid == 0x0A {
 		// The ECU name is one 20-byte item: 49 0A 01 + 20 on CAN. Its legacy message count
 		// is not in our reference, so legacy adapters get no count. CALIDs and CVNs come in
-		// a number each ECU chooses (on CAN there is no message-count PID to ask first).
+		// a number each ECU chooses (on CAN there is no message-count PID to ask first):
+		// query sizes them from memory or as usual answers.
 		req.Expect = s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: 23}, e.sup09.Has(0x0A) })
 	}
 	resps, err := s.query(req)

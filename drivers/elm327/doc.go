@@ -24,11 +24,14 @@
 //     to check. NO DATA wraps obd.ErrNoData (an answer, not a failure); UNABLE TO CONNECT, and
 //     any failure of the first 0100, wrap obd.ErrNoVehicle.
 //   - The response-count suffix ("010C1") is used only when this adapter proved it works
-//     (0100 versus "0100N" at connect, N the frames 0100 gave). The count is the one learned
-//     from this request's last answer or, before that, the requester's obd.Request.Expect
-//     turned into CAN frames or legacy messages; without either the adapter waits out its
-//     timeout. A shortfall (fewer frames or ECUs, NO DATA, a broken answer) falls back to no
-//     suffix for that request.
+//     (0100 versus "0100N" at connect, N the frames 0100 gave: every ECU must answer again).
+//     The count is the one learned from this request's last answer or, before that, the
+//     requester's obd.Request.Expect turned into CAN frames or legacy messages; without
+//     either the adapter waits out its timeout. A shortfall of a count that should be exact
+//     (fewer frames or ECUs, NO DATA, a broken answer) falls back to no suffix for that
+//     request. A Likely hint is a guess: fewer answers after the timeout and NO DATA are
+//     taken as they are; an answer cut short, or an ECU missing when the adapter stopped at
+//     the count, is asked once more without the suffix.
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.

@@ -2,6 +2,7 @@ package elm327
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -171,6 +172,64 @@ func TestHintTooSmall(t *testing.T) {
 		}
 		if got := s.commands()[len(s.commands())-1]; got != "03" {
 			t.Errorf("03 sent again as %q after its digit was dropped", got)
+		}
+	})
+}
+
+// TestLikelyHint: a hint marked Likely (the usual answer, not one the car has shown) goes out
+// as the count digit, and a car that answers otherwise costs no more than a bare request
+// would, and loses nothing:
+//   - fewer answers than guessed after the adapter waited out its timeout (an ECU with
+//     nothing to say) and NO DATA are answers, not asked again;
+//   - an ECU missing once the adapter stopped at the count, or a message cut short, are
+//     asked again once without the digit; the digit is not dropped for good (the adapter
+//     is fine), and the next request uses the count that answer taught.
+func TestLikelyHint(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["0200002"] = [][]step{say("7E806420000 40000000\r\r>")}
+		r["0A2"] = [][]step{say("NO DATA\r\r>")}
+		// 07: the engine has three pending codes (two frames), so the count of two is
+		// reached before the transmission answers.
+		r["072"] = [][]step{say("7E81008470303000171\r7E82103000000000000\r\r>")}
+		r["07"] = [][]step{say("7E81008470303000171\r7E82103000000000000\r7E9024700\r\r>")}
+		r["073"] = [][]step{say("7E81008470303000171\r7E82103000000000000\r7E9024700\r\r>")}
+		// 0906: two CVNs for one CALID: the engine's first frame and the transmission's
+		// single frame make the count; the engine's answer is cut short.
+		r["09062"] = [][]step{say("7E8100B4906023A9C0F\r7E9074906011F2E3D4C\r\r>")}
+		r["0906"] = [][]step{say("7E8215D000B7E21\r7E8100B4906023A9C0F\r7E9074906011F2E3D4C\r7E8215D000B7E21\r\r>")}
+		s := newScript(t, r)
+		a := newAdapter(t, s, testOptions(nil))
+		ctx := context.Background()
+		guess := func(service byte, n, size int, data ...byte) obd.Request {
+			req := obd.Req(service, data...)
+			for range n {
+				req.Expect = append(req.Expect, obd.Expect{Len: size})
+			}
+			req.Likely = true
+			return req
+		}
+		if rs, err := a.Query(ctx, guess(2, 2, 7, 0, 0)); err != nil || len(rs) != 1 || rs[0].ECU != "7E8" {
+			t.Fatalf("020000: %v %v", rs, err)
+		}
+		if _, err := a.Query(ctx, guess(0x0A, 2, 2)); !errors.Is(err, obd.ErrNoData) {
+			t.Fatalf("0A: %v, want NO DATA", err)
+		}
+		rs, err := a.Query(ctx, guess(7, 2, 2))
+		if err != nil || len(rs) != 2 || !reflect.DeepEqual(rs[0].Data, h("47 03 03 00 01 71 03 00")) || !reflect.DeepEqual(rs[1].Data, h("47 00")) {
+			t.Fatalf("07: %v %v", rs, err)
+		}
+		if _, err := a.Query(ctx, guess(7, 2, 2)); err != nil {
+			t.Fatal(err)
+		}
+		rs, err = a.Query(ctx, guess(9, 2, 7, 6))
+		if err != nil || len(rs) != 2 || !reflect.DeepEqual(rs[0].Data, h("49 06 02 3A 9C 0F 5D 00 0B 7E 21")) || rs[1].ECU != "7E9" {
+			t.Fatalf("0906: %v %v", rs, err)
+		}
+		got := s.commands()[len(initSeq):]
+		want := []string{"0200002", "0A2", "072", "07", "073", "09062", "0906"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("sent %q, want %q", got, want)
 		}
 	})
 }

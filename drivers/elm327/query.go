@@ -54,9 +54,14 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	cmd := req.String()
 	clear := req.Service == 0x04
 	retried := false
+	bare := false // a Likely guess fell short: ask this once without a digit
 	for {
 		line := cmd
-		hint, ecus := a.hintFor(req)
+		var hint, ecus int
+		var guess bool
+		if !bare {
+			hint, ecus, guess = a.hintFor(req)
+		}
 		if hint > 0 {
 			line += fmt.Sprintf("%X", hint)
 		}
@@ -81,18 +86,17 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
 			}
 		}
-		if hint > 0 {
-			// Fewer frames or ECUs than the digit promised, NO DATA or a broken answer: the
-			// adapter mishandles the digit or the expectation was wrong. Ask again without.
-			// STOPPED and the codes that mean the adapter lost its settings have their own
-			// handling below.
-			if perr != nil && !isAdapterCode(perr, CodeStopped) && !lostSettings(perr) || perr == nil && (len(r.responses) < ecus || r.frames < hint) {
+		if hint > 0 && fellShort(r, perr, hint, ecus, guess) {
+			if guess {
+				// The car answered otherwise than most do; the adapter is fine.
+				a.log.Debug("elm327: usual answer size did not fit; asking again without a count digit", "cmd", cmd)
+				bare = true
+			} else {
 				a.dropHint(cmd, "answer fell short")
-				// The adapter waited for frames that did not come in time; any arriving
-				// now belong to this attempt, not to the repeat.
-				a.waitQuiet(settleWait)
-				continue
 			}
+			// Frames still on their way belong to this attempt, not to the repeat.
+			a.waitQuiet(settleWait)
+			continue
 		}
 		if perr != nil {
 			var e *Error
@@ -124,6 +128,27 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	}
 }
 
+// fellShort reports whether an answer to a request sent with a count digit must be asked
+// again without one. STOPPED and the codes that mean the adapter lost its settings have their
+// own handling. A broken answer (a message cut short) always is. For a count that should be
+// exact (a learned one, or a hint from what the car said) so is NO DATA, and fewer frames or
+// ECUs than the digit promised: the adapter mishandles the digit or the car changed. For a
+// Likely guess those only mean the adapter waited out its timeout and every ECU with
+// something to say said it, as without a digit; only an ECU missing after the adapter
+// stopped at the count can be one cut off.
+func fellShort(r reply, perr error, hint, ecus int, guess bool) bool {
+	if perr != nil {
+		if isAdapterCode(perr, CodeStopped) || lostSettings(perr) {
+			return false
+		}
+		return !guess || !isAdapterCode(perr, CodeNoData)
+	}
+	if guess {
+		return r.frames >= hint && len(r.responses) < ecus
+	}
+	return len(r.responses) < ecus || r.frames < hint
+}
+
 // settleWait is how long the line must stay silent after an answer that fell short of its
 // count digit before the request is repeated without one (a second ECU answering late).
 const settleWait = 30 * time.Millisecond
@@ -137,24 +162,25 @@ func isAdapterCode(err error, c Code) bool {
 	return errors.As(err, &e) && e.Code == c
 }
 
-// hintFor returns the count digit to append to req (0 for none) and how many ECUs it counts
-// on. A count learned from this request's last answer wins over the requester's hint
-// (req.Expect), which is turned into frames for the protocol in use.
-func (a *Adapter) hintFor(req obd.Request) (frames, ecus int) {
+// hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on,
+// and whether it is a guess (req.Likely). A count learned from this request's last answer
+// wins over the requester's hint (req.Expect), which is turned into frames for the protocol
+// in use.
+func (a *Adapter) hintFor(req obd.Request) (frames, ecus int, guess bool) {
 	if req.Service == 0x04 || !a.profile().CountHint {
-		return 0, 0
+		return 0, 0, false
 	}
 	cmd := req.String()
 	if a.noHint[cmd] || len(req.Bytes()) >= 7 {
-		return 0, 0
+		return 0, 0, false
 	}
 	if l, ok := a.learned[cmd]; ok {
-		return l.frames, l.ecus
+		return l.frames, l.ecus, false
 	}
 	if n := expectedFrames(req.Expect, a.f); n >= 1 && n <= 0xF {
-		return n, len(req.Expect)
+		return n, len(req.Expect), req.Likely
 	}
-	return 0, 0
+	return 0, 0, false
 }
 
 // expectedFrames is how many responses an ELM327 counts for the answers x describes: CAN
@@ -195,11 +221,20 @@ func (a *Adapter) learn(cmd string, r reply) {
 	if strings.HasPrefix(cmd, "04") && len(cmd) == 2 {
 		return
 	}
-	if r.frames < 1 || r.frames > 0xF {
+	frames := r.frames
+	if a.f.can() {
+		// Count the frames of the answers kept: late frames of an earlier attempt or request
+		// standing in front of this answer were no part of it.
+		frames = 0
+		for _, x := range r.responses {
+			frames += expectedFrames([]obd.Expect{{Len: len(x.Data)}}, a.f)
+		}
+	}
+	if frames < 1 || frames > 0xF {
 		delete(a.learned, cmd)
 		return
 	}
-	a.learned[cmd] = learnedCount{frames: r.frames, ecus: len(r.responses)}
+	a.learned[cmd] = learnedCount{frames: frames, ecus: len(r.responses)}
 }
 
 func (a *Adapter) dropHint(cmd, why string) {

@@ -57,7 +57,7 @@ func (p *Playback) Query(ctx context.Context, req obd.Request) ([]obd.Response, 
 	defer p.mu.Unlock()
 	got := req.String()
 	p.sent = append(p.sent, got)
-	p.reqs = append(p.reqs, obd.Request{Service: req.Service, Data: append([]byte(nil), req.Data...), Expect: append([]obd.Expect(nil), req.Expect...)})
+	p.reqs = append(p.reqs, obd.Request{Service: req.Service, Data: append([]byte(nil), req.Data...), Expect: append([]obd.Expect(nil), req.Expect...), Likely: req.Likely})
 	if p.pos >= len(p.Script) {
 		return nil, p.fail("request %s after the end of the script (%d exchanges)", got, len(p.Script))
 	}

@@ -23,13 +23,15 @@ import (
 // The bound counts no timeout wait at all, as if every answer's size were known before
 // asking. On the first visit of a car some cannot be: the first 0100 (nothing is known about
 // the car yet), pending and permanent codes (07, 0A), who answers 02 00 00, and the number of
-// CALIDs, CVNs and IUPR counters. Each of those costs one modelled wait (2 × latency + 30 ms
-// with ATAT1) that no driver can avoid without guessing a count, and too small a guess leaves
-// late frames in front of the next answer. So a first visit shows 7 timeouts/op on the petrol
-// car. The returning-car case is the same car on a new connection with what the first visit
-// learnt kept in an obd.Memory (the dongle re-plugged for the post-repair scan, or the next
-// service): only the connect's 0100 waits. The rescan case is a second scan on the open
-// adapter: no wait at all.
+// CALIDs, CVNs and IUPR counters. For all but the first 0100 the scan sends the usual answer
+// as the count (obd Likely); where the car differs from it the adapter waits out its timeout
+// once (2 × latency + 30 ms with ATAT1), or, for an answer cut short, asks again. The petrol
+// car differs three times — its transmission holds no freeze frame, its engine sends two CVNs
+// for one CALID and 16 IUPR counters, not 20 — so a first visit shows 4 timeouts/op and one
+// repeated request. The returning-car case is the same car on a new connection with what the
+// first visit learnt kept in an obd.Memory (the dongle re-plugged for the post-repair scan,
+// or the next service): only the connect's 0100 waits. The rescan case is a second scan on
+// the open adapter: no wait at all.
 //
 // Run: hack/bench-scan.sh (or go test -run '^$' -bench ScanPetrol -benchtime 3x ./drivers/elm327/elm327sim).
 func BenchmarkScanPetrol(b *testing.B) {
