@@ -123,4 +123,9 @@ var (
 	// ErrNoVehicle means the adapter could not talk to any ECU at all: the ignition is off, the
 	// adapter is not seated in the socket, or the car has no supported protocol.
 	ErrNoVehicle = errors.New("obd: no vehicle responded (is the ignition on and the adapter seated?)")
+	// ErrAdapterLost means the link to the adapter broke (USB unplugged, Bluetooth or Wi-Fi
+	// dropped): the request may or may not have reached the car. An adapter that reopens the
+	// link by itself returns it for the request during which the link broke; the next request
+	// may work.
+	ErrAdapterLost = errors.New("obd: link to the adapter lost (unplugged, or Bluetooth/Wi-Fi dropped)")
 )

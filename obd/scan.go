@@ -164,7 +164,8 @@ type scanner struct {
 //
 // A step the car does not support (NO DATA, a negative answer) is recorded as not supported,
 // and the scan goes on. ErrNoVehicle on the first request returns (nil, err): nothing was
-// learnt. ErrNoVehicle later, or a cancelled ctx, returns the partial report with the error.
+// learnt. ErrNoVehicle later, a cancelled ctx, or ErrAdapterLost twice in a row (a request is
+// asked once more after the link dropped) returns the partial report with the error.
 // Scan never sends service 04.
 func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 	s := &scanner{ctx: ctx, a: a, opts: opts, now: opts.Now, log: opts.Logger, ecus: map[string]*ECUReport{}, stored: map[string]int{}}
@@ -298,22 +299,22 @@ func (s *scanner) query(req Request) ([]Response, error) {
 		}
 	}
 	resps, err := s.a.Query(s.ctx, req)
+	if errors.Is(err, ErrAdapterLost) && s.ctx.Err() == nil && req.Service != 0x04 {
+		// A link that dropped for a moment (a Bluetooth hiccup) is back by the next request:
+		// ask once more. The scan only reads, so asking twice changes nothing in the car.
+		s.audit(req, nil, err)
+		s.log.Info("obd scan: link to the adapter lost; asking again", "request", req.String(), "err", err)
+		resps, err = s.a.Query(s.ctx, req)
+	}
 	if !sized && (err == nil || errors.Is(err, ErrNoData)) {
 		s.learn(req, resps)
 	}
-	ex := Exchange{At: s.now(), Request: req.String(), Responses: []RawResponse{}}
-	for _, r := range resps {
-		ex.Responses = append(ex.Responses, RawResponse{ECU: r.ECU, Data: hexSpaced(r.Data)})
-	}
-	if err != nil {
-		ex.Error = err.Error()
-	}
-	s.r.Audit = append(s.r.Audit, ex)
+	s.audit(req, resps, err)
 	switch {
 	case errors.Is(err, ErrNoData):
 		s.note("%s: no data", req)
 		return nil, nil
-	case errors.Is(err, ErrNoVehicle), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, ErrNoVehicle), errors.Is(err, ErrAdapterLost), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.fatal = err
 		s.step.failed = append(s.step.failed, fmt.Errorf("%s: %w", req, err))
 		return nil, err
@@ -332,6 +333,18 @@ func (s *scanner) query(req Request) ([]Response, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// audit records one exchange in the report's audit trail.
+func (s *scanner) audit(req Request, resps []Response, err error) {
+	ex := Exchange{At: s.now(), Request: req.String(), Responses: []RawResponse{}}
+	for _, r := range resps {
+		ex.Responses = append(ex.Responses, RawResponse{ECU: r.ECU, Data: hexSpaced(r.Data)})
+	}
+	if err != nil {
+		ex.Error = err.Error()
+	}
+	s.r.Audit = append(s.r.Audit, ex)
 }
 
 func (s *scanner) note(format string, args ...any) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -723,4 +724,69 @@ type cancelAfter struct {
 func (c cancelAfter) Query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
 	defer c.cancel()
 	return c.Playback.Query(ctx, req)
+}
+
+// TestScanAdapterLost: a link that drops for one request (a Bluetooth hiccup) costs a repeat
+// of that request, kept in the audit trail, and the scan is complete. A link that stays down
+// stops the scan at once with the partial report and an error that says so, instead of
+// failing every remaining step.
+func TestScanAdapterLost(t *testing.T) {
+	at := func(script []obdtest.Exchange, req string) int {
+		for i, ex := range script {
+			if ex.Req == req {
+				return i
+			}
+		}
+		t.Fatalf("no %s in the script", req)
+		return 0
+	}
+	lost := fmt.Errorf("elm327: 0904: %w", obd.ErrAdapterLost)
+
+	script := petrolScript()
+	i := at(script, "0904")
+	script = slices.Insert(script, i, obdtest.ExErr("0904", lost))
+	pb := obdtest.New(t, script...)
+	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: canProfile}, obd.ScanOptions{})
+	if err != nil {
+		t.Fatalf("one dropped request: %v", err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var calids []string
+	for _, e := range rep.ECUs {
+		calids = append(calids, e.CALIDs...)
+	}
+	if len(calids) != 2 {
+		t.Errorf("CALIDs %v after the repeat", calids)
+	}
+	n := 0
+	for _, ex := range rep.Audit {
+		if ex.Request == "0904" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("0904 appears %d times in the audit trail, want 2 (the lost attempt too)", n)
+	}
+	for _, st := range rep.Steps {
+		if st.Status == obd.StepFailed {
+			t.Errorf("step %s failed: %s", st.Name, st.Error)
+		}
+	}
+
+	script = petrolScript()
+	i = at(script, "0904")
+	script = append(script[:i:i], obdtest.ExErr("0904", lost), obdtest.ExErr("0904", lost))
+	pb = obdtest.New(t, script...)
+	rep, err = obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: canProfile}, obd.ScanOptions{})
+	if !errors.Is(err, obd.ErrAdapterLost) || !strings.Contains(err.Error(), "step calid") {
+		t.Fatalf("link down: %v, want ErrAdapterLost at step calid", err)
+	}
+	if rep == nil || rep.VIN != "LK6ADCE15PB405127" || len(rep.DTCs.Stored) == 0 {
+		t.Errorf("partial report lost what was read: %+v", rep)
+	}
+	if err := pb.Close(); err != nil {
+		t.Error(err) // a request after the second loss
+	}
 }

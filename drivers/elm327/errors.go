@@ -1,7 +1,6 @@
 package elm327
 
 import (
-	"errors"
 	"os"
 	"regexp"
 	"strings"
@@ -214,6 +213,12 @@ func (e *FrameError) Error() string {
 }
 
 // ErrDisconnected is returned for the request during which the link to the adapter broke
-// (USB unplugged, Bluetooth dropped). The adapter has been reopened when possible; the next
-// request can proceed.
-var ErrDisconnected = errors.New("elm327: connection to the adapter lost")
+// (USB unplugged, Bluetooth dropped), and for a request made while the link is down and
+// reopening it failed. The adapter has been reopened when possible; the next request can
+// proceed. It is obd.ErrAdapterLost to errors.Is.
+var ErrDisconnected error = disconnected{}
+
+type disconnected struct{}
+
+func (disconnected) Error() string        { return "elm327: connection to the adapter lost" }
+func (disconnected) Is(target error) bool { return target == obd.ErrAdapterLost }

@@ -32,6 +32,9 @@ func (a *Adapter) Query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	}
 	if a.port == nil {
 		if err := a.reconnect(ctx); err != nil {
+			if !errors.Is(err, ErrDisconnected) {
+				err = fmt.Errorf("%w: %w", ErrDisconnected, err)
+			}
 			return nil, err
 		}
 	}

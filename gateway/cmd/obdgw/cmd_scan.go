@@ -91,6 +91,9 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		if errors.Is(err, obd.ErrNoVehicle) {
 			return &exitError{code: exitNoVehicle, err: fmt.Errorf("the car stopped answering during the scan (ignition switched off? adapter pulled?): %v", err)}
 		}
+		if errors.Is(err, obd.ErrAdapterLost) {
+			return &exitError{code: exitFailure, err: fmt.Errorf("the link to the adapter broke during the scan and did not come back (unplugged? Bluetooth out of range?); the report above is partial: reseat the adapter and scan again: %v", err)}
+		}
 		return &exitError{code: exitFailure, err: fmt.Errorf("scan incomplete (the report above is partial): %w", err)}
 	}
 	return nil

@@ -237,6 +237,39 @@ func TestBinaryScanIgnitionOff(t *testing.T) {
 	}
 }
 
+// TestBinaryScanAdapterPulled: the adapter goes away in the middle of the scan (the simulator
+// drops the link mid-answer and exits, like a dongle pulled from the socket). The scan stops
+// there: the partial report is printed, and one error line says the link broke and what to
+// do, with exit 1.
+func TestBinaryScanAdapterPulled(t *testing.T) {
+	petrol, err := os.ReadFile(filepath.Join("..", "..", "..", "drivers", "elm327", "elm327sim", "scenarios", "petrol.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := strings.Replace(string(petrol), "faults:\n", "faults:\n  disconnect_after: 30\n", 1)
+	if sc == string(petrol) {
+		t.Fatal("petrol.yaml has no faults section to extend")
+	}
+	file := filepath.Join(t.TempDir(), "pulled.yaml")
+	if err := os.WriteFile(file, []byte(sc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, stop := startSim(t, "--scenario", file, "--baud", "2000000")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path, "--lang", "en")
+	if code != exitFailure {
+		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitFailure, stderr)
+	}
+	if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "link to the adapter broke") || !strings.Contains(el[0], "scan again") {
+		t.Errorf("want one error line about the broken link, got %q\nstderr:\n%s", el, stderr)
+	}
+	if !strings.Contains(stdout, "LK6ADCE15PB405127") {
+		t.Errorf("the partial report (VIN read before the link broke) is missing:\n%s", stdout)
+	}
+	if code, _ := stop(); code == 0 {
+		t.Error("the simulator did not report the dropped link")
+	}
+}
+
 func TestBinaryScanNotAnELM327(t *testing.T) {
 	// A device that talks, but not ELM: a GPS receiver's NMEA sentences, no '>' ever.
 	m, s := rawPTYForTest(t)
