@@ -27,6 +27,11 @@ type Options struct {
 	Timeout time.Duration
 	// Log receives one debug line per command (nil → discard).
 	Log *slog.Logger
+	// HostBaud, when set, reports the rate the host set on its end of the line (PTYHostBaud
+	// reads it through a pty's master). When it differs from the adapter's rate (Baud, else
+	// the scenario's), the simulator sees and sends only garbage, as a UART at the wrong rate
+	// does: no command is understood and no prompt comes back.
+	HostBaud func() int
 }
 
 // Stats is what a Sim counted since it was created.
@@ -47,6 +52,8 @@ type Stats struct {
 	TimeoutWaits int
 	NoDataWaits  int
 	Waited       time.Duration
+	// Garbled counts bytes the host sent at a rate other than the adapter's (Options.HostBaud).
+	Garbled int
 	// WaitedAfter lists the commands after which the adapter waited out its timeout for
 	// more frames (the TimeoutWaits), in order.
 	WaitedAfter []string
@@ -73,6 +80,8 @@ type Sim struct {
 	latency time.Duration
 	timeout time.Duration
 	log     *slog.Logger
+
+	hostBaud func() int
 
 	mu      sync.Mutex
 	stats   Stats
@@ -122,6 +131,7 @@ func New(scenario Scenario, opts Options) *Sim {
 		s.latency = 0
 	}
 	s.timeout = opts.Timeout
+	s.hostBaud = opts.HostBaud
 	s.reset()
 	return s
 }
@@ -220,6 +230,14 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 		}
 		select {
 		case b := <-in:
+			if s.hostBaud != nil {
+				if hb := s.hostBaud(); hb != s.baud {
+					if err := s.garble(b, hb); err != nil {
+						return err
+					}
+					continue
+				}
+			}
 			s.pending = append(s.pending, b...)
 		case err := <-errc:
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, os.ErrClosed) {
@@ -230,6 +248,20 @@ func (s *Sim) Serve(ctx context.Context, rw io.ReadWriter) error {
 			return nil
 		}
 	}
+}
+
+// garble answers bytes sent at the wrong rate hb: the chip reads them as framing errors and
+// noise, and what it sends back reaches the host as noise too. The noise never holds a prompt
+// or a line end, so a host can only time out.
+func (s *Sim) garble(b []byte, hb int) error {
+	s.count(func(st *Stats) { st.BytesIn += len(b); st.Garbled += len(b) })
+	s.log.Debug("elm327sim: host at the wrong rate", "host_baud", hb, "adapter_baud", s.baud, "bytes", len(b))
+	noise := make([]byte, (len(b)+1)/2)
+	for i := range noise {
+		noise[i] = []byte{0xF8, 0x80, 0x00, 0xE0, 0xFE}[i%5]
+	}
+	_, err := s.w.Write(noise)
+	return err
 }
 
 // normalize drops spaces and control characters and upper-cases, as the ELM does (domain §1).

@@ -61,9 +61,10 @@ func runSim(ctx context.Context, e *env, args []string) error {
 }
 
 func runSimELM327(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "sim elm327", "[--scenario NAME|FILE] [--baud N] [--latency D]")
+	fs := newFlags(e, "sim elm327", "[--scenario NAME|FILE] [--baud N] [--strict-baud] [--latency D]")
 	scenario := fs.String("scenario", "petrol", "built-in scenario ("+strings.Join(elm327sim.Builtins(), ", ")+") or a YAML file")
 	baud := fs.Int("baud", 0, "pace output at this serial rate (0: the scenario's)")
+	strict := fs.Bool("strict-baud", false, "answer only a client whose serial rate is the adapter's (--baud, else the scenario's), as a real adapter does; other rates see noise")
 	latency := fs.Duration("latency", 0, "ECU response time per request (default: the scenario's)")
 	list := fs.Bool("list", false, "list the built-in scenarios and exit")
 	if err := fs.Parse(args); err != nil {
@@ -109,6 +110,11 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 	}
 	if f, ok := e.stdout.(*os.File); ok {
 		f.Sync()
+	}
+	if *strict {
+		if opts.HostBaud = elm327sim.PTYHostBaud(master); opts.HostBaud == nil {
+			return usageError("--strict-baud: the client's serial rate cannot be read on this system")
+		}
 	}
 	sim := elm327sim.New(sc, opts)
 	e.log.Info("elm327 simulator ready", "sim", sim.String(), "address", "serial://"+slave.Name())
