@@ -50,6 +50,9 @@ type Options struct {
 	// "BUS INIT: ..."), so a user waiting up to 30 s sees that something is happening. It is
 	// called from the goroutine running Open or Query and must not block.
 	Progress func(msg string)
+	// BaudProgress, when set, is told in a sentence for people each time Open tries another
+	// baud rate, and which rate answered. Same rules as Progress.
+	BaudProgress func(msg string)
 	// Now is the clock for log rate limiting (default time.Now).
 	Now func() time.Time
 }
@@ -101,9 +104,11 @@ var (
 	_ obd.Profiler = (*Adapter)(nil)
 )
 
-// Open opens the adapter at addr (see serialport.Open) and initialises it. An adapter that
-// cannot reach the car returns an error wrapping obd.ErrNoVehicle (ignition off); the port is
-// closed then, so the caller simply calls Open again later.
+// Open opens the adapter at addr (see serialport.Open) and initialises it. A serial or USB
+// address without ?baud= is tried at the usual ELM327 rates, 38400 first, until one draws a
+// prompt (see openPort). An adapter that cannot reach the car returns an error wrapping
+// obd.ErrNoVehicle (ignition off); the port is closed then, so the caller simply calls Open
+// again later.
 func Open(addr string, opts Options) (*Adapter, error) {
 	return OpenContext(context.Background(), addr, opts)
 }
@@ -111,12 +116,12 @@ func Open(addr string, opts Options) (*Adapter, error) {
 // OpenContext is Open with a context that bounds the initialisation (the protocol search can
 // take up to Options.SearchTimeout).
 func OpenContext(ctx context.Context, addr string, opts Options) (*Adapter, error) {
-	p, err := serialport.Open(addr, opts.PortOptions...)
+	opts.defaults()
+	p, popts, err := openPort(ctx, addr, opts)
 	if err != nil {
 		return nil, fmt.Errorf("elm327: %w", err)
 	}
 	if opts.Reopen == nil {
-		popts := opts.PortOptions
 		opts.Reopen = func(context.Context) (serialport.Port, error) { return serialport.Open(addr, popts...) }
 	}
 	a, err := NewContext(ctx, p, opts)

@@ -8,6 +8,9 @@
 //     adaptive timing, protocol (automatic, or "try the remembered one first"), supply
 //     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
 //     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
+//     Before that, Open finds the baud rate of a serial or USB address that names none: the
+//     resync probe at 38400, 9600, 230400, 115200, 57600 and 19200 until a clean prompt comes
+//     back (Options.BaudProgress tells the user); reopening after a broken link uses it.
 //   - Framing: a reply ends at the prompt '>' wherever it falls in the byte stream. NUL bytes,
 //     Bluetooth module chatter ("+DISC:SUCCESS") and echoes are dropped; bytes that arrived
 //     between commands (late frames of a slow ECU) are drained before the next command,

@@ -179,9 +179,12 @@ type TimeoutError struct {
 
 func (e *TimeoutError) Error() string {
 	s := "elm327: " + e.Command + ": no prompt before the deadline"
-	if e.Raw != "" {
+	switch {
+	case e.Raw != "" && !cleanText([]byte(e.Raw)):
+		s += " (got noise " + strconvQuoteRaw(e.Raw) + ": the baud rate is probably wrong)"
+	case e.Raw != "":
 		s += " (got " + strconvQuoteRaw(e.Raw) + ")"
-	} else {
+	default:
 		s += " (nothing received: is the adapter powered and the baud rate right?)"
 	}
 	return s

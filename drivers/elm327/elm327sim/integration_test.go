@@ -48,7 +48,16 @@ func rawPTY(t testing.TB) (master, slave *os.File) {
 
 func serve(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options) *rig {
 	t.Helper()
+	return serveOn(t, sc, opts, false)
+}
+
+// serveOn is serve; with strictBaud the simulator answers only a host at its own rate.
+func serveOn(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options, strictBaud bool) *rig {
+	t.Helper()
 	m, s := rawPTY(t)
+	if strictBaud {
+		opts.HostBaud = elm327sim.PTYHostBaud(m)
+	}
 	r := &rig{sim: elm327sim.New(sc, opts), addr: "serial://" + s.Name(), done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { r.done <- r.sim.Serve(ctx, m) }()
@@ -553,6 +562,51 @@ func TestRememberedSizeTooSmall(t *testing.T) {
 	// What the car really answered replaced the wrong sizes.
 	if a, _ := mem.Recall("LK6ADCE15PB405127"); len(a.Requests["0904"]) != 2 || a.Requests["0904"][0].Len != 19 {
 		t.Errorf("0904 remembered as %v", a.Requests["0904"])
+	}
+	noClear(t, r)
+}
+
+// TestBaudSearch: an adapter at 115200 behind an address that names no rate is found by trying
+// the usual rates over a real pty whose line rate the simulator checks: the scan is complete,
+// the user is told what was tried and which rate to write into the address. An address that
+// names a rate is opened at that rate only, and a wrong one fails with the usual hint.
+func TestBaudSearch(t *testing.T) {
+	if elm327sim.PTYHostBaud(nil) == nil {
+		t.Skip("the simulator cannot read a pty's line rate on this system")
+	}
+	t.Parallel()
+	r := serveOn(t, quick(t, "petrol"), elm327sim.Options{Baud: 115200, NoLatency: true}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var said []string
+	ad, err := elm327.OpenContext(ctx, r.addr, elm327.Options{BaudProgress: func(m string) { said = append(said, m) }})
+	if err != nil {
+		t.Fatalf("open: %v (said %q)", err, said)
+	}
+	if d := ad.Profile().Device; !strings.HasSuffix(d, "@115200") {
+		t.Errorf("device %q, want it opened at 115200", d)
+	}
+	rep, err := obd.Scan(ctx, ad, obd.ScanOptions{Lang: "en"})
+	ad.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPetrol(t, rep, true)
+	if len(said) == 0 || !strings.Contains(said[0], "no answer at 38400 baud") || !strings.Contains(said[len(said)-1], "?baud=115200") {
+		t.Errorf("progress %q", said)
+	}
+	if r.sim.Stats().Garbled == 0 {
+		t.Error("no rate was tried but the right one: the test proves nothing")
+	}
+
+	said = nil
+	_, err = elm327.OpenContext(ctx, r.addr+"?baud=38400", elm327.Options{ATTimeout: 200 * time.Millisecond, ResetTimeout: 300 * time.Millisecond, BaudProgress: func(m string) { said = append(said, m) }})
+	var te *elm327.TimeoutError
+	if !errors.As(err, &te) || !strings.Contains(err.Error(), "baud rate") {
+		t.Errorf("wrong configured rate: %v, want a timeout naming the baud rate", err)
+	}
+	if len(said) != 0 {
+		t.Errorf("a configured rate was searched: %q", said)
 	}
 	noClear(t, r)
 }

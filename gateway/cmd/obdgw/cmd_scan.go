@@ -64,6 +64,7 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		Progress: func(msg string) {
 			progress("adapter says %q: searching for the car's protocol (up to 30 s) …", strings.TrimSpace(msg))
 		},
+		BaudProgress: func(msg string) { progress("%s", msg) },
 	})
 	if err != nil {
 		return scanOpenError(*port, err, ctx)
@@ -124,7 +125,7 @@ func scanOpenError(addr string, err error, ctx context.Context) error {
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil:
 		return &exitError{code: exitFailure, err: fmt.Errorf("gave up connecting to %s: --timeout reached", addr)}
 	case errors.As(err, &te), strings.Contains(err.Error(), "no prompt"):
-		return &exitError{code: exitNotAdapter, err: fmt.Errorf("the device at %s does not answer like an ELM327 adapter (no '>' prompt): is it the OBD adapter, powered by the car, at the right baud rate (try ?baud=38400 or 9600)? (%v)", addr, oneLine(err))}
+		return &exitError{code: exitNotAdapter, err: fmt.Errorf("the device at %s does not answer like an ELM327 adapter (no '>' prompt): is it the OBD adapter, powered by the car, at the right baud rate (leave ?baud= out of the address and the usual rates are tried)? (%v)", addr, oneLine(err))}
 	}
 	return &exitError{code: exitFailure, err: fmt.Errorf("connect to %s: %v", addr, oneLine(err))}
 }

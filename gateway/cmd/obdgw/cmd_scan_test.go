@@ -270,6 +270,26 @@ func TestBinaryScanAdapterPulled(t *testing.T) {
 	}
 }
 
+// TestBinaryScanFindsTheBaudRate: an adapter at 115200 (the simulator answers only a client at
+// that rate) behind an address without ?baud= is found; the user sees what was tried and the
+// rate to write into the address, and the scan completes.
+func TestBinaryScanFindsTheBaudRate(t *testing.T) {
+	path, _ := startSim(t, "--scenario", "petrol", "--baud", "115200", "--strict-baud")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path, "--json")
+	if code != 0 {
+		t.Fatalf("exit %d\nstderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, "no answer at 38400 baud") || !strings.Contains(stderr, "?baud=115200") {
+		t.Errorf("the rate search is not shown:\n%s", stderr)
+	}
+	var rep struct {
+		VIN string `json:"vin"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.VIN != "LK6ADCE15PB405127" {
+		t.Errorf("report: %v %q", err, rep.VIN)
+	}
+}
+
 func TestBinaryScanNotAnELM327(t *testing.T) {
 	// A device that talks, but not ELM: a GPS receiver's NMEA sentences, no '>' ever.
 	m, s := rawPTYForTest(t)
