@@ -27,8 +27,8 @@ type Options struct {
 	Timeout time.Duration
 	// Log receives one debug line per command (nil → discard).
 	Log *slog.Logger
-	// HostBaud, when set, reports the rate the host set on its end of the line (PTYHostBaud
-	// reads it through a pty's master). When it differs from the adapter's rate (Baud, else
+	// HostBaud, when set, reports the rate the host set on its end of the line (for a pty,
+	// serialport.PTYBaud reads it through the master; 0 when it cannot be read). When it differs from the adapter's rate (Baud, else
 	// the scenario's), the simulator sees and sends only garbage, as a UART at the wrong rate
 	// does: no command is understood and no prompt comes back.
 	HostBaud func() int

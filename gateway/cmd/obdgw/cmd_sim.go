@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
+	"github.com/obdgw/obdgw/drivers/serialport"
 )
 
 // simulator is one device simulator `obdgw sim NAME` can run. Rig simulators register here
@@ -112,9 +113,10 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 		f.Sync()
 	}
 	if *strict {
-		if opts.HostBaud = elm327sim.PTYHostBaud(master); opts.HostBaud == nil {
-			return usageError("--strict-baud: the client's serial rate cannot be read on this system")
+		if _, err := serialport.PTYBaud(master); err != nil {
+			return usageError("--strict-baud: %v", err)
 		}
+		opts.HostBaud = func() int { b, _ := serialport.PTYBaud(master); return b }
 	}
 	sim := elm327sim.New(sc, opts)
 	e.log.Info("elm327 simulator ready", "sim", sim.String(), "address", "serial://"+slave.Name())
