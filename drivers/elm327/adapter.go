@@ -50,6 +50,9 @@ type Options struct {
 	// "BUS INIT: ..."), so a user waiting up to 30 s sees that something is happening. It is
 	// called from the goroutine running Open or Query and must not block.
 	Progress func(msg string)
+	// Baud is the rate to try first when Open searches for one (an address without ?baud=):
+	// the rate this adapter answered at last time (Adapter.Baud). 0: 38400 first.
+	Baud int
 	// BaudProgress, when set, is told in a sentence for people each time Open tries another
 	// baud rate, and which rate answered. Same rules as Progress.
 	BaudProgress func(msg string)
@@ -80,6 +83,7 @@ func (o *Options) defaults() {
 type Adapter struct {
 	opts Options
 	log  *slog.Logger
+	baud int // the rate Open found, 0 when it did not search
 
 	mu       sync.Mutex // held for a whole exchange
 	port     serialport.Port
@@ -117,7 +121,7 @@ func Open(addr string, opts Options) (*Adapter, error) {
 // take up to Options.SearchTimeout).
 func OpenContext(ctx context.Context, addr string, opts Options) (*Adapter, error) {
 	opts.defaults()
-	p, popts, err := openPort(ctx, addr, opts)
+	p, popts, baud, err := openPort(ctx, addr, opts)
 	if err != nil {
 		return nil, fmt.Errorf("elm327: %w", err)
 	}
@@ -129,8 +133,13 @@ func OpenContext(ctx context.Context, addr string, opts Options) (*Adapter, erro
 		p.Close()
 		return nil, err
 	}
+	a.baud = baud
 	return a, nil
 }
+
+// Baud is the rate Open found by trying rates (see Options.Baud), 0 when the address named
+// its rate or the link has none (TCP, Bluetooth).
+func (a *Adapter) Baud() int { return a.baud }
 
 // New initialises the adapter behind an open port. On error the port is left open (the caller
 // owns it).

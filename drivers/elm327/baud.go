@@ -20,52 +20,66 @@ var probeBauds = []int{38400, 9600, 230400, 115200, 57600, 19200}
 // gets the full AT timeout, as an adapter opened at a given rate does.
 const probeWait = 300 * time.Millisecond
 
-// openPort opens addr for OpenContext and returns the options that reopen it the same way. A
-// serial or USB address without ?baud= (and no PortOptions) is probed: at each rate of
-// probeBauds the resync command "7F7F" must draw a clean prompt. An address that names its
-// rate is opened at that rate, never overridden; TCP and Bluetooth (rfcomm) links have no
+// openPort opens addr for OpenContext and returns the options that reopen it the same way and
+// the rate found (0 when the rate was not searched or none answered). A serial or USB address
+// without ?baud= (and no PortOptions) is probed: at each rate of probeBauds, Options.Baud
+// first when set, the resync command "7F7F" must draw a clean prompt. An address that names
+// its rate is opened at that rate, never overridden; TCP and Bluetooth (rfcomm) links have no
 // rate to find. When no rate answers, the port is opened at 38400 and the initialisation
 // reports what is wrong, as without the probe.
-func openPort(ctx context.Context, addr string, opts Options) (serialport.Port, []serialport.Option, error) {
+func openPort(ctx context.Context, addr string, opts Options) (serialport.Port, []serialport.Option, int, error) {
 	if !probesBaud(addr, opts) {
 		p, err := serialport.Open(addr, opts.PortOptions...)
-		return p, opts.PortOptions, err
+		return p, opts.PortOptions, 0, err
 	}
-	for i, baud := range probeBauds {
+	order := probeBauds
+	if opts.Baud > 0 {
+		order = []int{opts.Baud}
+		for _, b := range probeBauds {
+			if b != opts.Baud {
+				order = append(order, b)
+			}
+		}
+	}
+	for i, baud := range order {
 		popts := []serialport.Option{serialport.WithBaud(baud)}
 		p, err := serialport.Open(addr, popts...)
 		if err != nil {
-			return nil, nil, err // missing, busy or forbidden at any rate
+			return nil, nil, 0, err // missing, busy or forbidden at any rate
 		}
 		wait := probeWait
-		if i == 0 {
+		if i == 0 || baud == probeBauds[0] {
 			wait = opts.ATTimeout
 		}
 		ok, err := answersPrompt(ctx, p, wait)
 		if ok {
-			if i > 0 {
-				opts.Logger.Info("elm327: adapter found by trying baud rates; name the rate in its address to skip the search", "device", p.String(), "address", addr+"?baud="+fmt.Sprint(baud))
+			if baud != probeBauds[0] {
+				sep := "?"
+				if strings.Contains(addr, "?") {
+					sep = "&"
+				}
+				opts.Logger.Info("elm327: adapter found by trying baud rates; name the rate in its address to skip the search", "device", p.String(), "address", fmt.Sprintf("%s%sbaud=%d", addr, sep, baud))
 				if opts.BaudProgress != nil {
 					opts.BaudProgress(fmt.Sprintf("the adapter answers at %d baud (add ?baud=%d to its address to skip this search)", baud, baud))
 				}
 			}
-			return p, popts, nil
+			return p, popts, baud, nil
 		}
 		p.Close()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, 0, err
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, nil, 0, ctx.Err()
 		}
-		if i+1 < len(probeBauds) && opts.BaudProgress != nil {
-			opts.BaudProgress(fmt.Sprintf("no answer at %d baud; trying %d …", baud, probeBauds[i+1]))
+		if i+1 < len(order) && opts.BaudProgress != nil {
+			opts.BaudProgress(fmt.Sprintf("no answer at %d baud; trying %d …", baud, order[i+1]))
 		}
 	}
-	opts.Logger.Info("elm327: no baud rate drew a prompt; initialising at the boot rate", "address", addr, "tried", probeBauds)
+	opts.Logger.Info("elm327: no baud rate drew a prompt; initialising at the boot rate", "address", addr, "tried", order)
 	popts := []serialport.Option{serialport.WithBaud(probeBauds[0])}
 	p, err := serialport.Open(addr, popts...)
-	return p, popts, err
+	return p, popts, 0, err
 }
 
 // probesBaud reports whether addr leaves the rate to be found.

@@ -223,11 +223,13 @@ func (d *Daemon) buildBays() {
 		dial := d.o.Dial
 		if dial == nil {
 			// The adapter tries the protocol this bay's last car talked before searching
-			// (a search takes seconds on K-line), and the bay remembers what it found.
+			// (a search takes seconds on K-line), and, for an address without ?baud=, the
+			// rate it answered at last time first; the bay remembers what it found.
 			dial = func(ctx context.Context, cb config.Bay) (bay.Conn, error) {
-				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.protocol(cb.Name)})
+				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.protocol(cb.Name), Baud: mem.baud(cb.Name)})
 				if err == nil {
 					mem.setProtocol(cb.Name, ad.Profile().ProtocolNum)
+					mem.setBaud(cb.Name, ad.Baud())
 				}
 				return ad, err
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,9 @@ const (
 	bucketAnswers = "obd.answers"
 	// bucketProtocol: bay name → the ELM protocol number its last car talked ("6").
 	bucketProtocol = "obd.protocol"
+	// bucketBaud: bay name → the serial rate its adapter answered at when its address names
+	// none ("115200").
+	bucketBaud = "obd.baud"
 )
 
 // maxAnswers is how many cars the answer memory keeps; past it, the car scanned longest ago
@@ -24,8 +28,8 @@ const (
 const maxAnswers = 5000
 
 // memory is the gateway's obd.Memory (each car's answer sizes, so a returning car's scan need
-// not wait out the adapter's timeout) and each bay's last protocol (so the adapter tries it
-// before a full protocol search). It lives in the buffer file: state in one place. Nothing in
+// not wait out the adapter's timeout), each bay's last protocol (so the adapter tries it
+// before a full protocol search) and the rate its adapter answered at (tried first). It lives in the buffer file: state in one place. Nothing in
 // it is needed for correctness: an entry that cannot be read is logged and ignored.
 type memory struct {
 	db  *buffer.DB
@@ -140,5 +144,32 @@ func (m *memory) setProtocol(bay, num string) {
 	}
 	if err := m.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketProtocol, bay, []byte(num)) }); err != nil {
 		m.log.Warn("bay protocol memory: write failed", "bay", bay, "err", err)
+	}
+}
+
+// baud returns the rate bay's adapter answered at when Open searched for it, 0 when none is
+// known.
+func (m *memory) baud(bay string) int {
+	var b []byte
+	if err := m.db.View(func(tx *buffer.Tx) error {
+		b = tx.Get(bucketBaud, bay)
+		return nil
+	}); err != nil {
+		m.log.Warn("bay baud memory: read failed", "bay", bay, "err", err)
+	}
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n < 300 || n > 4000000 {
+		return 0 // absent, or not what setBaud writes
+	}
+	return n
+}
+
+// setBaud remembers the rate an adapter answered at after Open searched for it (0: it did not).
+func (m *memory) setBaud(bay string, n int) {
+	if n <= 0 || m.baud(bay) == n {
+		return
+	}
+	if err := m.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketBaud, bay, []byte(strconv.Itoa(n))) }); err != nil {
+		m.log.Warn("bay baud memory: write failed", "bay", bay, "err", err)
 	}
 }

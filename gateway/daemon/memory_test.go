@@ -13,6 +13,7 @@ import (
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
 	"github.com/obdgw/obdgw/drivers/rig/rigsim"
+	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/obd"
@@ -78,6 +79,9 @@ func TestMemoryIgnoresUnreadableEntries(t *testing.T) {
 		if err := tx.Put(bucketAnswers, "BAD00000000000002", []byte("{}")); err != nil {
 			return err
 		}
+		if err := tx.Put(bucketBaud, "bay1", []byte("fast")); err != nil {
+			return err
+		}
 		return tx.Put(bucketProtocol, "bay1", []byte("66; rm -rf"))
 	}); err != nil {
 		t.Fatal(err)
@@ -97,13 +101,22 @@ func TestMemoryIgnoresUnreadableEntries(t *testing.T) {
 	if p := m.protocol("bay1"); p != "6" {
 		t.Errorf("protocol %q after ATDPN said A6, want 6", p)
 	}
+	if b := m.baud("bay1"); b != 0 {
+		t.Errorf("baud %d from a damaged entry", b)
+	}
+	m.setBaud("bay1", 115200)
+	if b := m.baud("bay1"); b != 115200 {
+		t.Errorf("baud %d after the adapter answered at 115200", b)
+	}
 }
 
 // TestBayRemembersProtocolAndCar: a bay's adapter is opened the way `obdgw run` opens it, over
-// a real pty. After one session the buffer file holds the protocol the car talked and the
-// sizes of its answers; a gateway restarted on the same file tells the adapter to try that
-// protocol first (ATSP A6, no search) and scans the returning car without waiting out the
-// adapter's timeout after any request.
+// a real pty, at 115200 baud behind an address that names no rate (the simulator answers
+// only a client at its rate). After one session the buffer file holds the rate found, the
+// protocol the car talked and the sizes of its answers; a gateway restarted on the same file
+// opens the adapter at that rate first (no noise), tells it to try that protocol first
+// (ATSP A6, no search) and scans the returning car without waiting out the adapter's timeout
+// after any request.
 func TestBayRemembersProtocolAndCar(t *testing.T) {
 	sc, err := elm327sim.Builtin("petrol")
 	if err != nil {
@@ -115,7 +128,8 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	sim := elm327sim.New(sc, elm327sim.Options{Baud: -1, NoLatency: true})
+	hostBaud := func() int { b, _ := serialport.PTYBaud(p.Master); return b }
+	sim := elm327sim.New(sc, elm327sim.Options{Baud: 115200, NoLatency: true, HostBaud: hostBaud})
 	simCtx, stopSim := context.WithCancel(context.Background())
 	defer stopSim()
 	go sim.Serve(simCtx, p.Master)
@@ -156,6 +170,9 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 	if got := m.protocol("bay1"); got != "6" {
 		t.Errorf("bay1 protocol remembered as %q, want 6", got)
 	}
+	if got := m.baud("bay1"); got != 115200 || a1.Garbled == b1.Garbled {
+		t.Errorf("bay1 rate remembered as %d after %d noise bytes, want 115200 found by trying", got, a1.Garbled-b1.Garbled)
+	}
 	if a, ok := m.Recall(sc.VIN); !ok || len(a.Requests) == 0 {
 		t.Errorf("the car's answers were not remembered: %+v", a)
 	}
@@ -165,6 +182,9 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 	cmds := a2.Commands[len(b2.Commands):]
 	if !slices.Contains(cmds, "ATSPA6") || a2.Search != b2.Search {
 		t.Errorf("second session: want ATSPA6 and no search; sent %q", cmds)
+	}
+	if a2.Garbled != b2.Garbled {
+		t.Errorf("second session: %d noise bytes; the remembered rate was not tried first", a2.Garbled-b2.Garbled)
 	}
 	// One wait is left: the adapter's first 0100 at connect, which learns who answers.
 	if got := a2.TimeoutWaits - b2.TimeoutWaits; got != 1 {

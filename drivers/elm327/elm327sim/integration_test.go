@@ -597,8 +597,22 @@ func TestBaudSearch(t *testing.T) {
 	if len(said) == 0 || !strings.Contains(said[0], "no answer at 38400 baud") || !strings.Contains(said[len(said)-1], "?baud=115200") {
 		t.Errorf("progress %q", said)
 	}
-	if r.sim.Stats().Garbled == 0 {
+	garbled := r.sim.Stats().Garbled
+	if garbled == 0 {
 		t.Error("no rate was tried but the right one: the test proves nothing")
+	}
+	if ad.Baud() != 115200 {
+		t.Errorf("Baud() %d, want 115200", ad.Baud())
+	}
+	// The rate found, given back (the daemon keeps it per bay), is tried first.
+	said = nil
+	ad, err = elm327.OpenContext(ctx, r.addr, elm327.Options{Baud: 115200, BaudProgress: func(m string) { said = append(said, m) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad.Close()
+	if g := r.sim.Stats().Garbled; g != garbled || ad.Baud() != 115200 {
+		t.Errorf("remembered rate not tried first: %d more noise bytes, Baud() %d; said %q", g-garbled, ad.Baud(), said)
 	}
 
 	said = nil
