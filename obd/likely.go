@@ -24,6 +24,7 @@ func (s *scanner) likely(req Request) []Expect {
 		return nil
 	}
 	var size func(e *ECUReport) int
+	may := func(*ECUReport) bool { return true }
 	switch {
 	case (req.Service == ServicePending || req.Service == ServicePermanent) && len(req.Data) == 0:
 		size = func(*ECUReport) int { return 2 } // 47 00
@@ -31,6 +32,7 @@ func (s *scanner) likely(req Request) []Expect {
 		size = func(*ECUReport) int { return 7 } // 42 00 00 + four bitmap bytes
 	case req.Service == 0x09 && len(req.Data) == 1:
 		pid := req.Data[0]
+		may = func(e *ECUReport) bool { return e.sup09.Has(pid) }
 		switch pid {
 		case 0x04:
 			size = func(*ECUReport) int { return 3 + 16 }
@@ -43,9 +45,8 @@ func (s *scanner) likely(req Request) []Expect {
 		default:
 			return nil
 		}
-		return s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: size(e)}, e.sup09.Has(pid) })
 	default:
 		return nil
 	}
-	return s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: size(e)}, true })
+	return s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: size(e)}, may(e) })
 }

@@ -280,8 +280,9 @@ func (s *scanner) ecu(id string) *ECUReport {
 
 // query sends req and returns the positive answers, one per ECU (legacy multi-message answers
 // joined). A request the scan could not size itself is sized from what the car answered on an
-// earlier visit (Memory), else, on CAN, as the usual answer (likely). NO DATA and negative answers come back as no responses and a note; a failure is
-// recorded in the step and returned.
+// earlier visit (Memory), else, on CAN, as the usual answer (likely). NO DATA and negative
+// answers come back as no responses and a note; a failure is recorded in the step and
+// returned.
 func (s *scanner) query(req Request) ([]Response, error) {
 	if err := s.ctx.Err(); err != nil {
 		s.fatal = err

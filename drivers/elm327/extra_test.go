@@ -2,6 +2,8 @@ package elm327
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -82,4 +84,15 @@ func TestErrorMessages(t *testing.T) {
 	}
 	t.Log((&TimeoutError{Command: "0100", Raw: "SEARCHING...\r"}).Error())
 	t.Log((&FrameError{Command: "0902", Line: "7E8 22 42", Reason: "consecutive frame without a first frame"}).Error())
+}
+
+// TestDisconnectedIsAdapterLost: the scan stops on a broken link by obd.ErrAdapterLost, so the
+// driver's own error must be it, wrapped or not.
+func TestDisconnectedIsAdapterLost(t *testing.T) {
+	if !errors.Is(fmt.Errorf("elm327: 0904: %w", ErrDisconnected), obd.ErrAdapterLost) {
+		t.Error("ErrDisconnected is not obd.ErrAdapterLost")
+	}
+	if errors.Is(obd.ErrAdapterLost, ErrDisconnected) || errors.Is(ErrDisconnected, obd.ErrNoVehicle) {
+		t.Error("ErrDisconnected matches more than it should")
+	}
 }
