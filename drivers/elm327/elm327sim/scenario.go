@@ -74,6 +74,11 @@ type ECUSpec struct {
 	Padding string `yaml:"padding"`
 	// IUPR is the raw 0908 (spark) or 090B (compression) payload after the item count.
 	IUPR string `yaml:"iupr"`
+	// Delay is how much later than the scenario's latency this ECU answers (a slow or busy
+	// controller). An answer that comes longer after the previous ECU's than the adapter's
+	// wait for more frames (ATST, shortened by adaptive timing) is missed: the adapter has
+	// already returned to its prompt.
+	Delay time.Duration `yaml:"delay"`
 }
 
 // DTCSpec lists an ECU's fault codes by the service that reports them.
@@ -247,6 +252,7 @@ type ecu struct {
 	pad       int // -1 = none
 	iupr      []byte
 	vin       []byte // first ECU only
+	delay     time.Duration
 }
 
 func scenarioErr(key, format string, a ...any) error {
@@ -481,6 +487,10 @@ func compileECU(k string, proto int, es ECUSpec) (*ecu, error) {
 		}
 		e.negative[strings.ToUpper(hex.EncodeToString(r))] = n
 	}
+	if es.Delay < 0 {
+		return nil, scenarioErr(k+".delay", "must not be negative")
+	}
+	e.delay = es.Delay
 	switch p := strings.ToUpper(es.Padding); p {
 	case "":
 		e.pad = 0

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -675,7 +676,13 @@ func (s *Sim) obdCommand(cmd string) error {
 	if data[0] == 0x04 && len(data) == 1 {
 		s.count(func(st *Stats) { st.Clears++ })
 	}
-	var per [][]line
+	// Each ECU's lines, grouped by when they come: ECUs with the same delay answer together
+	// (a wave); a slow ECU's wave comes later.
+	type wave struct {
+		at  time.Duration // after the scenario latency
+		per [][]line
+	}
+	var waves []wave
 	for _, e := range s.targets() {
 		msgs := s.answer(e, data)
 		if len(msgs) == 0 {
@@ -685,37 +692,44 @@ func (s *Sim) obdCommand(cmd string) error {
 		for _, m := range msgs {
 			ls = append(ls, s.format(e, m)...)
 		}
-		per = append(per, ls)
+		i := 0
+		for i < len(waves) && waves[i].at <= e.delay {
+			i++
+		}
+		if i > 0 && waves[i-1].at == e.delay {
+			waves[i-1].per = append(waves[i-1].per, ls)
+		} else {
+			waves = slices.Insert(waves, i, wave{at: e.delay, per: [][]line{ls}})
+		}
 	}
-	if len(per) == 0 {
+	// The adapter waits stWait for the first answer and after each one for more: a wave
+	// that comes later than that is missed (the adapter is back at its prompt).
+	prev := time.Duration(0)
+	for i, w := range waves {
+		if w.at-prev > s.stWait() {
+			waves = waves[:i]
+			break
+		}
+		prev = w.at
+	}
+	if len(waves) == 0 {
 		return s.noData()
 	}
 	s.delay(s.latency)
-	s.count(func(st *Stats) { st.ECULatency += s.latency })
 	var late []line
-	if s.v.faults.LateSecondECU && len(per) > 1 {
-		for _, ls := range per[1:] {
-			late = append(late, ls...)
-		}
-		per = per[:1]
-	}
-	var lines []line
-	if s.v.interleave && s.headers {
-		for i := 0; ; i++ {
-			any := false
-			for _, ls := range per {
-				if i < len(ls) {
-					lines = append(lines, ls[i])
-					any = true
+	if s.v.faults.LateSecondECU {
+		var first bool
+		for wi := range waves {
+			var kept [][]line
+			for _, ls := range waves[wi].per {
+				if !first {
+					first = true
+					kept = append(kept, ls)
+					continue
 				}
+				late = append(late, ls...)
 			}
-			if !any {
-				break
-			}
-		}
-	} else {
-		for _, ls := range per {
-			lines = append(lines, ls...)
+			waves[wi].per = kept
 		}
 	}
 	eol := s.eol()
@@ -724,22 +738,57 @@ func (s *Sim) obdCommand(cmd string) error {
 		trail = " "
 	}
 	frames := 0
-	for i, l := range lines {
+	at := time.Duration(0)
+emit:
+	for _, w := range waves {
+		var lines []line
+		if s.v.interleave && s.headers {
+			for i := 0; ; i++ {
+				any := false
+				for _, ls := range w.per {
+					if i < len(ls) {
+						lines = append(lines, ls[i])
+						any = true
+					}
+				}
+				if !any {
+					break
+				}
+			}
+		} else {
+			for _, ls := range w.per {
+				lines = append(lines, ls...)
+			}
+		}
+		if len(lines) == 0 {
+			continue
+		}
 		if count > 0 && frames == count {
-			// The chip returns once it has the frames it was told to expect; the rest stay in
-			// its buffer and show up in front of the next answer (inferred, domain §7).
-			for _, r := range lines[i:] {
+			for _, r := range lines {
 				s.stale = append(s.stale, r.text)
 			}
-			break
+			continue
 		}
-		if l.frame {
-			frames++
-		}
-		if err := s.emit(l.text+trail+eol, true); err != nil {
-			return err
+		s.delay(w.at - at)
+		at = w.at
+		for i, l := range lines {
+			if count > 0 && frames == count {
+				// The chip returns once it has the frames it was told to expect; the rest stay in
+				// its buffer and show up in front of the next answer (inferred, domain §7).
+				for _, r := range lines[i:] {
+					s.stale = append(s.stale, r.text)
+				}
+				continue emit
+			}
+			if l.frame {
+				frames++
+			}
+			if err := s.emit(l.text+trail+eol, true); err != nil {
+				return err
+			}
 		}
 	}
+	s.count(func(st *Stats) { st.ECULatency += s.latency + at })
 	if count == 0 || frames < count {
 		w := s.stWait()
 		s.delay(w)
