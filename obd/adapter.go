@@ -29,6 +29,8 @@ type Request struct {
 
 // Expect is what a requester knows of one ECU's answer before asking (see Request.Expect).
 type Expect struct {
+	// ECU is the ECU this entry stands for ("7E8"), when the requester knows it.
+	ECU string
 	// Len is the length of the answer in bytes as ISO 15765-4 (CAN) carries it, which is
 	// Response.Data on CAN: the response service byte through the last data byte ("41 0C 0C
 	// E4" is 4, a VIN 20). 0: unknown.
@@ -36,6 +38,11 @@ type Expect struct {
 	// Messages is how many messages the ECU sends on a legacy protocol (J1850, ISO 9141-2,
 	// ISO 14230): 1 for a Mode 01 PID, 5 for a VIN, one per three DTCs. 0: unknown.
 	Messages int
+	// Answers, in a Likely hint, says this ECU is sure to answer, whatever its size: its own
+	// bitmap names the PID, or it answered the sister service (03 before 07). An adapter
+	// that stopped listening before such an ECU spoke waited too little; an ECU not so
+	// marked may have nothing to say.
+	Answers bool
 }
 
 // Req builds a request from a service and parameter bytes: Req(0x01, 0x0C) is "010C".
@@ -108,7 +115,10 @@ type Profile struct {
 	VoltageV    float64 `json:"voltage_v,omitempty"` // supply voltage read at connect
 	CountHint   bool    `json:"count_hint"`          // the response-count suffix works
 	MultiPID    bool    `json:"multi_pid"`           // several Mode 01 PIDs per request work
-	Clone       bool    `json:"clone_suspected"`     // behaviour betrays a clone
+	// AdaptiveTiming is the ELM327 adaptive timing in use: 1 normal (ATAT1), 2 aggressive
+	// (ATAT2: shorter waits, proven at connect to miss no ECU), 0 unknown or refused.
+	AdaptiveTiming int  `json:"adaptive_timing"`
+	Clone          bool `json:"clone_suspected"` // behaviour betrays a clone
 }
 
 // Profiler is implemented by adapters that can describe themselves.

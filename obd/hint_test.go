@@ -31,6 +31,7 @@ func TestScanHintsPetrol(t *testing.T) {
 	}
 	var unhinted []string
 	likely := map[string]string{}
+	sure := map[string]int{}
 	for i, req := range reqs {
 		if req.Expect == nil {
 			unhinted = append(unhinted, req.String())
@@ -40,6 +41,9 @@ func TestScanHintsPetrol(t *testing.T) {
 			var l []int
 			for _, x := range req.Expect {
 				l = append(l, x.Len)
+				if x.Answers {
+					sure[req.String()]++
+				}
 			}
 			likely[req.String()] = fmt.Sprint(l)
 			continue
@@ -67,6 +71,11 @@ func TestScanHintsPetrol(t *testing.T) {
 	wantLikely := map[string]string{"07": "[2 2]", "0A": "[2 2]", "020000": "[7 7]", "0904": "[19 19]", "0906": "[7 7]", "0908": "[43]"}
 	if !maps.Equal(likely, wantLikely) {
 		t.Errorf("usual-answer hints %v, want %v", likely, wantLikely)
+	}
+	// Sure to answer: both ECUs to 07 (both answered 03) and to the 09 PIDs their bitmaps
+	// name; nobody to 0A or 02 00 00, where silence is an answer.
+	if want := map[string]int{"07": 2, "0904": 2, "0906": 2, "0908": 1}; !maps.Equal(sure, want) {
+		t.Errorf("ECUs marked sure to answer %v, want %v", sure, want)
 	}
 	for _, req := range reqs {
 		switch req.String() {
@@ -116,8 +125,8 @@ func TestScanHintsLegacyDTCs(t *testing.T) {
 		hints[r.String()] = fmt.Sprint(r.Expect)
 	}
 	want := map[string]string{
-		"0100": "[]", "0900": "[{6 1}]", "0101": "[{6 1}]", "03": "[{10 2}]", "07": "[]", "0A": "[]",
-		"020000": "[]", "0105": "[{3 1}]",
+		"0100": "[]", "0900": "[{10 6 1 false}]", "0101": "[{10 6 1 false}]", "03": "[{10 10 2 false}]", "07": "[]", "0A": "[]",
+		"020000": "[]", "0105": "[{10 3 1 false}]",
 	}
 	for req, w := range want {
 		if hints[req] != w {

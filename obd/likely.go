@@ -19,20 +19,28 @@ const (
 //   - 09 04: every ECU whose bitmap names it, one CALID;
 //   - 09 06: one CVN per CALID the ECU reported (J1979 pairs them), at least one;
 //   - 09 08, 09 0B: the counter lists above.
+//
+// An ECU is marked to answer (Expect.Answers) for 09 when its own bitmap names the PID, and
+// for 07 when it answered 03.
 func (s *scanner) likely(req Request) []Expect {
 	if s.form != FormCAN || len(s.ecus) == 0 {
 		return nil
 	}
 	var size func(e *ECUReport) int
 	may := func(*ECUReport) bool { return true }
+	sure := func(*ECUReport) bool { return false }
 	switch {
 	case (req.Service == ServicePending || req.Service == ServicePermanent) && len(req.Data) == 0:
 		size = func(*ECUReport) int { return 2 } // 47 00
+		if req.Service == ServicePending {
+			sure = func(e *ECUReport) bool { return s.dtcAnswers[e.ID][ServiceStored] != nil }
+		}
 	case req.Service == 0x02 && len(req.Data) == 2 && req.Data[0] == 0x00 && req.Data[1] == 0x00:
 		size = func(*ECUReport) int { return 7 } // 42 00 00 + four bitmap bytes
 	case req.Service == 0x09 && len(req.Data) == 1:
 		pid := req.Data[0]
 		may = func(e *ECUReport) bool { return e.sup09.Has(pid) }
+		sure = may
 		switch pid {
 		case 0x04:
 			size = func(*ECUReport) int { return 3 + 16 }
@@ -48,5 +56,5 @@ func (s *scanner) likely(req Request) []Expect {
 	default:
 		return nil
 	}
-	return s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: size(e)}, may(e) })
+	return s.hint(func(e *ECUReport) (Expect, bool) { return Expect{Len: size(e), Answers: sure(e)}, may(e) })
 }

@@ -443,6 +443,7 @@ func (s *scanner) hint(f func(e *ECUReport) (Expect, bool)) []Expect {
 	var out []Expect
 	for _, id := range s.ecuIDs() {
 		if x, ok := f(s.ecus[id]); ok {
+			x.ECU = id
 			out = append(out, x)
 		}
 	}
