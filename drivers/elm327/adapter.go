@@ -91,6 +91,7 @@ type Adapter struct {
 	leftover []byte
 	learned  map[string]learnedCount
 	noHint   map[string]bool
+	timing   int // adaptive timing in force: 0 (refused), 1 (ATAT1) or 2 (ATAT2, proven)
 
 	lastWarn   time.Time
 	suppressed int
@@ -247,11 +248,14 @@ func (a *Adapter) initialise(ctx context.Context) error {
 			a.f.headers = ok
 		}
 	}
-	// 6: adaptive timing; "?" means unsupported.
+	// 6: adaptive timing; "?" means unsupported. ATAT2 comes later, once the ECUs are known.
+	a.timing = 0
 	if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
 		return a.initErr("ATAT1", err)
 	} else if !ok {
 		clone = append(clone, "ATAT1 refused")
+	} else {
+		a.timing = 1
 	}
 	// 7: protocol.
 	sp := "ATSP0"
@@ -350,22 +354,41 @@ func (a *Adapter) initialise(ctx context.Context) error {
 		digit = 1
 	}
 	probe := fmt.Sprintf("0100%X", digit)
-	if lines, err := a.exchange(ctx, probe, a.opts.QueryTimeout); err == nil {
-		r, err := parseReply(lines, a.f, probe)
-		if err == nil && len(r.responses) >= len(first.responses) && len(r.responses) > 0 && sameData(r.responses[0], first.responses) {
-			p.CountHint = true
+	//
+	// On CAN the probe also proves aggressive adaptive timing (ATAT2, domain §8): the adapter
+	// waits less for each answer, and every ECU that answered the patient search must still
+	// make it in time. If one does not, the probe is asked again under ATAT1, which tells a
+	// slow ECU from an adapter that mishandles the digit, and ATAT1 stays.
+	if a.f.can() && a.timing == 1 {
+		ok, err := a.expectOK(ctx, "ATAT2")
+		if err != nil {
+			return a.initErr("ATAT2", err)
 		}
-		var refused *Error
-		if !errors.As(err, &refused) && (err != nil || len(r.responses) < len(first.responses)) {
-			// The adapter returned before every ECU had answered (or cut an answer); the
-			// others may still be answering: let them finish so their frames are drained,
-			// not mistaken for the next answer. An adapter error string needs no wait: "?"
-			// never reached the bus, and NO DATA came after the timeout.
-			a.waitQuiet(300 * time.Millisecond)
+		if ok {
+			a.timing = 2
 		}
-	} else if isLinkError(err) {
+	}
+	works, refused, err := a.probeCount(ctx, probe, first.responses)
+	if err != nil {
 		return a.initErr(probe, err)
 	}
+	if !works && a.timing == 2 {
+		if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
+			return a.initErr("ATAT1", err)
+		} else if ok {
+			a.timing = 1
+		}
+		if !refused && a.timing == 1 { // "?" or NO DATA to the digit: ATAT1 changes nothing
+			if works, _, err = a.probeCount(ctx, probe, first.responses); err != nil {
+				return a.initErr(probe, err)
+			}
+			if works {
+				a.log.Info("elm327: an ECU answers too slowly for aggressive adaptive timing; keeping ATAT1", "device", p.Device)
+			}
+		}
+	}
+	p.CountHint = works
+	p.AdaptiveTiming = a.timing
 	if !p.CountHint && p.STN == "" { // an OBDLink LX refuses it too (obd-java-api #67)
 		if v := reVersion.FindStringSubmatch(strings.ToUpper(p.Version)); v != nil && atLeast13(v[1], v[2]) {
 			clone = append(clone, "claims v1.3+ but the count suffix does not work")
@@ -426,6 +449,52 @@ func (a *Adapter) expectOK(ctx context.Context, cmd string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// probeCount sends the count-suffix probe (0100 with the digit for every frame the search's
+// 0100 gave) and reports whether every ECU of first answered it, the first one alike, and
+// whether the adapter refused the digit with an error string. Only a link failure is an
+// error.
+func (a *Adapter) probeCount(ctx context.Context, probe string, first []obd.Response) (works, refused bool, err error) {
+	lines, err := a.exchange(ctx, probe, a.opts.QueryTimeout)
+	if err != nil {
+		if isLinkError(err) || ctx.Err() != nil {
+			return false, false, err
+		}
+		return false, false, nil
+	}
+	r, perr := parseReply(lines, a.f, probe)
+	if perr == nil && len(r.responses) >= len(first) && len(r.responses) > 0 && sameData(r.responses[0], first) {
+		return true, false, nil
+	}
+	var e *Error
+	if errors.As(perr, &e) {
+		// "?" never reached the bus, and NO DATA came after the timeout: nothing to wait for.
+		return false, true, nil
+	}
+	// The adapter returned before every ECU had answered (or cut an answer); the others may
+	// still be answering: let them finish so their frames are drained, not mistaken for the
+	// next answer.
+	a.waitQuiet(300 * time.Millisecond)
+	return false, false, nil
+}
+
+// relaxTiming goes back from ATAT2 to ATAT1 after an ECU that is sure to answer did not
+// within the aggressive wait. It is done once per connection.
+func (a *Adapter) relaxTiming(ctx context.Context, cmd string) error {
+	a.log.Info("elm327: an ECU answered too slowly for aggressive adaptive timing; back to ATAT1", "cmd", cmd)
+	ok, err := a.expectOK(ctx, "ATAT1")
+	if err != nil {
+		return err
+	}
+	a.timing = 0
+	if ok {
+		a.timing = 1
+	}
+	a.pmu.Lock()
+	a.prof.AdaptiveTiming = a.timing
+	a.pmu.Unlock()
+	return nil
 }
 
 // waitQuiet reads until nothing arrives for d, keeping what came for the next drain.

@@ -13,7 +13,7 @@ import (
 	"github.com/obdgw/obdgw/obd"
 )
 
-var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP0", "ATRV", "0100", "ATDPN", "ATDP", "ATI", "STI", "01001", "01000C2"}
+var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP0", "ATRV", "0100", "ATDPN", "ATDP", "ATI", "STI", "ATAT2", "01001", "01000C2"}
 
 func TestInitGenuine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -23,7 +23,7 @@ func TestInitGenuine(t *testing.T) {
 			t.Errorf("init sent\n%q\nwant\n%q", got, initSeq)
 		}
 		want := obd.Profile{Device: "/dev/ttyUSB0@38400", Version: "ELM327 v1.5", Protocol: "ISO 15765-4 (CAN 11/500)",
-			ProtocolNum: "6", VoltageV: 12.4, CountHint: true, MultiPID: true}
+			ProtocolNum: "6", VoltageV: 12.4, CountHint: true, MultiPID: true, AdaptiveTiming: 2}
 		if got := a.Profile(); got != want {
 			t.Errorf("profile\n%+v\nwant\n%+v", got, want)
 		}
@@ -66,8 +66,9 @@ func TestInitCloneQuirks(t *testing.T) {
 }
 
 // TestNoCountHintWhenProbeStopsEarly: two ECUs answered 0100, and "01002" brought back only
-// the first: the adapter stops at the first frame whatever the digit says, which would lose
-// the second ECU's answers, so the suffix is never used.
+// the first, under ATAT2 and again under ATAT1: the adapter stops at the first frame whatever
+// the digit says (not a slow ECU), which would lose the second ECU's answers, so the suffix
+// is never used, and the patient timing stays.
 func TestNoCountHintWhenProbeStopsEarly(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
@@ -76,11 +77,11 @@ func TestNoCountHintWhenProbeStopsEarly(t *testing.T) {
 		r["01000C"] = [][]step{say("7E8100941 00BE3FA813\r7E8210C0CE400000000\r\r>")}
 		s := newScript(t, r)
 		a := newAdapter(t, s, testOptions(nil))
-		if p := a.Profile(); p.CountHint {
-			t.Errorf("profile %+v: count suffix trusted", p)
+		if p := a.Profile(); p.CountHint || p.AdaptiveTiming != 1 {
+			t.Errorf("profile %+v: count suffix trusted, or ATAT2 kept", p)
 		}
-		if s.count("01002") != 1 {
-			t.Errorf("commands %q", s.commands())
+		if got, want := s.commands()[len(initSeq)-3:], []string{"ATAT2", "01002", "ATAT1", "01002", "01000C"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("commands %q, want %q", got, want)
 		}
 	})
 }
@@ -252,7 +253,9 @@ func TestQueryLearnsCountSuffix(t *testing.T) {
 }
 
 // TestQueryCountSuffixFallsShort: a second ECU that answered the first time is missing from a
-// count-hinted answer, so the request goes again without the digit and stays bare.
+// count-hinted answer. Under ATAT2 it may have been too slow, so the adapter goes back to
+// ATAT1 and asks again with the digit; still missing, the request goes again without the
+// digit and stays bare.
 func TestQueryCountSuffixFallsShort(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
@@ -267,8 +270,11 @@ func TestQueryCountSuffixFallsShort(t *testing.T) {
 				t.Fatalf("query %d: %v %v", i, rs, err)
 			}
 		}
-		if got := s.commands()[len(initSeq):]; !reflect.DeepEqual(got, []string{"010C", "010C2", "010C", "010C"}) {
+		if got := s.commands()[len(initSeq):]; !reflect.DeepEqual(got, []string{"010C", "010C2", "ATAT1", "010C2", "010C", "010C"}) {
 			t.Errorf("commands %q", got)
+		}
+		if p := a.Profile(); p.AdaptiveTiming != 1 {
+			t.Errorf("adaptive timing %d after an ECU went missing under ATAT2, want 1", p.AdaptiveTiming)
 		}
 	})
 }

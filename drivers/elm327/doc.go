@@ -34,7 +34,16 @@
 //     (fewer frames or ECUs, NO DATA, a broken answer) falls back to no suffix for that
 //     request. A Likely hint is a guess: fewer answers after the timeout and NO DATA are
 //     taken as they are; an answer cut short, or an ECU missing when the adapter stopped at
-//     the count, is asked once more without the suffix.
+//     the count, is asked once more, with the count the answer showed (a cut message's first
+//     frame gives its length; an ECU left out counts at its guessed size), else without the
+//     suffix.
+//   - Adaptive timing: ATAT1 at initialisation, so the search's 0100 hears every ECU. On CAN
+//     the count-suffix probe then runs under ATAT2 (shorter waits for more frames); if an ECU
+//     is missing it runs again under ATAT1, which tells a slow ECU from an adapter that
+//     mishandles the suffix, and ATAT1 stays. Under ATAT2, an answer that times out short of
+//     its count without an ECU sure to answer (every ECU of an exact count; in a guess, those
+//     marked obd.Expect.Answers) sends the adapter back to ATAT1 for the connection, and the
+//     request goes again. Profile().AdaptiveTiming says which is in force.
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.

@@ -182,8 +182,10 @@ func TestHintTooSmall(t *testing.T) {
 //   - fewer answers than guessed after the adapter waited out its timeout (an ECU with
 //     nothing to say) and NO DATA are answers, not asked again;
 //   - an ECU missing once the adapter stopped at the count, or a message cut short, are
-//     asked again once without the digit; the digit is not dropped for good (the adapter
-//     is fine), and the next request uses the count that answer taught.
+//     asked again once: with the count the answer showed (a cut message's first frame
+//     announces its length; a missing ECU named in the guess is counted at its usual size),
+//     else without the digit; the digit is not dropped for good (the adapter is fine), and
+//     the next request uses the count that answer taught.
 func TestLikelyHint(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
@@ -196,8 +198,14 @@ func TestLikelyHint(t *testing.T) {
 		r["073"] = [][]step{say("7E81008470303000171\r7E82103000000000000\r7E9024700\r\r>")}
 		// 0906: two CVNs for one CALID: the engine's first frame and the transmission's
 		// single frame make the count; the engine's answer is cut short.
+		// The first frame announces 11 bytes (two frames), so the repeat asks for three.
 		r["09062"] = [][]step{say("7E8100B4906023A9C0F\r7E9074906011F2E3D4C\r\r>")}
-		r["0906"] = [][]step{say("7E8215D000B7E21\r7E8100B4906023A9C0F\r7E9074906011F2E3D4C\r7E8215D000B7E21\r\r>")}
+		// 03 (any service alike) with the ECUs named: the engine's two frames make the count
+		// and the transmission is left out, so the repeat asks for the engine's two frames
+		// and the one the transmission usually sends.
+		r["032"] = [][]step{say("7E81008430303000171\r7E82103000000000000\r\r>")}
+		r["033"] = [][]step{say("7E81008430303000171\r7E82103000000000000\r7E9024300\r\r>")}
+		r["09063"] = [][]step{say("7E8215D000B7E21\r7E8100B4906023A9C0F\r7E9074906011F2E3D4C\r7E8215D000B7E21\r\r>")}
 		s := newScript(t, r)
 		a := newAdapter(t, s, testOptions(nil))
 		ctx := context.Background()
@@ -222,14 +230,64 @@ func TestLikelyHint(t *testing.T) {
 		if _, err := a.Query(ctx, guess(7, 2, 2)); err != nil {
 			t.Fatal(err)
 		}
+		named := guess(3, 2, 2)
+		named.Expect[0].ECU, named.Expect[1].ECU = "7E8", "7E9"
+		if rs, err := a.Query(ctx, named); err != nil || len(rs) != 2 || !reflect.DeepEqual(rs[1].Data, h("43 00")) {
+			t.Fatalf("03: %v %v", rs, err)
+		}
 		rs, err = a.Query(ctx, guess(9, 2, 7, 6))
 		if err != nil || len(rs) != 2 || !reflect.DeepEqual(rs[0].Data, h("49 06 02 3A 9C 0F 5D 00 0B 7E 21")) || rs[1].ECU != "7E9" {
 			t.Fatalf("0906: %v %v", rs, err)
 		}
 		got := s.commands()[len(initSeq):]
-		want := []string{"0200002", "0A2", "072", "07", "073", "09062", "0906"}
+		want := []string{"0200002", "0A2", "072", "07", "073", "032", "033", "09062", "09063"}
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("sent %q, want %q", got, want)
+		}
+	})
+}
+
+// TestLikelyHintSlowECU: under ATAT2 a guess came back without an ECU that is sure to answer
+// (its bitmap names the PID) although the adapter had timed out short of the count: that ECU
+// was too slow for the aggressive timing, not silent. The adapter goes back to ATAT1 and
+// asks again. An ECU that may have nothing to say (02 00 00) missing changes nothing.
+func TestLikelyHintSlowECU(t *testing.T) {
+	// The CALIDs of elm327-obd.md §5, engine first.
+	const engine04 = "7E81013490401434E47\r7E8213645434D2D3232\r7E82230354133313100\r"
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["0200002"] = [][]step{say("7E806420000 40000000\r\r>")}
+		r["09042"] = [][]step{
+			say(engine04 + "\r>"),
+			say(engine04 + "7E91013490401544355\r7E92138415430333031\r7E9222D303030300000\r\r>"),
+		}
+		r["09046"] = r["09042"]
+		s := newScript(t, r)
+		a := newAdapter(t, s, testOptions(nil))
+		ctx := context.Background()
+		guess := func(sure bool, size int, service byte, data ...byte) obd.Request {
+			req := obd.Req(service, data...)
+			for _, id := range []string{"7E8", "7E9"} {
+				req.Expect = append(req.Expect, obd.Expect{ECU: id, Len: size, Answers: sure})
+			}
+			req.Likely = true
+			return req
+		}
+		if rs, err := a.Query(ctx, guess(false, 7, 2, 0, 0)); err != nil || len(rs) != 1 {
+			t.Fatalf("020000: %v %v", rs, err)
+		}
+		if p := a.Profile(); p.AdaptiveTiming != 2 {
+			t.Fatalf("adaptive timing %d after a silent ECU, want 2", p.AdaptiveTiming)
+		}
+		rs, err := a.Query(ctx, guess(true, 19, 9, 4))
+		if err != nil || len(rs) != 2 || rs[1].ECU != "7E9" {
+			t.Fatalf("0904: %v %v; sent %q", rs, err, s.commands()[len(initSeq):])
+		}
+		if got, want := s.commands()[len(initSeq):], []string{"0200002", "09046", "ATAT1", "09046"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("sent %q, want %q", got, want)
+		}
+		if p := a.Profile(); p.AdaptiveTiming != 1 {
+			t.Errorf("adaptive timing %d after a slow ECU, want 1", p.AdaptiveTiming)
 		}
 	})
 }

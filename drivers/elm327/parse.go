@@ -31,6 +31,11 @@ type reply struct {
 	// frame of theirs is in it: the tail of an earlier answer that a too-small count digit
 	// cut off, which the adapter prints in front of the next one (domain §7).
 	stale int
+	// need is set with the error for a CAN answer that a count digit cut short: the frames the
+	// whole answer takes (each complete message as it came, the cut one by the length its
+	// first frame announced), and from the ECUs it came from.
+	need int
+	from []string
 }
 
 // cleanLines splits raw adapter output into trimmed, non-empty lines. It drops NUL bytes, the
@@ -250,6 +255,21 @@ func (t *isotp) complete() {
 	}
 }
 
+// cutShort describes an answer with a message cut short (reply.need, reply.senders).
+func cutShort(groups map[string]*isotp, order []string, f format) reply {
+	var x []obd.Expect
+	for _, id := range order {
+		g := groups[id]
+		for _, m := range g.msgs {
+			x = append(x, obd.Expect{Len: len(m)})
+		}
+		if g.cur != nil {
+			x = append(x, obd.Expect{Len: g.want})
+		}
+	}
+	return reply{need: expectedFrames(x, f), from: order}
+}
+
 // parseCAN reads headers-on CAN lines: frames grouped by identifier (ECUs in the order they
 // first answered), each group reassembled.
 func parseCAN(lines []string, f format) (reply, error) {
@@ -283,7 +303,7 @@ func parseCAN(lines []string, f format) (reply, error) {
 	for _, id := range order {
 		g := groups[id]
 		if g.cur != nil {
-			return reply{}, &FrameError{Line: strings.Join(lines, "\r"), Reason: fmt.Sprintf("incomplete message from %s: %d of %d bytes", id, len(g.cur), g.want)}
+			return cutShort(groups, order, f), &FrameError{Line: strings.Join(lines, "\r"), Reason: fmt.Sprintf("incomplete message from %s: %d of %d bytes", id, len(g.cur), g.want)}
 		}
 		for _, m := range dropPending(g.msgs) {
 			r.responses = append(r.responses, obd.Response{ECU: id, Data: m})

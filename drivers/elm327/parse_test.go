@@ -343,3 +343,17 @@ func FuzzISOTP(f *testing.F) {
 		}
 	})
 }
+
+// TestCutShortNeed: an answer a count digit cut short says how many frames the whole answer
+// takes: the transmission's single frame as it came, and the engine's two CVNs by the 11
+// bytes its first frame announced (a first frame and one consecutive frame).
+func TestCutShortNeed(t *testing.T) {
+	r, err := parseReply([]string{"7E8100B4906023A9C0F", "7E9074906011F2E3D4C"}, can11, "09062")
+	var fe *FrameError
+	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "incomplete message from 7E8") {
+		t.Fatalf("err %v, want an incomplete message from 7E8", err)
+	}
+	if r.need != 3 || !reflect.DeepEqual(r.from, []string{"7E8", "7E9"}) || len(r.responses) != 0 {
+		t.Errorf("need %d from %v (responses %v), want 3 from [7E8 7E9] and no responses", r.need, r.from, r.responses)
+	}
+}

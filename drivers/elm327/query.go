@@ -57,13 +57,18 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	cmd := req.String()
 	clear := req.Service == 0x04
 	retried := false
-	bare := false // a Likely guess fell short: ask this once without a digit
+	bare := false // a Likely guess fell short: ask this once without a digit,
+	exact := 0    // or with the count of frames the cut answer announced
+	var exactECUs int
 	for {
 		line := cmd
-		var hint, ecus int
+		var hint, ecus, sure int
 		var guess bool
-		if !bare {
-			hint, ecus, guess = a.hintFor(req)
+		switch {
+		case exact > 0:
+			hint, ecus = exact, exactECUs
+		case !bare:
+			hint, ecus, sure, guess = a.hintFor(req)
 		}
 		if hint > 0 {
 			line += fmt.Sprintf("%X", hint)
@@ -89,12 +94,31 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
 			}
 		}
+		if hint > 0 && a.timing == 2 && tooQuick(r, perr, hint, ecus, sure, guess) {
+			// Under ATAT2 the adapter stopped waiting before an ECU that answers had spoken:
+			// it was too slow for the aggressive timing, not silent.
+			if err := a.relaxTiming(ctx, cmd); err != nil {
+				if isLinkError(err) {
+					return nil, a.lost(ctx, cmd, err)
+				}
+				return nil, err
+			}
+			a.waitQuiet(settleWait)
+			continue
+		}
 		if hint > 0 && fellShort(r, perr, hint, ecus, guess) {
-			if guess {
+			switch {
+			case guess && a.repeatCount(req, r, perr) > 0:
+				// The car answered otherwise than most do, but what came says how much to
+				// ask for: the answers as they came (a cut one by the length its first
+				// frame announced) and the usual answer of an ECU the count left out.
+				exact, exactECUs = a.repeatCount(req, r, perr), len(req.Expect)
+				a.log.Debug("elm327: usual answer size did not fit; asking again for the size the answer showed", "cmd", cmd, "frames", exact)
+			case guess || exact > 0:
 				// The car answered otherwise than most do; the adapter is fine.
 				a.log.Debug("elm327: usual answer size did not fit; asking again without a count digit", "cmd", cmd)
-				bare = true
-			} else {
+				exact, bare = 0, true
+			default:
 				a.dropHint(cmd, "answer fell short")
 			}
 			// Frames still on their way belong to this attempt, not to the repeat.
@@ -152,6 +176,60 @@ func fellShort(r reply, perr error, hint, ecus int, guess bool) bool {
 	return len(r.responses) < ecus || r.frames < hint
 }
 
+// repeatCount is the count digit for asking a Likely request again after the adapter stopped
+// at its count too early (CAN only): the frames of the answers that came, whole or by the
+// length a cut one announced, plus the guessed frames of each ECU of the guess that the
+// count left out. 0 when that cannot be worked out or does not fit one digit.
+func (a *Adapter) repeatCount(req obd.Request, r reply, perr error) int {
+	if !a.f.can() {
+		return 0
+	}
+	var n int
+	var from []string
+	switch {
+	case perr == nil:
+		for _, x := range r.responses {
+			n += expectedFrames([]obd.Expect{{Len: len(x.Data)}}, a.f)
+			from = append(from, x.ECU)
+		}
+	case r.need > 0:
+		n, from = r.need, r.from
+	default:
+		return 0
+	}
+	if len(from) < len(req.Expect) {
+		for _, x := range req.Expect {
+			if x.ECU == "" {
+				return 0 // who is missing is not known
+			}
+			if !slices.Contains(from, x.ECU) {
+				n += expectedFrames([]obd.Expect{x}, a.f)
+			}
+		}
+	}
+	if n < 1 || n > 0xF {
+		return 0
+	}
+	return n
+}
+
+// tooQuick reports whether an answer under aggressive adaptive timing lacks an ECU that is
+// sure to answer although the adapter timed out before its count was met (or found nobody):
+// an exact count's ECUs are all sure; a guess's are those marked obd.Expect.Answers.
+func tooQuick(r reply, perr error, hint, ecus, sure int, guess bool) bool {
+	answered := len(r.responses)
+	switch {
+	case perr != nil && isAdapterCode(perr, CodeNoData):
+		answered = 0
+	case perr != nil || r.frames >= hint:
+		return false
+	}
+	if guess {
+		return answered < sure
+	}
+	return answered < ecus
+}
+
 // settleWait is how long the line must stay silent after an answer that fell short of its
 // count digit before the request is repeated without one (a second ECU answering late).
 const settleWait = 30 * time.Millisecond
@@ -166,24 +244,34 @@ func isAdapterCode(err error, c Code) bool {
 }
 
 // hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on,
-// and whether it is a guess (req.Likely). A count learned from this request's last answer
+// how many of those are sure to answer (all, unless it is a guess; see tooQuick) and whether
+// it is a guess (req.Likely). A count learned from this request's last answer
 // wins over the requester's hint (req.Expect), which is turned into frames for the protocol
 // in use.
-func (a *Adapter) hintFor(req obd.Request) (frames, ecus int, guess bool) {
+func (a *Adapter) hintFor(req obd.Request) (frames, ecus, sure int, guess bool) {
 	if req.Service == 0x04 || !a.profile().CountHint {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	cmd := req.String()
 	if a.noHint[cmd] || len(req.Bytes()) >= 7 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	if l, ok := a.learned[cmd]; ok {
-		return l.frames, l.ecus, false
+		return l.frames, l.ecus, l.ecus, false
 	}
 	if n := expectedFrames(req.Expect, a.f); n >= 1 && n <= 0xF {
-		return n, len(req.Expect), req.Likely
+		sure = len(req.Expect)
+		if req.Likely {
+			sure = 0
+			for _, x := range req.Expect {
+				if x.Answers {
+					sure++
+				}
+			}
+		}
+		return n, len(req.Expect), sure, req.Likely
 	}
-	return 0, 0, false
+	return 0, 0, 0, false
 }
 
 // expectedFrames is how many responses an ELM327 counts for the answers x describes: CAN

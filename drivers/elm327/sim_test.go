@@ -77,6 +77,7 @@ func genuine() map[string][][]step {
 		"ATDP":   {say("AUTO, ISO 15765-4 (CAN 11/500)\r\r>")},
 		"ATI":    {say("ELM327 v1.5\r\r>")},
 		"STI":    {say("?\r\r>")},
+		"ATAT2":  {ok()},
 		"01001":  {say("7E8064100BE3FA813\r\r>")},
 		"01000C": {say("7E8100941 00BE3FA813\r7E8210C0CE400000000\r\r>")},
 		// The probe with the count digit: two frames (the bitmap and 0C make 9 bytes).

@@ -24,14 +24,16 @@ import (
 // asking. On the first visit of a car some cannot be: the first 0100 (nothing is known about
 // the car yet), pending and permanent codes (07, 0A), who answers 02 00 00, and the number of
 // CALIDs, CVNs and IUPR counters. For all but the first 0100 the scan sends the usual answer
-// as the count (obd Likely); where the car differs from it the adapter waits out its timeout
-// once (2 × latency + 30 ms with ATAT1), or, for an answer cut short, asks again. The petrol
-// car differs three times — its transmission holds no freeze frame, its engine sends two CVNs
-// for one CALID and 16 IUPR counters, not 20 — so a first visit shows 4 timeouts/op and one
-// repeated request. The returning-car case is the same car on a new connection with what the
-// first visit learnt kept in an obd.Memory (the dongle re-plugged for the post-repair scan,
-// or the next service): only the connect's 0100 waits. The rescan case is a second scan on
-// the open adapter: no wait at all.
+// as the count (obd Likely). Where the car sends less, the adapter waits out its timeout once
+// (the simulator's model: 2 × latency + 30 ms under ATAT1, latency + 10 ms under ATAT2, which
+// the driver uses on CAN once the connect proved every ECU answers within it); where it sends
+// more, the request goes again with the count the answer showed, without a wait. The petrol
+// car differs three times — its transmission holds no freeze frame, its engine sends 16 IUPR
+// counters, not 20, and two CVNs for one CALID — so a first visit shows 3 timeouts/op (with
+// the connect's 0100, under ATAT1) and one repeated request. The returning-car case is the
+// same car on a new connection with what the first visit learnt kept in an obd.Memory (the
+// dongle re-plugged for the post-repair scan, or the next service): only the connect's 0100
+// waits. The rescan case is a second scan on the open adapter: no wait at all.
 //
 // Run: hack/bench-scan.sh (or go test -run '^$' -bench ScanPetrol -benchtime 3x ./drivers/elm327/elm327sim).
 func BenchmarkScanPetrol(b *testing.B) {
