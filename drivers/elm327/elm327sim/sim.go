@@ -304,12 +304,11 @@ func (s *Sim) wireTime(n int) time.Duration {
 	return time.Duration(n) * 10 * time.Second / time.Duration(s.baud)
 }
 
-// delay pushes the next output back by d (ECU latency, a search, a timeout wait).
+// delay pushes the next output back by d (ECU latency, a search, a timeout wait, bytes on
+// the wire). Within a command the schedule holds as a UART's does: output a late timer or a
+// slow write held back goes out at once after, so the simulator's own delays do not add up
+// over the lines of an answer. Each command starts the clock anew (command).
 func (s *Sim) delay(d time.Duration) {
-	now := time.Now()
-	if s.due.Before(now) {
-		s.due = now
-	}
 	s.due = s.due.Add(d)
 }
 
@@ -400,6 +399,9 @@ func (s *Sim) reply(lines ...string) error {
 }
 
 func (s *Sim) command(raw []byte) error {
+	if now := time.Now(); s.due.Before(now) {
+		s.due = now // the chip sat idle until the command's CR came in
+	}
 	d := s.wireTime(len(raw) + 1)
 	s.count(func(st *Stats) { st.BytesIn += len(raw) + 1; st.Wire += d })
 	// The chip acts once the CR has arrived; the host's bytes took this long on the wire.
