@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -373,12 +374,23 @@ func (a *Adapter) initialise(ctx context.Context) error {
 		return a.initErr(probe, err)
 	}
 	if !works && a.timing == 2 {
-		if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
-			return a.initErr("ATAT1", err)
-		} else if ok {
-			a.timing = 1
+		keep := false
+		if refused {
+			// "?" or NO DATA to the digit: ATAT1 would change nothing there. Without the
+			// digit every request waits out the timeout, so ATAT2 saves the most: 0100
+			// without a digit must still bring every ECU.
+			if keep, err = a.probeAll(ctx, first.responses); err != nil {
+				return a.initErr("0100", err)
+			}
 		}
-		if !refused && a.timing == 1 { // "?" or NO DATA to the digit: ATAT1 changes nothing
+		if !keep {
+			if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
+				return a.initErr("ATAT1", err)
+			} else if ok {
+				a.timing = 1
+			}
+		}
+		if !refused && a.timing == 1 {
 			if works, _, err = a.probeCount(ctx, probe, first.responses); err != nil {
 				return a.initErr(probe, err)
 			}
@@ -477,6 +489,31 @@ func (a *Adapter) probeCount(ctx context.Context, probe string, first []obd.Resp
 	// next answer.
 	a.waitQuiet(300 * time.Millisecond)
 	return false, false, nil
+}
+
+// probeAll sends 0100 without a count digit and reports whether every ECU of first answered
+// it (the adapter waited out its timeout: under ATAT2 that proves every ECU answers within
+// the aggressive wait). Only a link failure is an error.
+func (a *Adapter) probeAll(ctx context.Context, first []obd.Response) (bool, error) {
+	lines, err := a.exchange(ctx, "0100", a.opts.QueryTimeout)
+	if err != nil {
+		if isLinkError(err) || ctx.Err() != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	r, perr := parseReply(lines, a.f, "0100")
+	if perr == nil {
+		all := true
+		for _, f := range first {
+			all = all && slices.ContainsFunc(r.responses, func(x obd.Response) bool { return x.ECU == f.ECU })
+		}
+		if all {
+			return true, nil
+		}
+	}
+	a.waitQuiet(300 * time.Millisecond) // a slower ECU may still be answering
+	return false, nil
 }
 
 // relaxTiming goes back from ATAT2 to ATAT1 after an ECU that is sure to answer did not

@@ -40,10 +40,13 @@
 //   - Adaptive timing: ATAT1 at initialisation, so the search's 0100 hears every ECU. On CAN
 //     the count-suffix probe then runs under ATAT2 (shorter waits for more frames); if an ECU
 //     is missing it runs again under ATAT1, which tells a slow ECU from an adapter that
-//     mishandles the suffix, and ATAT1 stays. Under ATAT2, an answer that times out short of
-//     its count without an ECU sure to answer (every ECU of an exact count; in a guess, those
-//     marked obd.Expect.Answers) sends the adapter back to ATAT1 for the connection, and the
-//     request goes again. Profile().AdaptiveTiming says which is in force.
+//     mishandles the suffix, and ATAT1 stays. An adapter that refuses the suffix proves ATAT2
+//     with 0100 without one instead: it waits out its timeout on every request, so the
+//     shorter wait saves the most there. Under ATAT2, an answer that times out (short of its
+//     count, if it had one) without an ECU sure to answer — every ECU of a learned count or
+//     of the requester's hint; in a guess, those marked obd.Expect.Answers — sends the
+//     adapter back to ATAT1 for the connection, and the request goes again (never service
+//     04). Profile().AdaptiveTiming says which is in force.
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.

@@ -80,12 +80,8 @@ func TestHintBecomesDigit(t *testing.T) {
 		if rs, err := a.Query(ctx, obd.Req(1, 0x0C, 0x0D).Expecting(obd.Expect{Len: 6}, obd.Expect{Len: 3})); err != nil || len(rs) != 2 {
 			t.Fatalf("010C0D: %v %v", rs, err)
 		}
-		// Sixteen frames do not fit a digit.
-		many := make([]obd.Expect, 16)
-		for i := range many {
-			many[i] = obd.Expect{Len: 6}
-		}
-		if _, err := a.Query(ctx, obd.Req(1, 1).Expecting(many...)); err != nil {
+		// Sixteen frames or more do not fit a digit.
+		if _, err := a.Query(ctx, obd.Req(1, 1).Expecting(obd.Expect{Len: 6 + 15*7})); err != nil {
 			t.Fatal(err)
 		}
 		// A 7-byte request has no room for the digit.
@@ -121,7 +117,9 @@ func TestHintLegacyMessages(t *testing.T) {
 	})
 }
 
-// TestHintNeverOn04: a clear request goes out bare whatever hint it carries, exactly once.
+// TestHintNeverOn04: a clear request goes out bare whatever hint it carries, exactly once,
+// even though under ATAT2 one ECU fewer than the hint names answering would send any other
+// request again.
 func TestHintNeverOn04(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
@@ -284,6 +282,37 @@ func TestLikelyHintSlowECU(t *testing.T) {
 			t.Fatalf("0904: %v %v; sent %q", rs, err, s.commands()[len(initSeq):])
 		}
 		if got, want := s.commands()[len(initSeq):], []string{"0200002", "09046", "ATAT1", "09046"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("sent %q, want %q", got, want)
+		}
+		if p := a.Profile(); p.AdaptiveTiming != 1 {
+			t.Errorf("adaptive timing %d after a slow ECU, want 1", p.AdaptiveTiming)
+		}
+	})
+}
+
+// TestNoDigitSlowECU: an adapter that refuses the count digit keeps ATAT2 once 0100 without
+// a digit brought every ECU at connect (every request waits out the timeout there, so the
+// shorter wait matters most). A request whose hint names two ECUs that comes back with one
+// sends it back to ATAT1, and the request goes again.
+func TestNoDigitSlowECU(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["01001"] = [][]step{say("?\r\r>")}
+		r["010D"] = [][]step{say("7E803410D00\r\r>"), say("7E803410D00\r7E903410D00\r\r>")}
+		s := newScript(t, r)
+		a := newAdapter(t, s, testOptions(nil))
+		if p := a.Profile(); p.CountHint || p.AdaptiveTiming != 2 {
+			t.Fatalf("profile %+v, want no count digit and ATAT2", p)
+		}
+		if got, want := s.commands()[len(initSeq)-3:], []string{"ATAT2", "01001", "0100", "01000C"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("connect ended with %q, want %q", got, want)
+		}
+		n := len(s.commands())
+		two := obd.Req(1, 0x0D).Expecting(obd.Expect{ECU: "7E8", Len: 3}, obd.Expect{ECU: "7E9", Len: 3})
+		if rs, err := a.Query(context.Background(), two); err != nil || len(rs) != 2 {
+			t.Fatalf("010D: %v %v", rs, err)
+		}
+		if got, want := s.commands()[n:], []string{"010D", "ATAT1", "010D"}; !reflect.DeepEqual(got, want) {
 			t.Errorf("sent %q, want %q", got, want)
 		}
 		if p := a.Profile(); p.AdaptiveTiming != 1 {

@@ -60,15 +60,16 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 	bare := false // a Likely guess fell short: ask this once without a digit,
 	exact := 0    // or with the count of frames the cut answer announced
 	var exactECUs int
+	_, _, sure, _ := a.expected(req) // ECUs sure to answer, digit or not
 	for {
 		line := cmd
-		var hint, ecus, sure int
+		var hint, ecus int
 		var guess bool
 		switch {
 		case exact > 0:
 			hint, ecus = exact, exactECUs
 		case !bare:
-			hint, ecus, sure, guess = a.hintFor(req)
+			hint, ecus, _, guess = a.hintFor(req)
 		}
 		if hint > 0 {
 			line += fmt.Sprintf("%X", hint)
@@ -94,7 +95,7 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
 			}
 		}
-		if hint > 0 && a.timing == 2 && tooQuick(r, perr, hint, ecus, sure, guess) {
+		if !clear && a.timing == 2 && tooQuick(r, perr, hint, sure) {
 			// Under ATAT2 the adapter stopped waiting before an ECU that answers had spoken:
 			// it was too slow for the aggressive timing, not silent.
 			if err := a.relaxTiming(ctx, cmd); err != nil {
@@ -213,21 +214,18 @@ func (a *Adapter) repeatCount(req obd.Request, r reply, perr error) int {
 	return n
 }
 
-// tooQuick reports whether an answer under aggressive adaptive timing lacks an ECU that is
-// sure to answer although the adapter timed out before its count was met (or found nobody):
-// an exact count's ECUs are all sure; a guess's are those marked obd.Expect.Answers.
-func tooQuick(r reply, perr error, hint, ecus, sure int, guess bool) bool {
+// tooQuick reports whether an answer under aggressive adaptive timing has fewer ECUs than are
+// sure to answer (see expected) although the adapter waited out its timeout rather than
+// stopping at a count digit (hint, 0 for none), or found nobody.
+func tooQuick(r reply, perr error, hint, sure int) bool {
 	answered := len(r.responses)
 	switch {
 	case perr != nil && isAdapterCode(perr, CodeNoData):
 		answered = 0
-	case perr != nil || r.frames >= hint:
+	case perr != nil || hint > 0 && r.frames >= hint:
 		return false
 	}
-	if guess {
-		return answered < sure
-	}
-	return answered < ecus
+	return answered < sure
 }
 
 // settleWait is how long the line must stay silent after an answer that fell short of its
@@ -244,34 +242,45 @@ func isAdapterCode(err error, c Code) bool {
 }
 
 // hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on,
-// how many of those are sure to answer (all, unless it is a guess; see tooQuick) and whether
-// it is a guess (req.Likely). A count learned from this request's last answer
-// wins over the requester's hint (req.Expect), which is turned into frames for the protocol
-// in use.
+// how many of those are sure to answer and whether it is a guess (see expected), when the
+// adapter proved the digit works and it was not dropped for this request.
 func (a *Adapter) hintFor(req obd.Request) (frames, ecus, sure int, guess bool) {
-	if req.Service == 0x04 || !a.profile().CountHint {
+	if !a.profile().CountHint || a.noHint[req.String()] || len(req.Bytes()) >= 7 {
 		return 0, 0, 0, false
 	}
-	cmd := req.String()
-	if a.noHint[cmd] || len(req.Bytes()) >= 7 {
+	return a.expected(req)
+}
+
+// expected is what is known of the answer to req: its frames (CAN) or messages (legacy), 0
+// when unknown; how many ECUs answer; how many of those are sure to, which tells a slow ECU
+// from a silent one (every ECU of a count learned from this request's last answer or of the
+// requester's hint, which is turned into frames for the protocol in use; for a guess,
+// req.Likely, those marked obd.Expect.Answers); and whether it is a guess. A learned count
+// wins. Nothing is expected of service 04.
+func (a *Adapter) expected(req obd.Request) (frames, ecus, sure int, guess bool) {
+	if req.Service == 0x04 {
 		return 0, 0, 0, false
 	}
-	if l, ok := a.learned[cmd]; ok {
+	if l, ok := a.learned[req.String()]; ok {
 		return l.frames, l.ecus, l.ecus, false
 	}
-	if n := expectedFrames(req.Expect, a.f); n >= 1 && n <= 0xF {
-		sure = len(req.Expect)
-		if req.Likely {
-			sure = 0
-			for _, x := range req.Expect {
-				if x.Answers {
-					sure++
-				}
+	n := expectedFrames(req.Expect, a.f)
+	if n < 1 || n > 0xF {
+		n = 0
+	}
+	sure = len(req.Expect)
+	if req.Likely {
+		sure = 0
+		for _, x := range req.Expect {
+			if x.Answers {
+				sure++
 			}
 		}
-		return n, len(req.Expect), sure, req.Likely
 	}
-	return 0, 0, 0, false
+	if n == 0 {
+		return 0, 0, sure, false
+	}
+	return n, len(req.Expect), sure, req.Likely
 }
 
 // expectedFrames is how many responses an ELM327 counts for the answers x describes: CAN

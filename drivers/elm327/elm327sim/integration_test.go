@@ -214,21 +214,34 @@ func TestScanPetrol(t *testing.T) {
 // TestSlowECUKeepsPatientTiming: the transmission answers 20 ms after the engine. The
 // search's 0100 under ATAT1 (which waits 30 ms for more here) hears both; under ATAT2 (10 ms)
 // the adapter would stop before the transmission speaks, so the connect's probe catches it
-// and the adapter stays at ATAT1, the count digit still in use, and the scan reads all of
-// the transmission's data.
+// and the adapter stays at ATAT1, and the scan reads all of the transmission's data. With the
+// count digit the probe runs again under ATAT1 and the digit stays in use; without it, 0100
+// without a digit is the probe.
 func TestSlowECUKeepsPatientTiming(t *testing.T) {
-	t.Parallel()
-	sc := quick(t, "petrol")
-	sc.ECUs[1].Delay = 20 * time.Millisecond
-	r := serve(t, sc, fastOpts)
-	rep := scan(t, r)
-	checkPetrol(t, rep, true)
-	if !rep.Adapter.CountHint || rep.Adapter.AdaptiveTiming != 1 {
-		t.Errorf("profile %+v, want the count hint under ATAT1", rep.Adapter)
-	}
-	cmds := r.sim.Stats().Commands
-	if i := slices.Index(cmds, "ATAT2"); i < 0 || !slices.Equal(cmds[i:i+4], []string{"ATAT2", "01002", "ATAT1", "01002"}) {
-		t.Errorf("connect did not try ATAT2 and fall back: %q", cmds)
+	for _, c := range []struct {
+		name    string
+		noCount bool
+		connect []string // from ATAT2 on
+	}{
+		{"count digit", false, []string{"ATAT2", "01002", "ATAT1", "01002"}},
+		{"no count digit", true, []string{"ATAT2", "01002", "0100", "ATAT1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			sc := quick(t, "petrol")
+			sc.ECUs[1].Delay = 20 * time.Millisecond
+			sc.Faults.NoCountHint = c.noCount
+			r := serve(t, sc, fastOpts)
+			rep := scan(t, r)
+			checkPetrol(t, rep, true)
+			if rep.Adapter.CountHint == c.noCount || rep.Adapter.AdaptiveTiming != 1 {
+				t.Errorf("profile %+v, want ATAT1 and count hint %v", rep.Adapter, !c.noCount)
+			}
+			cmds := r.sim.Stats().Commands
+			if i := slices.Index(cmds, "ATAT2"); i < 0 || !slices.Equal(cmds[i:i+4], c.connect) {
+				t.Errorf("connect did not try ATAT2 and fall back as %q: %q", c.connect, cmds)
+			}
+		})
 	}
 }
 
@@ -317,8 +330,8 @@ func TestFaults(t *testing.T) {
 		{name: "searching_delay", set: func(f *elm327sim.Faults) { f.SearchingDelay = 1500 * time.Millisecond }, tcu: true},
 		{name: "no_count_hint", set: func(f *elm327sim.Faults) { f.NoCountHint = true }, tcu: true,
 			expect: func(t *testing.T, r *rig, rep *obd.Report) {
-				if rep.Adapter.CountHint {
-					t.Error("profile claims the count hint")
+				if rep.Adapter.CountHint || rep.Adapter.AdaptiveTiming != 2 {
+					t.Errorf("profile %+v, want no count hint and ATAT2 (0100 without a digit proved it)", rep.Adapter)
 				}
 			}},
 		{name: "no_count_hint_nodata", set: func(f *elm327sim.Faults) { f.NoCountHint, f.NoCountHintReply = true, "NO DATA" }, tcu: true},
