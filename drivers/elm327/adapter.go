@@ -422,7 +422,7 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	a.prof = p
 	a.pmu.Unlock()
 	a.log.Info("elm327: adapter ready", "device", p.Device, "version", p.Version, "stn", p.STN,
-		"protocol", p.ProtocolNum, "volts", p.VoltageV, "count_hint", p.CountHint, "multi_pid", p.MultiPID)
+		"protocol", p.ProtocolNum, "volts", p.VoltageV, "count_hint", p.CountHint, "multi_pid", p.MultiPID, "adaptive_timing", p.AdaptiveTiming)
 	return nil
 }
 

@@ -71,8 +71,9 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	}
 	defer ad.Close()
 	p := ad.Profile()
-	progress("connected in %.1f s: %s, protocol %s (%s), %.1f V, count hint %v, multi-PID %v",
-		time.Since(t0).Seconds(), p.Version, p.ProtocolNum, p.Protocol, p.VoltageV, yesNo(p.CountHint), yesNo(p.MultiPID))
+	progress("connected in %.1f s: %s, protocol %s (%s), %.1f V, count hint %v, multi-PID %v, timing %s",
+		time.Since(t0).Seconds(), p.Version, p.ProtocolNum, p.Protocol, p.VoltageV, yesNo(p.CountHint), yesNo(p.MultiPID),
+		timingName(p.AdaptiveTiming))
 	progress("scanning …")
 	rep, err := obd.Scan(ctx, ad, obd.ScanOptions{Lang: *lang, Logger: slog.New(&stepHandler{w: e.stderr})})
 	if err != nil {
@@ -140,6 +141,17 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// timingName says which adaptive timing the adapter runs with (obd.Profile.AdaptiveTiming).
+func timingName(t int) string {
+	switch t {
+	case 1:
+		return "normal (ATAT1)"
+	case 2:
+		return "aggressive (ATAT2)"
+	}
+	return "fixed"
 }
 
 // stepHandler prints the scan's per-step debug records as progress lines.

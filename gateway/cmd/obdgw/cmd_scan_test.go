@@ -283,10 +283,17 @@ func TestBinaryScanFindsTheBaudRate(t *testing.T) {
 		t.Errorf("the rate search is not shown:\n%s", stderr)
 	}
 	var rep struct {
-		VIN string `json:"vin"`
+		VIN     string `json:"vin"`
+		Adapter struct {
+			AdaptiveTiming int `json:"adaptive_timing"`
+		} `json:"adapter"`
 	}
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil || rep.VIN != "LK6ADCE15PB405127" {
 		t.Errorf("report: %v %q", err, rep.VIN)
+	}
+	// The genuine adapter proved aggressive adaptive timing at connect.
+	if rep.Adapter.AdaptiveTiming != 2 || !strings.Contains(stderr, "timing aggressive (ATAT2)") {
+		t.Errorf("adaptive timing %d, want 2 and shown:\n%s", rep.Adapter.AdaptiveTiming, stderr)
 	}
 }
 
