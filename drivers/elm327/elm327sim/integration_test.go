@@ -558,6 +558,30 @@ func TestReturningCarHints(t *testing.T) {
 
 // bareRequests lists the OBD requests among cmds sent without a count digit: an even number
 // of hex digits, short of the 7 bytes that leave no room for one.
+// TestFirstScanInterleaved: with the ECUs' frames interleaved, the usual one-CVN count stops
+// the adapter after the engine's first frame and the transmission's answer, so the engine's
+// message is cut short; its first frame announces 11 bytes, so 09 06 goes again for three
+// frames, without a wait, and nothing is lost.
+func TestFirstScanInterleaved(t *testing.T) {
+	t.Parallel()
+	sc := quick(t, "petrol")
+	sc.Adapter.Interleave = true
+	r := serve(t, sc, fastOpts)
+	rep := scan(t, r)
+	checkPetrol(t, rep, true)
+	st := r.sim.Stats()
+	if i := slices.Index(st.Commands, "09062"); i < 0 || i+1 == len(st.Commands) || st.Commands[i+1] != "09063" {
+		t.Errorf("09 06 not asked again for three frames: %q", st.Commands)
+	}
+	// Only the connect's resync and search go without a digit.
+	if bare := bareRequests(st.Commands); slices.Contains(st.WaitedAfter, "09063") || !slices.Equal(bare, []string{"7F7F", "7F7F", "0100"}) {
+		t.Errorf("waited after %q; requests without a digit %q", st.WaitedAfter, bare)
+	}
+	if e := ecu(t, rep, "7E8"); !slices.Equal(e.CVNs, []string{"3A9C0F5D", "000B7E21"}) {
+		t.Errorf("engine CVNs %q", e.CVNs)
+	}
+}
+
 func bareRequests(cmds []string) []string {
 	var out []string
 	for _, c := range cmds {
