@@ -42,13 +42,13 @@ func TestLearnNeverOutOfRange(t *testing.T) {
 		frames, want int
 	}{{0, 0}, {1, 1}, {15, 15}, {16, 0}, {40, 0}} {
 		a.learn("0908", reply{frames: tc.frames, responses: []obd.Response{{ECU: "7E8"}}})
-		if got, _, _, _ := a.hintFor(obd.Req(9, 8)); got != tc.want {
+		if got, _, _ := a.hintFor(obd.Req(9, 8)); got != tc.want {
 			t.Errorf("%d frames → digit %d, want %d", tc.frames, got, tc.want)
 		}
 	}
 	a.learn("04", reply{frames: 1, responses: []obd.Response{{ECU: "7E8"}}})
 	a.learned["04"] = learnedCount{frames: 1, ecus: 1} // even if something stored one
-	if got, _, _, _ := a.hintFor(obd.Req(4)); got != 0 {
+	if got, _, _ := a.hintFor(obd.Req(4)); got != 0 {
 		t.Errorf("service 04 got count digit %d", got)
 	}
 }

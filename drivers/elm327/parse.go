@@ -255,7 +255,7 @@ func (t *isotp) complete() {
 	}
 }
 
-// cutShort describes an answer with a message cut short (reply.need, reply.senders).
+// cutShort describes an answer with a message cut short (reply.need, reply.from).
 func cutShort(groups map[string]*isotp, order []string, f format) reply {
 	var x []obd.Expect
 	for _, id := range order {

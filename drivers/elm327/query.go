@@ -69,7 +69,7 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 		case exact > 0:
 			hint, ecus = exact, exactECUs
 		case !bare:
-			hint, ecus, _, guess = a.hintFor(req)
+			hint, ecus, guess = a.hintFor(req)
 		}
 		if hint > 0 {
 			line += fmt.Sprintf("%X", hint)
@@ -108,12 +108,16 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			continue
 		}
 		if hint > 0 && fellShort(r, perr, hint, ecus, guess) {
+			n := 0
+			if guess {
+				n = a.repeatCount(req, r, perr)
+			}
 			switch {
-			case guess && a.repeatCount(req, r, perr) > 0:
+			case n > 0:
 				// The car answered otherwise than most do, but what came says how much to
 				// ask for: the answers as they came (a cut one by the length its first
 				// frame announced) and the usual answer of an ECU the count left out.
-				exact, exactECUs = a.repeatCount(req, r, perr), len(req.Expect)
+				exact, exactECUs = n, len(req.Expect)
 				a.log.Debug("elm327: usual answer size did not fit; asking again for the size the answer showed", "cmd", cmd, "frames", exact)
 			case guess || exact > 0:
 				// The car answered otherwise than most do; the adapter is fine.
@@ -241,14 +245,15 @@ func isAdapterCode(err error, c Code) bool {
 	return errors.As(err, &e) && e.Code == c
 }
 
-// hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on,
-// how many of those are sure to answer and whether it is a guess (see expected), when the
-// adapter proved the digit works and it was not dropped for this request.
-func (a *Adapter) hintFor(req obd.Request) (frames, ecus, sure int, guess bool) {
+// hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on
+// and whether it is a guess (see expected), when the adapter proved the digit works and it
+// was not dropped for this request.
+func (a *Adapter) hintFor(req obd.Request) (frames, ecus int, guess bool) {
 	if !a.profile().CountHint || a.noHint[req.String()] || len(req.Bytes()) >= 7 {
-		return 0, 0, 0, false
+		return 0, 0, false
 	}
-	return a.expected(req)
+	frames, ecus, _, guess = a.expected(req)
+	return frames, ecus, guess
 }
 
 // expected is what is known of the answer to req: its frames (CAN) or messages (legacy), 0

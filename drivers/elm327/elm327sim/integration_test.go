@@ -556,8 +556,6 @@ func TestReturningCarHints(t *testing.T) {
 	noClear(t, r)
 }
 
-// bareRequests lists the OBD requests among cmds sent without a count digit: an even number
-// of hex digits, short of the 7 bytes that leave no room for one.
 // TestFirstScanInterleaved: with the ECUs' frames interleaved, the usual one-CVN count stops
 // the adapter after the engine's first frame and the transmission's answer, so the engine's
 // message is cut short; its first frame announces 11 bytes, so 09 06 goes again for three
@@ -582,6 +580,8 @@ func TestFirstScanInterleaved(t *testing.T) {
 	}
 }
 
+// bareRequests lists the OBD requests among cmds sent without a count digit: an even number
+// of hex digits, short of the 7 bytes that leave no room for one.
 func bareRequests(cmds []string) []string {
 	var out []string
 	for _, c := range cmds {

@@ -762,17 +762,6 @@ emit:
 				lines = append(lines, ls...)
 			}
 		}
-		if len(lines) == 0 {
-			continue
-		}
-		if count > 0 && frames == count {
-			for _, r := range lines {
-				s.stale = append(s.stale, r.text)
-			}
-			continue
-		}
-		s.delay(w.at - at)
-		at = w.at
 		for i, l := range lines {
 			if count > 0 && frames == count {
 				// The chip returns once it has the frames it was told to expect; the rest stay in
@@ -781,6 +770,10 @@ emit:
 					s.stale = append(s.stale, r.text)
 				}
 				continue emit
+			}
+			if i == 0 {
+				s.delay(w.at - at) // this wave's ECUs answer later
+				at = w.at
 			}
 			if l.frame {
 				frames++

@@ -151,7 +151,7 @@ func timingName(t int) string {
 	case 2:
 		return "aggressive (ATAT2)"
 	}
-	return "fixed"
+	return "unknown (ATAT1 refused)"
 }
 
 // stepHandler prints the scan's per-step debug records as progress lines.
