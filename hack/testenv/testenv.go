@@ -1,6 +1,12 @@
 // Package testenv holds the test helpers every package shares: finding the outside programs a
 // test needs (socat, mosquitto, qemu, chromium) with the project's rule that a missing program
-// skips the test on a developer's machine but fails it in CI.
+// skips the test on a developer's machine but fails it in CI, and the tiers that
+// `go test -short` leaves out.
+//
+// The tiers, cheapest first: pure tests run always; tests over a real pty, against a real
+// Mosquitto, in a real Chromium, or that build the obdgw binary are the slow tiers, which
+// `go test -short ./...` skips so that the inner loop stays under a minute. `make test` (and
+// CI) runs everything: -short is never set there.
 package testenv
 
 import (
@@ -19,6 +25,7 @@ func InCI() bool { return os.Getenv("CI") != "" }
 // to install, or, in CI, fails.
 func Program(t testing.TB, pkg string, names ...string) string {
 	t.Helper()
+	SkipShort(t, names[0])
 	for _, n := range names {
 		if p, err := exec.LookPath(n); err == nil {
 			return p
@@ -43,5 +50,23 @@ func NoChildProcesses(t testing.TB) {
 	t.Helper()
 	if runtime.GOARCH == "386" && os.Getenv("OBDGW_QEMU") != "" {
 		t.Skip("starts a child process, whose SIGCHLD crashes a Go 386 binary under qemu-i386")
+	}
+}
+
+// Slow tiers named by SkipShort.
+const (
+	PTY     = "pty"     // a real pseudo-terminal with a simulator on its master
+	Broker  = "broker"  // a real Mosquitto
+	Browser = "browser" // a real Chromium
+	Binary  = "binary"  // builds and runs the obdgw binary
+)
+
+// SkipShort skips the test under `go test -short`, naming the tier (PTY, Broker, Browser,
+// Binary, or the outside program) that makes it slow. Without -short it does nothing; CI never
+// sets -short, so there the test always runs.
+func SkipShort(t testing.TB, tier string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skips the " + tier + " tier (make test runs it)")
 	}
 }

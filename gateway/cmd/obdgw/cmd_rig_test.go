@@ -8,21 +8,10 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
-
-// buildRigBinary builds the command into the test's temporary directory.
-func buildRigBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "obdgw")
-	if out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 // startSimRig runs `obdgw sim rig` and returns the pty path from its first line.
 func startSimRig(t *testing.T, bin string, args ...string) string {
@@ -90,7 +79,7 @@ func jsonLines(t *testing.T, out string) []map[string]any {
 
 // The real binary end to end: `obdgw sim rig` on a pty, `obdgw rig read` on its path.
 func TestRigCommandsEndToEnd(t *testing.T) {
-	bin := buildRigBinary(t)
+	bin := obdgwBinary(t)
 	t.Run("json count 3 against sim rig nha506", func(t *testing.T) { rigReadJSON(t, bin) })
 	t.Run("opacimeter json and text", func(t *testing.T) { rigReadOpacimeter(t, bin) })
 	t.Run("wrong model says what to check", func(t *testing.T) { rigReadWrongModel(t, bin) })

@@ -19,6 +19,7 @@ import (
 
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/hack/testenv"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -32,6 +33,7 @@ var (
 // (flags, exit codes, stdout/stderr split, signals), not runMain in-process.
 func obdgwBinary(t *testing.T) string {
 	t.Helper()
+	testenv.SkipShort(t, testenv.Binary)
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "obdgw-bin-")
 		if err != nil {
