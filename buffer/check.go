@@ -150,10 +150,11 @@ func writeSynced(path string, b []byte) error {
 	return err
 }
 
-// tally is what walk counted, to check the bookkeeping in the meta bucket against.
+// tally is what walk counted, to check the bookkeeping in the meta and bykind buckets against.
 type tally struct {
 	depth, bytes, dead uint64
-	indexOK            bool // the kinds buckets hold exactly one right entry per outbox record
+	byKind             map[string]uint64 // outbox records by kind
+	indexOK            bool              // the kinds buckets hold exactly one right entry per outbox record
 }
 
 // walk reads every value of the file's buckets (those that exist; a new file has none).
@@ -169,6 +170,7 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 	// and by count (no entries beyond those), not by building a map of it: a map of a large
 	// outbox would cost megabytes of heap at every start.
 	tl.indexOK = true
+	tl.byKind = map[string]uint64{}
 	kinds := tx.Bucket(bucketKinds)
 	kindBuckets := map[string]*bolt.Bucket{}
 	if ob := tx.Bucket(bucketOutbox); ob != nil {
@@ -184,6 +186,7 @@ func walk(tx *bolt.Tx) (tl tally, err error) {
 			}
 			tl.depth++
 			tl.bytes += uint64(len(r.Payload))
+			tl.byKind[r.Kind]++
 			if !tl.indexOK || kinds == nil {
 				tl.indexOK = false
 				return nil

@@ -18,6 +18,7 @@ var (
 	bucketOutbox = []byte("outbox") // seq → record (codec.go)
 	bucketDead   = []byte("dead")   // original seq → dead record
 	bucketKinds  = []byte("kinds")  // kind → {seq → uvarint payload length}: oldest-of-kind in O(1)
+	bucketByKind = []byte("bykind") // kind → number of its records in the outbox (absent: none)
 	bucketDocs   = []byte("docs")   // caller's bucket → key → document
 
 	keyFormat = []byte("format")
@@ -28,16 +29,23 @@ var (
 )
 
 // storeFormat is the layout of the buckets above; bump it with a migration when it changes.
+//
+// Adding bookkeeping that Open can derive from the records does not change the format: bykind
+// came after format 1 without a bump. An older obdgw ignores the bucket, and Open checks it
+// against the records at every start and rewrites it when it is missing or stale, so a file
+// can go back and forth between versions (an A/B update rolled back) without being refused.
 const storeFormat = 1
 
 const defaultLockTimeout = 5 * time.Second
 
 // DB is an open store file. It is safe for concurrent use.
 //
-// Counters (appended, delivered, dropped, refused, dead-lettered, requeued) are kept in
-// memory since Open, not in the file: a refusal happens in a transaction that is rolled back,
-// so it could not be persisted there, and Prometheus treats a restart as a counter reset anyway.
-// Depth, bytes and the dead-letter count are persisted with the records they describe.
+// What Stats says about the stored records (depth, bytes, depth by kind, dead letters) is kept
+// in the file and changed in the same transactions as the records it describes, so it is exact
+// after a crash and Stats reads a few keys however long the backlog. The event counters
+// (appended, delivered, dropped, refused, dead-lettered, requeued) are kept in memory since
+// Open: a refusal happens in a transaction that is rolled back, so it could not be persisted
+// there, and Prometheus treats a restart as a counter reset anyway.
 type DB struct {
 	bolt   *bolt.DB
 	path   string

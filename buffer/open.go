@@ -137,7 +137,9 @@ func isContentError(err error) bool {
 // initBuckets creates the buckets of a new file and checks the bookkeeping of an old one.
 func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
 	return bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketMeta, bucketOutbox, bucketDead, bucketKinds, bucketDocs} {
+		// A file from before the bykind bucket (see storeFormat) gets its counts below.
+		upgrade := tx.Bucket(bucketByKind) == nil && tx.Bucket(bucketMeta) != nil
+		for _, name := range [][]byte{bucketMeta, bucketOutbox, bucketDead, bucketKinds, bucketByKind, bucketDocs} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -158,14 +160,22 @@ func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
 				return &corruption{err: fmt.Errorf("meta/%s is %x, want 8 bytes", k, v)}
 			}
 		}
-		// Depth, bytes and the kinds index are kept in the same transactions as the records, so
-		// they only disagree after damage the checks above could not see (or a bug): rebuild
-		// them from the records rather than refuse a file whose records all read fine.
-		if getU64(meta, keyDepth) != tl.depth || getU64(meta, keyBytes) != tl.bytes || getU64(meta, keyDead) != tl.dead || !tl.indexOK {
+		// Depth, bytes, the counts by kind and the kinds index are kept in the same
+		// transactions as the records, so they only disagree after damage the checks above
+		// could not see (or a bug): rebuild them from the records rather than refuse a file
+		// whose records all read fine.
+		byKindOK := sameCounts(tx.Bucket(bucketByKind), tl.byKind)
+		switch {
+		case getU64(meta, keyDepth) != tl.depth || getU64(meta, keyBytes) != tl.bytes || getU64(meta, keyDead) != tl.dead || !tl.indexOK || !byKindOK && !upgrade:
 			db.log.Warn("buffer: outbox bookkeeping disagrees with the records, rebuilding it",
 				"depth", getU64(meta, keyDepth), "records", tl.depth, "bytes", getU64(meta, keyBytes), "payload_bytes", tl.bytes,
-				"dead", getU64(meta, keyDead), "dead_records", tl.dead, "index_ok", tl.indexOK)
+				"dead", getU64(meta, keyDead), "dead_records", tl.dead, "index_ok", tl.indexOK, "by_kind_ok", byKindOK)
 			if err := rebuild(tx, tl); err != nil {
+				return err
+			}
+		case !byKindOK:
+			db.log.Info("buffer: counting the outbox by kind once (file from an older obdgw)", "records", tl.depth, "kinds", len(tl.byKind))
+			if err := storeCounts(tx, tl.byKind); err != nil {
 				return err
 			}
 		}
@@ -192,6 +202,9 @@ func rebuild(tx *bolt.Tx, tl tally) error {
 		if err := putU64(meta, []byte(k), n); err != nil {
 			return err
 		}
+	}
+	if err := storeCounts(tx, tl.byKind); err != nil {
+		return err
 	}
 	if err := tx.DeleteBucket(bucketKinds); err != nil {
 		return err
@@ -233,4 +246,38 @@ func moveAside(path string, now time.Time) (string, error) {
 		d.Close()
 	}
 	return to, nil
+}
+
+// sameCounts reports whether the bykind bucket b holds exactly the counts walk made.
+func sameCounts(b *bolt.Bucket, byKind map[string]uint64) bool {
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		n++
+		if want, ok := byKind[string(k)]; !ok || len(v) != 8 || binary.BigEndian.Uint64(v) != want {
+			return errStale
+		}
+		return nil
+	})
+	return err == nil && n == len(byKind)
+}
+
+var errStale = errors.New("stale")
+
+// storeCounts replaces the bykind bucket with the counts walk made.
+func storeCounts(tx *bolt.Tx, byKind map[string]uint64) error {
+	if tx.Bucket(bucketByKind) != nil {
+		if err := tx.DeleteBucket(bucketByKind); err != nil {
+			return err
+		}
+	}
+	b, err := tx.CreateBucket(bucketByKind)
+	if err != nil {
+		return err
+	}
+	for kind, n := range byKind {
+		if err := putU64(b, []byte(kind), n); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -409,6 +409,9 @@ func (t *Tx) appendRecord(r Record, keep bool) (Record, error) {
 	if err := kb.Put(key, binary.AppendUvarint(nil, plen)); err != nil {
 		return Record{}, err
 	}
+	if err := t.countKind(r.Kind, 1); err != nil {
+		return Record{}, err
+	}
 	if err := putU64(meta, keyNext, next+1); err != nil {
 		return Record{}, err
 	}
@@ -455,8 +458,8 @@ func (t *Tx) remove(seq uint64) (kind string, ok bool, err error) {
 	return kind, true, t.shrink(1, plen)
 }
 
-// unlink deletes an outbox record and its kinds index entry, leaving depth and bytes to the
-// caller (shrink), so that removing many records updates them once.
+// unlink deletes an outbox record, its kinds index entry and its count by kind, leaving depth
+// and bytes to the caller (shrink), so that removing many records updates them once.
 func (t *Tx) unlink(seq uint64) (kind string, plen int, ok bool, err error) {
 	key := seqKey(seq)
 	c := t.tx.Bucket(bucketOutbox).Cursor()
@@ -476,6 +479,9 @@ func (t *Tx) unlink(seq uint64) (kind string, plen int, ok bool, err error) {
 			return "", 0, false, err
 		}
 	}
+	if err := t.countKind(kind, -1); err != nil {
+		return "", 0, false, err
+	}
 	return kind, plen, true, nil
 }
 
@@ -486,4 +492,17 @@ func (t *Tx) shrink(n, plen int) error {
 		return err
 	}
 	return putU64(meta, keyBytes, getU64(meta, keyBytes)-uint64(plen))
+}
+
+// countKind adds d to the number of outbox records of kind (Stats.DepthByKind). A kind with
+// none left has no key, so the bucket stays as small as the set of kinds waiting.
+func (t *Tx) countKind(kind string, d int) error {
+	b := t.tx.Bucket(bucketByKind)
+	k := []byte(kind)
+	n := int64(getU64(b, k)) + int64(d)
+	if n <= 0 {
+		// Below zero only if the count was already wrong; Open recounts it at the next start.
+		return b.Delete(k)
+	}
+	return putU64(b, k, uint64(n))
 }

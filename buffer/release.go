@@ -19,8 +19,8 @@ const (
 	releaseTick  = time.Millisecond // while bbolt's own check reads the file
 )
 
-// readMapped is releaser.read for the DB's long-lived readers (PeekAfter, Stats), which may
-// run concurrently.
+// readMapped is releaser.read for the DB's long-lived readers (PeekAfter), which may run
+// concurrently.
 func (db *DB) readMapped(tx *bolt.Tx, n int) {
 	if db.mapped.Add(int64(n)) >= releaseEvery {
 		db.mapped.Store(0)
