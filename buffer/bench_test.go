@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -121,5 +122,54 @@ func BenchmarkOutboxFileSize(b *testing.B) {
 		b.ReportMetric(float64(fi.Size())/n/float64(len(benchPayload)), "file/payload")
 		b.ReportMetric(float64(fi.Size())/(1<<20), "MiB/100k")
 		b.ReportMetric(0, "ns/op")
+	}
+}
+
+// BenchmarkStats measures Stats on outboxes of 1,000 and 100,000 records of three kinds, with
+// a few dead letters. The daemon calls Stats every 2 s however large the backlog, so ns/op must
+// not grow with it: compare the two sizes. As a baseline from the same run, walk_ns is one
+// full read of the outbox (what counting the records would cost) and stats/walk the ratio.
+func BenchmarkStats(b *testing.B) {
+	for _, n := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			db, err := Open(filepath.Join(b.TempDir(), "stats.db"), Options{GatewayID: "gw"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			kinds := []string{"ehr", "im", "status"}
+			const perTx = 1000
+			for i := 0; i < n; i += perTx {
+				err := db.Update(func(tx *Tx) error {
+					for j := range min(perTx, n-i) {
+						if _, err := tx.Append(kinds[(i+j)%len(kinds)], "t", benchPayload[:256]); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			for seq := uint64(1); seq <= 10; seq++ {
+				if err := db.DeadLetter(seq, "bench"); err != nil {
+					b.Fatal(err)
+				}
+			}
+			start := time.Now()
+			want := walkDB(b, db)
+			walk := time.Since(start)
+
+			b.ReportAllocs()
+			for b.Loop() {
+				if s := db.Stats(); s.Depth != want.Depth || s.DepthByKind["ehr"] != want.DepthByKind["ehr"] {
+					b.Fatalf("Stats says %d records (%d ehr), the outbox holds %v", s.Depth, s.DepthByKind["ehr"], want)
+				}
+			}
+			perOp := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			b.ReportMetric(float64(walk.Nanoseconds()), "walk_ns")
+			b.ReportMetric(perOp/float64(walk.Nanoseconds()), "stats/walk")
+		})
 	}
 }

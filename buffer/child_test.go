@@ -3,6 +3,7 @@ package buffer
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -30,6 +31,8 @@ func TestMain(m *testing.M) {
 		childAppendForever(os.Getenv("OBDGW_BUFFER_PATH"))
 	case "fill-disk":
 		childFillDisk(os.Getenv("OBDGW_BUFFER_PATH"))
+	case "mixed-forever":
+		childMixedForever(os.Getenv("OBDGW_BUFFER_PATH"))
 	default:
 		fmt.Fprintln(os.Stderr, "unknown child mode", os.Getenv(childEnv))
 		os.Exit(2)
@@ -78,6 +81,109 @@ func childAppendForever(path string) {
 		}()
 	}
 	select {}
+}
+
+// mixedOptions make a small outbox, so that the mixed child also drops telemetry and is refused.
+var mixedOptions = Options{GatewayID: "gw", MaxRecords: 60, MaxBytes: 60 << 10, Policies: map[string]Policy{"status": Telemetry}}
+
+// childMixedForever runs every kind of outbox write from four goroutines until it is killed:
+// appends of three kinds (one of them telemetry, dropped when the outbox is full), acks one by
+// one and in batches, dead letters and requeues.
+func childMixedForever(path string) {
+	db, err := Open(path, mixedOptions)
+	if err != nil {
+		fatal("open: %v", err)
+	}
+	say("ready")
+	kinds := []string{"ehr", "im", "status"}
+	for w := range 4 {
+		go func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(os.Getpid())))
+			for i := 0; ; i++ {
+				var err error
+				switch r := rng.IntN(10); {
+				case r < 6:
+					_, err = db.Append(context.Background(), kinds[rng.IntN(3)], "t", []byte(strings.Repeat("m", rng.IntN(2000))))
+				case r < 7:
+					var head []Record
+					if head, err = db.Peek(1 + rng.IntN(8)); err == nil && len(head) > 0 {
+						if len(head) == 1 {
+							err = db.Ack(head[0].Seq)
+						} else {
+							err = db.AckMany(seqs(head[1:]))
+						}
+					}
+				case r < 8:
+					var head []Record
+					if head, err = db.Peek(3); err == nil && len(head) > 0 {
+						err = db.DeadLetter(head[rng.IntN(len(head))].Seq, "rejected")
+					}
+				default:
+					var dead []DeadRecord
+					if dead, err = db.DeadLetters(); err == nil && len(dead) > 0 {
+						_, err = db.Requeue(dead[rng.IntN(len(dead))].Seq)
+					}
+				}
+				if err != nil && !errors.Is(err, ErrFull) && !errors.Is(err, ErrNotFound) {
+					fatal("op %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	select {}
+}
+
+// TestCrashKeepsCountersExact kills a child in the middle of mixed outbox writes, then reads
+// the raw file: the counters stored in it (depth, bytes, dead letters, counts by kind) must
+// equal a walk of its records, since Open would rebuild them silently otherwise. Then Open
+// must find nothing to rebuild, and Stats must equal the walk.
+func TestCrashKeepsCountersExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("re-executes the test binary")
+	}
+	path := filepath.Join(t.TempDir(), "obdgw.db")
+	var lastNext uint64
+	for round := range 6 {
+		cmd, stdout := startChild(t, "mixed-forever", path)
+		sc := bufio.NewScanner(stdout)
+		if !sc.Scan() || sc.Text() != "ready" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: child said %q", round, sc.Text())
+		}
+		time.AfterFunc(time.Duration(50+rand.IntN(250))*time.Millisecond, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		for sc.Scan() {
+			t.Errorf("round %d: child said %q", round, sc.Text())
+		}
+		err := cmd.Wait()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
+			t.Fatalf("round %d: child ended with %v, not by SIGKILL", round, err)
+		}
+
+		walked := checkStoredCounts(t, path)
+
+		var logs logBuffer
+		opts := mixedOptions
+		opts.Logger = logs.logger()
+		now := time.Now().Add(time.Hour) // a clock that stands still for the comparison
+		opts.Now = func() time.Time { return now }
+		db, err := Open(path, opts)
+		if err != nil {
+			t.Fatalf("round %d: reopen after SIGKILL: %v", round, err)
+		}
+		checkStats(t, db, now, fmt.Sprintf("round %d", round))
+		if l := logs.String(); l != "" {
+			t.Fatalf("round %d: Open after the crash logged:\n%s", round, l)
+		}
+		var next uint64
+		db.View(func(tx *Tx) error { next = getU64(tx.tx.Bucket(bucketMeta), keyNext); return nil })
+		db.Close()
+		if next <= lastNext+10 {
+			t.Fatalf("round %d: the child got only %d writes in before the kill", round, next-lastNext)
+		}
+		t.Logf("round %d: seq %d after the kill; %v", round, next, walked)
+		lastNext = next
+	}
 }
 
 func startChild(t *testing.T, mode, path string) (*exec.Cmd, io.Reader) {

@@ -19,8 +19,11 @@
 // dropped: it takes the place of the oldest telemetry records, and with none left its Append is
 // refused with ErrFull, so the caller can show "outbox full … check the uplink". Every append,
 // delivery, drop, refusal, dead letter and requeue is counted by kind (drops and refusals also
-// by reason) in Stats. The counters live in memory since Open: a refusal happens in a
-// transaction that is rolled back, so it could not be stored with it.
+// by reason) in Stats. These event counters live in memory since Open: a refusal happens in a
+// transaction that is rolled back, so it could not be stored with it. What Stats says about the
+// stored records (depth, payload bytes, depth by kind, dead letters) is stored instead, in the
+// transactions that change the records, so it is exact after a crash and Stats costs the same
+// with ten records waiting or a hundred thousand.
 //
 // # Durability
 //
@@ -42,14 +45,17 @@
 //
 // bbolt maps the whole file into memory and every page read through the map stays in the
 // process's resident set until the kernel wants the memory back. Open (which reads the whole
-// file) and the outbox's readers (PeekAfter, Stats) therefore drop the pages they have read
+// file) and the outbox's reader (PeekAfter) therefore drop the pages they have read
 // every few megabytes (madvise MADV_DONTNEED on bbolt's read-only shared map, Linux only; see
 // release_linux.go for why that is safe): draining a large backlog keeps the gateway's RSS
 // near its heap instead of growing to the size of the outbox file.
 //
 // # On disk
 //
-// Buckets meta, outbox (seq → record), dead (seq → dead record), kinds (per-kind index of the
-// outbox, to find the oldest record of a kind without a scan) and docs (one nested bucket per
-// document bucket). Record values carry a version byte; see codec.go.
+// Buckets meta (format, next seq, depth, bytes, dead count), outbox (seq → record), dead
+// (seq → dead record), kinds (per-kind index of the outbox, to find the oldest record of a kind
+// without a scan), bykind (kind → number of its records in the outbox) and docs (one nested
+// bucket per document bucket). Record values carry a version byte; see codec.go. Open checks
+// the counts against the records at every start, rebuilds them when they disagree and writes
+// them when a file from an older obdgw has none.
 package buffer

@@ -1,0 +1,283 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// CorruptError reports a store file that failed its integrity check and where Open moved it.
+type CorruptError struct {
+	Path    string // where the file was
+	MovedTo string // where it is now
+	Err     error  // what the check found
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("buffer: store file %s failed its integrity check (%v); moved it to %s: keep that file for recovery, opening again starts an empty store", e.Path, e.Err, e.MovedTo)
+}
+
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// corruption marks an error found while opening that means the file's content is bad, as
+// opposed to a file we could not open at all (permissions, lock, missing directory).
+type corruption struct {
+	err     error
+	abandon bool // the bbolt handle is stuck in a check and must not be closed
+}
+
+func (c *corruption) Error() string { return c.err.Error() }
+func (c *corruption) Unwrap() error { return c.err }
+
+// Open opens or creates the store file at path (mode 0600, its directory 0700 if missing).
+//
+// A file that bbolt cannot open, or that fails bbolt's consistency check or this package's own
+// bookkeeping check, is moved aside to "<path>.corrupt-<UTC timestamp>" and Open returns a
+// *CorruptError (errors.Is ErrCorrupt) naming both paths; it never re-creates over it. Calling
+// Open again then starts an empty store. A file locked by another process yields ErrLocked after
+// Options.LockTimeout.
+func Open(path string, opts Options) (*DB, error) {
+	db := &DB{path: path, opts: opts, now: opts.Now, log: opts.Logger, signal: make(chan struct{}, 1)}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.log == nil {
+		db.log = slog.New(slog.DiscardHandler)
+	}
+	db.ctr.since = db.now()
+	timeout := opts.LockTimeout
+	if timeout <= 0 {
+		timeout = defaultLockTimeout
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("buffer: create the store directory: %w", err)
+	}
+	bdb, err := openBolt(path, timeout)
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s is held by another process (is another obdgw running? stop it first); gave up after %s: %w", ErrLocked, path, timeout, err)
+	}
+	if err == nil {
+		var tl tally
+		tl, err = checkGuarded(path, bdb, db.log)
+		if err == nil {
+			err = db.initBuckets(bdb, tl)
+		}
+		var c *corruption
+		if err != nil && !(errors.As(err, &c) && c.abandon) {
+			bdb.Close()
+		}
+	}
+	if err != nil {
+		var c *corruption
+		if !errors.As(err, &c) {
+			return nil, fmt.Errorf("buffer: open %s: %w", path, err)
+		}
+		moved, mvErr := moveAside(path, db.now())
+		if mvErr != nil {
+			return nil, fmt.Errorf("buffer: store file %s failed its integrity check (%v) and could not be moved aside, so it was left in place: %w", path, c.err, errors.Join(ErrCorrupt, mvErr))
+		}
+		db.log.Error("buffer: store file corrupt, moved aside", "path", path, "moved_to", moved, "err", c.err)
+		return nil, &CorruptError{Path: path, MovedTo: moved, Err: c.err}
+	}
+	db.bolt = bdb
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		// Records carry VINs and plate numbers: keep an older, looser file private too.
+		if err := os.Chmod(path, 0o600); err != nil {
+			db.log.Warn("buffer: cannot tighten store file mode", "path", path, "mode", fi.Mode().Perm(), "err", err)
+		}
+	}
+	return db, nil
+}
+
+// openBolt opens the file, turning the panics bbolt may raise on a mangled file into errors.
+func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
+	var f *os.File
+	// bbolt reads the meta and freelist pages through its memory map while opening; a damaged
+	// page id can fault (see checkFile).
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if f != nil {
+				f.Close() // releases the flock of the half-opened database
+			}
+			bdb, err = nil, &corruption{err: fmt.Errorf("bbolt panicked: %v", p)}
+		}
+	}()
+	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: timeout,
+		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
+			var err error
+			f, err = os.OpenFile(name, flag, perm)
+			return f, err
+		},
+	})
+	if err != nil && isContentError(err) {
+		err = &corruption{err: err}
+	}
+	return bdb, err
+}
+
+func isContentError(err error) bool {
+	if errors.Is(err, bolt.ErrInvalid) || errors.Is(err, bolt.ErrVersionMismatch) || errors.Is(err, bolt.ErrChecksum) {
+		return true
+	}
+	// bbolt reports a file shorter than its two meta pages with an untyped error.
+	return strings.Contains(err.Error(), "file size too small")
+}
+
+// initBuckets creates the buckets of a new file and checks the bookkeeping of an old one.
+func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
+	return bdb.Update(func(tx *bolt.Tx) error {
+		// A file from before the bykind bucket (see storeFormat) gets its counts below.
+		upgrade := tx.Bucket(bucketByKind) == nil && tx.Bucket(bucketMeta) != nil
+		for _, name := range [][]byte{bucketMeta, bucketOutbox, bucketDead, bucketKinds, bucketByKind, bucketDocs} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keyFormat); {
+		case v == nil:
+			if err := meta.Put(keyFormat, []byte{storeFormat}); err != nil {
+				return err
+			}
+		case len(v) != 1:
+			return &corruption{err: fmt.Errorf("meta/format is %x", v)}
+		case v[0] != storeFormat:
+			return fmt.Errorf("the file has store format %d but this obdgw knows format %d (was obdgw downgraded? install the newer version)", v[0], storeFormat)
+		}
+		for _, k := range [][]byte{keyNext, keyDepth, keyBytes, keyDead} {
+			if v := meta.Get(k); v != nil && len(v) != 8 {
+				return &corruption{err: fmt.Errorf("meta/%s is %x, want 8 bytes", k, v)}
+			}
+		}
+		// Depth, bytes, the counts by kind and the kinds index are kept in the same
+		// transactions as the records, so they only disagree after damage the checks above
+		// could not see (or a bug): rebuild them from the records rather than refuse a file
+		// whose records all read fine.
+		byKindOK := sameCounts(tx.Bucket(bucketByKind), tl.byKind)
+		switch {
+		case getU64(meta, keyDepth) != tl.depth || getU64(meta, keyBytes) != tl.bytes || getU64(meta, keyDead) != tl.dead || !tl.indexOK || !byKindOK && !upgrade:
+			db.log.Warn("buffer: outbox bookkeeping disagrees with the records, rebuilding it",
+				"depth", getU64(meta, keyDepth), "records", tl.depth, "bytes", getU64(meta, keyBytes), "payload_bytes", tl.bytes,
+				"dead", getU64(meta, keyDead), "dead_records", tl.dead, "index_ok", tl.indexOK, "by_kind_ok", byKindOK)
+			if err := rebuild(tx, tl); err != nil {
+				return err
+			}
+		case !byKindOK:
+			db.log.Info("buffer: counting the outbox by kind once (file from an older obdgw)", "records", tl.depth, "kinds", len(tl.byKind))
+			if err := storeCounts(tx, tl.byKind); err != nil {
+				return err
+			}
+		}
+		// A next sequence at or below a stored one would reuse IDs the receiver has seen.
+		next := getU64(meta, keyNext)
+		for _, b := range [][]byte{bucketOutbox, bucketDead} {
+			if k, _ := tx.Bucket(b).Cursor().Last(); k != nil {
+				seq, ok := keySeq(k)
+				if !ok {
+					return &corruption{err: fmt.Errorf("%s key %x is not a sequence number", b, k)}
+				}
+				if seq >= next {
+					return &corruption{err: fmt.Errorf("%s holds seq %d but the next seq is %d", b, seq, next)}
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func rebuild(tx *bolt.Tx, tl tally) error {
+	meta := tx.Bucket(bucketMeta)
+	for k, n := range map[string]uint64{string(keyDepth): tl.depth, string(keyBytes): tl.bytes, string(keyDead): tl.dead} {
+		if err := putU64(meta, []byte(k), n); err != nil {
+			return err
+		}
+	}
+	if err := storeCounts(tx, tl.byKind); err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketKinds); err != nil {
+		return err
+	}
+	kinds, err := tx.CreateBucket(bucketKinds)
+	if err != nil {
+		return err
+	}
+	// Index the outbox again from its records (walk has read them all without error).
+	return tx.Bucket(bucketOutbox).ForEach(func(k, v []byte) error {
+		kind, plen, err := recordMeta(v)
+		if err != nil {
+			return &DecodeError{Bucket: string(bucketOutbox), Key: append([]byte{}, k...), Raw: rawCopy(v), Err: err}
+		}
+		kb, err := kinds.CreateBucketIfNotExists([]byte(kind))
+		if err != nil {
+			return err
+		}
+		kb.FillPercent = 1.0
+		return kb.Put(append([]byte{}, k...), binary.AppendUvarint(nil, uint64(plen)))
+	})
+}
+
+// moveAside renames a bad file out of the way, never over an earlier one.
+func moveAside(path string, now time.Time) (string, error) {
+	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
+	to := base
+	for i := 2; ; i++ {
+		if _, err := os.Lstat(to); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		to = base + "-" + strconv.Itoa(i)
+	}
+	if err := os.Rename(path, to); err != nil {
+		return "", err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync() // make the rename durable before anyone creates a fresh file
+		d.Close()
+	}
+	return to, nil
+}
+
+// sameCounts reports whether the bykind bucket b holds exactly the counts walk made.
+func sameCounts(b *bolt.Bucket, byKind map[string]uint64) bool {
+	n := 0
+	err := b.ForEach(func(k, v []byte) error {
+		n++
+		if want, ok := byKind[string(k)]; !ok || len(v) != 8 || binary.BigEndian.Uint64(v) != want {
+			return errStale
+		}
+		return nil
+	})
+	return err == nil && n == len(byKind)
+}
+
+var errStale = errors.New("stale")
+
+// storeCounts replaces the bykind bucket with the counts walk made.
+func storeCounts(tx *bolt.Tx, byKind map[string]uint64) error {
+	if tx.Bucket(bucketByKind) != nil {
+		if err := tx.DeleteBucket(bucketByKind); err != nil {
+			return err
+		}
+	}
+	b, err := tx.CreateBucket(bucketByKind)
+	if err != nil {
+		return err
+	}
+	for kind, n := range byKind {
+		if err := putU64(b, []byte(kind), n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
