@@ -13,6 +13,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/emission"
+	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 
@@ -178,7 +179,7 @@ func (d *Daemon) imRecord(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord
 	if err := json.Unmarshal(raw, &st); err != nil {
 		return "", nil, fmt.Errorf("daemon: stored self-test of %s unreadable: %w", o.ID, err)
 	}
-	in := wire.IMInput{
+	in := imrecord.Input{
 		WorkOrder: o.ID,
 		Revision:  revision,
 		Reason:    reason,
@@ -210,7 +211,7 @@ func (d *Daemon) imRecord(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord
 		in.Diagnosis = emission.OBDInputFromScan(first, o.VIN)
 		in.OBDCheck = emission.CheckOBD(emission.OBDInputFromScan(last, o.VIN))
 	}
-	p, err := wire.BuildIM(in)
+	p, err := imrecord.Build(in)
 	if err != nil {
 		return "", nil, err
 	}
