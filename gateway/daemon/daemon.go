@@ -30,6 +30,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/console"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
+	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -65,7 +66,8 @@ type Daemon struct {
 	db     *buffer.DB
 	bus    *events.Bus
 	wo     *workorder.Store
-	up     *cloud.Uplink // nil when no broker is configured
+	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
+	up     *cloud.Uplink   // nil when no broker is configured
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
 	runs   *emission.Runs
@@ -114,13 +116,14 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	for _, b := range cfg.Bays {
 		known[b.Name] = true
 	}
+	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest")})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,
 		Province:    cfg.Company.Province,
 		GatewayID:   cfg.GatewayID,
 		KnownBay:    func(n string) bool { return known[n] },
-		IM:          d.imRecord,
+		IM:          d.tests.Record,
 		Events:      d.bus,
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
