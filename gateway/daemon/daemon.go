@@ -208,7 +208,7 @@ func (d *Daemon) uplinkStatus() any {
 func (d *Daemon) buildBays() {
 	var hostOK bool
 	var hostErr error
-	mem := &memory{db: d.db, log: d.log.With("component", "obd-memory"), now: d.o.Now, max: maxAnswers}
+	mem := bay.NewMemory(d.db, bay.MemoryOptions{Logger: d.log.With("component", "obd-memory"), Now: d.o.Now})
 	for _, b := range d.cfg.Bays {
 		b := b
 		var light *indicator.Light
@@ -229,10 +229,10 @@ func (d *Daemon) buildBays() {
 			// (a search takes seconds on K-line), and, for an address without ?baud=, the
 			// rate it answered at last time first; the bay remembers what it found.
 			dial = func(ctx context.Context, cb config.Bay) (bay.Conn, error) {
-				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.protocol(cb.Name), Baud: mem.baud(cb.Name)})
+				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.Protocol(cb.Name), Baud: mem.Baud(cb.Name)})
 				if err == nil {
-					mem.setProtocol(cb.Name, ad.Profile().ProtocolNum)
-					mem.setBaud(cb.Name, ad.Baud())
+					mem.SetProtocol(cb.Name, ad.Profile().ProtocolNum)
+					mem.SetBaud(cb.Name, ad.Baud())
 				}
 				return ad, err
 			}
