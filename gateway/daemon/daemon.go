@@ -58,7 +58,8 @@ type Options struct {
 	OpenRig func(b config.Bay) (rig.Rig, error)
 }
 
-// Daemon is a running gateway. Build it with New, run it with Run.
+// Daemon is a running gateway. Build it with New, run it once with Run, which closes the store
+// when it returns.
 type Daemon struct {
 	cfg    *config.Config
 	o      Options
@@ -75,10 +76,17 @@ type Daemon struct {
 	mux    *http.ServeMux
 	ln     net.Listener
 
-	mu     sync.Mutex
-	ready  bool
-	runCtx context.Context // the context of Run, for work that outlives a request
+	mu    sync.Mutex
+	ready bool
+	// workCtx is Run's context while Run takes work that outlives a request (a requested
+	// scan, a self-test and the goroutine that stores its result); nil before Run and once it
+	// is shutting down. work counts that work: Run waits for it before closing the store.
+	workCtx context.Context
+	work    sync.WaitGroup
 }
+
+// ErrNotRunning: background work (a requested scan, a self-test) is taken only while Run runs.
+var ErrNotRunning = errors.New("daemon: gateway not running (starting or shutting down)")
 
 // New opens the store and builds every component; nothing runs until Run. On error nothing
 // is left open.
@@ -314,9 +322,12 @@ func (d *Daemon) Addr() string {
 // Bay returns the supervisor of a bay, or nil.
 func (d *Daemon) Bay(name string) *bay.Supervisor { return d.byName[name] }
 
-// Run serves until ctx ends, then shuts down in order: stop taking requests, stop the bays,
-// let the uplink finish its in-flight exchange, close the store. ready is called once the API
-// listens and every component has started (for sd_notify READY=1).
+// Run is the daemon's whole lifetime: it serves until ctx ends, then shuts down in order: stop
+// taking requests, stop the bays, let the uplink finish its in-flight exchange, wait for the
+// work requests started (scans, self-tests and the storing of their results), close the
+// store. Every goroutine the daemon started has ended when Run returns, and the store is
+// closed also when Run fails; a Daemon runs once. ready is called once the API listens and
+// every component has started (for sd_notify READY=1).
 func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	ln := d.o.Listener
 	if ln == nil {
@@ -346,7 +357,7 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.mu.Lock()
-	d.runCtx = ctx
+	d.workCtx = ctx
 	d.mu.Unlock()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2+len(d.bays))
@@ -365,7 +376,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); d.publishOutboxStats(ctx) }()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("daemon: http: %w", err)
 		}
@@ -390,8 +403,15 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	srv.Shutdown(shut)
+	srv.Close() // cuts connections still open after the grace period
 	cancel()
 	wg.Wait()
+	// No new work from here on; the work under way ends with ctx, and a self-test judged
+	// just before still has its result stored before the store closes.
+	d.mu.Lock()
+	d.workCtx = nil
+	d.mu.Unlock()
+	d.work.Wait()
 	if err := d.db.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("daemon: close store: %w", err)
 	}
@@ -421,14 +441,17 @@ func (d *Daemon) publishOutboxStats(ctx context.Context) {
 	}
 }
 
-// ctx is the context of Run (background before Run starts).
-func (d *Daemon) ctx() context.Context {
+// startWork takes on work that outlives a request: it returns Run's context, to end the work
+// with, and done, to call when it has ended. Run waits for every done before it closes the
+// store.
+func (d *Daemon) startWork() (ctx context.Context, done func(), err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.runCtx == nil {
-		return context.Background()
+	if d.workCtx == nil || d.workCtx.Err() != nil {
+		return nil, nil, ErrNotRunning
 	}
-	return d.runCtx
+	d.work.Add(1)
+	return d.workCtx, d.work.Done, nil
 }
 
 // bays adapts the supervisors to the API.
@@ -500,9 +523,14 @@ func (b *bays) Scan(ctx context.Context, name string) error {
 		return fmt.Errorf("%w (%s)", api.ErrNoVehicle, s.Status().State)
 	}
 	// The scan outlives the HTTP request (202 Accepted); its result arrives as an event and
-	// through OnScan.
+	// through OnScan. It ends with the gateway, which waits for it.
+	wctx, done, err := b.d.startWork()
+	if err != nil {
+		return err
+	}
 	go func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer done()
+		sctx, cancel := context.WithTimeout(wctx, 2*time.Minute)
 		defer cancel()
 		if _, err := s.ScanNow(sctx); err != nil {
 			b.d.log.Warn("requested scan failed", "bay", name, "err", err)

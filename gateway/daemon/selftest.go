@@ -40,9 +40,10 @@ func (d *Daemon) bayConfig(name string) (config.Bay, bool) {
 	return config.Bay{}, false
 }
 
-// StartSelfTest opens the bay's rig and starts the self-test in the background. The run's
-// progress is published as "selftest.progress" events; a judged result is kept on the work order
-// when it ends (gateway/imrecord), where settlement picks it up for the M-station record.
+// StartSelfTest opens the bay's rig and starts the self-test in the background, for as long as
+// Run runs (ErrNotRunning otherwise). The run's progress is published as "selftest.progress"
+// events; a judged result is kept on the work order when it ends (gateway/imrecord), where
+// settlement picks it up for the M-station record. Run waits for that before it returns.
 func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.Run, string, error) {
 	b, ok := d.bayConfig(bayName)
 	if !ok {
@@ -55,6 +56,16 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if err != nil {
 		return nil, "", err
 	}
+	ctx, done, err := d.startWork()
+	if err != nil {
+		return nil, "", err
+	}
+	following := false
+	defer func() {
+		if !following {
+			done()
+		}
+	}()
 	orderID := req.Order
 	if orderID == "" {
 		orders, _, err := d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open})
@@ -93,7 +104,7 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if s := d.byName[bayName]; s != nil {
 		t.Speed = emission.OBDSpeed{Adapter: s}
 	}
-	run, err := d.runs.Start(d.ctx(), bayName, t)
+	run, err := d.runs.Start(ctx, bayName, t)
 	if err != nil {
 		r.Close()
 		if errors.Is(err, emission.ErrBayBusy) {
@@ -101,7 +112,11 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 		}
 		return nil, "", err
 	}
-	go d.tests.Follow(run, r, imrecord.SelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
+	following = true
+	go func() {
+		defer done()
+		d.tests.Follow(run, r, imrecord.SelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
+	}()
 	d.bus.Publish("selftest.started", bayName, map[string]string{"order": o.ID, "method": method.String()})
 	return run, o.ID, nil
 }
