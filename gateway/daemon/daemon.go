@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
@@ -68,7 +71,8 @@ type Daemon struct {
 	bus    *events.Bus
 	wo     *workorder.Store
 	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
-	up     *cloud.Uplink   // nil when no broker is configured
+	reg    *prometheus.Registry
+	up     *cloud.Uplink // nil when no broker is configured
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
 	runs   *emission.Runs
@@ -136,6 +140,10 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
 	})
+	// One registry for the whole gateway: /metrics answers with or without a broker.
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(cloud.OutboxCollector(d.db), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
 		d.up, err = cloud.NewUplink(d.db, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
@@ -160,6 +168,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			},
 			Frame:     func(rec buffer.Record) ([]byte, error) { return wire.Frame(rec.ID, rec.Payload) },
 			DrainRate: cfg.Broker.DrainRate,
+			Registry:  d.reg,
 			Logger:    log.With("component", "uplink"),
 			Now:       o.Now,
 		})
@@ -188,9 +197,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.mux = http.NewServeMux()
 	d.mux.Handle(api.Prefix+"/", d.api.Handler())
 	d.mux.HandleFunc("GET /healthz", d.healthz)
-	if d.up != nil {
-		d.mux.Handle("GET /metrics", d.up.Handler())
-	}
+	d.mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
 	if cfg.Console.Enabled {
 		d.mux.Handle("/", console.Handler())
 	}

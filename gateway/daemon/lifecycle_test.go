@@ -1,7 +1,9 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -150,6 +152,62 @@ func TestSelfTestJudgedDuringShutdownIsStored(t *testing.T) {
 	}
 	if _, _, err := d.StartSelfTest("bay1", SelfTestRequest{Method: "two_speed_idle", RatedRPM: 5000}); err != ErrNotRunning {
 		t.Errorf("self-test after Run returned: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestMetricsWithoutBroker: /metrics answers on a gateway with no broker configured, with the
+// outbox's and the process's metrics; with a broker configured, the uplink's metrics join
+// them in the same registry.
+func TestMetricsWithoutBroker(t *testing.T) {
+	scrape := func(t *testing.T, base string) []byte {
+		t.Helper()
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %s\n%s", resp.Status, body)
+		}
+		return body
+	}
+	common := []string{"obdgw_outbox_depth 0", "obdgw_outbox_dead_letters 0", "go_goroutines "}
+
+	cfg := testConfig(t)
+	cfg.Broker.URL = ""
+	_, base, stop := startDaemon(t, &cfg, Options{})
+	body := scrape(t, base)
+	for _, want := range common {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("no broker: /metrics lacks %q", want)
+		}
+	}
+	if bytes.Contains(body, []byte("obdgw_uplink_")) {
+		t.Error("uplink metrics on a gateway without an uplink")
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A broker nobody listens at (a closed loopback port): the uplink retries, its metrics say so.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	ln.Close()
+	cfg = testConfig(t)
+	cfg.Broker.URL = "tcp://" + closed
+	_, base, stop = startDaemon(t, &cfg, Options{AllowPlainBroker: true})
+	body = scrape(t, base)
+	for _, want := range append(common, "obdgw_uplink_connected 0") {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("with a broker: /metrics lacks %q", want)
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
