@@ -5,8 +5,9 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/obdgw/obdgw/buffer"
 )
 
 type uplinkMetrics struct {
@@ -21,7 +22,7 @@ type uplinkMetrics struct {
 	latency      prometheus.Histogram
 }
 
-func newUplinkMetrics(reg *prometheus.Registry, box Outbox) *uplinkMetrics {
+func newUplinkMetrics(reg *prometheus.Registry) *uplinkMetrics {
 	m := &uplinkMetrics{
 		connected:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "obdgw_uplink_connected", Help: "1 while connected to the broker."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "obdgw_uplink_reconnects_total", Help: "Connections that failed or were lost."}),
@@ -36,16 +37,20 @@ func newUplinkMetrics(reg *prometheus.Registry, box Outbox) *uplinkMetrics {
 			Help:    "From publish to the acknowledgement that let the record leave the outbox.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14)}),
 	}
-	reg.MustRegister(m.connected, m.reconnects, m.inFlight, m.published, m.delivered, m.deadLettered, m.noReceipt, m.badReceipts, m.latency,
-		outboxCollector{box},
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(m.connected, m.reconnects, m.inFlight, m.published, m.delivered, m.deadLettered, m.noReceipt, m.badReceipts, m.latency)
 	return m
 }
 
-// outboxCollector reads the outbox's own counters at scrape time, so the numbers survive
-// restarts exactly as far as the outbox keeps them.
-type outboxCollector struct{ box Outbox }
+// OutboxCollector reads the outbox's own counters at scrape time, so the numbers survive
+// restarts exactly as far as the outbox keeps them. A gateway registers it in its registry
+// whether or not a broker is configured.
+func OutboxCollector(box interface{ Stats() buffer.Stats }) prometheus.Collector {
+	return outboxCollector{box}
+}
+
+type outboxCollector struct {
+	box interface{ Stats() buffer.Stats }
+}
 
 var (
 	descDepth     = prometheus.NewDesc("obdgw_outbox_depth", "Records waiting in the outbox.", nil, nil)

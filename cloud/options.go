@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/obdgw/obdgw/buffer"
 )
 
@@ -87,6 +89,11 @@ type UplinkOptions struct {
 
 	BackoffMin time.Duration // backoff_min; default 1 s
 	BackoffMax time.Duration // backoff_max; default 2 min
+
+	// Registry is the gateway's metric registry: the uplink adds its own metrics to it, and
+	// Handler serves it. nil: a registry of the uplink's own, which also gets the outbox, Go
+	// and process collectors (a gateway that passes its registry registers those itself).
+	Registry *prometheus.Registry
 
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now

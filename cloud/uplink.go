@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/obdgw/obdgw/buffer"
 )
@@ -70,7 +71,7 @@ type Status struct {
 }
 
 // NewUplink validates the options (errors name the config key) and prepares the uplink's
-// metrics in its own registry.
+// metrics in o.Registry (or a registry of its own).
 func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
 	o, err := o.withDefaults()
 	if err != nil {
@@ -84,8 +85,12 @@ func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
 		// start-up instead of in a retry loop.
 		return nil, err
 	}
-	u := &Uplink{o: o, box: box, reg: prometheus.NewRegistry()}
-	u.m = newUplinkMetrics(u.reg, box)
+	u := &Uplink{o: o, box: box, reg: o.Registry}
+	if u.reg == nil {
+		u.reg = prometheus.NewRegistry()
+		u.reg.MustRegister(OutboxCollector(box), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	u.m = newUplinkMetrics(u.reg)
 	u.st.Broker, u.st.Delivery = redact(o.Broker), o.Delivery
 	return u, nil
 }

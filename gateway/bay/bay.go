@@ -246,11 +246,14 @@ func (s *Supervisor) ask(ctx context.Context, r request) (reply, error) {
 	}
 }
 
-// Run supervises the bay until ctx ends. It returns nil on cancellation.
+// Run supervises the bay until ctx ends. It returns nil on cancellation, once everything it
+// started (the status light's blinking included) has stopped.
 func (s *Supervisor) Run(ctx context.Context) error {
 	defer close(s.done)
 	if s.o.Light != nil {
-		go s.o.Light.Run(ctx)
+		lit := make(chan struct{})
+		go func() { defer close(lit); s.o.Light.Run(ctx) }()
+		defer func() { <-lit }()
 	}
 	for ctx.Err() == nil {
 		conn, err := s.connect(ctx)

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
@@ -30,6 +33,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/console"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
+	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -57,7 +61,8 @@ type Options struct {
 	OpenRig func(b config.Bay) (rig.Rig, error)
 }
 
-// Daemon is a running gateway. Build it with New, run it with Run.
+// Daemon is a running gateway. Build it with New, run it once with Run, which closes the store
+// when it returns.
 type Daemon struct {
 	cfg    *config.Config
 	o      Options
@@ -65,6 +70,8 @@ type Daemon struct {
 	db     *buffer.DB
 	bus    *events.Bus
 	wo     *workorder.Store
+	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
+	reg    *prometheus.Registry
 	up     *cloud.Uplink // nil when no broker is configured
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
@@ -73,10 +80,17 @@ type Daemon struct {
 	mux    *http.ServeMux
 	ln     net.Listener
 
-	mu     sync.Mutex
-	ready  bool
-	runCtx context.Context // the context of Run, for work that outlives a request
+	mu    sync.Mutex
+	ready bool
+	// workCtx is Run's context while Run takes work that outlives a request (a requested
+	// scan, a self-test and the goroutine that stores its result); nil before Run and once it
+	// is shutting down. work counts that work: Run waits for it before closing the store.
+	workCtx context.Context
+	work    sync.WaitGroup
 }
+
+// ErrNotRunning: background work (a requested scan, a self-test) is taken only while Run runs.
+var ErrNotRunning = errors.New("daemon: gateway not running (starting or shutting down)")
 
 // New opens the store and builds every component; nothing runs until Run. On error nothing
 // is left open.
@@ -114,17 +128,22 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	for _, b := range cfg.Bays {
 		known[b.Name] = true
 	}
+	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest")})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,
 		Province:    cfg.Company.Province,
 		GatewayID:   cfg.GatewayID,
 		KnownBay:    func(n string) bool { return known[n] },
-		IM:          d.imRecord,
+		IM:          d.tests.Record,
 		Events:      d.bus,
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
 	})
+	// One registry for the whole gateway: /metrics answers with or without a broker.
+	d.reg = prometheus.NewRegistry()
+	d.reg.MustRegister(cloud.OutboxCollector(d.db), collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
 		d.up, err = cloud.NewUplink(d.db, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
@@ -149,6 +168,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			},
 			Frame:     func(rec buffer.Record) ([]byte, error) { return wire.Frame(rec.ID, rec.Payload) },
 			DrainRate: cfg.Broker.DrainRate,
+			Registry:  d.reg,
 			Logger:    log.With("component", "uplink"),
 			Now:       o.Now,
 		})
@@ -177,9 +197,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.mux = http.NewServeMux()
 	d.mux.Handle(api.Prefix+"/", d.api.Handler())
 	d.mux.HandleFunc("GET /healthz", d.healthz)
-	if d.up != nil {
-		d.mux.Handle("GET /metrics", d.up.Handler())
-	}
+	d.mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
 	if cfg.Console.Enabled {
 		d.mux.Handle("/", console.Handler())
 	}
@@ -205,7 +223,7 @@ func (d *Daemon) uplinkStatus() any {
 func (d *Daemon) buildBays() {
 	var hostOK bool
 	var hostErr error
-	mem := &memory{db: d.db, log: d.log.With("component", "obd-memory"), now: d.o.Now, max: maxAnswers}
+	mem := bay.NewMemory(d.db, bay.MemoryOptions{Logger: d.log.With("component", "obd-memory"), Now: d.o.Now})
 	for _, b := range d.cfg.Bays {
 		b := b
 		var light *indicator.Light
@@ -226,10 +244,10 @@ func (d *Daemon) buildBays() {
 			// (a search takes seconds on K-line), and, for an address without ?baud=, the
 			// rate it answered at last time first; the bay remembers what it found.
 			dial = func(ctx context.Context, cb config.Bay) (bay.Conn, error) {
-				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.protocol(cb.Name), Baud: mem.baud(cb.Name)})
+				ad, err := elm327.OpenContext(ctx, cb.OBD, elm327.Options{Logger: d.log.With("bay", cb.Name), Protocol: mem.Protocol(cb.Name), Baud: mem.Baud(cb.Name)})
 				if err == nil {
-					mem.setProtocol(cb.Name, ad.Profile().ProtocolNum)
-					mem.setBaud(cb.Name, ad.Baud())
+					mem.SetProtocol(cb.Name, ad.Profile().ProtocolNum)
+					mem.SetBaud(cb.Name, ad.Baud())
 				}
 				return ad, err
 			}
@@ -311,9 +329,12 @@ func (d *Daemon) Addr() string {
 // Bay returns the supervisor of a bay, or nil.
 func (d *Daemon) Bay(name string) *bay.Supervisor { return d.byName[name] }
 
-// Run serves until ctx ends, then shuts down in order: stop taking requests, stop the bays,
-// let the uplink finish its in-flight exchange, close the store. ready is called once the API
-// listens and every component has started (for sd_notify READY=1).
+// Run is the daemon's whole lifetime: it serves until ctx ends, then shuts down in order: stop
+// taking requests, stop the bays, let the uplink finish its in-flight exchange, wait for the
+// work requests started (scans, self-tests and the storing of their results), close the
+// store. Every goroutine the daemon started has ended when Run returns, and the store is
+// closed also when Run fails; a Daemon runs once. ready is called once the API listens and
+// every component has started (for sd_notify READY=1).
 func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	ln := d.o.Listener
 	if ln == nil {
@@ -343,7 +364,7 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d.mu.Lock()
-	d.runCtx = ctx
+	d.workCtx = ctx
 	d.mu.Unlock()
 	var wg sync.WaitGroup
 	errc := make(chan error, 2+len(d.bays))
@@ -362,7 +383,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); d.publishOutboxStats(ctx) }()
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			errc <- fmt.Errorf("daemon: http: %w", err)
 		}
@@ -387,8 +410,15 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	shut, done := context.WithTimeout(context.Background(), 5*time.Second)
 	defer done()
 	srv.Shutdown(shut)
+	srv.Close() // cuts connections still open after the grace period
 	cancel()
 	wg.Wait()
+	// No new work from here on; the work under way ends with ctx, and a self-test judged
+	// just before still has its result stored before the store closes.
+	d.mu.Lock()
+	d.workCtx = nil
+	d.mu.Unlock()
+	d.work.Wait()
 	if err := d.db.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("daemon: close store: %w", err)
 	}
@@ -418,14 +448,17 @@ func (d *Daemon) publishOutboxStats(ctx context.Context) {
 	}
 }
 
-// ctx is the context of Run (background before Run starts).
-func (d *Daemon) ctx() context.Context {
+// startWork takes on work that outlives a request: it returns Run's context, to end the work
+// with, and done, to call when it has ended. Run waits for every done before it closes the
+// store.
+func (d *Daemon) startWork() (ctx context.Context, done func(), err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.runCtx == nil {
-		return context.Background()
+	if d.workCtx == nil || d.workCtx.Err() != nil {
+		return nil, nil, ErrNotRunning
 	}
-	return d.runCtx
+	d.work.Add(1)
+	return d.workCtx, d.work.Done, nil
 }
 
 // bays adapts the supervisors to the API.
@@ -497,9 +530,14 @@ func (b *bays) Scan(ctx context.Context, name string) error {
 		return fmt.Errorf("%w (%s)", api.ErrNoVehicle, s.Status().State)
 	}
 	// The scan outlives the HTTP request (202 Accepted); its result arrives as an event and
-	// through OnScan.
+	// through OnScan. It ends with the gateway, which waits for it.
+	wctx, done, err := b.d.startWork()
+	if err != nil {
+		return err
+	}
 	go func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer done()
+		sctx, cancel := context.WithTimeout(wctx, 2*time.Minute)
 		defer cancel()
 		if _, err := s.ScanNow(sctx); err != nil {
 			b.d.log.Warn("requested scan failed", "bay", name, "err", err)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
 	"github.com/obdgw/obdgw/drivers/rig"
@@ -162,7 +161,7 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 	}
 	waitFor(t, "self-test result kept on the order", func() bool {
 		var ok bool
-		d.db.View(func(tx *buffer.Tx) error { ok = tx.Get(bucketSelfTests, o.ID) != nil; return nil })
+		_, ok, _ = d.tests.Get(o.ID)
 		return ok
 	})
 	if _, err := d.Store().AddItems(o.ID, workorder.Item{Name: "更换三元催化转化器", Hours: "2.5"}); err != nil {

@@ -2,18 +2,15 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
-	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/emission"
-	"github.com/obdgw/obdgw/gateway/wire"
+	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/workorder"
 
 	// The rig drivers register their models with drivers/rig.
@@ -24,21 +21,8 @@ import (
 	_ "github.com/obdgw/obdgw/drivers/opacity"
 )
 
-// bucketSelfTests holds the last judged post-repair self-test of each work order (order id →
-// storedSelfTest JSON). Settlement reads it to build the M-station record.
-const bucketSelfTests = "selftests"
-
 // SelfTestRequest starts an emission self-test on a bay.
 type SelfTestRequest = api.SelfTestRequest
-
-// storedSelfTest is what settlement needs of a finished self-test.
-type storedSelfTest struct {
-	Order     string           `json:"order"`
-	Bay       string           `json:"bay"`
-	RigModel  string           `json:"rig_model"`
-	RigSerial string           `json:"rig_serial"`
-	Result    *emission.Result `json:"result"`
-}
 
 var (
 	// ErrNoRig: the bay has no emission rig configured.
@@ -56,9 +40,10 @@ func (d *Daemon) bayConfig(name string) (config.Bay, bool) {
 	return config.Bay{}, false
 }
 
-// StartSelfTest opens the bay's rig and starts the self-test in the background. The run's
-// progress is published as "selftest.progress" events; its result is kept on the work order
-// when it ends, where settlement picks it up for the M-station record.
+// StartSelfTest opens the bay's rig and starts the self-test in the background, for as long as
+// Run runs (ErrNotRunning otherwise). The run's progress is published as "selftest.progress"
+// events; a judged result is kept on the work order when it ends (gateway/imrecord), where
+// settlement picks it up for the M-station record. Run waits for that before it returns.
 func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.Run, string, error) {
 	b, ok := d.bayConfig(bayName)
 	if !ok {
@@ -71,6 +56,16 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if err != nil {
 		return nil, "", err
 	}
+	ctx, done, err := d.startWork()
+	if err != nil {
+		return nil, "", err
+	}
+	following := false
+	defer func() {
+		if !following {
+			done()
+		}
+	}()
 	orderID := req.Order
 	if orderID == "" {
 		orders, _, err := d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open})
@@ -109,7 +104,7 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if s := d.byName[bayName]; s != nil {
 		t.Speed = emission.OBDSpeed{Adapter: s}
 	}
-	run, err := d.runs.Start(d.ctx(), bayName, t)
+	run, err := d.runs.Start(ctx, bayName, t)
 	if err != nil {
 		r.Close()
 		if errors.Is(err, emission.ErrBayBusy) {
@@ -117,7 +112,11 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 		}
 		return nil, "", err
 	}
-	go d.followSelfTest(run, r, storedSelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
+	following = true
+	go func() {
+		defer done()
+		d.tests.Follow(run, r, imrecord.SelfTest{Order: o.ID, Bay: bayName, RigModel: b.Rig.Model, RigSerial: b.Rig.Serial})
+	}()
 	d.bus.Publish("selftest.started", bayName, map[string]string{"order": o.ID, "method": method.String()})
 	return run, o.ID, nil
 }
@@ -135,91 +134,8 @@ func (d *Daemon) openRig(b config.Bay) (rig.Rig, error) {
 	return r, nil
 }
 
-// followSelfTest publishes progress, closes the rig at the end and keeps a judged result on
-// the work order.
-func (d *Daemon) followSelfTest(run *emission.Run, r rig.Rig, st storedSelfTest) {
-	ch, stop := run.Subscribe()
-	for p := range ch {
-		d.bus.Publish("selftest.progress", st.Bay, p)
-	}
-	stop()
-	<-run.Done()
-	r.Close()
-	res, err := run.Result()
-	if err != nil && res == nil {
-		d.log.Warn("self-test ended without a result", "bay", st.Bay, "err", err)
-		d.bus.Publish("selftest.done", st.Bay, map[string]string{"order": st.Order, "error": err.Error()})
-		return
-	}
-	st.Result = res
-	if res.Verdict == emission.Pass || res.Verdict == emission.Fail {
-		b, _ := json.Marshal(st)
-		if err := d.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketSelfTests, st.Order, b) }); err != nil {
-			d.log.Error("self-test result not stored", "order", st.Order, "err", err)
-		}
-	}
-	d.bus.Publish("selftest.done", st.Bay, map[string]any{"order": st.Order, "verdict": res.Verdict})
-}
-
 // SelfTest returns the bay's current or last self-test run.
 func (d *Daemon) SelfTest(bayName string) (*emission.Run, error) { return d.runs.Get(bayName) }
-
-// imRecord is the workorder.IMHook: at settlement of an emission repair with a judged
-// post-repair self-test, the M-station record goes into the outbox in the same transaction.
-func (d *Daemon) imRecord(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, revision int, reason string) (string, []byte, error) {
-	if !o.EmissionRepair || o.TestNo == "" {
-		return "", nil, nil
-	}
-	raw := tx.Get(bucketSelfTests, o.ID)
-	if raw == nil {
-		return "", nil, nil // no self-test yet: the JT/T 1132 record goes alone
-	}
-	var st storedSelfTest
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return "", nil, fmt.Errorf("daemon: stored self-test of %s unreadable: %w", o.ID, err)
-	}
-	in := wire.IMInput{
-		WorkOrder: o.ID,
-		Revision:  revision,
-		Reason:    reason,
-		TestNo:    o.TestNo,
-		Repair:    *rec,
-		SelfTest:  st.Result,
-		RigModel:  st.RigModel,
-		RigSerial: st.RigSerial,
-	}
-	if o.FailedTestEnd != "" {
-		if t, err := time.ParseInLocation("20060102", o.FailedTestEnd, time.Local); err == nil {
-			in.FailedEnd = t
-		}
-	}
-	if o.MileageKm != nil {
-		in.OdometerKm = float64(*o.MileageKm)
-	}
-	// The diagnosis is the first scan of the order (the car as it came in); the OBD check is
-	// the last one (after the repair).
-	if n := len(o.Scans); n > 0 {
-		first, err := workorder.ScanReportInTx(tx, o.Scans[0].ID)
-		if err != nil {
-			return "", nil, err
-		}
-		last, err := workorder.ScanReportInTx(tx, o.Scans[n-1].ID)
-		if err != nil {
-			return "", nil, err
-		}
-		in.Diagnosis = emission.OBDInputFromScan(first, o.VIN)
-		in.OBDCheck = emission.CheckOBD(emission.OBDInputFromScan(last, o.VIN))
-	}
-	p, err := wire.BuildIM(in)
-	if err != nil {
-		return "", nil, err
-	}
-	b, err := p.Encode()
-	if err != nil {
-		return "", nil, err
-	}
-	return wire.SchemaIM, b, nil
-}
 
 // selfTests adapts the daemon's runs to the API.
 type selfTests struct{ d *Daemon }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/drivers/rig"
-	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/emission/emissiontest"
 	"github.com/obdgw/obdgw/obd"
@@ -390,7 +389,7 @@ func TestTwoSpeedIdleRigUnpluggedKeepsProcessData(t *testing.T) {
 			return rig.Reading{}, nil, false
 		}
 		res, err := run(t, b.test())
-		if err == nil || !errors.Is(err, serialport.ErrNotFound) || res.Verdict != emission.Error {
+		if err == nil || !errors.Is(err, rig.ErrLinkLost) || res.Verdict != emission.Error {
 			t.Fatalf("verdict %s err %v", res.Verdict, err)
 		}
 		for _, want := range []string{"emission: ", "unplugged during idle_prepare", "cable"} {

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/drivers/rig"
-	"github.com/obdgw/obdgw/drivers/serialport"
 )
 
 // Vehicle holds the facts of the car under test that the procedures need. Zero values mean
@@ -52,8 +51,9 @@ type Test struct {
 	// IsBusy says whether a Read error means "instrument busy, ask again later". nil → errors
 	// wrapping rig.ErrBusy, or with something in their chain whose Busy() bool returns true.
 	IsBusy func(error) bool
-	// IsUnplugged says whether a Read error means the instrument is gone. nil → rig.ErrLinkLost,
-	// the serial port's ErrNotFound, EOF, a closed port, ENODEV/ENXIO/EIO.
+	// IsUnplugged says whether a Read error means the instrument is gone. nil → rig.ErrLinkLost
+	// (what the rig drivers wrap every port failure in), and for a Rig that talks to its port
+	// directly: EOF, a closed port, ENODEV/ENXIO/EIO.
 	IsUnplugged func(error) bool
 }
 
@@ -318,7 +318,7 @@ func (rd *reader) unplugged(err error) bool {
 	if rd.p.t.IsUnplugged != nil {
 		return rd.p.t.IsUnplugged(err)
 	}
-	for _, target := range []error{rig.ErrLinkLost, serialport.ErrNotFound, io.EOF, io.ErrClosedPipe, os.ErrClosed, net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EIO} {
+	for _, target := range []error{rig.ErrLinkLost, io.EOF, io.ErrClosedPipe, os.ErrClosed, net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EIO} {
 		if errors.Is(err, target) {
 			return true
 		}

@@ -6,7 +6,9 @@
 // The packages that move bytes (buffer, cloud) never import wire: the gateway hands them
 // functions from here (Frame, ParseReceipt, MarshalStatus, Validate), so a change of payload
 // touches one package. Payload schemas of the record kinds live next door in this package
-// (ehr.go for JT/T 1132 maintenance records, im.go for I/M M-station records).
+// (ehr.go for JT/T 1132 maintenance records, im.go for I/M M-station records); the records are
+// built elsewhere (gateway/ehr, gateway/imrecord). wire imports only the standard library, so a
+// receiver that validates records links no driver, serial library or YAML parser.
 //
 // Every parser of outside input here (ParseEnvelope, ParseReceipt, ParseStatus, ParseTopic)
 // returns an error naming the field that is wrong, and has a fuzz target.

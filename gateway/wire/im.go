@@ -5,15 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
-
-	"github.com/obdgw/obdgw/gateway/emission"
-	"github.com/obdgw/obdgw/obd"
 )
 
 // Kind and schema of the I/M M-station record (汽车排放性能维护（维修）站 repair and self-test).
@@ -216,204 +211,12 @@ type IMAccelProcess struct {
 	Phase        string `json:"PHASE"`
 }
 
-// IMInput is what BuildIM needs, all of it facts the gateway already holds.
-type IMInput struct {
-	WorkOrder string
-	Revision  int    // 0 → 1
-	Reason    string // required for a revision above 1
-
-	TestNo      string    // 检验报告编号 of the failed test; required
-	StationCode string    // I station of the failed test; optional
-	FailedEnd   time.Time // end of the failed test (DetectEndTime); optional, checked against repairdate
-
-	// Repair is the JT/T 1132 record of the same work order (as gateway/ehr built and validated
-	// it): it gives the vehicle's VIN and plate and the repair section.
-	Repair      EHRRecord
-	LicenseCode string  // 号牌种类 code; optional
-	FuelType    string  // 燃料类型; optional
-	OdometerKm  float64 // optional; 0 → the repair mileage
-
-	Diagnosis emission.OBDInput // the OBD read-out when the car came in
-	OBDCheck  emission.OBDCheck // CheckOBD over the read-out after the repair
-	SelfTest  *emission.Result  // a judged post-repair self-test
-
-	RigModel  string // e.g. "NHA-506"; required
-	RigSerial string // the rig's serial number (出厂编号); required
-}
-
-// chinaTime is UTC+8, the zone of every date in Chinese platform interfaces (fixed, so no tz
+// IMZone is UTC+8, the zone of every date in Chinese platform interfaces (fixed, so no tz
 // database is needed on the box).
-var chinaTime = time.FixedZone("CST", 8*3600)
+var IMZone = time.FixedZone("CST", 8*3600)
 
-const imTimeLayout = "2006-01-02 15:04:05"
-
-// BuildIM makes the payload of an im record and validates it. Errors name the input field.
-func BuildIM(in IMInput) (IMPayload, error) {
-	if in.SelfTest == nil {
-		return IMPayload{}, fieldErr("self_test", "missing: run the post-repair self-test first")
-	}
-	st := in.SelfTest
-	if !st.Verdict.Judged() {
-		why := ""
-		if len(st.Reasons) > 0 {
-			why = ": " + st.Reasons[0].EN
-		}
-		return IMPayload{}, fieldErr("self_test", "%s%s; only a judged self-test (pass or fail) goes into the record, run it again", st.Verdict, why)
-	}
-	rev := in.Revision
-	if rev == 0 {
-		rev = 1
-	}
-	b := in.Repair.Basic
-	odo := b.MileageKm
-	if in.OdometerKm > 0 {
-		odo = strconv.FormatFloat(math.Round(in.OdometerKm), 'f', 0, 64)
-	}
-	rec := IMRecord{
-		TestNo:      strings.TrimSpace(in.TestNo),
-		StationCode: in.StationCode,
-		Vehicle:     IMVehicle{VIN: b.VIN, License: b.Plate, LicenseCode: in.LicenseCode, FuelType: in.FuelType, Odometer: odo},
-		Repair: IMRepair{Company: b.Company, CostListNo: b.CostListNo, RepairDate: b.RepairDate, MileageKm: b.MileageKm,
-			SettleDate: b.SettleDate, Fault: b.Fault, Parts: nonNil(in.Repair.Parts), Projects: nonNil(in.Repair.Projects)},
-		Diagnosis: imOBD(emission.CheckOBD(in.Diagnosis)),
-		OBDCheck:  imOBD(in.OBDCheck),
-		SelfTest:  imSelfTest(st, in.RigModel, in.RigSerial),
-	}
-	if !in.FailedEnd.IsZero() {
-		rec.FailedEnd = in.FailedEnd.In(chinaTime).Format(imTimeLayout)
-	}
-	p := IMPayload{Record: rec, Meta: IMMeta{WorkOrder: in.WorkOrder, CostListCode: b.CostListNo, Revision: rev, Reason: in.Reason}}
-	if err := p.Validate(); err != nil {
-		return IMPayload{}, err
-	}
-	return p, nil
-}
-
-func nonNil[T any](s []T) []T {
-	if s == nil {
-		return []T{}
-	}
-	return s
-}
-
-func imOBD(c emission.OBDCheck) IMOBD {
-	a := c.A7
-	o := IMOBD{
-		CommunicationNormal: strconv.Itoa(a.CommunicationNormal), FailureReason: a.FailureReason,
-		FaultCodeNum: strconv.Itoa(a.FaultCodeNum), FaultIndicatorNormal: a.FaultIndicatorNormal,
-		FaultLight: strconv.Itoa(a.FaultLight), ModelRequirements: a.ModelRequirements,
-		ReadyStateUndone: strconv.Itoa(a.ReadyStateUndone), Result: strconv.Itoa(a.Result), VIN: a.VIN, Odometer: a.TotalOdometer,
-		ErrorCodes: []IMErrorCode{}, Unready: []IMUnready{}, Calibrations: []IMCalibration{}, Lines: []IMCheckLine{},
-	}
-	for _, d := range c.DTCs {
-		o.ErrorCodes = append(o.ErrorCodes, IMErrorCode{Code: d, Info: c.DTCText[d]})
-	}
-	for _, u := range c.Incomplete {
-		o.Unready = append(o.Unready, IMUnready{Remark: obd.MonitorLabel(u, "zh")})
-	}
-	for _, cal := range c.Calibrations {
-		o.Calibrations = append(o.Calibrations, IMCalibration{ModelID: cal.ECU, CALID: cal.CALID, CVN: cal.CVN})
-	}
-	for _, l := range c.Lines {
-		o.Lines = append(o.Lines, IMCheckLine{Rule: l.Rule, Status: l.Status, TextZH: l.ZH, TextEN: l.EN})
-	}
-	return o
-}
-
-func imSelfTest(r *emission.Result, model, serial string) IMSelfTest {
-	s := IMSelfTest{
-		Method:    strconv.Itoa(int(r.Method)),
-		TestDate:  r.Start.In(chinaTime).Format(imTimeLayout),
-		TestEnd:   r.End.In(chinaTime).Format(imTimeLayout),
-		Result:    judgement(r.Verdict == emission.Pass),
-		LimitType: "限值" + r.LimitSet,
-		RigModel:  model, RigSerial: serial, RigName: r.Rig, RPMSource: r.Speed,
-		Reasons: imReasons(r.Reasons), Warnings: imReasons(r.Warnings),
-	}
-	item := func(name string) (emission.Item, bool) { return r.Item(name) }
-	if ir := r.Idle; ir != nil {
-		d := &IMDualIdle{Result: s.Result, LambdaSource: ir.LambdaSource, Process: []IMIdleProcess{}}
-		if it, ok := item("AIR_COEFFICIENT"); ok {
-			d.LambdaLower, d.LambdaUpper = num(it.Lower, 2), num(it.Limit, 2)
-			d.LambdaResult, d.LambdaIf = num(it.Value, it.Decimals), judgement(it.Pass)
-		}
-		set := func(name string, lim, res, ok *string) {
-			if it, found := item(name); found {
-				*lim, *res, *ok = num(it.Limit, it.Decimals), num(it.Value, it.Decimals), judgement(it.Pass)
-			}
-		}
-		set("IDLE_CO", &d.IdleCOLimit, &d.IdleCOResult, &d.IdleCOIf)
-		set("IDLE_HC", &d.IdleHCLimit, &d.IdleHCResult, &d.IdleHCIf)
-		set("HIGH_IDLE_CO", &d.HighIdleCOLimit, &d.HighIdleCOResult, &d.HighIdleCOIf)
-		set("HIGH_IDLE_HC", &d.HighIdleHCLimit, &d.HighIdleHCResult, &d.HighIdleHCIf)
-		if h := ir.HighIdle; h != nil {
-			d.HighIdleSpeed, d.LambdaCalc, d.OilTemperature = optNum(h.RPM, 0), optNum(h.LambdaComputed, 3), optNum(h.OilC, 0)
-		}
-		if l := ir.Idle; l != nil {
-			d.IdleSpeed = optNum(l.RPM, 0)
-		}
-		for _, p := range ir.Process {
-			d.Process = append(d.Process, IMIdleProcess{
-				FullSequence: strconv.Itoa(p.FullSequence), Condition: strconv.Itoa(p.Condition), Timing: strconv.Itoa(p.SamplingTiming),
-				HC: optNum(p.HCppm, 0), CO: optNum(p.COPct, 2), O2: optNum(p.O2Pct, 2), CO2: optNum(p.CO2Pct, 2),
-				Lambda: optNum(p.Lambda, 3), LambdaCalc: optNum(p.LambdaComputed, 3), RPM: optNum(p.RPM, 0), Oil: optNum(p.OilC, 0),
-				InAverage: judgement(p.Averaged),
-			})
-		}
-		s.DualIdle = d
-	}
-	if ar := r.Accel; ar != nil {
-		f := &IMFreeAccel{Limit: num(ar.Limit, 2), Avg: optNum(ar.AvgKM1, 2), IdleSpeed: optNum(ar.IdleRPM, 0),
-			ActualSpeed: optNum(ar.MaxRPM, 0), KFromN: judgement(ar.KFromN), PathLength: num(ar.PathLengthM, 3), Process: []IMAccelProcess{}}
-		if it, ok := item("EMISSION"); ok {
-			f.If = judgement(it.Pass)
-		}
-		for i, dst := range []*string{&f.One, &f.Two, &f.Three} {
-			if i < len(ar.PeaksKM1) {
-				*dst = num(ar.PeaksKM1[i], 2)
-			}
-		}
-		for _, p := range ar.Process {
-			f.Process = append(f.Process, IMAccelProcess{
-				FullSequence: num(float64(p.FullSequenceMS)/1000, 1), Condition: strconv.Itoa(p.Condition),
-				Timing: num(float64(p.SamplingTiming)/1000, 1), K: optNum(p.KM1, 2), N: optNum(p.OpacityPct, 1),
-				RPM: optNum(p.RPM, 0), Phase: p.Phase,
-			})
-		}
-		s.FreeAccel = f
-	}
-	return s
-}
-
-func imReasons(rs []emission.Reason) []IMReason {
-	out := []IMReason{}
-	for _, r := range rs {
-		out = append(out, IMReason{Code: r.Code, TextZH: r.ZH, TextEN: r.EN})
-	}
-	return out
-}
-
-func judgement(ok bool) string {
-	if ok {
-		return "1"
-	}
-	return "0"
-}
-
-func num(v float64, d int) string {
-	s := strconv.FormatFloat(v, 'f', d, 64)
-	if strings.TrimLeft(s, "-0.") == "" { // no "-0.00"
-		s = strings.TrimPrefix(s, "-")
-	}
-	return s
-}
-
-func optNum(v *float64, d int) string {
-	if v == nil || math.IsNaN(*v) || math.IsInf(*v, 0) {
-		return ""
-	}
-	return num(*v, d)
-}
+// IMTimeLayout is the layout of the record's date-times (TEST_DATE, TEST_DATE_END), in IMZone.
+const IMTimeLayout = "2006-01-02 15:04:05"
 
 // Encode returns the payload as compact JSON without HTML escaping, lists never null: the
 // same input always gives the same bytes.
@@ -513,7 +316,7 @@ func (p IMPayload) Validate() error {
 		}
 	}
 	if r.FailedEnd != "" {
-		fe, err := time.ParseInLocation(imTimeLayout, r.FailedEnd, chinaTime)
+		fe, err := time.ParseInLocation(IMTimeLayout, r.FailedEnd, IMZone)
 		switch {
 		case err != nil:
 			bad("record.TEST_DATE_END", "%q: want yyyy-MM-dd HH:mm:ss", clip(r.FailedEnd))
@@ -561,13 +364,13 @@ func (p IMPayload) Validate() error {
 	if st.LimitType != "限值a" && st.LimitType != "限值b" {
 		bad("record.SELF_TEST.LIMIT_TYPE", "%q: want 限值a or 限值b", clip(st.LimitType))
 	}
-	start, err := time.ParseInLocation(imTimeLayout, st.TestDate, chinaTime)
+	start, err := time.ParseInLocation(IMTimeLayout, st.TestDate, IMZone)
 	if err != nil {
 		bad("record.SELF_TEST.TEST_DATE", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestDate))
 	} else if rdErr == nil && truncDay(start).Before(rd) {
 		bad("record.SELF_TEST.TEST_DATE", "%s is before repairdate %s: a post-repair self-test comes after the repair starts", st.TestDate, rp.RepairDate)
 	}
-	if end, err := time.ParseInLocation(imTimeLayout, st.TestEnd, chinaTime); err != nil {
+	if end, err := time.ParseInLocation(IMTimeLayout, st.TestEnd, IMZone); err != nil {
 		bad("record.SELF_TEST.TEST_DATE_END", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestEnd))
 	} else if end.Before(start) {
 		bad("record.SELF_TEST.TEST_DATE_END", "%s is before TEST_DATE %s", st.TestEnd, st.TestDate)
@@ -596,12 +399,12 @@ func parseDate(s string) (time.Time, error) {
 	if !dateRe.MatchString(s) {
 		return time.Time{}, errors.New("not yyyyMMdd")
 	}
-	return time.ParseInLocation("20060102", s, chinaTime)
+	return time.ParseInLocation("20060102", s, IMZone)
 }
 
 func truncDay(t time.Time) time.Time {
-	t = t.In(chinaTime)
-	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, chinaTime)
+	t = t.In(IMZone)
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, IMZone)
 }
 
 // CheckIMPayload is the check a receiver runs on an im payload: schema im/1, strict decoding

@@ -27,14 +27,14 @@ const (
 	bucketRequests = "requests"
 )
 
-// IMHook builds the I/M M-station record of an emission repair at settlement (gateway/emission
+// IMHook builds the I/M M-station record of an emission repair at settlement (gateway/imrecord
 // provides it). It runs inside the settlement transaction — reading the post-repair self-test
 // through tx — and returns the payload of kind "im" and its schema, or a nil payload when there
 // is nothing to send (no self-test yet). An error aborts the settlement; nothing is stored.
 //
 // It is called only for emission repairs with a test_no, on settlement (revision 1, reason "")
 // and on each revision (the revision number and reason of the ehr record being submitted, for
-// wire.IMInput.Revision and Reason). rec is the validated ehr record of the same submission.
+// imrecord.Input.Revision and Reason). rec is the validated ehr record of the same submission.
 type IMHook func(tx *buffer.Tx, o *Order, rec *wire.EHRRecord, revision int, reason string) (schema string, payload []byte, err error)
 
 // Publisher receives notices for the console (events.Bus satisfies it). Data never carries

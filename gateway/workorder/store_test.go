@@ -433,12 +433,12 @@ func TestScanAttachment(t *testing.T) {
 
 func strptr(s string) *string { return &s }
 
-// imPayload is a valid M-station payload (the wire package's golden two-speed-idle record):
-// these tests are about the transaction around it, not its content, which gateway/emission
+// imPayload is a valid M-station payload (gateway/imrecord's golden two-speed-idle record):
+// these tests are about the transaction around it, not its content, which gateway/imrecord
 // builds from the self-test.
 func imPayload(t *testing.T) []byte {
 	t.Helper()
-	b, err := os.ReadFile("../wire/testdata/im_dual_idle.golden.json")
+	b, err := os.ReadFile("../imrecord/testdata/im_dual_idle.golden.json")
 	if err != nil {
 		t.Fatal(err)
 	}

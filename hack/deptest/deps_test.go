@@ -39,10 +39,23 @@ var rules = []struct {
 	// cloud moves opaque bytes: it never imports the wire schema or anything of the gateway.
 	{"./cloud", []string{mod + "/buffer", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
+	// The wire schema is the contract with the province's receiver: the standard library only,
+	// so the receiver's validator and hack/chaos link no driver, serial library or YAML parser.
+	{"./gateway/wire", nil},
+	// Record builders and the work-order store know the schema and the scan's meaning, never an
+	// instrument: no emission procedures, rig or serial drivers, YAML.
+	{"./gateway/ehr", []string{mod + "/gateway/wire"}},
+	{"./gateway/workorder", []string{mod + "/gateway/wire", mod + "/gateway/ehr", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
+	// The procedures judge readings through the rig seam; the serial link stays in the drivers.
+	{"./gateway/emission", emission},
+	// The M-station record joins a judged self-test to the work order at settlement.
+	{"./gateway/imrecord", append([]string{mod + "/gateway/wire", mod + "/gateway/ehr", mod + "/gateway/workorder", mod + "/gateway/emission",
+		mod + "/gateway/events", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}, emission...)},
 	{"./firmware/...", []string{mod + "/firmware"}},
 }
 
 var (
+	emission  = []string{mod + "/drivers/rig", mod + "/obd", "gopkg.in/yaml.v3"}
 	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame"}
 	rigSim    = append([]string{mod + "/drivers/rig/rigsim", "github.com/creack/pty", "golang.org/x/sys"}, rigDriver...)
 )

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -139,5 +140,29 @@ func TestUnverifiedAsksAgainThenStops(t *testing.T) {
 	good := func() (reply, error) { return reply{true}, nil }
 	if r, kept := Keep(&u, reply{false}, okf, good); kept || !r.ok {
 		t.Fatal("noise cleared by asking again was kept")
+	}
+}
+
+// failingPort is a port whose device went away: every call fails with the error the serial
+// layer reports for a pulled USB adapter.
+type failingPort struct{ err error }
+
+func (p failingPort) Read([]byte) (int, error)        { return 0, p.err }
+func (p failingPort) Write([]byte) (int, error)       { return 0, p.err }
+func (p failingPort) Close() error                    { return nil }
+func (p failingPort) SetReadDeadline(time.Time) error { return nil }
+
+// Whatever the port says when the device is gone, the procedures above see rig.ErrLinkLost
+// (they never import the serial layer) and the port's own error stays in the chain.
+func TestLinkWrapsPortFailuresAsLinkLost(t *testing.T) {
+	gone := &os.PathError{Op: "read", Path: "/dev/ttyUSB1", Err: syscall.ENODEV}
+	l := &Link{Port: failingPort{gone}, Pkg: "test", Model: "Test Rig", Baud: 9600}
+	ctx := context.Background()
+	_, rerr := l.Read(ctx, nil, 1, time.Now().Add(time.Second))
+	werr := l.Write(ctx, []byte{0x02})
+	for op, err := range map[string]error{"read": rerr, "write": werr} {
+		if !errors.Is(err, rig.ErrLinkLost) || !errors.Is(err, syscall.ENODEV) {
+			t.Errorf("%s on a pulled adapter: %v, want rig.ErrLinkLost wrapping ENODEV", op, err)
+		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/drivers/rig"
-	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/emission"
 )
 
@@ -130,8 +129,9 @@ func (e *ChecksumError) Error() string {
 	return fmt.Sprintf("testrig: checksum mismatch in % X", e.Raw)
 }
 
-// ErrUnplugged is what a driver sees when the USB serial adapter is pulled out.
-var ErrUnplugged = fmt.Errorf("testrig: read /dev/ttyUSB1: %w", serialport.ErrNotFound)
+// ErrUnplugged is what a driver returns when the USB serial adapter is pulled out: the port's
+// failure wrapped in rig.ErrLinkLost.
+var ErrUnplugged = fmt.Errorf("testrig: read reply: %w (is the cable plugged in?): read /dev/ttyUSB1: no such device", rig.ErrLinkLost)
 
 // Gas is a steady gas composition.
 type Gas struct {

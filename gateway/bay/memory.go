@@ -1,8 +1,9 @@
-package daemon
+package bay
 
 import (
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -23,25 +24,50 @@ const (
 	bucketBaud = "obd.baud"
 )
 
-// maxAnswers is how many cars the answer memory keeps; past it, the car scanned longest ago
-// is forgotten. A shop sees a few thousand cars a year, and an entry is a few hundred bytes.
-const maxAnswers = 5000
+// MaxAnswers is how many cars the answer memory keeps by default; past it, the car scanned
+// longest ago is forgotten. A shop sees a few thousand cars a year, and an entry is a few
+// hundred bytes.
+const MaxAnswers = 5000
 
-// memory is the gateway's obd.Memory (each car's answer sizes, so a returning car's scan need
-// not wait out the adapter's timeout), each bay's last protocol (so the adapter tries it
-// before a full protocol search) and the rate its adapter answered at (tried first). It lives in the buffer file: state in one place. Nothing in
-// it is needed for correctness: an entry that cannot be read is logged and ignored.
-type memory struct {
+// Memory is what the bays learn about cars and adapters: an obd.Memory (each car's answer
+// sizes, so a returning car's scan need not wait out the adapter's timeout), each bay's last
+// protocol (so the adapter tries it before a full protocol search) and the rate its adapter
+// answered at (tried first). It lives in the buffer file: state in one place. Nothing in it is
+// needed for correctness: an entry that cannot be read is logged and ignored. It is safe for
+// concurrent use (the buffer's transactions serialise it).
+type Memory struct {
 	db  *buffer.DB
 	log *slog.Logger
 	now func() time.Time
 	max int
 }
 
-var _ obd.Memory = (*memory)(nil)
+// MemoryOptions configure a Memory. The zero value is fine.
+type MemoryOptions struct {
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil = time.Now; when a car was last scanned
+	Max    int              // cars kept; 0 = MaxAnswers
+}
+
+// NewMemory returns the memory kept in db.
+func NewMemory(db *buffer.DB, o MemoryOptions) *Memory {
+	m := &Memory{db: db, log: o.Logger, now: o.Now, max: o.Max}
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if m.now == nil {
+		m.now = time.Now
+	}
+	if m.max <= 0 {
+		m.max = MaxAnswers
+	}
+	return m
+}
+
+var _ obd.Memory = (*Memory)(nil)
 
 // Recall implements obd.Memory.
-func (m *memory) Recall(vin string) (obd.Answers, bool) {
+func (m *Memory) Recall(vin string) (obd.Answers, bool) {
 	var a obd.Answers
 	found := false
 	err := m.db.View(func(tx *buffer.Tx) error {
@@ -68,7 +94,7 @@ func (m *memory) Recall(vin string) (obd.Answers, bool) {
 }
 
 // Remember implements obd.Memory.
-func (m *memory) Remember(vin string, a obd.Answers) {
+func (m *Memory) Remember(vin string, a obd.Answers) {
 	body, err := json.Marshal(a)
 	if err != nil {
 		m.log.Warn("answer memory: cannot encode", "vin", vin, "err", err)
@@ -88,7 +114,7 @@ func (m *memory) Remember(vin string, a obd.Answers) {
 }
 
 // prune forgets the cars scanned longest ago beyond m.max.
-func (m *memory) prune(tx *buffer.Tx) error {
+func (m *Memory) prune(tx *buffer.Tx) error {
 	type entry struct {
 		vin  string
 		seen uint64
@@ -121,8 +147,8 @@ func (m *memory) prune(tx *buffer.Tx) error {
 	return nil
 }
 
-// protocol returns the ELM protocol number bay's last car talked, "" when none is known.
-func (m *memory) protocol(bay string) string {
+// Protocol returns the ELM protocol number bay's last car talked, "" when none is known.
+func (m *Memory) Protocol(bay string) string {
 	var p string
 	if err := m.db.View(func(tx *buffer.Tx) error {
 		p = string(tx.Get(bucketProtocol, bay))
@@ -131,15 +157,15 @@ func (m *memory) protocol(bay string) string {
 		m.log.Warn("bay protocol memory: read failed", "bay", bay, "err", err)
 	}
 	if len(p) != 1 || !strings.Contains("123456789ABC", p) {
-		return "" // absent, or not what setProtocol writes
+		return "" // absent, or not what SetProtocol writes
 	}
 	return p
 }
 
-// setProtocol remembers the protocol an adapter found ("A6" from ATDPN: automatic, found 6).
-func (m *memory) setProtocol(bay, num string) {
+// SetProtocol remembers the protocol an adapter found ("A6" from ATDPN: automatic, found 6).
+func (m *Memory) SetProtocol(bay, num string) {
 	num = strings.TrimPrefix(strings.ToUpper(num), "A")
-	if len(num) != 1 || num == "0" || m.protocol(bay) == num {
+	if len(num) != 1 || num == "0" || m.Protocol(bay) == num {
 		return
 	}
 	if err := m.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketProtocol, bay, []byte(num)) }); err != nil {
@@ -147,9 +173,9 @@ func (m *memory) setProtocol(bay, num string) {
 	}
 }
 
-// baud returns the rate bay's adapter answered at when Open searched for it, 0 when none is
+// Baud returns the rate bay's adapter answered at when Open searched for it, 0 when none is
 // known.
-func (m *memory) baud(bay string) int {
+func (m *Memory) Baud(bay string) int {
 	var b []byte
 	if err := m.db.View(func(tx *buffer.Tx) error {
 		b = tx.Get(bucketBaud, bay)
@@ -159,14 +185,14 @@ func (m *memory) baud(bay string) int {
 	}
 	n, err := strconv.Atoi(string(b))
 	if err != nil || n < 300 || n > 4000000 {
-		return 0 // absent, or not what setBaud writes
+		return 0 // absent, or not what SetBaud writes
 	}
 	return n
 }
 
-// setBaud remembers the rate an adapter answered at after Open searched for it (0: it did not).
-func (m *memory) setBaud(bay string, n int) {
-	if n <= 0 || m.baud(bay) == n {
+// SetBaud remembers the rate an adapter answered at after Open searched for it (0: it did not).
+func (m *Memory) SetBaud(bay string, n int) {
+	if n <= 0 || m.Baud(bay) == n {
 		return
 	}
 	if err := m.db.Update(func(tx *buffer.Tx) error { return tx.Put(bucketBaud, bay, []byte(strconv.Itoa(n))) }); err != nil {
