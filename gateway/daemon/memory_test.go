@@ -12,8 +12,8 @@ import (
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/obd"
@@ -123,7 +123,7 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.Adapter.ResetDelay = 0
-	p, err := rigsim.OpenPTY()
+	p, err := ptypair.Open()
 	if err != nil {
 		t.Fatal(err)
 	}

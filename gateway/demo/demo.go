@@ -20,7 +20,7 @@ import (
 
 	"github.com/obdgw/obdgw/cloud"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/daemon"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo: scenario %q: %w", name, err)
 		}
-		p, err := rigsim.OpenPTY()
+		p, err := ptypair.Open()
 		if err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
 		}

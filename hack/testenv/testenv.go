@@ -1,6 +1,7 @@
 // Package testenv holds the test helpers every package shares: finding the outside programs a
 // test needs (socat, mosquitto, qemu, chromium) with the project's rule that a missing program
-// skips the test on a developer's machine but fails it in CI.
+// skips the test on a developer's machine but fails it in CI, and the raw pseudo-terminal the
+// simulator tests serve on.
 package testenv
 
 import (
@@ -8,6 +9,8 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
+
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 )
 
 // InCI reports whether the tests run under CI (the CI environment variable is set), where a
@@ -44,4 +47,20 @@ func NoChildProcesses(t testing.TB) {
 	if runtime.GOARCH == "386" && os.Getenv("OBDGW_QEMU") != "" {
 		t.Skip("starts a child process, whose SIGCHLD crashes a Go 386 binary under qemu-i386")
 	}
+}
+
+// PTY opens a pseudo-terminal pair in raw mode (ptypair.Open) and closes it when the test
+// ends. Some qemu-user setups cannot open a pty: there, and only there (OBDGW_QEMU set), the
+// test is skipped; anywhere else it fails.
+func PTY(t testing.TB) *ptypair.Pair {
+	t.Helper()
+	p, err := ptypair.Open()
+	if err != nil {
+		if os.Getenv("OBDGW_QEMU") != "" {
+			t.Skipf("pty unavailable under qemu-user: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/hack/testenv"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -299,9 +300,8 @@ func TestBinaryScanFindsTheBaudRate(t *testing.T) {
 
 func TestBinaryScanNotAnELM327(t *testing.T) {
 	// A device that talks, but not ELM: a GPS receiver's NMEA sentences, no '>' ever.
-	m, s := rawPTYForTest(t)
-	defer m.Close()
-	defer s.Close()
+	p := testenv.PTY(t)
+	m := p.Master
 	stopGPS := make(chan struct{})
 	defer close(stopGPS)
 	go func() {
@@ -322,7 +322,7 @@ func TestBinaryScanNotAnELM327(t *testing.T) {
 			}
 		}
 	}()
-	code, _, stderr := runScanBinary(t, "--port", "serial://"+s.Name())
+	code, _, stderr := runScanBinary(t, "--port", "serial://"+p.SlavePath)
 	if code != exitNotAdapter {
 		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitNotAdapter, stderr)
 	}
