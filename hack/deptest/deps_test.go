@@ -21,9 +21,11 @@ var rules = []struct {
 	{"./drivers/serialport", []string{"go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 	// The one raw pseudo-terminal of the simulators and tests; serialport itself stays free of it.
 	{"./drivers/serialport/ptypair", []string{"github.com/creack/pty", "golang.org/x/sys"}},
-	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
+	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", mod + "/drivers/lograte", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 	// Scenario files are YAML, the one format shop staff and testers already edit.
 	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "gopkg.in/yaml.v3"}},
+	// The one log rate limiter, for the drivers and the cloud side alike: standard library only.
+	{"./drivers/lograte", nil},
 	{"./drivers/rig", nil},
 	{"./drivers/rig/frame", []string{mod + "/drivers/rig"}},
 	{"./drivers/indicator", []string{"periph.io/x/conn/v3"}},
@@ -40,13 +42,13 @@ var rules = []struct {
 	{"./drivers/mexa/mexasim", append([]string{mod + "/drivers/mexa"}, rigSim...)},
 	{"./drivers/fga4100/fga4100sim", append([]string{mod + "/drivers/fga4100"}, rigSim...)},
 	// cloud moves opaque bytes: it never imports the wire schema or anything of the gateway.
-	{"./cloud", []string{mod + "/buffer", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
+	{"./cloud", []string{mod + "/buffer", mod + "/drivers/lograte", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	{"./firmware/...", []string{mod + "/firmware"}},
 }
 
 var (
-	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame"}
+	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame", mod + "/drivers/lograte"}
 	rigSim    = append([]string{mod + "/drivers/rig/rigsim"}, rigDriver...)
 )
 
