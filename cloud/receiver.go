@@ -16,6 +16,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/obdgw/obdgw/drivers/lograte"
 )
 
 // Verdict is what the injected validator says about one message.
@@ -75,6 +77,8 @@ type Receiver struct {
 	mu   sync.Mutex
 	st   ReceiverStatus
 	live bool
+	// warn holds back warnings that anyone able to publish could repeat per message.
+	warn lograte.Limiter
 }
 
 // ReceiverStatus is the receiver's state for /healthz.
@@ -466,7 +470,7 @@ func (r *Receiver) handle(batch []inbound) error {
 					a.in.reply(a.v.ReceiptTopic, b)
 				}
 			} else {
-				r.o.Logger.Warn("receiver: rejected a message with no gateway to answer", "topic", a.in.msg.Topic(), "reason", a.receipt.Reason)
+				r.warn.Warn(r.o.Logger, now, "receiver: rejected a message with no gateway to answer", "topic", a.in.msg.Topic(), "reason", a.receipt.Reason)
 			}
 		}
 		a.in.msg.Ack()

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/drivers/lograte"
 )
 
 // Outbox is what the uplink needs from the durable outbox; *buffer.DB implements it.
@@ -52,6 +53,9 @@ type Uplink struct {
 	// the connection (an ACL denial makes Mosquitto close it) does not take the records
 	// before it down with it on every attempt.
 	cautious atomic.Bool
+	// warn holds back warnings that anyone able to publish on the receipt topic could repeat
+	// per message.
+	warn lograte.Limiter
 }
 
 // Status is the uplink's state for the console and /healthz.
@@ -724,7 +728,7 @@ func (s *session) onReceipt(_ mqtt.Client, m mqtt.Message) {
 	r, err := s.u.o.ParseReceipt(m.Payload())
 	if err != nil || r.ID == "" {
 		s.u.m.badReceipts.Inc()
-		s.u.o.Logger.Warn("uplink: unusable receipt", "err", err)
+		s.u.warn.Warn(s.u.o.Logger, s.u.o.Now(), "uplink: unusable receipt", "err", err)
 		return
 	}
 	s.mu.Lock()
