@@ -171,43 +171,10 @@ type conn struct {
 }
 
 func (u *Uplink) connect(ctx context.Context) (*conn, error) {
-	tc, password, err := u.o.tlsConfig()
+	c := &conn{lost: make(chan error, 1)}
+	po, tc, err := u.clientOptions(c.lost)
 	if err != nil {
 		return nil, err
-	}
-	c := &conn{lost: make(chan error, 1)}
-	po := mqtt.NewClientOptions().
-		AddBroker(u.o.Broker).
-		SetClientID(u.o.ClientID).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetKeepAlive(u.o.Keepalive).
-		SetPingTimeout(u.o.ConnectTimeout).
-		SetConnectTimeout(u.o.ConnectTimeout).
-		SetWriteTimeout(u.o.ConnectTimeout).
-		SetProtocolVersion(4).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case c.lost <- err:
-			default:
-			}
-		})
-	if tc != nil {
-		po.SetTLSConfig(tc)
-	}
-	if u.o.Username != "" {
-		po.SetUsername(u.o.Username)
-	}
-	if password != "" {
-		po.SetPassword(password)
-	}
-	if u.o.StatusTopic != "" {
-		will, err := u.o.Status(false, u.o.Now())
-		if err != nil {
-			return nil, fmt.Errorf("cloud: status payload: %w", err)
-		}
-		po.SetBinaryWill(u.o.StatusTopic, will, 1, true)
 	}
 	c.client = mqtt.NewClient(po)
 	tok := c.client.Connect()
@@ -227,6 +194,24 @@ func (u *Uplink) connect(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// clientOptions is the shared paho set-up with what only the uplink has: a clean session (the
+// outbox, not the broker, keeps what is unsent) and the retained offline status as last will.
+func (u *Uplink) clientOptions(lost chan<- error) (*mqtt.ClientOptions, *tls.Config, error) {
+	po, tc, err := u.o.clientOptions(lost)
+	if err != nil {
+		return nil, nil, err
+	}
+	po.SetCleanSession(true)
+	if u.o.StatusTopic != "" {
+		will, err := u.o.Status(false, u.o.Now())
+		if err != nil {
+			return nil, nil, fmt.Errorf("cloud: status payload: %w", err)
+		}
+		po.SetBinaryWill(u.o.StatusTopic, will, 1, true)
+	}
+	return po, tc, nil
 }
 
 func looksClosed(err error) bool {
