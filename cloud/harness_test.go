@@ -12,6 +12,7 @@ import (
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/hack/brokertest"
 	"github.com/obdgw/obdgw/hack/chaos"
 )
@@ -87,12 +88,11 @@ type rx struct {
 func startReceiver(t testing.TB, b *brokertest.Broker, url string, mutate func(*cloud.ReceiverOptions)) *rx {
 	t.Helper()
 	dir := t.TempDir()
-	o := cloud.ReceiverOptions{
+	o := uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: url, AllowPlain: strings.HasPrefix(url, "tcp://"), CAFile: b.CA.CertFile,
-		Filter: "obdgw/v1/#", StatePath: filepath.Join(dir, "state.db"), OutPath: filepath.Join(dir, "records.jsonl"),
-		Validate: chaos.Validate, EncodeReceipt: chaos.EncodeReceipt,
+		StatePath: filepath.Join(dir, "state.db"), OutPath: filepath.Join(dir, "records.jsonl"),
 		BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond, Logger: testLogger(t),
-	}
+	})
 	if mutate != nil {
 		mutate(&o)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -247,6 +248,46 @@ func (o *UplinkOptions) tlsConfig() (*tls.Config, string, error) {
 		c.Certificates = []tls.Certificate{kp}
 	}
 	return c, password, nil
+}
+
+// clientOptions is the one paho set-up of the uplink and the receiver: the broker, TLS and the
+// password read from disk again (tlsConfig), the client id, keepalive, the connect, write and
+// ping timeouts, MQTT 3.1.1, and no reconnecting inside paho: both run their own loop with
+// backoff, so they can say why a connection failed and when they try again. A lost connection
+// is sent on lost without blocking (give it a buffer of one). It also returns the TLS
+// configuration, nil for a plain tcp:// broker. Each caller adds only what is its own (session
+// persistence, last will, message handling).
+func (o *UplinkOptions) clientOptions(lost chan<- error) (*mqtt.ClientOptions, *tls.Config, error) {
+	tc, password, err := o.tlsConfig()
+	if err != nil {
+		return nil, nil, err
+	}
+	po := mqtt.NewClientOptions().
+		AddBroker(o.Broker).
+		SetClientID(o.ClientID).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetKeepAlive(o.Keepalive).
+		SetPingTimeout(o.ConnectTimeout).
+		SetConnectTimeout(o.ConnectTimeout).
+		SetWriteTimeout(o.ConnectTimeout).
+		SetProtocolVersion(4).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			select {
+			case lost <- err:
+			default:
+			}
+		})
+	if tc != nil {
+		po.SetTLSConfig(tc)
+	}
+	if o.Username != "" {
+		po.SetUsername(o.Username)
+	}
+	if password != "" {
+		po.SetPassword(password)
+	}
+	return po, tc, nil
 }
 
 // readSecret reads a secret file that only its owner may read.

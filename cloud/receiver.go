@@ -16,6 +16,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/obdgw/obdgw/drivers/lograte"
 )
 
 // Verdict is what the injected validator says about one message.
@@ -66,6 +68,7 @@ type ReceiverOptions struct {
 // acknowledged.
 type Receiver struct {
 	o    ReceiverOptions
+	conn UplinkOptions // the connection part of o, validated: what clientOptions builds from
 	db   *bolt.DB
 	out  *os.File
 	end  int64 // committed JSONL length
@@ -75,6 +78,8 @@ type Receiver struct {
 	mu   sync.Mutex
 	st   ReceiverStatus
 	live bool
+	// warn holds back warnings that anyone able to publish could repeat per message.
+	warn lograte.Limiter
 }
 
 // ReceiverStatus is the receiver's state for /healthz.
@@ -151,7 +156,7 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cloud: receiver state %s: %w (is another receiver using it?)", o.StatePath, err)
 	}
-	r := &Receiver{o: o, db: db, reg: prometheus.NewRegistry(), in: make(chan inbound, 1024)}
+	r := &Receiver{o: o, conn: uo, db: db, reg: prometheus.NewRegistry(), in: make(chan inbound, 1024)}
 	err = db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketSeen); err != nil {
 			return err
@@ -238,19 +243,17 @@ func (r *Receiver) Run(ctx context.Context) error {
 		r.live, r.st.Connected = false, false
 		r.mu.Unlock()
 	}()
-	uo := UplinkOptions{Broker: r.o.Broker, AllowPlain: r.o.AllowPlain, CAFile: r.o.CAFile, CertFile: r.o.CertFile, KeyFile: r.o.KeyFile,
-		Username: r.o.Username, PasswordFile: r.o.PasswordFile}
 	bo := backoff{base: r.o.BackoffMin, max: r.o.BackoffMax}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.process(ctx) }()
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		err := r.session(ctx, &uo)
+		err := r.session(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		msg := explain(err, uo)
+		msg := explain(err, r.conn)
 		r.mu.Lock()
 		r.st.Connected, r.st.LastError = false, msg
 		r.st.Reconnects++
@@ -270,32 +273,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 	return nil
 }
 
-func (r *Receiver) session(ctx context.Context, uo *UplinkOptions) error {
-	tc, password, err := uo.tlsConfig()
-	if err != nil {
-		return err
-	}
+func (r *Receiver) session(ctx context.Context) error {
 	lost := make(chan error, 1)
-	po := mqtt.NewClientOptions().AddBroker(r.o.Broker).SetClientID(r.o.ClientID).
-		SetCleanSession(false). // the broker keeps our queue while we restart
-		SetAutoReconnect(false).SetConnectRetry(false).SetAutoAckDisabled(true).
-		SetKeepAlive(r.o.Keepalive).SetConnectTimeout(r.o.ConnectTimeout).SetWriteTimeout(r.o.ConnectTimeout).
-		SetProtocolVersion(4).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case lost <- err:
-			default:
-			}
-		})
-	if tc != nil {
-		po.SetTLSConfig(tc)
-	}
-	if r.o.Username != "" {
-		po.SetUsername(r.o.Username)
-	}
-	if password != "" {
-		po.SetPassword(password)
-	}
 	handler := func(cl mqtt.Client, m mqtt.Message) {
 		reply := func(topic string, b []byte) { cl.Publish(topic, 1, false, b) }
 		select {
@@ -303,8 +282,10 @@ func (r *Receiver) session(ctx context.Context, uo *UplinkOptions) error {
 		case <-ctx.Done():
 		}
 	}
-	// With a persistent session the broker may deliver before Subscribe returns.
-	po.SetDefaultPublishHandler(handler)
+	po, err := r.clientOptions(lost, handler)
+	if err != nil {
+		return err
+	}
 	c := mqtt.NewClient(po)
 	if tok := c.Connect(); !tok.WaitTimeout(r.o.ConnectTimeout+time.Second) || tok.Error() != nil {
 		c.Disconnect(0)
@@ -337,6 +318,19 @@ func (r *Receiver) session(ctx context.Context, uo *UplinkOptions) error {
 	case err := <-lost:
 		return fmt.Errorf("cloud: connection lost: %w", err)
 	}
+}
+
+// clientOptions is the shared paho set-up with what only the receiver has: a persistent
+// session, so the broker keeps the queue while the receiver restarts; messages acknowledged
+// only once they are stored; and handler for every message, also for those the broker
+// delivers before Subscribe returns (with a persistent session it may).
+func (r *Receiver) clientOptions(lost chan<- error, handler mqtt.MessageHandler) (*mqtt.ClientOptions, error) {
+	po, _, err := r.conn.clientOptions(lost)
+	if err != nil {
+		return nil, err
+	}
+	po.SetCleanSession(false).SetAutoAckDisabled(true).SetDefaultPublishHandler(handler)
+	return po, nil
 }
 
 // process takes batches off the queue and makes them durable together (one fsync of each file
@@ -466,7 +460,7 @@ func (r *Receiver) handle(batch []inbound) error {
 					a.in.reply(a.v.ReceiptTopic, b)
 				}
 			} else {
-				r.o.Logger.Warn("receiver: rejected a message with no gateway to answer", "topic", a.in.msg.Topic(), "reason", a.receipt.Reason)
+				r.warn.Warn(r.o.Logger, now, "receiver: rejected a message with no gateway to answer", "topic", a.in.msg.Topic(), "reason", a.receipt.Reason)
 			}
 		}
 		a.in.msg.Ack()

@@ -1,8 +1,10 @@
 package cloud
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -112,5 +114,37 @@ func TestReceiverReconcilesOutputWithState(t *testing.T) {
 		Validate: func(string, []byte) (Verdict, error) { return Verdict{}, nil }, EncodeReceipt: func(Receipt) ([]byte, error) { return nil, nil }})
 	if err == nil || !strings.Contains(err.Error(), "truncated or replaced") {
 		t.Errorf("truncated output accepted: %v", err)
+	}
+}
+
+// TestReceiverLimitsUnanswerableWarnings: messages on a topic that names no gateway cannot be
+// answered, only logged; a flood of them makes one warning per interval, not one each.
+func TestReceiverLimitsUnanswerableWarnings(t *testing.T) {
+	var logs bytes.Buffer
+	dir := t.TempDir()
+	r, err := NewReceiver(ReceiverOptions{
+		Broker: "tcp://127.0.0.1:1", AllowPlain: true, Filter: "t/#",
+		StatePath: filepath.Join(dir, "state.db"), OutPath: filepath.Join(dir, "out.jsonl"),
+		Validate:      func(string, []byte) (Verdict, error) { return Verdict{}, errors.New("not a record topic") },
+		EncodeReceipt: func(r Receipt) ([]byte, error) { return json.Marshal(r) },
+		Logger:        slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var acks int
+	var in []inbound
+	for range 200 {
+		in = append(in, inbound{msg: fakeMsg{"junk", []byte("x"), &acks}, reply: func(string, []byte) { t.Error("answered a message with no gateway") }})
+	}
+	if err := r.handle(in); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(logs.String(), "no gateway to answer"); n != 1 {
+		t.Errorf("%d warnings for 200 unanswerable messages, want 1:\n%s", n, logs.String())
+	}
+	if acks != 200 || r.Status().Rejected != 200 {
+		t.Errorf("acked %d, rejected %d; want 200 each", acks, r.Status().Rejected)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/drivers/lograte"
 )
 
 // Outbox is what the uplink needs from the durable outbox; *buffer.DB implements it.
@@ -53,6 +54,9 @@ type Uplink struct {
 	// the connection (an ACL denial makes Mosquitto close it) does not take the records
 	// before it down with it on every attempt.
 	cautious atomic.Bool
+	// warn holds back warnings that anyone able to publish on the receipt topic could repeat
+	// per message.
+	warn lograte.Limiter
 }
 
 // Status is the uplink's state for the console and /healthz.
@@ -172,43 +176,10 @@ type conn struct {
 }
 
 func (u *Uplink) connect(ctx context.Context) (*conn, error) {
-	tc, password, err := u.o.tlsConfig()
+	c := &conn{lost: make(chan error, 1)}
+	po, tc, err := u.clientOptions(c.lost)
 	if err != nil {
 		return nil, err
-	}
-	c := &conn{lost: make(chan error, 1)}
-	po := mqtt.NewClientOptions().
-		AddBroker(u.o.Broker).
-		SetClientID(u.o.ClientID).
-		SetCleanSession(true).
-		SetAutoReconnect(false).
-		SetConnectRetry(false).
-		SetKeepAlive(u.o.Keepalive).
-		SetPingTimeout(u.o.ConnectTimeout).
-		SetConnectTimeout(u.o.ConnectTimeout).
-		SetWriteTimeout(u.o.ConnectTimeout).
-		SetProtocolVersion(4).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			select {
-			case c.lost <- err:
-			default:
-			}
-		})
-	if tc != nil {
-		po.SetTLSConfig(tc)
-	}
-	if u.o.Username != "" {
-		po.SetUsername(u.o.Username)
-	}
-	if password != "" {
-		po.SetPassword(password)
-	}
-	if u.o.StatusTopic != "" {
-		will, err := u.o.Status(false, u.o.Now())
-		if err != nil {
-			return nil, fmt.Errorf("cloud: status payload: %w", err)
-		}
-		po.SetBinaryWill(u.o.StatusTopic, will, 1, true)
 	}
 	c.client = mqtt.NewClient(po)
 	tok := c.client.Connect()
@@ -228,6 +199,24 @@ func (u *Uplink) connect(ctx context.Context) (*conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// clientOptions is the shared paho set-up with what only the uplink has: a clean session (the
+// outbox, not the broker, keeps what is unsent) and the retained offline status as last will.
+func (u *Uplink) clientOptions(lost chan<- error) (*mqtt.ClientOptions, *tls.Config, error) {
+	po, tc, err := u.o.clientOptions(lost)
+	if err != nil {
+		return nil, nil, err
+	}
+	po.SetCleanSession(true)
+	if u.o.StatusTopic != "" {
+		will, err := u.o.Status(false, u.o.Now())
+		if err != nil {
+			return nil, nil, fmt.Errorf("cloud: status payload: %w", err)
+		}
+		po.SetBinaryWill(u.o.StatusTopic, will, 1, true)
+	}
+	return po, tc, nil
 }
 
 func looksClosed(err error) bool {
@@ -729,7 +718,7 @@ func (s *session) onReceipt(_ mqtt.Client, m mqtt.Message) {
 	r, err := s.u.o.ParseReceipt(m.Payload())
 	if err != nil || r.ID == "" {
 		s.u.m.badReceipts.Inc()
-		s.u.o.Logger.Warn("uplink: unusable receipt", "err", err)
+		s.u.warn.Warn(s.u.o.Logger, s.u.o.Now(), "uplink: unusable receipt", "err", err)
 		return
 	}
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/obd"
 )
@@ -94,8 +95,7 @@ type Adapter struct {
 	noHint   map[string]bool
 	timing   int // adaptive timing in force: 0 (refused), 1 (ATAT1) or 2 (ATAT2, proven)
 
-	lastWarn   time.Time
-	suppressed int
+	limit lograte.Limiter // warnings of a babbling adapter
 
 	pmu    sync.Mutex // guards prof and cur (read by Profile, String and Close)
 	prof   obd.Profile

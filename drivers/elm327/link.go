@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/obdgw/obdgw/drivers/lograte"
 )
 
 // The I/O half: one command out, one prompt-terminated reply in.
@@ -146,16 +148,7 @@ func (a *Adapter) drain(next string) {
 // logLimited logs at most one warning per staleLogEvery so a flapping adapter cannot fill the
 // SD card; the number of suppressed messages is reported with the next one.
 func (a *Adapter) logLimited(msg string, args ...any) {
-	now := a.opts.Now()
-	if !a.lastWarn.IsZero() && now.Sub(a.lastWarn) < staleLogEvery {
-		a.suppressed++
-		return
-	}
-	if a.suppressed > 0 {
-		args = append(args, "suppressed", a.suppressed)
-	}
-	a.lastWarn, a.suppressed = now, 0
-	a.log.Warn(msg, args...)
+	a.limit.Warn(a.log, a.opts.Now(), msg, args...)
 }
 
-const staleLogEvery = 10 * time.Second
+const staleLogEvery = lograte.DefaultEvery

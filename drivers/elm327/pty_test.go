@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/hack/testenv"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -18,18 +17,10 @@ import (
 
 func scriptOnPTY(t *testing.T, s *script) (slave string, master *os.File, done chan struct{}) {
 	t.Helper()
-	m, sl, err := pty.Open()
-	if err != nil {
-		if os.Getenv("OBDGW_QEMU") != "" {
-			t.Skipf("pty unavailable under qemu-user: %v", err)
-		}
-		t.Fatal(err)
-	}
-	// sl stays open until the end: when the last slave descriptor closes, reads on the
-	// master fail with EIO and the script would stop.
-	done = s.startOn(m)
-	t.Cleanup(func() { m.Close(); sl.Close(); <-done })
-	return sl.Name(), m, done
+	p := testenv.PTY(t)
+	done = s.startOn(p.Master)
+	t.Cleanup(func() { p.Master.Close(); <-done })
+	return p.SlavePath, p.Master, done
 }
 
 func TestPTYOpenAndQuery(t *testing.T) {

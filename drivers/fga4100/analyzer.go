@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 )
@@ -22,7 +23,7 @@ type Analyzer struct {
 	log     *slog.Logger
 	now     func() time.Time
 	timeout time.Duration
-	limit   frame.Limiter
+	limit   lograte.Limiter
 }
 
 var (
@@ -62,9 +63,7 @@ func (a *Analyzer) String() string {
 func (a *Analyzer) retry(f func() error) error {
 	err := f()
 	if err != nil && frame.Retryable(err) {
-		if ok, held := a.limit.Allow("garbled", time.Now()); ok {
-			a.log.Warn("garbled reply, retrying", "rig", Title, "err", err, "suppressed", held)
-		}
+		a.limit.Warn(a.log, time.Now(), "garbled reply, retrying", "rig", Title, "err", err)
 		err = f()
 	}
 	return err

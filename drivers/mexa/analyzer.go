@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 )
@@ -31,7 +32,7 @@ type Analyzer struct {
 	known   bool // subsystem read once: options known
 	reads   int  // readings so far, for the periodic subsystem refresh
 	warm    bool
-	limit   frame.Limiter
+	limit   lograte.Limiter
 	// delayScale shortens the per-command pauses (tests against the simulator); 1 on hardware.
 	delayScale float64
 }
@@ -87,9 +88,7 @@ func (a *Analyzer) query(ctx context.Context, q Query) ([]byte, error) {
 		if err == nil || !frame.Retryable(err) {
 			break
 		}
-		if ok, held := a.limit.Allow("garbled", time.Now()); ok {
-			a.log.Warn("garbled reply, retrying", "rig", Title, "err", err, "suppressed", held)
-		}
+		a.limit.Warn(a.log, time.Now(), "garbled reply, retrying", "rig", Title, "err", err)
 	}
 	return b, err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 )
@@ -25,7 +26,7 @@ type Analyzer struct {
 	timeout time.Duration
 	poll    time.Duration
 	warm    bool
-	limit   frame.Limiter
+	limit   lograte.Limiter
 }
 
 var (
@@ -73,9 +74,7 @@ func (a *Analyzer) exchange(ctx context.Context, req []byte, n int, decode func(
 		if err == nil || !frame.Retryable(err) {
 			return err
 		}
-		if ok, held := a.limit.Allow("garbled", time.Now()); ok {
-			a.log.Warn("garbled reply, retrying", "rig", Title, "err", err, "suppressed", held)
-		}
+		a.limit.Warn(a.log, time.Now(), "garbled reply, retrying", "rig", Title, "err", err)
 	}
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 )
@@ -21,7 +22,7 @@ type Analyzer struct {
 	now        func() time.Time
 	poll       time.Duration
 	warm       bool // the state command said "not warming up" once; warm-up does not come back
-	limit      frame.Limiter
+	limit      lograte.Limiter
 	unverified frame.Unverified // replies whose unenforced checksum did not match
 }
 
@@ -148,9 +149,7 @@ func (a *Analyzer) Read(ctx context.Context) (rig.Reading, error) {
 }
 
 func (a *Analyzer) logLimited(msg string, err error) {
-	if ok, held := a.limit.Allow(msg, time.Now()); ok {
-		a.log.Warn(msg, "rig", a.spec.Title, "err", err, "suppressed", held)
-	}
+	a.limit.Warn(a.log, time.Now(), msg, "rig", a.spec.Title, "err", err)
 }
 
 func (a *Analyzer) readData(ctx context.Context) (Data, error) {

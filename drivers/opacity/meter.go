@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/lograte"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/frame"
 )
@@ -20,7 +21,7 @@ type Meter struct {
 	now        func() time.Time
 	poll       time.Duration
 	warm       bool
-	limit      frame.Limiter
+	limit      lograte.Limiter
 	unverified frame.Unverified // replies whose unconfirmed checksum did not match
 }
 
@@ -112,9 +113,7 @@ func (m *Meter) exchange(ctx context.Context, req []byte, n int) ([]byte, error)
 func (m *Meter) retry(f func() error) error {
 	err := f()
 	if err != nil && frame.Retryable(err) {
-		if ok, held := m.limit.Allow("garbled", time.Now()); ok {
-			m.log.Warn("garbled reply, retrying", "rig", m.spec.Title, "err", err, "suppressed", held)
-		}
+		m.limit.Warn(m.log, time.Now(), "garbled reply, retrying", "rig", m.spec.Title, "err", err)
 		err = f()
 	}
 	return err
@@ -182,9 +181,7 @@ func (m *Meter) Read(ctx context.Context) (rig.Reading, error) {
 	// (see frame.Unverified).
 	d, kept := frame.Keep(&m.unverified, d, func(d Data) bool { return d.ChecksumOK }, read)
 	if kept {
-		if ok, held := m.limit.Allow("checksum", time.Now()); ok {
-			m.log.Warn("checksum mismatch kept (this model's checksum rule is unconfirmed)", "rig", m.spec.Title, "frame", fmt.Sprintf("% X", d.Raw), "suppressed", held)
-		}
+		m.limit.Warn(m.log, time.Now(), "checksum mismatch kept (this model's checksum rule is unconfirmed)", "rig", m.spec.Title, "frame", fmt.Sprintf("% X", d.Raw))
 	}
 	r := d.Reading()
 	r.Time = m.now()

@@ -10,31 +10,24 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/creack/pty"
 	"go.bug.st/serial/enumerator"
+
+	"github.com/obdgw/obdgw/hack/testenv"
 )
 
 // TestOpenUSBOnPTY resolves a usb:// address through the enumerator to a real pty and opens it.
 func TestOpenUSBOnPTY(t *testing.T) {
-	m, s, err := pty.Open()
-	if err != nil {
-		if os.Getenv("OBDGW_QEMU") != "" {
-			t.Skipf("pty unavailable under qemu-user: %v", err)
-		}
-		t.Fatal(err)
-	}
-	defer m.Close()
-	defer s.Close()
-	fakeList(t, []*enumerator.PortDetails{{Name: s.Name(), IsUSB: true, VID: "0403", PID: "6001", SerialNumber: "A5XK3RJT"}})
+	pp := testenv.PTY(t)
+	fakeList(t, []*enumerator.PortDetails{{Name: pp.SlavePath, IsUSB: true, VID: "0403", PID: "6001", SerialNumber: "A5XK3RJT"}})
 	p, err := Open("usb://0403:6001?serial=A5XK3RJT&baud=115200")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	if want := s.Name() + "@115200"; p.String() != want {
+	if want := pp.SlavePath + "@115200"; p.String() != want {
 		t.Errorf("String() = %q, want %q", p.String(), want)
 	}
-	m.Write([]byte(">"))
+	pp.Master.Write([]byte(">"))
 	b := make([]byte, 1)
 	if _, err := io.ReadFull(p, b); err != nil || b[0] != '>' {
 		t.Errorf("read %q, %v", b, err)
@@ -58,13 +51,8 @@ func TestOpenPermissionDenied(t *testing.T) {
 	if os.Getenv("OBDGW_QEMU") != "" {
 		t.Skip("re-executing the test binary under qemu-user is not supported; TestMapOpenError covers the mapping")
 	}
-	m, s, err := pty.Open()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	defer s.Close()
-	if err := os.Chmod(s.Name(), 0o600); err != nil {
+	pp := testenv.PTY(t)
+	if err := os.Chmod(pp.SlavePath, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if os.Getuid() != 0 {
@@ -91,7 +79,7 @@ func TestOpenPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "-test.run=^TestOpenPermissionDenied$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "OBDGW_SERIALPORT_PERM_CHILD="+s.Name())
+	cmd.Env = append(os.Environ(), "OBDGW_SERIALPORT_PERM_CHILD="+pp.SlavePath)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

@@ -12,32 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/hack/testenv"
 )
 
-// newPTY opens a real pseudo-terminal and returns its master and the slave path. A pty that
-// cannot be opened (some qemu-user setups) skips the test under OBDGW_QEMU only.
+// newPTY opens a real pseudo-terminal in raw mode and returns its master and the slave path.
+// Raw mode is set through termios rather than by running stty: a child process costs a
+// SIGCHLD, which a 386 test binary under qemu-i386 does not survive (see
+// testenv.NoChildProcesses).
 func newPTY(t *testing.T) (master *os.File, slavePath string) {
 	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		if os.Getenv("OBDGW_QEMU") != "" {
-			t.Skipf("pty unavailable under qemu-user: %v", err)
-		}
-		t.Fatalf("pty.Open: %v", err)
-	}
-	// Raw mode on the slave so the line discipline does not echo or translate CR. Set here
-	// rather than by running stty: a child process costs a SIGCHLD, which a 386 test binary
-	// under qemu-i386 does not survive (see testenv.NoChildProcesses).
-	if err := rigsim.MakeRaw(int(s.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close(); s.Close() })
-	return m, s.Name()
+	p := testenv.PTY(t)
+	return p.Master, p.SlavePath
 }
 
 func openPTY(t *testing.T, addr string) serialport.Port {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 )
@@ -29,7 +29,7 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.Adapter.ResetDelay = 0
-	p, err := rigsim.OpenPTY()
+	p, err := ptypair.Open()
 	if err != nil {
 		t.Fatal(err)
 	}

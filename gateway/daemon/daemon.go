@@ -34,6 +34,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -145,7 +146,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.reg.MustRegister(cloud.OutboxCollector(d.db), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
-		d.up, err = cloud.NewUplink(d.db, cloud.UplinkOptions{
+		d.up, err = cloud.NewUplink(d.db, uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
 			AllowPlain:   o.AllowPlainBroker,
 			CAFile:       cfg.Broker.CAFile,
@@ -153,25 +154,13 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			KeyFile:      cfg.Broker.KeyFile,
 			Username:     cfg.Broker.Username,
 			PasswordFile: cfg.Broker.PasswordFile,
-			ClientID:     cfg.GatewayID,
 			InFlight:     cfg.Broker.Inflight,
 			Delivery:     cloud.Delivery(cfg.Broker.Delivery),
-			ReceiptTopic: topic.Receipt(),
-			ParseReceipt: parseReceipt,
-			StatusTopic:  topic.Status(),
-			Status: func(online bool, at time.Time) ([]byte, error) {
-				st := wire.Offline
-				if online {
-					st = wire.Online
-				}
-				return wire.MarshalStatus(wire.Status{State: st, Gateway: cfg.GatewayID, Version: version.Version, At: at})
-			},
-			Frame:     func(rec buffer.Record) ([]byte, error) { return wire.Frame(rec.ID, rec.Payload) },
-			DrainRate: cfg.Broker.DrainRate,
-			Registry:  d.reg,
-			Logger:    log.With("component", "uplink"),
-			Now:       o.Now,
-		})
+			DrainRate:    cfg.Broker.DrainRate,
+			Registry:     d.reg,
+			Logger:       log.With("component", "uplink"),
+			Now:          o.Now,
+		}))
 		if err != nil {
 			return nil, err
 		}
@@ -202,14 +191,6 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		d.mux.Handle("/", console.Handler())
 	}
 	return d, nil
-}
-
-func parseReceipt(b []byte) (cloud.Receipt, error) {
-	r, err := wire.ParseReceipt(b)
-	if err != nil {
-		return cloud.Receipt{}, err
-	}
-	return cloud.Receipt{ID: r.ID, Status: cloud.ReceiptStatus(r.Status), Reason: r.Reason}, nil
 }
 
 func (d *Daemon) uplinkStatus() any {

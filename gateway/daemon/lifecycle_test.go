@@ -17,12 +17,12 @@ import (
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
 	"github.com/obdgw/obdgw/drivers/rig"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/hack/testenv"
 )
 
 const testToken = "dms-token-0123456789abcdef"
@@ -220,11 +220,7 @@ func TestRunWaitsForARequestedScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc.Adapter.ResetDelay = 0
-	p, err := rigsim.OpenPTY()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := testenv.PTY(t)
 	// 40 ms per request makes a scan last seconds: long enough to be cut.
 	sim := elm327sim.New(sc, elm327sim.Options{Baud: 38400, Latency: 40 * time.Millisecond})
 	simCtx, stopSim := context.WithCancel(context.Background())

@@ -20,9 +20,10 @@ import (
 
 	"github.com/obdgw/obdgw/cloud"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/daemon"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -127,13 +128,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		say("in-process MQTT broker with TLS on %s", url)
 	}
 	outPath := filepath.Join(dir, "received.jsonl")
-	rx, err := cloud.NewReceiver(cloud.ReceiverOptions{
+	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: br.URL, CAFile: br.CAFile, CertFile: br.CertFile, KeyFile: br.KeyFile,
-		ClientID: "demo-receiver", Group: "demo", Filter: wire.SubscribeAll,
+		ClientID: "demo-receiver", Group: "demo",
 		StatePath: filepath.Join(dir, "receiver.db"), OutPath: outPath,
-		Validate: daemon.ValidateForReceiver, EncodeReceipt: daemon.EncodeReceipt,
 		Logger: o.Logger.With("component", "receiver"),
-	})
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("demo: scenario %q: %w", name, err)
 		}
-		p, err := rigsim.OpenPTY()
+		p, err := ptypair.Open()
 		if err != nil {
 			return nil, fmt.Errorf("demo: %w", err)
 		}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/hack/brokertest"
 )
 
@@ -65,11 +66,11 @@ func TestChaos(t *testing.T) {
 	client := b.CA.Client(t, "gw-chaos")
 	rxCert := b.CA.Client(t, "receiver")
 	dir := t.TempDir()
-	rx, err := cloud.NewReceiver(cloud.ReceiverOptions{
+	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: b.TLSURL(), CAFile: b.CA.CertFile, CertFile: rxCert.CertFile, KeyFile: rxCert.KeyFile,
-		Filter: "obdgw/v1/#", StatePath: filepath.Join(dir, "rx.db"), OutPath: filepath.Join(dir, "records.jsonl"),
-		Validate: Validate, EncodeReceipt: EncodeReceipt, BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
-	})
+		StatePath: filepath.Join(dir, "rx.db"), OutPath: filepath.Join(dir, "records.jsonl"),
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 500 * time.Millisecond,
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -37,54 +38,17 @@ func Topic(gateway string) wire.Topic {
 	return wire.Topic{Province: "33", CompanyCode: "330106000099901", Gateway: gateway}
 }
 
-// UplinkOptions wires the uplink to the wire format the way the gateway does.
+// UplinkOptions is the uplink of a chaos gateway, wired to the wire format by gateway/uplink
+// exactly as the daemon's is; only the transport settings and the short backoff are the
+// harness's own.
 func UplinkOptions(c GatewayConfig, log *slog.Logger) cloud.UplinkOptions {
-	t := Topic(c.GatewayID)
-	return cloud.UplinkOptions{
+	return uplink.Options(Topic(c.GatewayID), "chaos", cloud.UplinkOptions{
 		Broker: c.Broker, AllowPlain: strings.HasPrefix(c.Broker, "tcp://"),
 		CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile,
-		ClientID: c.GatewayID, Delivery: c.Delivery, InFlight: c.InFlight,
-		ReceiptTopic: t.Receipt(), ReceiptTimeout: c.ReceiptTimeout, ParseReceipt: ParseReceipt,
-		StatusTopic: t.Status(), Status: StatusPayload(c.GatewayID, "chaos"),
-		Frame:      func(r buffer.Record) ([]byte, error) { return wire.Frame(r.ID, r.Payload) },
+		Delivery: c.Delivery, InFlight: c.InFlight, ReceiptTimeout: c.ReceiptTimeout,
 		BackoffMin: 50 * time.Millisecond, BackoffMax: time.Second,
 		Logger: log,
-	}
-}
-
-// ParseReceipt adapts wire.ParseReceipt to the uplink.
-func ParseReceipt(b []byte) (cloud.Receipt, error) {
-	r, err := wire.ParseReceipt(b)
-	return cloud.Receipt{ID: r.ID, Status: cloud.ReceiptStatus(r.Status), Reason: r.Reason}, err
-}
-
-// StatusPayload adapts wire.MarshalStatus to the uplink.
-func StatusPayload(gateway, version string) func(bool, time.Time) ([]byte, error) {
-	return func(online bool, at time.Time) ([]byte, error) {
-		st := wire.Offline
-		if online {
-			st = wire.Online
-		}
-		return wire.MarshalStatus(wire.Status{State: st, Gateway: gateway, Version: version, At: at})
-	}
-}
-
-// Validate adapts gateway/wire's validation to the receiver.
-func Validate(topic string, payload []byte) (cloud.Verdict, error) {
-	if _, last, err := wire.ParseTopic(topic); err == nil && wire.IsReserved(last) {
-		return cloud.Verdict{Skip: true}, nil
-	}
-	e, t, err := wire.ValidateMessage(topic, payload)
-	v := cloud.Verdict{ID: e.ID, Kind: e.Kind}
-	if t.Gateway != "" {
-		v.ReceiptTopic = t.Receipt()
-	}
-	return v, err
-}
-
-// EncodeReceipt adapts wire.MarshalReceipt to the receiver.
-func EncodeReceipt(r cloud.Receipt) ([]byte, error) {
-	return wire.MarshalReceipt(wire.Receipt{ID: r.ID, Status: wire.ReceiptStatus(r.Status), Reason: r.Reason, At: time.Now()})
+	})
 }
 
 // Envelope is record number n of a kind, as the gateway would store it (id stamped at send).

@@ -19,13 +19,18 @@ var rules = []struct {
 	{"./obd", nil},
 	{"./obd/obdtest", []string{mod + "/obd"}},
 	{"./drivers/serialport", []string{"go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
-	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
+	// The one raw pseudo-terminal of the simulators and tests; serialport itself stays free of it.
+	{"./drivers/serialport/ptypair", []string{"github.com/creack/pty", "golang.org/x/sys"}},
+	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", mod + "/drivers/lograte", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 	// Scenario files are YAML, the one format shop staff and testers already edit.
 	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "gopkg.in/yaml.v3"}},
+	// The one log rate limiter, for the drivers and the cloud side alike: standard library only.
+	{"./drivers/lograte", nil},
 	{"./drivers/rig", nil},
 	{"./drivers/rig/frame", []string{mod + "/drivers/rig"}},
 	{"./drivers/indicator", []string{"periph.io/x/conn/v3"}},
-	// Rig drivers speak bytes through the rig seam; their simulators add a pty.
+	// Rig drivers speak bytes through the rig seam; their simulators serve any io.ReadWriter
+	// (the pty comes from drivers/serialport/ptypair, in the caller).
 	{"./drivers/nanhua", rigDriver},
 	{"./drivers/opacity", rigDriver},
 	{"./drivers/mqw50a", rigDriver},
@@ -37,7 +42,7 @@ var rules = []struct {
 	{"./drivers/mexa/mexasim", append([]string{mod + "/drivers/mexa"}, rigSim...)},
 	{"./drivers/fga4100/fga4100sim", append([]string{mod + "/drivers/fga4100"}, rigSim...)},
 	// cloud moves opaque bytes: it never imports the wire schema or anything of the gateway.
-	{"./cloud", []string{mod + "/buffer", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
+	{"./cloud", []string{mod + "/buffer", mod + "/drivers/lograte", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	// The wire schema is the contract with the province's receiver: the standard library only,
 	// so the receiver's validator and hack/chaos link no driver, serial library or YAML parser.
@@ -56,8 +61,8 @@ var rules = []struct {
 
 var (
 	emission  = []string{mod + "/drivers/rig", mod + "/obd", "gopkg.in/yaml.v3"}
-	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame"}
-	rigSim    = append([]string{mod + "/drivers/rig/rigsim", "github.com/creack/pty", "golang.org/x/sys"}, rigDriver...)
+	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame", mod + "/drivers/lograte"}
+	rigSim    = append([]string{mod + "/drivers/rig/rigsim"}, rigDriver...)
 )
 
 func TestImportRules(t *testing.T) {

@@ -1,12 +1,12 @@
 // Package testenv holds the test helpers every package shares: finding the outside programs a
 // test needs (socat, mosquitto, qemu, chromium) with the project's rule that a missing program
-// skips the test on a developer's machine but fails it in CI, and the tiers that
-// `go test -short` leaves out.
+// skips the test on a developer's machine but fails it in CI, the raw pseudo-terminal the
+// simulator tests serve on, and the tiers that `go test -short` leaves out.
 //
 // The tiers, cheapest first: pure tests run always; tests over a real pty, against a real
 // Mosquitto, in a real Chromium, or that build the obdgw binary are the slow tiers, which
-// `go test -short ./...` skips so that the inner loop stays under a minute. `make test` (and
-// CI) runs everything: -short is never set there.
+// `go test -short ./...` skips so that the inner loop stays short. `make test` (and CI) runs
+// everything: -short is never set there.
 package testenv
 
 import (
@@ -14,6 +14,8 @@ import (
 	"os/exec"
 	"runtime"
 	"testing"
+
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 )
 
 // InCI reports whether the tests run under CI (the CI environment variable is set), where a
@@ -55,18 +57,35 @@ func NoChildProcesses(t testing.TB) {
 
 // Slow tiers named by SkipShort.
 const (
-	PTY     = "pty"     // a real pseudo-terminal with a simulator on its master
-	Broker  = "broker"  // a real Mosquitto
-	Browser = "browser" // a real Chromium
-	Binary  = "binary"  // builds and runs the obdgw binary
+	TierPTY     = "pty"     // a real pseudo-terminal with a simulator on its master
+	TierBroker  = "broker"  // a real Mosquitto
+	TierBrowser = "browser" // a real Chromium
+	TierBinary  = "binary"  // builds and runs the obdgw binary
 )
 
-// SkipShort skips the test under `go test -short`, naming the tier (PTY, Broker, Browser,
-// Binary, or the outside program) that makes it slow. Without -short it does nothing; CI never
-// sets -short, so there the test always runs.
+// SkipShort skips the test under `go test -short`, naming the tier (TierPTY, TierBroker,
+// TierBrowser, TierBinary, or the outside program) that makes it slow. Without -short it does
+// nothing; CI never sets -short, so there the test always runs.
 func SkipShort(t testing.TB, tier string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skips the " + tier + " tier (make test runs it)")
 	}
+}
+
+// PTY opens a pseudo-terminal pair in raw mode (ptypair.Open) and closes it when the test
+// ends; `go test -short` skips the test. Some qemu-user setups cannot open a pty: there, and
+// only there (OBDGW_QEMU set), the test is skipped; anywhere else it fails.
+func PTY(t testing.TB) *ptypair.Pair {
+	t.Helper()
+	SkipShort(t, TierPTY)
+	p, err := ptypair.Open()
+	if err != nil {
+		if os.Getenv("OBDGW_QEMU") != "" {
+			t.Skipf("pty unavailable under qemu-user: %v", err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p
 }

@@ -7,7 +7,6 @@ package elm327sim_test
 import (
 	"context"
 	"errors"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,12 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
-
 	"github.com/obdgw/obdgw/drivers/elm327"
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
-	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/hack/testenv"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -33,21 +30,6 @@ type rig struct {
 	close func()
 }
 
-func rawPTY(t testing.TB) (master, slave *os.File) {
-	t.Helper()
-	m, s, err := pty.Open()
-	if err != nil {
-		if os.Getenv("OBDGW_QEMU") != "" {
-			t.Skipf("pty unavailable under qemu-user: %v", err)
-		}
-		t.Fatalf("pty.Open: %v", err)
-	}
-	if err := rigsim.MakeRaw(int(s.Fd())); err != nil {
-		t.Fatal(err)
-	}
-	return m, s
-}
-
 func serve(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options) *rig {
 	t.Helper()
 	return serveOn(t, sc, opts, false)
@@ -56,19 +38,19 @@ func serve(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options) *rig {
 // serveOn is serve; with strictBaud the simulator answers only a host at its own rate.
 func serveOn(t testing.TB, sc elm327sim.Scenario, opts elm327sim.Options, strictBaud bool) *rig {
 	t.Helper()
-	m, s := rawPTY(t)
+	p := testenv.PTY(t)
+	m := p.Master
 	if strictBaud {
 		opts.HostBaud = func() int { b, _ := serialport.PTYBaud(m); return b }
 	}
-	r := &rig{sim: elm327sim.New(sc, opts), addr: "serial://" + s.Name(), done: make(chan error, 1)}
+	r := &rig{sim: elm327sim.New(sc, opts), addr: "serial://" + p.SlavePath, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { r.done <- r.sim.Serve(ctx, m) }()
 	var once sync.Once
 	r.close = func() {
 		once.Do(func() {
 			cancel()
-			m.Close()
-			s.Close()
+			p.Close()
 		})
 	}
 	t.Cleanup(r.close)

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/obdgw/obdgw/drivers/rig"
@@ -202,37 +201,6 @@ func Retryable(err error) bool {
 	var fe *rig.FrameError
 	var se *rig.ShortFrameError
 	return errors.As(err, &ce) || errors.As(err, &fe) || errors.As(err, &se)
-}
-
-// Limiter lets one log line per key through per interval, so a flapping instrument cannot fill
-// the SD card. The zero value allows one line per 10 s.
-type Limiter struct {
-	Every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-	held  map[string]int
-}
-
-// Allow reports whether a line for key may be logged now and how many were held back since the
-// last one.
-func (l *Limiter) Allow(key string, now time.Time) (ok bool, suppressed int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	every := l.Every
-	if every <= 0 {
-		every = 10 * time.Second
-	}
-	if l.last == nil {
-		l.last, l.held = map[string]time.Time{}, map[string]int{}
-	}
-	if t, seen := l.last[key]; seen && now.Sub(t) < every {
-		l.held[key]++
-		return false, 0
-	}
-	l.last[key] = now
-	s := l.held[key]
-	l.held[key] = 0
-	return true, s
 }
 
 // Discard is a logger that drops everything (the nil-logger default).

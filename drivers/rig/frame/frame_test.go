@@ -99,22 +99,6 @@ func contains(s, sub string) bool {
 	return false
 }
 
-func TestLimiter(t *testing.T) {
-	var l Limiter
-	t0 := time.Unix(0, 0)
-	if ok, _ := l.Allow("k", t0); !ok {
-		t.Fatal("first line held back")
-	}
-	for i := 0; i < 5; i++ {
-		if ok, _ := l.Allow("k", t0.Add(time.Second)); ok {
-			t.Fatal("line within the interval let through")
-		}
-	}
-	if ok, held := l.Allow("k", t0.Add(11*time.Second)); !ok || held != 5 {
-		t.Fatalf("after the interval: %v, %d held; want true, 5", ok, held)
-	}
-}
-
 func TestUnverifiedAsksAgainThenStops(t *testing.T) {
 	type reply struct{ ok bool }
 	okf := func(r reply) bool { return r.ok }

@@ -3,18 +3,19 @@ package rigtest
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
+	"github.com/obdgw/obdgw/hack/testenv"
 )
 
 // Served is a simulator running on a pty.
 type Served struct {
-	PTY  *rigsim.PTY
+	PTY  *ptypair.Pair
 	Port rig.Port // the driver's end, opened with serialport.Open
 	done chan struct{}
 	err  error
@@ -35,16 +36,10 @@ func (s *Served) Stop() error {
 
 // Serve opens a pty, starts srv on its master and opens the slave at baud through
 // serialport.Open. Everything is closed when the test ends. A pty that cannot be opened skips
-// the test under OBDGW_QEMU (qemu-user) only.
+// the test under OBDGW_QEMU (qemu-user) only (testenv.PTY).
 func Serve(t testing.TB, srv rigsim.Server, baud int) *Served {
 	t.Helper()
-	p, err := rigsim.OpenPTY()
-	if err != nil {
-		if os.Getenv("OBDGW_QEMU") != "" {
-			t.Skipf("pty unavailable under qemu-user: %v", err)
-		}
-		t.Fatal(err)
-	}
+	p := testenv.PTY(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Served{PTY: p, done: make(chan struct{}), stop: cancel}
 	go func() {
@@ -54,7 +49,6 @@ func Serve(t testing.TB, srv rigsim.Server, baud int) *Served {
 	port, err := serialport.Open(p.SlavePath, serialport.WithBaud(baud))
 	if err != nil {
 		cancel()
-		p.Close()
 		t.Fatalf("serialport.Open(%s): %v", p.SlavePath, err)
 	}
 	s.Port = port
@@ -66,7 +60,6 @@ func Serve(t testing.TB, srv rigsim.Server, baud int) *Served {
 		case <-time.After(5 * time.Second):
 			t.Errorf("simulator did not stop within 5s")
 		}
-		p.Close()
 	})
 	return s
 }

@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/cloud"
-	"github.com/obdgw/obdgw/gateway/daemon"
-	"github.com/obdgw/obdgw/gateway/wire"
+	"github.com/obdgw/obdgw/gateway/uplink"
 )
 
 func init() {
@@ -67,14 +66,12 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 			return r
 		}, host)
 	}
-	rx, err := cloud.NewReceiver(cloud.ReceiverOptions{
+	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: *broker, AllowPlain: *allowPlain, CAFile: *ca, CertFile: *cert, KeyFile: *key,
 		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
-		Filter:    wire.SubscribeAll,
 		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out,
-		Validate: daemon.ValidateForReceiver, EncodeReceipt: daemon.EncodeReceipt,
 		Logger: e.log,
-	})
+	}))
 	if err != nil {
 		var oe *cloud.OptionError
 		if errors.As(err, &oe) {

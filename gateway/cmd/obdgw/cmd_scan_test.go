@@ -33,7 +33,7 @@ var (
 // (flags, exit codes, stdout/stderr split, signals), not runMain in-process.
 func obdgwBinary(t *testing.T) string {
 	t.Helper()
-	testenv.SkipShort(t, testenv.Binary)
+	testenv.SkipShort(t, testenv.TierBinary)
 	binOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "obdgw-bin-")
 		if err != nil {
@@ -301,9 +301,8 @@ func TestBinaryScanFindsTheBaudRate(t *testing.T) {
 
 func TestBinaryScanNotAnELM327(t *testing.T) {
 	// A device that talks, but not ELM: a GPS receiver's NMEA sentences, no '>' ever.
-	m, s := rawPTYForTest(t)
-	defer m.Close()
-	defer s.Close()
+	p := testenv.PTY(t)
+	m := p.Master
 	stopGPS := make(chan struct{})
 	defer close(stopGPS)
 	go func() {
@@ -324,7 +323,7 @@ func TestBinaryScanNotAnELM327(t *testing.T) {
 			}
 		}
 	}()
-	code, _, stderr := runScanBinary(t, "--port", "serial://"+s.Name())
+	code, _, stderr := runScanBinary(t, "--port", "serial://"+p.SlavePath)
 	if code != exitNotAdapter {
 		t.Errorf("exit %d, want %d\nstderr:\n%s", code, exitNotAdapter, stderr)
 	}

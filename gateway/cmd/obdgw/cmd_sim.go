@@ -9,11 +9,9 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
-
 	"github.com/obdgw/obdgw/drivers/elm327/elm327sim"
 	"github.com/obdgw/obdgw/drivers/serialport"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 )
 
 // simulator is one device simulator `obdgw sim NAME` can run. Rig simulators register here
@@ -97,16 +95,16 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 		}
 		opts.Latency, opts.NoLatency = *latency, *latency == 0
 	}
-	master, slave, err := openRawPTY()
+	// The pair keeps its slave open for the whole run: a client that closes and reopens the
+	// path finds the same adapter (state and all), and the master never reads EIO in between.
+	p, err := ptypair.Open()
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("open a pseudo-terminal: %w", err)}
 	}
-	// The slave stays open here for the whole run: a client that closes and reopens the path
-	// finds the same adapter (state and all), and the master never reads EIO in between.
-	defer slave.Close()
-	defer master.Close()
+	defer p.Close()
+	master := p.Master
 	// The path is the first line of stdout so scripts can read it: `read -r dev < <(obdgw sim elm327)`.
-	if _, err := fmt.Fprintln(e.stdout, slave.Name()); err != nil {
+	if _, err := fmt.Fprintln(e.stdout, p.SlavePath); err != nil {
 		return err
 	}
 	if f, ok := e.stdout.(*os.File); ok {
@@ -119,7 +117,7 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 		opts.HostBaud = func() int { b, _ := serialport.PTYBaud(master); return b }
 	}
 	sim := elm327sim.New(sc, opts)
-	e.log.Info("elm327 simulator ready", "sim", sim.String(), "address", "serial://"+slave.Name())
+	e.log.Info("elm327 simulator ready", "sim", sim.String(), "address", "serial://"+p.SlavePath)
 	errc := make(chan error, 1)
 	go func() { errc <- sim.Serve(ctx, master) }()
 	select {
@@ -139,36 +137,3 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: exitFailure, err: err}
 	}
 }
-
-// openRawPTY opens a pseudo-terminal with its slave in raw mode, so the line discipline
-// neither echoes the host's commands back nor turns CR into LF before a client configures it.
-func openRawPTY() (master, slave *os.File, err error) {
-	master, slave, err = pty.Open()
-	if err != nil {
-		return nil, nil, err
-	}
-	fd := int(slave.Fd())
-	t, err := unix.IoctlGetTermios(fd, ioctlGetTermios)
-	if err == nil {
-		// cfmakeraw
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		err = unix.IoctlSetTermios(fd, ioctlSetTermios, t)
-	}
-	if err != nil {
-		master.Close()
-		slave.Close()
-		return nil, nil, fmt.Errorf("raw mode on %s: %w", slave.Name(), err)
-	}
-	return master, slave, nil
-}
-
-// The termios requests of Linux, the only OS the gateway ships for (the workshop box and CI).
-const (
-	ioctlGetTermios = unix.TCGETS
-	ioctlSetTermios = unix.TCSETS
-)

@@ -13,15 +13,6 @@ import (
 	"github.com/obdgw/obdgw/drivers/serialport"
 )
 
-func rawPTYForTest(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	m, s, err := openRawPTY()
-	if err != nil {
-		t.Fatalf("pty: %v", err)
-	}
-	return m, s
-}
-
 // syncBuffer is a bytes.Buffer safe for the command goroutine and the test.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -14,6 +14,7 @@ import (
 	_ "github.com/obdgw/obdgw/drivers/opacity/opacitysim"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/rigsim"
+	"github.com/obdgw/obdgw/drivers/serialport/ptypair"
 )
 
 func init() {
@@ -51,7 +52,7 @@ func runSimRig(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	p, err := rigsim.OpenPTY()
+	p, err := ptypair.Open()
 	if err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("open a pseudo-terminal: %w", err)}
 	}
