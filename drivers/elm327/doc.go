@@ -8,6 +8,10 @@
 //     adaptive timing, protocol (automatic, or "try the remembered one first"), supply
 //     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
 //     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
+//     The sequence is a list of named steps (init.go: what each sends, which failures end
+//     the connect, which only cost a capability); Options.InitProgress is told each step as
+//     it starts, and an error that ends the connect names its step and command
+//     (elm327: init step "echo off" (ATE0) on …).
 //     Before that, Open finds the baud rate of a serial or USB address that names none: the
 //     resync probe at 38400, 9600, 230400, 115200, 57600 and 19200 until a clean prompt comes
 //     back (Options.BaudProgress tells the user); reopening after a broken link uses it.
