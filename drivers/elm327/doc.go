@@ -54,6 +54,13 @@
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.
+//   - Retries: the reasons a request goes again are one ordered list (retry.go): no prompt
+//     with a count digit (again without it, for good), an ECU too slow for ATAT2 (ATAT1,
+//     then again), a guessed count that cut the answer (the count it showed, else no digit),
+//     a learned or hinted count that fell short (no digit, for good), STOPPED or DATA ERROR
+//     (again as it was), lost settings (re-initialise, then again; shares its once with
+//     STOPPED). Each reason is used once per request, so a request goes out a bounded
+//     number of times.
 //   - Safety: a service 04 (clear DTCs) request is sent as exactly "04", never with a count
 //     digit, never retried, and nothing the driver sends can repeat it.
 //   - Reconnects: when the link breaks mid-request (USB unplugged, Bluetooth dropped) the
