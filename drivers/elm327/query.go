@@ -91,7 +91,6 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			return x.r.responses, nil
 		}
 		at = rule.next(a, x)
-		at.why = rule.why
 		a.log.Debug("elm327: sending a request again", "cmd", cmd, "why", rule.why, "sent", line)
 		if rule.relax {
 			if err := a.relaxTiming(ctx, cmd); err != nil {

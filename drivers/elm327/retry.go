@@ -31,8 +31,7 @@ const (
 // attempt is one sending of a request.
 type attempt struct {
 	digit countDigit
-	shown int    // the frames, for shownDigit
-	why   string // the retry rule that sent it; "" for the first attempt
+	shown int // the frames, for shownDigit
 }
 
 // tried is an attempt and what it drew, as the retry rules read it.
