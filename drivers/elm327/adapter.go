@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +50,12 @@ type Options struct {
 	// "BUS INIT: ..."), so a user waiting up to 30 s sees that something is happening. It is
 	// called from the goroutine running Open or Query and must not block.
 	Progress func(msg string)
+	// InitProgress, when set, is told the name of each initialisation step as it starts
+	// ("reset", "echo off", "protocol search", "count digit"; see initSteps), so a user can
+	// see where a slow connect is; an error that ends the connect names its step the same
+	// way. It is called from the goroutine running Open, or Query when that re-initialises,
+	// and must not block.
+	InitProgress func(step string)
 	// Baud is the rate to try first when Open searches for one (an address without ?baud=):
 	// the rate this adapter answered at last time (Adapter.Baud). 0: 38400 first.
 	Baud int
@@ -211,232 +215,6 @@ var (
 	reVersion  = regexp.MustCompile(`V([0-9]+)\.([0-9]+)`)
 )
 
-// initialise runs the connect sequence (design: domain reference §3) and records the profile.
-// Callers hold a.mu.
-func (a *Adapter) initialise(ctx context.Context) error {
-	a.f = format{}
-	a.leftover = nil
-	a.learned = map[string]learnedCount{}
-	a.noHint = map[string]bool{}
-	p := obd.Profile{Device: a.port.String()}
-	clone := []string{}
-
-	// 0: resync. "7F7F" draws "?" and a prompt; a bare CR would repeat the last command.
-	if _, err := a.exchange(ctx, "7F7F", a.opts.ATTimeout); err != nil {
-		if isLinkError(err) || ctx.Err() != nil {
-			return a.initErr("7F7F", err)
-		}
-		a.log.Info("elm327: no prompt for the resync probe; resetting anyway", "device", p.Device)
-	}
-	// 1: reset. The first line may be junk from a baud probe; find the banner.
-	lines, err := a.exchange(ctx, "ATZ", a.opts.ResetTimeout)
-	if err != nil {
-		return a.initErr("ATZ", err)
-	}
-	banner := findBanner(lines)
-	// 2–5: echo (still on: the reply may carry it), linefeeds, spaces off; headers on. Clones
-	// answer oddly ("ATH0OK", split replies); anything containing OK is fine, and a refusal
-	// is tolerated because the parser reads every format.
-	for _, c := range []string{"ATE0", "ATL0", "ATS0", "ATH1"} {
-		ok, err := a.expectOK(ctx, c)
-		if err != nil {
-			return a.initErr(c, err)
-		}
-		if !ok {
-			clone = append(clone, c+" refused")
-		}
-		if c == "ATH1" {
-			a.f.headers = ok
-		}
-	}
-	// 6: adaptive timing; "?" means unsupported. ATAT2 comes later, once the ECUs are known.
-	a.timing = 0
-	if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
-		return a.initErr("ATAT1", err)
-	} else if !ok {
-		clone = append(clone, "ATAT1 refused")
-	} else {
-		a.timing = 1
-	}
-	// 7: protocol.
-	sp := "ATSP0"
-	if a.opts.Protocol != "" {
-		sp = "ATSPA" + strings.ToUpper(a.opts.Protocol)
-	}
-	if ok, err := a.expectOK(ctx, sp); err != nil {
-		return a.initErr(sp, err)
-	} else if !ok {
-		clone = append(clone, sp+" refused")
-	}
-	// 8: supply voltage; clones may answer "12.1" or nothing.
-	if lines, err := a.exchange(ctx, "ATRV", a.opts.ATTimeout); err != nil {
-		if isLinkError(err) || ctx.Err() != nil {
-			return a.initErr("ATRV", err)
-		}
-		clone = append(clone, "ATRV timed out")
-	} else if v, ok := parseVoltage(lines); ok {
-		p.VoltageV = v
-		if v < 6 {
-			a.log.Warn("elm327: supply voltage low: is the adapter powered by the car?", "device", p.Device, "volts", v)
-		}
-	} else {
-		clone = append(clone, fmt.Sprintf("ATRV answered %q", lines))
-	}
-	// 9: the first request starts the protocol search.
-	search, err := a.exchange(ctx, "0100", a.opts.SearchTimeout)
-	if err != nil {
-		if errors.Is(err, os.ErrDeadlineExceeded) && !isLinkError(err) {
-			return fmt.Errorf("elm327: 0100: no answer during the protocol search: %w: %w", obd.ErrNoVehicle, err)
-		}
-		return a.initErr("0100", err)
-	}
-	// 10: protocol number ("A6": automatic, found 6); clones may add lines around it.
-	if lines, err := a.exchange(ctx, "ATDPN", a.opts.ATTimeout); err != nil {
-		if isLinkError(err) {
-			return a.initErr("ATDPN", err)
-		}
-	} else {
-		for _, l := range lines {
-			if m := reProtoNum.FindStringSubmatch(normalise(l)); m != nil {
-				p.ProtocolNum = m[1]
-			}
-		}
-	}
-	if p.ProtocolNum != "" {
-		a.f.protocol = p.ProtocolNum[0]
-	}
-	// The 0100 answer is parsed now that the protocol is known.
-	first, perr := parseReply(search, a.f, "0100")
-	if perr != nil {
-		var e *Error
-		if errors.As(perr, &e) {
-			switch e.Code {
-			case CodeNoData, CodeBusInitError, CodeCANError, CodeBusError, CodeBusBusy, CodeFBError:
-				return noVehicle(e)
-			}
-			return e
-		}
-		return fmt.Errorf("elm327: 0100 at connect: %w", perr)
-	}
-	if lines, err := a.exchange(ctx, "ATDP", a.opts.ATTimeout); err == nil && len(lines) > 0 {
-		p.Protocol = strings.TrimPrefix(strings.TrimPrefix(lines[len(lines)-1], "AUTO, "), "AUTO,")
-	} else if isLinkError(err) {
-		return a.initErr("ATDP", err)
-	}
-	if lines, err := a.exchange(ctx, "ATI", a.opts.ATTimeout); err == nil {
-		p.Version = findBanner(lines)
-	} else if isLinkError(err) {
-		return a.initErr("ATI", err)
-	}
-	if p.Version == "" {
-		p.Version = banner
-	}
-	if banner != "" && p.Version != banner {
-		clone = append(clone, fmt.Sprintf("ATZ banner %q differs from ATI %q", banner, p.Version))
-	}
-	if lines, err := a.exchange(ctx, "STI", a.opts.ATTimeout); err == nil {
-		if len(lines) > 0 && classify(normalise(lines[0])) == 0 {
-			p.STN = lines[0]
-		}
-	} else if isLinkError(err) {
-		return a.initErr("STI", err)
-	}
-	if strings.Contains(strings.ToUpper(p.Version), "V2.1") && p.STN == "" {
-		clone = append(clone, "v2.1 banner (no genuine ELM327 v2.1 behaves like one)")
-	}
-
-	// Probe the count suffix with as many frames as 0100 just gave ("01002" for two ECUs):
-	// the first ECU's answer must come again, and every other ECU's too, which proves the
-	// adapter counts rather than stopping at the first frame. Asking for them all, rather
-	// than "01001", lets the adapter return at once without leaving frames behind.
-	a.learn("0100", first)
-	digit := first.frames
-	if digit < 1 || digit > 0xF {
-		digit = 1
-	}
-	probe := fmt.Sprintf("0100%X", digit)
-	//
-	// On CAN the probe also proves aggressive adaptive timing (ATAT2, domain §8): the adapter
-	// waits less for each answer, and every ECU that answered the patient search must still
-	// make it in time. If one does not, the probe is asked again under ATAT1, which tells a
-	// slow ECU from an adapter that mishandles the digit, and ATAT1 stays.
-	if a.f.can() && a.timing == 1 {
-		ok, err := a.expectOK(ctx, "ATAT2")
-		if err != nil {
-			return a.initErr("ATAT2", err)
-		}
-		if ok {
-			a.timing = 2
-		}
-	}
-	works, refused, err := a.probeCount(ctx, probe, first.responses)
-	if err != nil {
-		return a.initErr(probe, err)
-	}
-	if !works && a.timing == 2 {
-		keep := false
-		if refused {
-			// "?" or NO DATA to the digit: ATAT1 would change nothing there. Without the
-			// digit every request waits out the timeout, so ATAT2 saves the most: 0100
-			// without a digit must still bring every ECU.
-			if keep, err = a.probeAll(ctx, first.responses); err != nil {
-				return a.initErr("0100", err)
-			}
-		}
-		if !keep {
-			if ok, err := a.expectOK(ctx, "ATAT1"); err != nil {
-				return a.initErr("ATAT1", err)
-			} else if ok {
-				a.timing = 1
-			}
-		}
-		if !refused && a.timing == 1 {
-			if works, _, err = a.probeCount(ctx, probe, first.responses); err != nil {
-				return a.initErr(probe, err)
-			}
-			if works {
-				a.log.Info("elm327: an ECU answers too slowly for aggressive adaptive timing; keeping ATAT1", "device", p.Device)
-			}
-		}
-	}
-	p.CountHint = works
-	p.AdaptiveTiming = a.timing
-	if !p.CountHint && p.STN == "" { // an OBDLink LX refuses it too (obd-java-api #67)
-		if v := reVersion.FindStringSubmatch(strings.ToUpper(p.Version)); v != nil && atLeast13(v[1], v[2]) {
-			clone = append(clone, "claims v1.3+ but the count suffix does not work")
-		}
-	}
-	// Probe multi-PID (CAN only): "01 00 xx" with a PID of known width the ECU supports.
-	if a.f.can() {
-		ok, err := a.probeMultiPID(ctx, first.responses, p.CountHint)
-		if err != nil && isLinkError(err) {
-			return a.initErr("multi-PID probe", err)
-		}
-		p.MultiPID = ok
-	}
-	p.Clone = len(clone) > 0
-	if p.Clone {
-		a.log.Info("elm327: adapter behaves like a clone", "device", p.Device, "signs", strings.Join(clone, "; "))
-	}
-	a.pmu.Lock()
-	a.prof = p
-	a.pmu.Unlock()
-	a.log.Info("elm327: adapter ready", "device", p.Device, "version", p.Version, "stn", p.STN,
-		"protocol", p.ProtocolNum, "volts", p.VoltageV, "count_hint", p.CountHint, "multi_pid", p.MultiPID, "adaptive_timing", p.AdaptiveTiming)
-	return nil
-}
-
-func (a *Adapter) initErr(cmd string, err error) error {
-	var te *TimeoutError
-	if errors.As(err, &te) && te.Raw == "" {
-		return fmt.Errorf("elm327: no prompt after %s on %s (is the adapter powered? is the baud rate right?): %w", cmd, a.port, err)
-	}
-	if isLinkError(err) {
-		return fmt.Errorf("elm327: %s on %s: %w: %w", cmd, a.port, ErrDisconnected, err)
-	}
-	return fmt.Errorf("elm327: %s on %s: %w", cmd, a.port, err)
-}
-
 func isLinkError(err error) bool {
 	var ie *ioError
 	return errors.As(err, &ie)
@@ -460,59 +238,6 @@ func (a *Adapter) expectOK(ctx context.Context, cmd string) (bool, error) {
 			return true, nil
 		}
 	}
-	return false, nil
-}
-
-// probeCount sends the count-suffix probe (0100 with the digit for every frame the search's
-// 0100 gave) and reports whether every ECU of first answered it, the first one alike, and
-// whether the adapter refused the digit with an error string. Only a link failure is an
-// error.
-func (a *Adapter) probeCount(ctx context.Context, probe string, first []obd.Response) (works, refused bool, err error) {
-	lines, err := a.exchange(ctx, probe, a.opts.QueryTimeout)
-	if err != nil {
-		if isLinkError(err) || ctx.Err() != nil {
-			return false, false, err
-		}
-		return false, false, nil
-	}
-	r, perr := parseReply(lines, a.f, probe)
-	if perr == nil && len(r.responses) >= len(first) && len(r.responses) > 0 && sameData(r.responses[0], first) {
-		return true, false, nil
-	}
-	var e *Error
-	if errors.As(perr, &e) {
-		// "?" never reached the bus, and NO DATA came after the timeout: nothing to wait for.
-		return false, true, nil
-	}
-	// The adapter returned before every ECU had answered (or cut an answer); the others may
-	// still be answering: let them finish so their frames are drained, not mistaken for the
-	// next answer.
-	a.waitQuiet(300 * time.Millisecond)
-	return false, false, nil
-}
-
-// probeAll sends 0100 without a count digit and reports whether every ECU of first answered
-// it (the adapter waited out its timeout: under ATAT2 that proves every ECU answers within
-// the aggressive wait). Only a link failure is an error.
-func (a *Adapter) probeAll(ctx context.Context, first []obd.Response) (bool, error) {
-	lines, err := a.exchange(ctx, "0100", a.opts.QueryTimeout)
-	if err != nil {
-		if isLinkError(err) || ctx.Err() != nil {
-			return false, err
-		}
-		return false, nil
-	}
-	r, perr := parseReply(lines, a.f, "0100")
-	if perr == nil {
-		all := true
-		for _, f := range first {
-			all = all && slices.ContainsFunc(r.responses, func(x obd.Response) bool { return x.ECU == f.ECU })
-		}
-		if all {
-			return true, nil
-		}
-	}
-	a.waitQuiet(300 * time.Millisecond) // a slower ECU may still be answering
 	return false, nil
 }
 
@@ -601,53 +326,3 @@ func sameData(r obd.Response, rs []obd.Response) bool {
 
 // pidWidth is the data length of PIDs used to probe multi-PID support (J1979).
 var pidWidth = map[byte]int{0x01: 4, 0x04: 1, 0x05: 1, 0x0C: 2, 0x0D: 1, 0x0F: 1, 0x10: 2, 0x11: 1, 0x1C: 1, 0x1F: 2}
-
-func (a *Adapter) probeMultiPID(ctx context.Context, all []obd.Response, countHint bool) (bool, error) {
-	r := all[0]
-	if len(r.Data) < 6 || r.Data[0] != 0x41 || r.Data[1] != 0x00 {
-		return false, nil
-	}
-	var pid byte
-	for _, c := range []byte{0x0C, 0x05, 0x0D, 0x04, 0x11, 0x0F, 0x10, 0x1F, 0x1C, 0x01} {
-		if bitmapHas(r.Data, c) {
-			pid = c
-			break
-		}
-	}
-	if pid == 0 {
-		return false, nil
-	}
-	cmd := fmt.Sprintf("0100%02X", pid)
-	line := cmd
-	if countHint {
-		// Each ECU's 0100 bitmap says what it will answer: the bitmap again, plus the PID
-		// when it supports it. One that does not batch answers less, which only costs the
-		// adapter's timeout.
-		var x []obd.Expect
-		for _, e := range all {
-			n := 6
-			if bitmapHas(e.Data, pid) {
-				n += 1 + pidWidth[pid]
-			}
-			x = append(x, obd.Expect{Len: n})
-		}
-		if d := expectedFrames(x, a.f); d >= 1 && d <= 0xF {
-			line += fmt.Sprintf("%X", d)
-		}
-	}
-	lines, err := a.exchange(ctx, line, a.opts.QueryTimeout)
-	if err != nil {
-		return false, err
-	}
-	rep, err := parseReply(lines, a.f, line)
-	if err != nil {
-		return false, nil
-	}
-	for _, x := range rep.responses {
-		d := x.Data
-		if x.ECU == r.ECU && len(d) == 2+4+1+pidWidth[pid] && d[0] == 0x41 && d[1] == 0x00 && d[6] == pid {
-			return true, nil
-		}
-	}
-	return false, nil
-}

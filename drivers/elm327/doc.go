@@ -8,6 +8,10 @@
 //     adaptive timing, protocol (automatic, or "try the remembered one first"), supply
 //     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
 //     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
+//     The sequence is a list of named steps (init.go: what each sends, which failures end
+//     the connect, which only cost a capability); Options.InitProgress is told each step as
+//     it starts, and an error that ends the connect names its step and command
+//     (elm327: init step "echo off" (ATE0) on …).
 //     Before that, Open finds the baud rate of a serial or USB address that names none: the
 //     resync probe at 38400, 9600, 230400, 115200, 57600 and 19200 until a clean prompt comes
 //     back (Options.BaudProgress tells the user); reopening after a broken link uses it.
@@ -50,6 +54,13 @@
 //   - Multi-PID Mode 01 requests (up to 6 PIDs) go out as one request on CAN when the adapter
 //     and ECU proved they work; otherwise, or on NO DATA or a timeout, they are split into
 //     single-PID requests and merged into one response per ECU in request order.
+//   - Retries: the reasons a request goes again are one ordered list (retry.go): no prompt
+//     with a count digit (again without it, for good), an ECU too slow for ATAT2 (ATAT1,
+//     then again), a guessed count that cut the answer (the count it showed, else no digit),
+//     a learned or hinted count that fell short (no digit, for good), STOPPED or DATA ERROR
+//     (again as it was), lost settings (re-initialise, then again; shares its once with
+//     STOPPED). Each reason is used once per request, so a request goes out a bounded
+//     number of times.
 //   - Safety: a service 04 (clear DTCs) request is sent as exactly "04", never with a count
 //     digit, never retried, and nothing the driver sends can repeat it.
 //   - Reconnects: when the link breaks mid-request (USB unplugged, Bluetooth dropped) the

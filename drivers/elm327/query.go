@@ -8,7 +8,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/obdgw/obdgw/obd"
 )
@@ -50,199 +49,97 @@ func (a *Adapter) profile() obd.Profile {
 	return a.prof
 }
 
-// query sends one request and handles retries: STOPPED and DATA ERROR are retried once, LV
-// RESET / ERRnn / low-power alerts re-initialise the adapter and retry once, a count suffix
-// that fell short is dropped for that request. None of it applies to service 04.
+// query sends one request and sends it again as the retry sequence says (retryRules): with
+// another count digit, after going back to ATAT1, after STOPPED or DATA ERROR, after the
+// adapter lost its settings and was re-initialised; each reason once. Service 04 goes out
+// exactly once, whatever it draws.
 func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
 	cmd := req.String()
-	clear := req.Service == 0x04
-	retried := false
-	bare := false // a Likely guess fell short: ask this once without a digit,
-	exact := 0    // or with the count of frames the cut answer announced
-	var exactECUs int
+	seq := newRetries(req)
 	_, _, sure, _ := a.expected(req) // ECUs sure to answer, digit or not
+	at := attempt{digit: usualDigit}
 	for {
-		line := cmd
-		var hint, ecus int
-		var guess bool
-		switch {
-		case exact > 0:
-			hint, ecus = exact, exactECUs
-		case !bare:
-			hint, ecus, guess = a.hintFor(req)
-		}
-		if hint > 0 {
-			line += fmt.Sprintf("%X", hint)
-		}
+		x, line := a.prepare(req, at, sure)
 		lines, err := a.exchange(ctx, line, a.opts.QueryTimeout)
-		if err != nil {
-			if isLinkError(err) {
-				return nil, a.lost(ctx, cmd, err)
-			}
-			if hint > 0 && errors.Is(err, os.ErrDeadlineExceeded) && ctx.Err() == nil {
-				a.dropHint(cmd, "timed out")
-				continue
-			}
+		switch {
+		case err == nil:
+			x.r, x.perr = a.readAnswer(req, line, lines)
+		case isLinkError(err):
+			return nil, a.lost(ctx, cmd, err)
+		case isTimeout(err) && ctx.Err() == nil:
+			x.timedOut = true
+		default:
 			return nil, err
 		}
-		r, perr := parseReply(lines, a.f, line)
-		if r.stale > 0 {
-			a.logLimited("elm327: dropped the tail of an earlier answer", "request", line, "frames", r.stale)
-		}
-		if perr == nil {
-			r.responses = a.dropRepeats(req, a.dropStale(req, r.responses))
-			if len(r.responses) == 0 {
-				perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
+		var e *Error
+		if lostSettings(x.perr) && errors.As(x.perr, &e) && !seq.clear {
+			a.log.Warn("elm327: adapter lost its settings; re-initialising", "cmd", cmd, "reason", e.Raw)
+			if err := a.initialise(ctx); err != nil {
+				a.dropPort()
+				return nil, fmt.Errorf("elm327: %s: re-initialisation after %q failed: %w", cmd, e.Code.String(), err)
 			}
 		}
-		if !clear && a.timing == 2 && tooQuick(r, perr, hint, sure) {
-			// Under ATAT2 the adapter stopped waiting before an ECU that answers had spoken:
-			// it was too slow for the aggressive timing, not silent.
+		rule := seq.next(a, x)
+		if rule == nil {
+			switch {
+			case x.timedOut:
+				return nil, err
+			case x.perr != nil:
+				return nil, x.perr
+			}
+			a.learn(cmd, x.r)
+			return x.r.responses, nil
+		}
+		at = rule.next(a, x)
+		a.log.Debug("elm327: sending a request again", "cmd", cmd, "why", rule.why, "sent", line)
+		if rule.relax {
 			if err := a.relaxTiming(ctx, cmd); err != nil {
 				if isLinkError(err) {
 					return nil, a.lost(ctx, cmd, err)
 				}
 				return nil, err
 			}
+		}
+		if rule.dropDigit {
+			a.dropHint(cmd, rule.why)
+		}
+		if rule.settle {
+			// Frames still on their way belong to this attempt, not to the next.
 			a.waitQuiet(settleWait)
-			continue
 		}
-		if hint > 0 && fellShort(r, perr, hint, ecus, guess) {
-			n := 0
-			if guess {
-				n = a.repeatCount(req, r, perr)
-			}
-			switch {
-			case n > 0:
-				// The car answered otherwise than most do, but what came says how much to
-				// ask for: the answers as they came (a cut one by the length its first
-				// frame announced) and the usual answer of an ECU the count left out.
-				exact, exactECUs = n, len(req.Expect)
-				a.log.Debug("elm327: usual answer size did not fit; asking again for the size the answer showed", "cmd", cmd, "frames", exact)
-			case guess || exact > 0:
-				// The car answered otherwise than most do; the adapter is fine.
-				a.log.Debug("elm327: usual answer size did not fit; asking again without a count digit", "cmd", cmd)
-				exact, bare = 0, true
-			default:
-				a.dropHint(cmd, "answer fell short")
-			}
-			// Frames still on their way belong to this attempt, not to the repeat.
-			a.waitQuiet(settleWait)
-			continue
-		}
-		if perr != nil {
-			var e *Error
-			if !errors.As(perr, &e) || clear {
-				return nil, perr
-			}
-			switch e.Code {
-			case CodeStopped, CodeDataError:
-				if !retried {
-					retried = true
-					a.log.Info("elm327: repeating a request once", "cmd", cmd, "reason", e.Code.String())
-					continue
-				}
-			case CodeLowVoltageReset, CodeInternal, CodeLowPowerAlert:
-				a.log.Warn("elm327: adapter lost its settings; re-initialising", "cmd", cmd, "reason", e.Raw)
-				if err := a.initialise(ctx); err != nil {
-					a.dropPort()
-					return nil, fmt.Errorf("elm327: %s: re-initialisation after %q failed: %w", cmd, e.Code.String(), err)
-				}
-				if !retried {
-					retried = true
-					continue
-				}
-			}
-			return nil, perr
-		}
-		a.learn(cmd, r)
-		return r.responses, nil
 	}
 }
 
-// fellShort reports whether an answer to a request sent with a count digit must be asked
-// again without one. STOPPED and the codes that mean the adapter lost its settings have their
-// own handling. A broken answer (a message cut short) always is. For a count that should be
-// exact (a learned one, or a hint from what the car said) so is NO DATA, and fewer frames or
-// ECUs than the digit promised: the adapter mishandles the digit or the car changed. For a
-// Likely guess those only mean the adapter waited out its timeout and every ECU with
-// something to say said it, as without a digit; only an ECU missing after the adapter
-// stopped at the count can be one cut off.
-func fellShort(r reply, perr error, hint, ecus int, guess bool) bool {
-	if perr != nil {
-		if isAdapterCode(perr, CodeStopped) || lostSettings(perr) {
-			return false
-		}
-		return !guess || !isAdapterCode(perr, CodeNoData)
+// prepare works out the count digit of attempt at of req and the line it sends.
+func (a *Adapter) prepare(req obd.Request, at attempt, sure int) (*tried, string) {
+	x := &tried{req: req, at: at, sure: sure}
+	switch at.digit {
+	case usualDigit:
+		x.hint, x.ecus, x.guess = a.hintFor(req)
+	case shownDigit:
+		x.hint, x.ecus = at.shown, len(req.Expect)
 	}
-	if guess {
-		return r.frames >= hint && len(r.responses) < ecus
+	line := req.String()
+	if x.hint > 0 {
+		line += fmt.Sprintf("%X", x.hint)
 	}
-	return len(r.responses) < ecus || r.frames < hint
+	return x, line
 }
 
-// repeatCount is the count digit for asking a Likely request again after the adapter stopped
-// at its count too early (CAN only): the frames of the answers that came, whole or by the
-// length a cut one announced, plus the guessed frames of each ECU of the guess that the
-// count left out. 0 when that cannot be worked out or does not fit one digit.
-func (a *Adapter) repeatCount(req obd.Request, r reply, perr error) int {
-	if !a.f.can() {
-		return 0
+// readAnswer parses an answer to line, without late frames of an earlier request and
+// repeats.
+func (a *Adapter) readAnswer(req obd.Request, line string, lines []string) (reply, error) {
+	r, perr := parseReply(lines, a.f, line)
+	if r.stale > 0 {
+		a.logLimited("elm327: dropped the tail of an earlier answer", "request", line, "frames", r.stale)
 	}
-	var n int
-	var from []string
-	switch {
-	case perr == nil:
-		for _, x := range r.responses {
-			n += expectedFrames([]obd.Expect{{Len: len(x.Data)}}, a.f)
-			from = append(from, x.ECU)
-		}
-	case r.need > 0:
-		n, from = r.need, r.from
-	default:
-		return 0
-	}
-	if len(from) < len(req.Expect) {
-		for _, x := range req.Expect {
-			if x.ECU == "" {
-				return 0 // who is missing is not known
-			}
-			if !slices.Contains(from, x.ECU) {
-				n += expectedFrames([]obd.Expect{x}, a.f)
-			}
+	if perr == nil {
+		r.responses = a.dropRepeats(req, a.dropStale(req, r.responses))
+		if len(r.responses) == 0 {
+			perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
 		}
 	}
-	if n < 1 || n > 0xF {
-		return 0
-	}
-	return n
-}
-
-// tooQuick reports whether an answer under aggressive adaptive timing has fewer ECUs than are
-// sure to answer (see expected) although the adapter waited out its timeout rather than
-// stopping at a count digit (hint, 0 for none), or found nobody.
-func tooQuick(r reply, perr error, hint, sure int) bool {
-	answered := len(r.responses)
-	switch {
-	case perr != nil && isAdapterCode(perr, CodeNoData):
-		answered = 0
-	case perr != nil || hint > 0 && r.frames >= hint:
-		return false
-	}
-	return answered < sure
-}
-
-// settleWait is how long the line must stay silent after an answer that fell short of its
-// count digit before the request is repeated without one (a second ECU answering late).
-const settleWait = 30 * time.Millisecond
-
-func lostSettings(err error) bool {
-	return isAdapterCode(err, CodeLowVoltageReset) || isAdapterCode(err, CodeInternal) || isAdapterCode(err, CodeLowPowerAlert)
-}
-
-func isAdapterCode(err error, c Code) bool {
-	var e *Error
-	return errors.As(err, &e) && e.Code == c
+	return r, perr
 }
 
 // hintFor returns the count digit to append to req (0 for none), how many ECUs it counts on
