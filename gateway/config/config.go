@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sort"
 	"strings"
 	"unicode/utf8"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/obdgw/obdgw/gateway/emission"
 )
@@ -148,23 +145,13 @@ func Parse(data []byte, name string) (*Config, error) {
 		errs.List = append(errs.List, Error{Msg: fmt.Sprintf("the file has %d bytes, at most %d", len(data), MaxFileBytes)})
 		return nil, errs
 	}
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			errs.List = append(errs.List, Error{Msg: "the file is empty"})
-		} else {
-			errs.List = append(errs.List, Error{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
-		}
-		return nil, errs
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		errs.List = append(errs.List, Error{Line: extra.Line, Msg: "a second YAML document; the file must hold exactly one"})
+	root, synErr := parseYAML(data)
+	if synErr != nil {
+		errs.List = append(errs.List, *synErr)
 		return nil, errs
 	}
 	d := &decoder{lines: map[string]int{}}
-	d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
+	d.decode(root, reflect.ValueOf(&cfg).Elem(), "")
 	errs.List = append(errs.List, d.errs...)
 	v := &validator{lines: d.lines}
 	v.validate(&cfg)
@@ -455,6 +442,27 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)
+	}
+	v.validateEmission(c.Emission)
+}
+
+// validateEmission places each value emission.Limits refuses at its key under "emission".
+func (v *validator) validateEmission(l emission.Limits) {
+	err := l.Validate()
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var le *emission.LimitError
+		if errors.As(e, &le) {
+			v.errorf("emission."+le.Key, "%s", le.Msg)
+		} else {
+			v.errorf("emission", "%v", e)
+		}
 	}
 }
 
