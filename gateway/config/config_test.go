@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/obdgw/obdgw/drivers/serialport"
 )
 
 const exampleFile = "../../obdgw.example.yaml"
@@ -124,8 +127,9 @@ console: {enabled: sometimes}
 		"bad.yaml:5: company.province: ",
 		"bad.yaml:6: company.fax: unknown key (known keys here: code, name, province)",
 		"bad.yaml:10: bays[1].name: \"bay1\" is already the name of bays[0]",
-		"bad.yaml:11: bays[1].obd: \"com3\": want serial:///dev/ttyUSB0",
+		"bad.yaml:11: bays[1].obd: \"com3\" is not a device address",
 		"bad.yaml:12: bays[1].rig.model: ",
+		"bad.yaml:12: bays[1].rig.address: the same device as bays[0].obd",
 		"bad.yaml:12: bays[1].rig.serail: unknown key (did you mean serial?)",
 		"bad.yaml:13: bays[1].leds.red: pin GPIO17 is already used by bays[1].leds.green",
 		"bad.yaml:15: broker.url: ",
@@ -237,6 +241,39 @@ func TestSyntaxErrorLines(t *testing.T) {
 	}
 }
 
+// What the configuration accepts as a device address is exactly what serialport.Open accepts:
+// both use serialport.ParseAddr.
+func TestDeviceAddressesAsOpenReadsThem(t *testing.T) {
+	for _, addr := range []string{
+		"usb://10c4:ea60",                   // a hex PID the configuration's own check refused
+		"/dev/ttyUSB0",                      // a bare path, as on the command line
+		"serial:///tmp/obdgw-pty?baud=9600", // a pty outside /dev
+		"serial:///dev/ttyUSB0?baud=0",      // the configuration's own check took any digits
+		"serial:///dev/ttyUSB0?buad=38400",
+		"tcp://192.168.0.10:35000",
+		"tcp://192.168.0.10:35000?baud=38400",
+		"serial://dev/ttyUSB0",
+		"com3",
+	} {
+		yaml := strings.Replace(minimal, `obd: "serial:///dev/ttyUSB0"`, "obd: "+strconv.Quote(addr), 1)
+		_, err := Parse([]byte(yaml), "t.yaml")
+		_, perr := serialport.ParseAddr(addr)
+		if (err == nil) != (perr == nil) {
+			t.Errorf("%q: config says %v; serialport.ParseAddr says %v", addr, err, perr)
+		}
+		if perr != nil && (err == nil || !strings.Contains(err.Error(), "t.yaml:5: bays[0].obd: "+strings.TrimPrefix(perr.Error(), "serialport: "))) {
+			t.Errorf("%q: %v\nwant the parser's reason at bays[0].obd", addr, err)
+		}
+	}
+	// One device is one device whatever the spelling of its address.
+	two := strings.Replace(minimal, `  - {name: bay1, obd: "serial:///dev/ttyUSB0"}`,
+		`  - {name: bay1, obd: "serial:///dev/ttyUSB0?baud=38400"}
+  - {name: bay2, obd: "/dev/ttyUSB1", rig: {model: nanhua-nha506, address: "/dev/ttyUSB0"}}`, 1)
+	if _, err := Parse([]byte(two), "t.yaml"); err == nil || !strings.Contains(err.Error(), "t.yaml:6: bays[1].rig.address: the same device as bays[0].obd") {
+		t.Errorf("one device in two bays: %v", err)
+	}
+}
+
 func TestLocalCleartextBrokerAllowed(t *testing.T) {
 	if _, err := Parse([]byte(strings.Replace(minimal, "mqtts://broker.example.cn:8883", "tcp://127.0.0.1:18830", 1)), "t.yaml"); err != nil {
 		t.Fatal(err)
@@ -317,6 +354,11 @@ func FuzzParse(f *testing.F) {
 		// Whatever parses must satisfy what the daemon relies on.
 		if cfg.GatewayID == "" || len(cfg.Bays) == 0 || len(cfg.API.Tokens) == 0 || cfg.Broker.Inflight < 1 {
 			t.Fatalf("accepted an unusable config: %+v", cfg)
+		}
+		for _, b := range cfg.Bays {
+			if _, err := serialport.ParseAddr(b.OBD); err != nil {
+				t.Fatalf("accepted an address Open refuses: %v", err)
+			}
 		}
 		if err := cfg.Emission.Validate(); err != nil {
 			t.Fatalf("accepted emission limits that do not validate: %v", err)

@@ -12,6 +12,9 @@
 // A syntax error stops the parse and is the one problem reported, on the line to fix.
 // go.yaml.in/yaml/v3 does the YAML; this package walks its node tree to keep the key paths.
 //
+// Device addresses are checked with serialport.ParseAddr, the parser serialport.Open uses, so
+// an address the file accepts is one the daemon can open.
+//
 // Secrets never sit in the file itself: API tokens and the broker password are read from files
 // that must not be readable by group or others (Load refuses them and says which chmod fixes
 // it).
