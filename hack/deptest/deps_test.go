@@ -40,6 +40,9 @@ var rules = []struct {
 	{"./cloud", []string{mod + "/buffer", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7", "github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	{"./firmware/...", []string{mod + "/firmware"}},
+	// The configuration is read before anything runs: YAML, the emission limits it carries and
+	// the address parser serialport.Open uses, never the daemon, the store or the uplink.
+	{"./gateway/config", []string{mod + "/gateway/emission", mod + "/drivers/rig", mod + "/obd", mod + "/drivers/serialport", "go.yaml.in/yaml/v3", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 }
 
 var (
