@@ -3,9 +3,11 @@ package serialport
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +64,9 @@ func ParseAddr(addr string) (Addr, error) {
 	if err != nil {
 		return Addr{}, fmt.Errorf("serialport: bad device address %q: %w", addr, err)
 	}
+	if u.Scheme == "" {
+		return Addr{}, fmt.Errorf("serialport: %q is not a device address (want serial:///dev/ttyUSB0, usb://0403:6001, tcp://127.0.0.1:35000 or a /dev path)", addr)
+	}
 	a := Addr{Kind: u.Scheme}
 	q := u.Query()
 	if b := q.Get("baud"); b != "" {
@@ -73,6 +78,10 @@ func ParseAddr(addr string) (Addr, error) {
 	}
 	switch u.Scheme {
 	case "serial":
+		if u.Host != "" {
+			// serial://dev/ttyUSB0 would open /ttyUSB0 on host "dev".
+			return Addr{}, fmt.Errorf("serialport: %q names a host: want serial:///dev/ttyUSB0 (three slashes)", addr)
+		}
 		a.Path = u.Path
 		if a.Path == "" {
 			a.Path = u.Opaque
@@ -88,12 +97,24 @@ func ParseAddr(addr string) (Addr, error) {
 		a.VID, a.PID = strings.ToUpper(vid), strings.ToUpper(pid)
 		a.Serial = q.Get("serial")
 	case "tcp":
-		if _, _, err := net.SplitHostPort(u.Host); err != nil {
+		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
+			if err == nil {
+				err = errors.New("no port")
+			}
 			return Addr{}, fmt.Errorf("serialport: bad TCP address %q in %q (want tcp://host:port): %w", u.Host, addr, err)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return Addr{}, fmt.Errorf("serialport: %q has a path after host:port (want tcp://host:port)", addr)
 		}
 		a.Host = u.Host
 	default:
 		return Addr{}, fmt.Errorf("serialport: unknown scheme %q in %q (want serial://, usb:// or tcp://, or a /dev path)", u.Scheme, addr)
+	}
+	// A misspelt option (?buad=9600) must not be ignored silently.
+	for _, key := range slices.Sorted(maps.Keys(q)) {
+		if known := key == "baud" && a.Kind != "tcp" || key == "serial" && a.Kind == "usb"; !known {
+			return Addr{}, fmt.Errorf("serialport: unknown option %q in %q (serial:// and usb:// take ?baud=, usb:// also ?serial=; tcp:// takes none)", key, addr)
+		}
 	}
 	return a, nil
 }

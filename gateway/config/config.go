@@ -1,7 +1,6 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"gopkg.in/yaml.v3"
-
+	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/emission"
 )
 
@@ -148,23 +146,13 @@ func Parse(data []byte, name string) (*Config, error) {
 		errs.List = append(errs.List, Error{Msg: fmt.Sprintf("the file has %d bytes, at most %d", len(data), MaxFileBytes)})
 		return nil, errs
 	}
-	var root yaml.Node
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			errs.List = append(errs.List, Error{Msg: "the file is empty"})
-		} else {
-			errs.List = append(errs.List, Error{Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")})
-		}
-		return nil, errs
-	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		errs.List = append(errs.List, Error{Line: extra.Line, Msg: "a second YAML document; the file must hold exactly one"})
+	root, synErr := parseYAML(data)
+	if synErr != nil {
+		errs.List = append(errs.List, *synErr)
 		return nil, errs
 	}
 	d := &decoder{lines: map[string]int{}}
-	d.decode(&root, reflect.ValueOf(&cfg).Elem(), "")
+	d.decode(root, reflect.ValueOf(&cfg).Elem(), "")
 	errs.List = append(errs.List, d.errs...)
 	v := &validator{lines: d.lines}
 	v.validate(&cfg)
@@ -380,6 +368,15 @@ func (v *validator) validate(c *Config) {
 	}
 	names := map[string]int{}
 	pins := map[string]string{}
+	// Two users of one device would take turns failing to open it (ErrBusy).
+	devices := map[string]string{}
+	useDevice := func(path string, a serialport.Addr) {
+		if other, dup := devices[device(a)]; dup {
+			v.errorf(path, "the same device as %s", other)
+			return
+		}
+		devices[device(a)] = path
+	}
 	for i, b := range c.Bays {
 		p := fmt.Sprintf("bays[%d]", i)
 		switch {
@@ -395,8 +392,10 @@ func (v *validator) validate(c *Config) {
 		}
 		if b.OBD == "" {
 			v.errorf(p+".obd", "missing: the adapter address, e.g. serial:///dev/ttyUSB0 or tcp://192.168.0.10:35000")
-		} else if err := checkDeviceAddr(b.OBD); err != nil {
+		} else if a, err := checkDeviceAddr(b.OBD); err != nil {
 			v.errorf(p+".obd", "%v", err)
+		} else {
+			useDevice(p+".obd", a)
 		}
 		if b.Rig != nil {
 			if !rigModelRe.MatchString(b.Rig.Model) {
@@ -404,10 +403,10 @@ func (v *validator) validate(c *Config) {
 			}
 			if b.Rig.Address == "" {
 				v.errorf(p+".rig.address", "missing: the rig's serial address")
-			} else if err := checkDeviceAddr(b.Rig.Address); err != nil {
+			} else if a, err := checkDeviceAddr(b.Rig.Address); err != nil {
 				v.errorf(p+".rig.address", "%v", err)
-			} else if b.Rig.Address == b.OBD {
-				v.errorf(p+".rig.address", "the same device as %s.obd", p)
+			} else {
+				useDevice(p+".rig.address", a)
 			}
 		}
 		if b.LEDs != nil {
@@ -456,6 +455,27 @@ func (v *validator) validate(c *Config) {
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)
 	}
+	v.validateEmission(c.Emission)
+}
+
+// validateEmission places each value emission.Limits refuses at its key under "emission".
+func (v *validator) validateEmission(l emission.Limits) {
+	err := l.Validate()
+	if err == nil {
+		return
+	}
+	list := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	}
+	for _, e := range list {
+		var le *emission.LimitError
+		if errors.As(e, &le) {
+			v.errorf("emission."+le.Key, "%s", le.Msg)
+		} else {
+			v.errorf("emission", "%v", e)
+		}
+	}
 }
 
 func (v *validator) validateBroker(b *Broker) {
@@ -496,44 +516,25 @@ func (v *validator) validateBroker(b *Broker) {
 	}
 }
 
-// checkDeviceAddr checks the address forms serialport.Open accepts, so a typo is found when the
+// checkDeviceAddr parses a device address with the parser serialport.Open uses, so what the
+// configuration accepts is exactly what the daemon can open, and a typo is found when the
 // daemon starts rather than when the bay first tries to open its adapter.
-func checkDeviceAddr(addr string) error {
-	u, err := url.Parse(addr)
-	if err != nil || u.Scheme == "" {
-		return fmt.Errorf("%q: want serial:///dev/ttyUSB0, usb://0403:6001 or tcp://host:port", clip(addr))
+func checkDeviceAddr(addr string) (serialport.Addr, error) {
+	a, err := serialport.ParseAddr(addr)
+	if err != nil {
+		return a, errors.New(strings.TrimPrefix(err.Error(), "serialport: "))
 	}
-	switch u.Scheme {
-	case "serial":
-		if u.Host != "" || !strings.HasPrefix(u.Path, "/dev/") {
-			return fmt.Errorf("%q: want serial:///dev/<device> (three slashes)", clip(addr))
-		}
-	case "usb":
-		vid, pid, ok := strings.Cut(u.Host, ":")
-		if !ok || !isHex4(vid) || !isHex4(pid) {
-			return fmt.Errorf("%q: want usb://VID:PID with 4-digit hex ids, e.g. usb://0403:6001", clip(addr))
-		}
-	case "tcp":
-		if _, port, err := net.SplitHostPort(u.Host); err != nil || port == "" {
-			return fmt.Errorf("%q: want tcp://host:port", clip(addr))
-		}
-	default:
-		return fmt.Errorf("scheme %q: want serial://, usb:// or tcp://", clip(u.Scheme))
-	}
-	if b := u.Query().Get("baud"); b != "" && !digitsRe.MatchString(b) {
-		return fmt.Errorf("%q: baud %q is not a number", clip(addr), clip(b))
-	}
-	return nil
+	return a, nil
 }
 
-func isHex4(s string) bool {
-	if len(s) != 4 {
-		return false
+// device names the device an address opens, whatever its baud, so two addresses of one
+// device compare equal.
+func device(a serialport.Addr) string {
+	switch a.Kind {
+	case "usb":
+		return "usb://" + a.VID + ":" + a.PID + "?serial=" + a.Serial
+	case "tcp":
+		return "tcp://" + a.Host
 	}
-	for _, c := range s {
-		if !strings.ContainsRune("0123456789abcdefABCDEF", c) {
-			return false
-		}
-	}
-	return true
+	return "serial://" + filepath.Clean(a.Path)
 }

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/obdgw/obdgw/drivers/serialport"
 )
 
 const exampleFile = "../../obdgw.example.yaml"
@@ -99,7 +102,7 @@ bays:
     obd: serial:///dev/ttyUSB0
   - name: bay1
     obd: com3
-    rig: {model: X, address: "serial:///dev/ttyUSB0"}
+    rig: {model: X, address: "serial:///dev/ttyUSB0", serail: "123"}
     leds: {green: GPIO17, red: GPIO17}
 broker:
   url: tcp://broker.example.cn:1883
@@ -118,28 +121,33 @@ console: {enabled: sometimes}
 		t.Fatalf("Parse = %v, want *Errors", err)
 	}
 	want := []string{
-		"line 1: gateway_id: ",
-		"line 3: company.code: ",
-		"line 4: company.name: missing",
-		"line 5: company.province: ",
-		`line 6: company.fax: unknown key "fax" (known keys here: code, name, province)`,
-		"line 10: bays[1].name: \"bay1\" is already the name of bays[0]",
-		"line 11: bays[1].obd: ",
-		"line 12: bays[1].rig.model: ",
-		"line 13: bays[1].leds.red: pin GPIO17 is already used by bays[1].leds.green",
-		"line 15: broker.url: ",
-		"line 16: broker.delivery: ",
-		"line 17: broker.inflight: want a whole number",
-		"line 18: broker.drain_rate: ",
-		"line 20: api.listen: ",
-		"line 22: api.tokens[0].file: missing",
-		"line 23: console.enabled: want true or false",
+		"bad.yaml:1: gateway_id: ",
+		"bad.yaml:3: company.code: ",
+		"bad.yaml:4: company.name: missing",
+		"bad.yaml:5: company.province: ",
+		"bad.yaml:6: company.fax: unknown key (known keys here: code, name, province)",
+		"bad.yaml:10: bays[1].name: \"bay1\" is already the name of bays[0]",
+		"bad.yaml:11: bays[1].obd: \"com3\" is not a device address",
+		"bad.yaml:12: bays[1].rig.model: ",
+		"bad.yaml:12: bays[1].rig.address: the same device as bays[0].obd",
+		"bad.yaml:12: bays[1].rig.serail: unknown key (did you mean serial?)",
+		"bad.yaml:13: bays[1].leds.red: pin GPIO17 is already used by bays[1].leds.green",
+		"bad.yaml:15: broker.url: ",
+		"bad.yaml:16: broker.delivery: ",
+		"bad.yaml:17: broker.inflight: want a whole number, got \"lots\"",
+		"bad.yaml:18: broker.drain_rate: ",
+		"bad.yaml:20: api.listen: ",
+		"bad.yaml:22: api.tokens[0].file: missing",
+		"bad.yaml:23: console.enabled: want true or false",
 	}
 	msg := err.Error()
 	for _, w := range want {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error list lacks %q", w)
 		}
+	}
+	if len(errs.List) != len(want) {
+		t.Errorf("%d problems, want %d", len(errs.List), len(want))
 	}
 	if t.Failed() {
 		t.Logf("got:\n%s", msg)
@@ -154,21 +162,31 @@ console: {enabled: sometimes}
 
 func TestStructuralMistakes(t *testing.T) {
 	for name, tc := range map[string]struct{ yaml, want string }{
-		"duplicate key":       {minimal + "gateway_id: gw2\n", "gateway_id: duplicate key (first at line 2)"},
-		"list where map":      {minimal + "console: [1]\n", "console: want a mapping of keys, got a list"},
-		"map where list":      {strings.Replace(minimal, "bays:\n  - {name: bay1, obd: \"serial:///dev/ttyUSB0\"}", "bays: {name: bay1}", 1), "bays: want a list, got a mapping"},
-		"unknown top level":   {minimal + "brokers: {}\n", `brokers: unknown key "brokers"`},
-		"not yaml":            {"gateway_id: [", "not valid YAML"},
-		"empty":               {"", "the file is empty"},
-		"two documents":       {minimal + "---\ngateway_id: x\n", "a second YAML document"},
-		"bool where text":     {strings.Replace(minimal, "gateway_id: gw1", "gateway_id: true", 1), "gateway_id: want text, got the boolean"},
+		"duplicate key":       {minimal + "gateway_id: gw2\n", "t.yaml:9: gateway_id: duplicate key (first at line 2)"},
+		"list where map":      {minimal + "console: [1]\n", "t.yaml:9: console: want a mapping of keys, got a list"},
+		"map where list":      {strings.Replace(minimal, "bays:\n  - {name: bay1, obd: \"serial:///dev/ttyUSB0\"}", "bays: {name: bay1}", 1), "t.yaml:4: bays: want a list, got a mapping"},
+		"list where value":    {minimal + "records: {max_outbox_records: [1]}\n", "t.yaml:9: records.max_outbox_records: want a whole number, got a list"},
+		"unknown top level":   {minimal + "brokers: {}\n", "t.yaml:9: brokers: unknown key (did you mean broker?)"},
+		"key of another case": {minimal + "Console: {}\n", "t.yaml:9: Console: unknown key (did you mean console?)"},
+		"key not a word":      {minimal + "[a]: 1\n", "t.yaml:9: a key must be a plain word, got a list"},
+		"merge key":           {minimal + "records: {<<: {max_outbox_records: 1}}\n", "t.yaml:9: records.<<: merge keys are not supported"},
+		"not yaml":            {"gateway_id: [", "t.yaml:1: not valid YAML: did not find expected node content at the end of the file"},
+		"empty":               {"", "t.yaml: the file is empty"},
+		"two documents":       {minimal + "---\ngateway_id: x\n", "t.yaml:9: a second YAML document"},
+		"broken 2nd document": {minimal + "---\ngateway_id: [\n", "t.yaml:10: not valid YAML"},
+		"bool where text":     {strings.Replace(minimal, "gateway_id: gw1", "gateway_id: true", 1), "t.yaml:2: gateway_id: want text, got the boolean"},
 		"no bays":             {strings.Replace(minimal, "bays:\n  - {name: bay1, obd: \"serial:///dev/ttyUSB0\"}", "bays: []", 1), "bays: no bays"},
 		"cleartext to remote": {strings.Replace(minimal, "mqtts://broker.example.cn:8883", "tcp://10.0.0.1:1883", 1), "unencrypted"},
 		"cert without key":    {strings.Replace(minimal, `broker: {url: "mqtts://broker.example.cn:8883"}`, `broker: {url: "mqtts://broker.example.cn:8883", cert_file: c.pem}`, 1), "cert_file and key_file go together"},
-		"emission not a map":  {minimal + "emission: 5\n", "line 9: emission: "},
-		"emission typo":       {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: 0.6, idel_hc_ppm: 80}\n", "line 11: emission.two_speed_idle.a.idel_hc_ppm: unknown key"},
-		"emission bad value":  {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: -1}\n", "line 10: emission.two_speed_idle.a.idle_co_pct: must be a number above 0"},
-		"relative state dir":  {minimal + "state_dir: var/obdgw\n", "state_dir: want an absolute directory"},
+		"emission not a map":  {minimal + "emission: 5\n", "t.yaml:9: emission: want a mapping of keys, got \"5\""},
+		"emission typo":       {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: 0.6, idel_hc_ppm: 80}\n", "t.yaml:11: emission.two_speed_idle.a.idel_hc_ppm: unknown key (did you mean idle_hc_ppm?)"},
+		"emission bad value":  {minimal + "emission:\n  two_speed_idle:\n    a: {idle_co_pct: -1}\n", "t.yaml:11: emission.two_speed_idle.a.idle_co_pct: must be a number above 0, got -1"},
+		"emission bare secs":  {minimal + "emission:\n  two_speed_idle:\n    precondition: 30\n", "t.yaml:11: emission.two_speed_idle.precondition: want a duration with its unit, like 30s or 5m, got \"30\""},
+		"emission not secs":   {minimal + "emission:\n  two_speed_idle:\n    sample: soon\n", "t.yaml:11: emission.two_speed_idle.sample: want a duration"},
+		"emission relation":   {minimal + "emission:\n  two_speed_idle:\n    lambda_min: 1.1\n", "t.yaml:10: emission.two_speed_idle.lambda_max: 1.05 must be above lambda_min 1.1"},
+		"emission limit set":  {minimal + "emission: {limit_set: c}\n", "t.yaml:9: emission.limit_set: \"c\": want \"a\""},
+		"emission list":       {minimal + "emission: {free_acceleration: [1, 2]}\n", "t.yaml:9: emission.free_acceleration: want a mapping of keys, got a list"},
+		"relative state dir":  {minimal + "state_dir: var/obdgw\n", "t.yaml:9: state_dir: want an absolute directory"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "t.yaml")
@@ -176,6 +194,83 @@ func TestStructuralMistakes(t *testing.T) {
 				t.Fatalf("Parse = %v\nwant an error containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A syntax error points at the line to fix. The YAML library names, for some errors, the line
+// before the one at fault, or the line where the enclosing list starts; Parse corrects both.
+func TestSyntaxErrorLines(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		line int
+		msg  string
+	}{
+		// Indentation mistakes inside a list or mapping: the library names where the list or
+		// mapping starts (counted from 0).
+		{"gateway_id: a\nbays:\n  - name: a\n    obd: x\n   rig: y\nc: 2\n", 5, "did not find expected '-' indicator (check the indentation of this line)"},
+		{"a: 1\nb:\n  - 1\n  c: 2\n", 4, "did not find expected '-' indicator"},
+		{"- 1\nb: 2\n", 2, "did not find expected '-' indicator"},
+		{"a:\n  b: 1\n c: 2\n", 3, "did not find expected key"},
+		{"# note\na:\n  b: 1\n  c: 2\n d: 3\n", 5, "did not find expected key"},
+		// Parser errors at the start of a flow collection: the library counts from 0.
+		{"a: 1\nb: {c: 1\nd: 3\n", 2, "did not find expected ',' or '}'"},
+		{"a: 1\nb: [1, 2\nc: 3\n", 2, "did not find expected ',' or ']'"},
+		{"a: 1\nb: !foo!x 1\n", 2, "found undefined tag handle"},
+		{"gateway_id: [\n", 1, "did not find expected node content at the end of the file"},
+		// Scanner errors: the library's line is right.
+		{"a: 1\nb:\n\tc: 2\n", 3, "found character that cannot start any token (a tab: indent with spaces)"},
+		{"a: 1\nb c\nd: 3\n", 2, "could not find expected ':'"},
+		{"a: 1\nb: x: y\n", 2, "mapping values are not allowed in this context"},
+		{"a: 1\nb: 'x\nd: 3\n", 2, "found unexpected end of stream"},
+		// Errors the library reports without a line.
+		{"a: 1\nb: *nope\n", 2, "*nope refers to no anchor &nope above it"},
+		{"a: 1\nb: \"\x01\"\n", 2, "control characters are not allowed"},
+		{"a: 1\n\nb: \xff\n", 3, "invalid leading UTF-8 octet"},
+		// In a second document.
+		{"a: 1\n---\nb:\n  - 1\n  c: 2\n", 5, "did not find expected '-' indicator"},
+	} {
+		_, err := Parse([]byte(c.yaml), "t.yaml")
+		var errs *Errors
+		if !errors.As(err, &errs) || len(errs.List) != 1 {
+			t.Errorf("%q: Parse = %v, want one problem", c.yaml, err)
+			continue
+		}
+		if e := errs.List[0]; e.Line != c.line || !strings.HasPrefix(e.Msg, "not valid YAML: ") || !strings.Contains(e.Msg, c.msg) {
+			t.Errorf("%q: %v\nwant line %d: not valid YAML: …%s", c.yaml, e, c.line, c.msg)
+		}
+	}
+}
+
+// What the configuration accepts as a device address is exactly what serialport.Open accepts:
+// both use serialport.ParseAddr.
+func TestDeviceAddressesAsOpenReadsThem(t *testing.T) {
+	for _, addr := range []string{
+		"usb://10c4:ea60",                   // a hex PID the configuration's own check refused
+		"/dev/ttyUSB0",                      // a bare path, as on the command line
+		"serial:///tmp/obdgw-pty?baud=9600", // a pty outside /dev
+		"serial:///dev/ttyUSB0?baud=0",      // the configuration's own check took any digits
+		"serial:///dev/ttyUSB0?buad=38400",
+		"tcp://192.168.0.10:35000",
+		"tcp://192.168.0.10:35000?baud=38400",
+		"serial://dev/ttyUSB0",
+		"com3",
+	} {
+		yaml := strings.Replace(minimal, `obd: "serial:///dev/ttyUSB0"`, "obd: "+strconv.Quote(addr), 1)
+		_, err := Parse([]byte(yaml), "t.yaml")
+		_, perr := serialport.ParseAddr(addr)
+		if (err == nil) != (perr == nil) {
+			t.Errorf("%q: config says %v; serialport.ParseAddr says %v", addr, err, perr)
+		}
+		if perr != nil && (err == nil || !strings.Contains(err.Error(), "t.yaml:5: bays[0].obd: "+strings.TrimPrefix(perr.Error(), "serialport: "))) {
+			t.Errorf("%q: %v\nwant the parser's reason at bays[0].obd", addr, err)
+		}
+	}
+	// One device is one device whatever the spelling of its address.
+	two := strings.Replace(minimal, `  - {name: bay1, obd: "serial:///dev/ttyUSB0"}`,
+		`  - {name: bay1, obd: "serial:///dev/ttyUSB0?baud=38400"}
+  - {name: bay2, obd: "/dev/ttyUSB1", rig: {model: nanhua-nha506, address: "/dev/ttyUSB0"}}`, 1)
+	if _, err := Parse([]byte(two), "t.yaml"); err == nil || !strings.Contains(err.Error(), "t.yaml:6: bays[1].rig.address: the same device as bays[0].obd") {
+		t.Errorf("one device in two bays: %v", err)
 	}
 }
 
@@ -236,6 +331,12 @@ func FuzzParse(f *testing.F) {
 	f.Add("a: &x {b: *x}")
 	f.Add("- 1\n- 2")
 	f.Add("company: {province: '1'}\napi: {listen: ':'}")
+	if data, err := os.ReadFile("../emission/limits.example.yaml"); err == nil {
+		f.Add(minimal + string(data))
+	}
+	f.Add(minimal + "emission: {two_speed_idle: {a: &x {idle_co_pct: .nan}, b: *x, precondition: 30}}")
+	f.Add("a:\n  - 1\n  b: 2\n")
+	f.Add("a:\n  b: 1\n c: 2\n---\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		cfg, err := Parse([]byte(s), "fuzz.yaml")
 		if err != nil {
@@ -243,11 +344,24 @@ func FuzzParse(f *testing.F) {
 			if !errors.As(err, &errs) || len(errs.List) == 0 {
 				t.Fatalf("error %v is not a non-empty *Errors", err)
 			}
+			for _, e := range errs.List {
+				if e.Line < 0 || e.Line > strings.Count(s, "\n")+1 {
+					t.Fatalf("%v: line outside the file", e)
+				}
+			}
 			return
 		}
 		// Whatever parses must satisfy what the daemon relies on.
 		if cfg.GatewayID == "" || len(cfg.Bays) == 0 || len(cfg.API.Tokens) == 0 || cfg.Broker.Inflight < 1 {
 			t.Fatalf("accepted an unusable config: %+v", cfg)
+		}
+		for _, b := range cfg.Bays {
+			if _, err := serialport.ParseAddr(b.OBD); err != nil {
+				t.Fatalf("accepted an address Open refuses: %v", err)
+			}
+		}
+		if err := cfg.Emission.Validate(); err != nil {
+			t.Fatalf("accepted emission limits that do not validate: %v", err)
 		}
 	})
 }

@@ -4,11 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"reflect"
-	"strings"
 	"time"
-
-	"gopkg.in/yaml.v3"
 )
 
 // Limits is the "emission:" section of the daemon's configuration. It holds the legal limit
@@ -16,9 +12,9 @@ import (
 // confirm (im-emission.md §5 and §10): the provincial platform or the shop's configuration
 // decides them, the procedures never carry their own.
 //
-// Start from DefaultLimits(): when the section is present, UnmarshalYAML starts from the defaults
-// itself, so a configuration names only what it changes; when the section is absent the
-// decoder never calls it, so the daemon should initialise the field with DefaultLimits().
+// Start from DefaultLimits() and lay the configuration over it, so a configuration names only
+// what it changes; then Validate. gateway/config does both when it reads the file (strictly:
+// a typo in a key must not silently leave a legal limit at its default).
 type Limits struct {
 	// LimitSet selects 限值a ("a") or 限值b ("b"). Which set applies to a vehicle depends on the
 	// province and date (im-emission.md §10, open); a test may override it.
@@ -225,11 +221,21 @@ func (l Limits) set(override string) string {
 	return l.LimitSet
 }
 
-// Validate checks every value, naming the key that is wrong ("emission: two_speed_idle.a.idle_co_pct: …").
+// LimitError is one value Validate refuses. Key is the value's path inside the emission
+// section ("two_speed_idle.a.idle_co_pct"), so the configuration can point at its line.
+type LimitError struct {
+	Key string
+	Msg string
+}
+
+func (e *LimitError) Error() string { return "emission: " + e.Key + ": " + e.Msg }
+
+// Validate checks every value and returns every problem (errors.Join of *LimitError), each
+// naming the key that is wrong ("emission: two_speed_idle.a.idle_co_pct: …").
 func (l Limits) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("emission: %s: "+format, append([]any{key}, a...)...))
+		errs = append(errs, &LimitError{Key: key, Msg: fmt.Sprintf(format, a...)})
 	}
 	pos := func(key string, v float64) {
 		if !(v > 0) || math.IsInf(v, 0) {
@@ -334,106 +340,6 @@ func (l Limits) Validate() error {
 	dur("rig.busy_max", l.Rig.BusyMax)
 	count("rig.error_burst_max", l.Rig.ErrorBurstMax, 0)
 	return errors.Join(errs...)
-}
-
-// UnmarshalYAML decodes the section over DefaultLimits(), rejects keys it does not know (a
-// typo must not silently leave a legal limit at its default) and validates the result.
-func (l *Limits) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == 0 || n.Kind == yaml.DocumentNode && len(n.Content) == 0 { // empty document
-		*l = DefaultLimits()
-		return nil
-	}
-	if err := checkKeys(n, reflect.TypeFor[Limits](), ""); err != nil {
-		return err
-	}
-	type plain Limits // without this method, so Decode does not recurse
-	p := plain(DefaultLimits())
-	if err := n.Decode(&p); err != nil {
-		return fmt.Errorf("emission: %w", err)
-	}
-	if err := Limits(p).Validate(); err != nil {
-		return err
-	}
-	*l = Limits(p)
-	return nil
-}
-
-// ParseLimits reads a YAML document holding the emission section's content (not the
-// "emission:" key itself), as limits.example.yaml shows it.
-func ParseLimits(data []byte) (Limits, error) {
-	var n yaml.Node
-	if err := yaml.Unmarshal(data, &n); err != nil {
-		return Limits{}, fmt.Errorf("emission: limits: %w", err)
-	}
-	var l Limits
-	if err := l.UnmarshalYAML(&n); err != nil {
-		return Limits{}, err
-	}
-	return l, nil
-}
-
-var durationType = reflect.TypeFor[time.Duration]()
-
-// checkKeys walks a mapping node against the yaml tags of t and names the first unknown key
-// with its line.
-func checkKeys(n *yaml.Node, t reflect.Type, path string) error {
-	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		n = n.Content[0]
-	}
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
-	if t == durationType {
-		// yaml.v3 would take a bare number as nanoseconds: "precondition: 30" must not mean 30 ns.
-		if _, err := time.ParseDuration(n.Value); n.Kind != yaml.ScalarNode || err != nil {
-			return fmt.Errorf("emission: line %d: %s: %q: want a duration with its unit, like 30s or 200ms", n.Line, strings.TrimSuffix(path, "."), clip(n.Value))
-		}
-		return nil
-	}
-	if t.Kind() != reflect.Struct {
-		return nil
-	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
-		return nil
-	}
-	if n.Kind != yaml.MappingNode {
-		where := strings.TrimSuffix(path, ".")
-		if where == "" {
-			where = "emission"
-		}
-		return fmt.Errorf("emission: line %d: %s: want a mapping of keys, got %s", n.Line, where, kindName(n))
-	}
-	fields := map[string]reflect.Type{}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		fields[name] = f.Type
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		key := path + k.Value
-		ft, ok := fields[k.Value]
-		if !ok {
-			return fmt.Errorf("emission: line %d: unknown key %s", k.Line, clip(key))
-		}
-		if err := checkKeys(v, ft, key+"."); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", clip(n.Value))
-	}
-	return "something else"
 }
 
 func clip(s string) string {

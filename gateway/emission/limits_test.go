@@ -1,12 +1,16 @@
 package emission
 
 import (
+	"bytes"
+	"errors"
+	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 func TestDefaultLimitsAreValidAndFromTheReference(t *testing.T) {
@@ -36,17 +40,19 @@ func TestDefaultLimitsAreValidAndFromTheReference(t *testing.T) {
 	}
 }
 
-// The example the daemon's example configuration includes must parse to exactly the defaults,
-// so the example and the code cannot drift apart.
+// The example the daemon's example configuration points to must decode, strictly, to exactly the
+// defaults, so the example and the code cannot drift apart.
 func TestExampleFileMatchesDefaults(t *testing.T) {
 	data, err := os.ReadFile("limits.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
+	doc := struct {
 		Emission Limits `yaml:"emission"`
-	}
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	}{Emission: Limits{}}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
 	if doc.Emission != DefaultLimits() {
@@ -54,69 +60,40 @@ func TestExampleFileMatchesDefaults(t *testing.T) {
 	}
 }
 
-func TestParseLimitsOverridesOnlyWhatItNames(t *testing.T) {
-	l, err := ParseLimits([]byte("limit_set: b\ntwo_speed_idle:\n  b:\n    idle_co_pct: 0.5\n  sample: 20s\nrig:\n  busy_max: 1m\n"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := DefaultLimits()
-	want.LimitSet = "b"
-	want.TwoSpeedIdle.B.IdleCOPct = 0.5
-	want.TwoSpeedIdle.Sample = 20 * time.Second
-	want.Rig.BusyMax = time.Minute
-	if l != want {
-		t.Errorf("got %+v\nwant %+v", l, want)
-	}
-	if l, err := ParseLimits(nil); err != nil || l != DefaultLimits() {
-		t.Errorf("empty document: %v", err)
-	}
-}
-
-func TestParseLimitsNamesTheKey(t *testing.T) {
-	for _, c := range []struct{ doc, want string }{
-		{"limit_set: c", "limit_set"},
-		{"two_speed_idle:\n  a:\n    idle_co_pct: -1", "two_speed_idle.a.idle_co_pct"},
-		{"two_speed_idle:\n  a:\n    idle_co_ptc: 0.5", "unknown key two_speed_idle.a.idle_co_ptc"},
-		{"two_speed_idle:\n  a:\n    idle_co_ptc: 0.5", "line 3"},
-		{"two_speed_idle:\n  lambda_min: 1.1", "two_speed_idle.lambda_max"},
-		{"two_speed_idle:\n  sample: 0s", "two_speed_idle.sample"},
-		{"two_speed_idle:\n  sample: soon", "emission"},
-		{"two_speed_idle:\n  idle_rpm_max: 2400", "two_speed_idle.idle_rpm_max"},
-		{"free_acceleration:\n  b:\n    k_m1: 0", "free_acceleration.b.k_m1"},
-		{"free_acceleration:\n  measured_accelerations: 0", "free_acceleration.measured_accelerations"},
-		{"free_acceleration: [1, 2]", "free_acceleration: want a mapping"},
-		{"rig:\n  busy_max: -1s", "rig.busy_max"},
-		{"two_speed_idle:\n  precondition: 30", "line 2: two_speed_idle.precondition: \"30\": want a duration with its unit"},
-		{"- a\n- b", "want a mapping"},
+func TestValidateNamesEveryKey(t *testing.T) {
+	for _, c := range []struct {
+		change func(*Limits)
+		keys   []string
+	}{
+		{func(l *Limits) { l.LimitSet = "c" }, []string{"limit_set"}},
+		{func(l *Limits) { l.TwoSpeedIdle.A.IdleCOPct = -1 }, []string{"two_speed_idle.a.idle_co_pct"}},
+		{func(l *Limits) { l.TwoSpeedIdle.LambdaMin = 1.1 }, []string{"two_speed_idle.lambda_max"}},
+		{func(l *Limits) { l.TwoSpeedIdle.Sample = 0 }, []string{"two_speed_idle.sample"}},
+		{func(l *Limits) { l.TwoSpeedIdle.IdleRPMMax = 2400 }, []string{"two_speed_idle.idle_rpm_max"}},
+		{func(l *Limits) { l.FreeAcceleration.B.KM1 = 0 }, []string{"free_acceleration.b.k_m1"}},
+		{func(l *Limits) { l.FreeAcceleration.MeasuredAccelerations = 0 }, []string{"free_acceleration.measured_accelerations"}},
+		{func(l *Limits) { l.Rig.BusyMax = -time.Second }, []string{"rig.busy_max"}},
+		// Every problem at once, not the first one only.
+		{func(l *Limits) { l.TwoSpeedIdle.B.IdleHCppm = math.NaN(); l.Rig.ErrorBurstMax = -1 }, []string{"two_speed_idle.b.idle_hc_ppm", "rig.error_burst_max"}},
 	} {
-		_, err := ParseLimits([]byte(c.doc))
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: error %v, want one naming %q", c.doc, err, c.want)
-		}
-		if err != nil && !strings.HasPrefix(err.Error(), "emission: ") {
-			t.Errorf("%q: error %q lacks the package prefix", c.doc, err)
-		}
-	}
-}
-
-func FuzzParseLimits(f *testing.F) {
-	if b, err := os.ReadFile("limits.example.yaml"); err == nil {
-		f.Add(b)
-	}
-	for _, s := range []string{"", "limit_set: b", "two_speed_idle: {a: {idle_co_pct: .nan}}", "rig: {busy_max: 5}",
-		"free_acceleration:\n  a: &x {k_m1: 1}\n  b: *x", "two_speed_idle: !!binary AAAA", "{"} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		l, err := ParseLimits(b)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "emission: ") {
-				t.Fatalf("error without prefix: %v", err)
+		l := DefaultLimits()
+		c.change(&l)
+		err := l.Validate()
+		var keys []string
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				var le *LimitError
+				if !errors.As(e, &le) {
+					t.Fatalf("%v is not a *LimitError", e)
+				}
+				if !strings.HasPrefix(e.Error(), "emission: "+le.Key+": ") {
+					t.Errorf("%q does not start with the package prefix and its key", e)
+				}
+				keys = append(keys, le.Key)
 			}
-			return
 		}
-		if err := l.Validate(); err != nil {
-			t.Fatalf("ParseLimits accepted limits that do not validate: %v", err)
+		if !slices.Equal(keys, c.keys) {
+			t.Errorf("Validate = %v, want problems at %v", err, c.keys)
 		}
-	})
+	}
 }

@@ -23,7 +23,7 @@ var rules = []struct {
 	{"./drivers/serialport/ptypair", []string{"github.com/creack/pty", "golang.org/x/sys"}},
 	{"./drivers/elm327", []string{mod + "/obd", mod + "/drivers/serialport", mod + "/drivers/lograte", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 	// Scenario files are YAML, the one format shop staff and testers already edit.
-	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "gopkg.in/yaml.v3"}},
+	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "go.yaml.in/yaml/v3"}},
 	// The one log rate limiter, for the drivers and the cloud side alike: standard library only.
 	{"./drivers/lograte", nil},
 	{"./drivers/rig", nil},
@@ -57,10 +57,13 @@ var rules = []struct {
 	{"./gateway/imrecord", append([]string{mod + "/gateway/wire", mod + "/gateway/ehr", mod + "/gateway/workorder", mod + "/gateway/emission",
 		mod + "/gateway/events", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}, emission...)},
 	{"./firmware/...", []string{mod + "/firmware"}},
+	// The configuration is read before anything runs: YAML, the emission limits it carries and
+	// the address parser serialport.Open uses, never the daemon, the store or the uplink.
+	{"./gateway/config", []string{mod + "/gateway/emission", mod + "/drivers/rig", mod + "/obd", mod + "/drivers/serialport", "go.yaml.in/yaml/v3", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 }
 
 var (
-	emission  = []string{mod + "/drivers/rig", mod + "/obd", "gopkg.in/yaml.v3"}
+	emission  = []string{mod + "/drivers/rig", mod + "/obd"}
 	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame", mod + "/drivers/lograte"}
 	rigSim    = append([]string{mod + "/drivers/rig/rigsim"}, rigDriver...)
 )

@@ -241,7 +241,7 @@ func TestRunRefusesABadConfigWithExitCode2(t *testing.T) {
 	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitUsage {
 		t.Fatalf("exit code %d, want %d; stderr %s", code, exitUsage, errb.String())
 	}
-	for _, want := range []string{"line 5: bays[0].obd: ", `line 5: bays[0].colour: unknown key "colour"`} {
+	for _, want := range []string{":5: bays[0].obd: ", ":5: bays[0].colour: unknown key"} {
 		if !strings.Contains(errb.String(), want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 		}
