@@ -211,7 +211,7 @@ var (
 	reVersion  = regexp.MustCompile(`V([0-9]+)\.([0-9]+)`)
 )
 
-// initialise runs the connect sequence (elm327-obd.md §3) and records the profile.
+// initialise runs the connect sequence (design: domain reference §3) and records the profile.
 // Callers hold a.mu.
 func (a *Adapter) initialise(ctx context.Context) error {
 	a.f = format{}
@@ -356,7 +356,7 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	}
 	probe := fmt.Sprintf("0100%X", digit)
 	//
-	// On CAN the probe also proves aggressive adaptive timing (ATAT2, elm327-obd.md §8): the adapter
+	// On CAN the probe also proves aggressive adaptive timing (ATAT2, domain §8): the adapter
 	// waits less for each answer, and every ECU that answered the patient search must still
 	// make it in time. If one does not, the probe is asked again under ATAT1, which tells a
 	// slow ECU from an adapter that mishandles the digit, and ATAT1 stays.
