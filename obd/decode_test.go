@@ -12,7 +12,7 @@ import (
 	"github.com/obdgw/obdgw/obd/obdtest"
 )
 
-// §13 table.
+// elm327-obd.md §13 table.
 func TestDecodeDTC(t *testing.T) {
 	for _, tc := range []struct {
 		hex, want string
@@ -48,7 +48,7 @@ func codes(d []obd.DTC) []string {
 	return out
 }
 
-// §13 Mode 03 examples, CAN single, multi-frame with two ECUs, none, and legacy.
+// elm327-obd.md §13 Mode 03 examples, CAN single, multi-frame with two ECUs, none, and legacy.
 func TestParseDTCs(t *testing.T) {
 	multi := obdtest.CAN(
 		"7E8 10 0A 43 04 04 20 01 71",
@@ -109,7 +109,7 @@ func TestParseDTCsErrors(t *testing.T) {
 	}
 }
 
-// §12 examples.
+// elm327-obd.md §12 examples.
 func TestDecodeMonitorStatus(t *testing.T) {
 	for _, tc := range []struct {
 		resp        string
@@ -174,7 +174,7 @@ func TestAggregateReadiness(t *testing.T) {
 	}
 }
 
-// §15 examples and formulas.
+// elm327-obd.md §15 examples and formulas.
 func TestDecodePID(t *testing.T) {
 	for _, tc := range []struct {
 		resp string
@@ -224,7 +224,7 @@ func TestDecodePID(t *testing.T) {
 	}
 }
 
-// The §15 list must be in the table, with widths.
+// The elm327-obd.md §15 list must be in the table, with widths.
 func TestPIDTable(t *testing.T) {
 	for _, pid := range []byte{0x01, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1C, 0x1F, 0x21, 0x23, 0x2F, 0x31, 0x33, 0x41, 0x42, 0x44, 0x46, 0x4D, 0x4E, 0x5C, 0x62, 0xA6} {
 		p, ok := obd.LookupPID(pid)
@@ -244,7 +244,7 @@ func TestPIDTable(t *testing.T) {
 	}
 }
 
-// §16 example.
+// elm327-obd.md §16 example.
 func TestParseMultiPID(t *testing.T) {
 	r := obdtest.CAN("7E8 10 0A 41 0C 0C E4 0D 00", "7E8 21 05 7B 11 26 00 00 00")[0]
 	vals, err := obd.ParseMultiPID([]byte{0x0C, 0x0D, 0x05, 0x11}, r.Data)
@@ -303,7 +303,7 @@ func TestParseSupported(t *testing.T) {
 	}
 }
 
-// §6 and §14 examples.
+// elm327-obd.md §6 and §14 examples.
 func TestMode09(t *testing.T) {
 	vin := obdtest.CAN("7E8 10 14 49 02 01 4C 4B 36", "7E8 21 41 44 43 45 31 35 50", "7E8 22 42 34 30 35 31 32 37")
 	if got, err := obd.DecodeVIN(vin[0].Data); err != nil || got != "LK6ADCE15PB405127" {

@@ -29,7 +29,7 @@ type reply struct {
 	frames    int // data lines (CAN frames or legacy messages) seen: what the count suffix counts
 	// stale counts consecutive frames skipped at the start of the answer because no first
 	// frame of theirs is in it: the tail of an earlier answer that a too-small count digit
-	// cut off, which the adapter prints in front of the next one (domain §7).
+	// cut off, which the adapter prints in front of the next one (elm327-obd.md §7).
 	stale int
 	// need is set with the error for a CAN answer that a count digit cut short: the frames the
 	// whole answer takes (each complete message as it came, the cut one by the length its

@@ -9,5 +9,5 @@
 // The protocol publishes no status, busy or leak-check reply, so the driver reports no warm-up
 // and implements rig.Zeroer (the zero command) but not rig.LeakChecker.
 //
-// Source: ../shared/domain/rig-protocols.md §2. Not checked against a real unit.
+// Source: docs/rig-protocols.md §2. Not checked against a real unit.
 package fga4100

@@ -7,6 +7,6 @@
 // on fitted options reported by the subsystem query, so the driver asks for it once and leaves
 // absent channels nil.
 //
-// Source: ../shared/domain/rig-protocols.md §5 (a public reader derived from HORIBA's v1.00
+// Source: docs/rig-protocols.md §5 (a public reader derived from HORIBA's v1.00
 // executable). Not checked against a real unit.
 package mexa

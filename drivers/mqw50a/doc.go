@@ -8,5 +8,5 @@
 // The leak-check command (66) exists but its result is not public, so the driver implements
 // rig.Zeroer but not rig.LeakChecker.
 //
-// Source: ../shared/domain/rig-protocols.md §4. Not checked against a real unit.
+// Source: docs/rig-protocols.md §4. Not checked against a real unit.
 package mqw50a

@@ -9,6 +9,6 @@
 // commands exist, whether the checksum is checked at all (MQW-511: not by any public driver, so
 // a mismatch is logged, not fatal) — lives in a Spec per model and firmware, see Specs.
 //
-// Source: ../shared/domain/rig-protocols.md §1 and §3. Nothing here has been checked against a
+// Source: docs/rig-protocols.md §1 and §3. Nothing here has been checked against a
 // real unit; commands marked inferred there stay configurable through Spec.
 package nanhua

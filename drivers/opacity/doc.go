@@ -11,5 +11,5 @@
 // N at 99.9 % (flag "k_clamped") because k is infinite at 100 %. No public FTY-100 driver checks
 // its reply checksum, so a 2C mismatch there is logged, never fatal.
 //
-// Source: ../shared/domain/rig-protocols.md §6. Not checked against real units.
+// Source: docs/rig-protocols.md §6. Not checked against real units.
 package opacity

@@ -1,6 +1,6 @@
 // Package ehr builds and validates the JT/T 1132 maintenance record (汽车维修电子健康档案) that a
 // settled work order sends to the provincial platform: the national lcipprocarfixrecordadd form
-// of ../shared/domain/ehr-record.md §3, all values strings, dates yyyyMMdd, lists never null.
+// of docs/ehr-record.md §3, all values strings, dates yyyyMMdd, lists never null.
 //
 // Build is pure: it turns the facts of a work order (Input) into a wire.EHRRecord, putting the
 // scan's fault codes into faultdescription when the technician wrote little, and the 尾气治理

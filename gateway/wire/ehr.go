@@ -21,7 +21,7 @@ type EHRPayload struct {
 }
 
 // EHRRecord is the national-style maintenance record as it goes to the platform's
-// lcipprocarfixrecordadd call (../shared/domain/ehr-record.md §3). Field order follows the
+// lcipprocarfixrecordadd call (docs/ehr-record.md §3). Field order follows the
 // national form and every value is a string on the wire, numbers and dates included.
 //
 // Token is filled by the last hop (the HTTPS adapter that holds the platform login), never by

@@ -1,4 +1,4 @@
-// Package deptest keeps the package map of docs/design honest: leaf packages may import only
+// Package deptest keeps the package map (docs/architecture.md) honest: leaf packages may import only
 // what their row allows, so that data moves one way (hardware → meaning → work order → record →
 // uplink) and only the gateway wires everything together.
 package deptest

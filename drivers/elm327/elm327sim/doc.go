@@ -20,7 +20,7 @@
 //     out its response timeout (no or unsatisfied response-count digit, NO DATA) is counted
 //     separately, because a good driver avoids it.
 //
-// Behaviour follows ../shared/domain/elm327-obd.md; where the reference marks a behaviour as
+// Behaviour follows docs/elm327-obd.md; where the reference marks a behaviour as
 // inferred (adaptive-timing waits, late frames, what a clone does with a count digit), the
 // simulator's choice is marked in a comment and is configurable where it matters.
 package elm327sim

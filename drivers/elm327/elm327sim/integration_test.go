@@ -95,7 +95,7 @@ func scan(t testing.TB, r *rig) *obd.Report {
 	return rep
 }
 
-// noClear: a scan must never send service 04 (domain §18).
+// noClear: a scan must never send service 04 (elm327-obd.md §18).
 func noClear(t testing.TB, r *rig) {
 	t.Helper()
 	st := r.sim.Stats()

@@ -281,7 +281,7 @@ func parseByteKey(key, s string) (byte, error) {
 	return b[0], nil
 }
 
-// encodeDTC turns "P0420" into 04 20 (domain §13).
+// encodeDTC turns "P0420" into 04 20 (elm327-obd.md §13).
 func encodeDTC(key, s string) ([2]byte, error) {
 	s = strings.ToUpper(strings.TrimSpace(s))
 	if len(s) != 5 {
@@ -408,7 +408,7 @@ func compileECU(k string, proto int, es ECUSpec) (*ecu, error) {
 	}
 	e.id = id
 	if es.ECUName != "" {
-		// 090A layout: acronym (4, NUL-padded), '-', name (15, NUL-padded) (domain §14).
+		// 090A layout: acronym (4, NUL-padded), '-', name (15, NUL-padded) (elm327-obd.md §14).
 		acr, name, ok := strings.Cut(es.ECUName, "-")
 		if !ok || len(acr) > 4 || len(name) > 15 || acr == "" {
 			return nil, scenarioErr(k+".ecu_name", "%q is not ACRONYM-Name (at most 4 and 15 characters)", es.ECUName)

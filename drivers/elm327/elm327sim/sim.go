@@ -265,7 +265,7 @@ func (s *Sim) garble(b []byte, hb int) error {
 	return err
 }
 
-// normalize drops spaces and control characters and upper-cases, as the ELM does (domain §1).
+// normalize drops spaces and control characters and upper-cases, as the ELM does (elm327-obd.md §1).
 func normalize(raw []byte) string {
 	var b strings.Builder
 	for _, c := range raw {
@@ -325,7 +325,7 @@ func (s *Sim) poll() bool {
 }
 
 // sleepUntil waits for the pacing clock. With intr, a byte from the host ends the wait with
-// errStopped (an ELM stops an OBD request on any received byte — domain §1).
+// errStopped (an ELM stops an OBD request on any received byte — elm327-obd.md §1).
 func (s *Sim) sleepUntil(t time.Time, intr bool) error {
 	for {
 		if intr && s.poll() {
@@ -408,7 +408,7 @@ func (s *Sim) command(raw []byte) error {
 	s.delay(d)
 	cmd := normalize(raw)
 	if cmd == "" {
-		// A bare CR repeats the previous command, AT or OBD (domain §1) — a driver that sends
+		// A bare CR repeats the previous command, AT or OBD (elm327-obd.md §1) — a driver that sends
 		// one after a service 04 would clear the codes again, and Stats.Clears shows it.
 		cmd = s.last
 		s.count(func(st *Stats) { st.BareCRs++ })
@@ -515,7 +515,7 @@ func (s *Sim) atCommand(c string) error {
 		eol := s.eol()
 		banner := eol + eol + s.v.version + eol + eol + ">"
 		if s.v.faults.NULBytes {
-			banner = "\x00\x00\x00\x00" + banner // an OBDLink SX banner starts like this (domain §10)
+			banner = "\x00\x00\x00\x00" + banner // an OBDLink SX banner starts like this (elm327-obd.md §10)
 		}
 		return s.emit(banner, false)
 	case c == "D":
@@ -661,7 +661,7 @@ func (s *Sim) obdCommand(cmd string) error {
 		data[i] = hexVal(cmd[2*i])<<4 | hexVal(cmd[2*i+1])
 	}
 	// More than 7 data bytes do not fit a frame; 7F is the resync probe (`7F 7F`), not a
-	// service — both draw "?" (domain §1).
+	// service — both draw "?" (elm327-obd.md §1).
 	if len(data) > 7 || data[0] == 0x7F {
 		return s.reply("?")
 	}
@@ -765,7 +765,7 @@ emit:
 		for i, l := range lines {
 			if count > 0 && frames == count {
 				// The chip returns once it has the frames it was told to expect; the rest stay in
-				// its buffer and show up in front of the next answer (inferred, domain §7).
+				// its buffer and show up in front of the next answer (inferred, elm327-obd.md §7).
 				for _, r := range lines[i:] {
 					s.stale = append(s.stale, r.text)
 				}

@@ -185,7 +185,7 @@ func TestCAN11MultiFrameHeadersOnAndOff(t *testing.T) {
 	want = "7E810134904014E43\r7E8213647434D2D32\r7E822323035413331\r7E82331000000000000\r" +
 		"7E910134904015443\r7E921553841543033\r7E922303130303030\r7E9230055555555555555\r\r"
 	_ = want
-	// The CALIDs: "CNG6ECM-2205A311" and "TCU8AT0301-0000" (domain §6) — check them by decoding.
+	// The CALIDs: "CNG6ECM-2205A311" and "TCU8AT0301-0000" (elm327-obd.md §6) — check them by decoding.
 	if !strings.Contains(got, "7E81013490401") || !strings.Contains(got, "7E91013490401") {
 		t.Errorf("0904 spaces off: %q", got)
 	}
@@ -563,7 +563,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 		sc := fast(t, "petrol")
 		h := start(t, sc)
 		h.setup("ATZ", "ATE0", "ATSP6")
-		// CR LF: the LF arrives while the request runs and stops it (domain §1).
+		// CR LF: the LF arrives while the request runs and stops it (elm327-obd.md §1).
 		h.conn.Write([]byte("0100\r\n"))
 		if got := h.readPrompt(); got != "STOPPED\r\r" {
 			t.Errorf("%q", got)

@@ -24,7 +24,7 @@ func (s *Sim) answer(e *ecu, data []byte) [][]byte {
 		if len(pids) == 0 || len(pids) > 6 {
 			return nil
 		}
-		// Several PIDs in one request work on CAN only, and not on every ECU (domain §16).
+		// Several PIDs in one request work on CAN only, and not on every ECU (elm327-obd.md §16).
 		if len(pids) > 1 && (old || s.v.faults.NoMultiPID) {
 			return nil
 		}
@@ -39,7 +39,7 @@ func (s *Sim) answer(e *ecu, data []byte) [][]byte {
 		}
 		return [][]byte{resp}
 	case 0x02:
-		// 02 PID FRAME: the frame byte is required (python-OBD omits it — domain §11).
+		// 02 PID FRAME: the frame byte is required (python-OBD omits it — elm327-obd.md §11).
 		if len(data) != 3 || data[2] != 0 || e.ffDTC == nil {
 			return nil
 		}
@@ -79,7 +79,7 @@ func (s *Sim) answer(e *ecu, data []byte) [][]byte {
 			}
 			return [][]byte{m}
 		}
-		// Legacy: no count byte, three codes per message, 00 00 padding (domain §13).
+		// Legacy: no count byte, three codes per message, 00 00 padding (elm327-obd.md §13).
 		var msgs [][]byte
 		for i := 0; i == 0 || i < len(list); i += 3 {
 			m := []byte{svc | 0x40}
@@ -152,7 +152,7 @@ func (e *ecu) anyAbove(pid byte) bool {
 }
 
 // bitmap is the supported-PID answer for base (00, 20, …): bit 7 of the first byte is PID
-// base+1; the last bit says the next bitmap exists (domain §15).
+// base+1; the last bit says the next bitmap exists (elm327-obd.md §15).
 func bitmap(set map[byte]bool, base byte) []byte {
 	out := make([]byte, 4)
 	above := false
@@ -230,7 +230,7 @@ func (e *ecu) mode09(pid byte, old bool) [][]byte {
 		return [][]byte{m}
 	}
 	// Legacy: 4 data bytes per message with a sequence number; the VIN is padded in front with
-	// three 00 bytes to fill five messages (domain §6).
+	// three 00 bytes to fill five messages (elm327-obd.md §6).
 	var all []byte
 	if pid == 0x02 {
 		all = []byte{0, 0, 0}
@@ -250,7 +250,7 @@ func (e *ecu) mode09(pid byte, old bool) [][]byte {
 
 // format renders one message of ECU e as the adapter prints it under the current ATH/ATS
 // settings: CAN frames (ISO-TP single or first + consecutive frames, padding, sequence wrap)
-// or a legacy line (header and checksum with headers on) (domain §6).
+// or a legacy line (header and checksum with headers on) (elm327-obd.md §6).
 func (s *Sim) format(e *ecu, msg []byte) []line {
 	hx := func(b []byte) string {
 		sep := ""
