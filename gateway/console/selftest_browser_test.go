@@ -415,8 +415,8 @@ func testOBDCheck(t *testing.T, browser context.Context) {
 
 	// After the repair: the MIL off and no code; checking again says so.
 	e.bays.mu.Lock()
-	e.bays.report.MIL = false
-	e.bays.report.DTCs.Stored = nil
+	e.bays.report.MIL = new(false)
+	e.bays.report.DTCs.Stored = e.bays.report.DTCs.Stored[:0] // read, and none
 	after := emission.CheckOBD(emission.OBDInputFromScan(&e.bays.report, carVIN))
 	e.bays.mu.Unlock()
 	if !after.Pass {

@@ -249,7 +249,7 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 		return in
 	}
 	in.CommunicationOK = true
-	in.MIL = rep.MIL
+	in.MIL = rep.MIL != nil && *rep.MIL
 	for _, d := range rep.DTCs.Stored {
 		in.DTCs = append(in.DTCs, d.Code)
 		if d.Description != "" {
@@ -259,7 +259,9 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 			in.DTCText[strings.ToUpper(d.Code)] = d.Description
 		}
 	}
-	in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
+	if rep.Readiness != nil {
+		in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
+	}
 	in.VINRead = rep.VIN
 	for _, e := range rep.ECUs {
 		n := max(len(e.CALIDs), len(e.CVNs))

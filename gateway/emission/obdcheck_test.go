@@ -109,10 +109,11 @@ func TestOBDInputFromScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms.ECU = "7E8"
+	agg := obd.AggregateReadiness([]obd.MonitorStatus{ms})
 	rep := &obd.Report{
-		VIN: vin, MIL: ms.MIL,
+		VIN: vin, MIL: &ms.MIL,
 		DTCs:      obd.DTCLists{Stored: []obd.DTC{{Code: "P0420", ECU: "7E8"}, {Code: "P0171", ECU: "7E8"}}, Pending: []obd.DTC{{Code: "P0300"}}},
-		Readiness: obd.AggregateReadiness([]obd.MonitorStatus{ms}),
+		Readiness: &agg,
 		ECUs:      []obd.ECUReport{{ID: "7E8", CALIDs: []string{"10190196", "JMB*36761500"}, CVNs: []string{"000087DE"}}},
 	}
 	in := OBDInputFromScan(rep, vin)
