@@ -74,6 +74,13 @@ func TestCheckOBDRules(t *testing.T) {
 			if !found {
 				t.Errorf("no line says %q: %+v", c.text, got.Lines)
 			}
+			verdict := map[bool]Verdict{true: Pass, false: Fail}[c.pass]
+			if c.name == "no communication" {
+				verdict = CannotJudge // neither a pass nor a fail of the car
+			}
+			if got.Verdict != verdict {
+				t.Errorf("verdict %q, want %q", got.Verdict, verdict)
+			}
 			if !c.pass && len(got.Failures()) == 0 {
 				t.Error("failed check without failure lines")
 			}
