@@ -32,7 +32,11 @@ type ScanOptions struct {
 }
 
 // Report is the result of a workshop full scan, and the document `obdgw scan --json` prints.
-// Lists are never null in JSON so consumers can iterate without checks.
+//
+// What the scan could not read is unknown, never "off" or "none": MIL and Readiness are nil
+// (JSON null) and a DTC list is nil (JSON null, where a car without codes gives []) when the
+// step that reads it failed, was skipped or never ran, and Unread names each such item with
+// the step and its error. The other lists are never null in JSON.
 type Report struct {
 	Time        time.Time `json:"time"`
 	VIN         string    `json:"vin"`
@@ -42,19 +46,55 @@ type Report struct {
 	Protocol    string    `json:"protocol"`
 	ElapsedMS   int64     `json:"elapsed_ms"`
 	Lang        string    `json:"lang"`
-	// MIL is on when any ECU reports it on (PID 01 bit A7).
-	MIL     bool        `json:"mil"`
+	// MIL is on when any ECU reports it on (PID 01 bit A7), off only when the readiness step
+	// read every ECU's 0101; nil (unknown) otherwise.
+	MIL     *bool       `json:"mil"`
 	Adapter Profile     `json:"adapter"`
 	ECUs    []ECUReport `json:"ecus"`
 	DTCs    DTCLists    `json:"dtcs"`
-	// Readiness is the aggregate over every ECU; per-ECU detail is in ECUs[].readiness.
-	Readiness    Readiness     `json:"readiness"`
+	// Readiness is the aggregate over every ECU, nil (unknown) unless the readiness step
+	// succeeded; per-ECU detail is in ECUs[].readiness.
+	Readiness    *Readiness    `json:"readiness"`
 	OdometerKM   *float64      `json:"odometer_km,omitempty"`
 	FreezeFrames []FreezeFrame `json:"freeze_frames"`
 	Live         []Value       `json:"live"`
 	Warnings     []string      `json:"warnings"`
 	Steps        []Step        `json:"steps"`
-	Audit        []Exchange    `json:"audit"`
+	// Unread lists what the scan could not read of MIL, readiness and DTCs; absent when all
+	// was read.
+	Unread []Unread   `json:"unread,omitempty"`
+	Audit  []Exchange `json:"audit"`
+}
+
+// Unread is one item of the report that is unknown because its step did not read it.
+type Unread struct {
+	// Item is "mil", "readiness", "dtcs_stored", "dtcs_pending" or "dtcs_permanent".
+	Item string `json:"item"`
+	// Step is the step that reads it, Status that step's status (StepFailed, StepSkipped,
+	// StepNotSupported, or StepNotRun when the scan stopped before it).
+	Step   string `json:"step"`
+	Status string `json:"status"`
+	// Reason is the step's error, or why it sent nothing.
+	Reason string `json:"reason"`
+}
+
+// Unread items.
+const (
+	ItemMIL           = "mil"
+	ItemReadiness     = "readiness"
+	ItemDTCsStored    = "dtcs_stored"
+	ItemDTCsPending   = "dtcs_pending"
+	ItemDTCsPermanent = "dtcs_permanent"
+)
+
+// IsUnread reports whether item is unknown.
+func (r *Report) IsUnread(item string) bool {
+	for _, u := range r.Unread {
+		if u.Item == item {
+			return true
+		}
+	}
+	return false
 }
 
 // ECUReport is what one responding ECU said about itself.
@@ -72,7 +112,8 @@ type ECUReport struct {
 	sup01, sup09, sup02 PIDSet
 }
 
-// DTCLists are the codes of every ECU by service.
+// DTCLists are the codes of every ECU by service. A list is nil (JSON null) when its service
+// was not read (see Report.Unread), empty when the car has no such code.
 type DTCLists struct {
 	Stored    []DTC `json:"stored"`    // service 03, confirmed
 	Pending   []DTC `json:"pending"`   // service 07
@@ -93,6 +134,8 @@ const (
 	StepNotSupported = "not_supported" // NO DATA or a negative answer: the car does not offer it
 	StepSkipped      = "skipped"       // the bitmaps say nothing here is supported; nothing sent
 	StepFailed       = "failed"        // adapter or bus error, or malformed answers
+	// StepNotRun marks, in Unread only, a step the scan stopped before.
+	StepNotRun = "not_run"
 )
 
 // Step is one stage of the scan plan with its timing.
@@ -179,8 +222,7 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 	start := s.now()
 	s.r = &Report{
 		Time: start, Lang: lang, ExpectedVIN: opts.ExpectedVIN,
-		ECUs: []ECUReport{}, DTCs: DTCLists{Stored: []DTC{}, Pending: []DTC{}, Permanent: []DTC{}},
-		Readiness: Readiness{Supported: []string{}, Incomplete: []string{}}, FreezeFrames: []FreezeFrame{},
+		ECUs: []ECUReport{}, FreezeFrames: []FreezeFrame{},
 		Live: []Value{}, Warnings: []string{}, Steps: []Step{}, Audit: []Exchange{},
 	}
 
@@ -225,6 +267,7 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 
 func (s *scanner) finish(start time.Time) {
 	var per []MonitorStatus
+	milOn := false
 	for _, id := range s.ecuIDs() {
 		e := s.ecus[id]
 		e.Supported01 = e.sup01.HexList()
@@ -232,7 +275,7 @@ func (s *scanner) finish(start time.Time) {
 		s.r.ECUs = append(s.r.ECUs, *e)
 		if e.Readiness != nil {
 			per = append(per, *e.Readiness)
-			s.r.MIL = s.r.MIL || e.Readiness.MIL
+			milOn = milOn || e.Readiness.MIL
 			// 0101 counts the confirmed codes too; a difference points at a lost frame or a
 			// legacy answer read as one message (python-OBD #284).
 			if n, ok := s.stored[id]; ok && n != e.Readiness.DTCCount {
@@ -240,9 +283,60 @@ func (s *scanner) finish(start time.Time) {
 			}
 		}
 	}
-	s.r.Readiness = AggregateReadiness(per)
-	for _, l := range []*[]DTC{&s.r.DTCs.Stored, &s.r.DTCs.Pending, &s.r.DTCs.Permanent} {
-		slices.SortStableFunc(*l, func(a, b DTC) int { return strings.Compare(a.ECU, b.ECU) })
+	steps := map[string]Step{}
+	for _, st := range s.r.Steps {
+		steps[st.Name] = st
+	}
+	// A step read its item when it ran to the end without failing and asked the car: ok, or
+	// not supported (NO DATA, a negative answer — an answer). 0101 unsupported or never sent
+	// leaves the MIL and readiness unknown all the same.
+	read := func(item, step string, needAnswer bool) bool {
+		st, ran := steps[step]
+		u := Unread{Item: item, Step: step, Status: st.Status, Reason: st.Error}
+		switch {
+		case !ran:
+			u.Status, u.Reason = StepNotRun, "the scan stopped before this step"
+		case st.Status == StepOK, st.Status == StepNotSupported && !needAnswer:
+			return true
+		case st.Status == StepSkipped:
+			u.Reason = "not requested: no ECU lists it as supported"
+			if b := steps["supported_pids_01"]; b.Status == StepFailed {
+				u.Reason += " (supported_pids_01 failed: " + b.Error + ")"
+			}
+		case st.Status == StepNotSupported:
+			u.Reason = "no ECU answered it: " + strings.Join(st.Notes, "; ")
+		}
+		s.r.Unread = append(s.r.Unread, u)
+		return false
+	}
+	if read(ItemMIL, "readiness", true) {
+		s.r.MIL = &milOn
+	} else if milOn {
+		// An ECU that did answer said on: that much is known even if another failed.
+		s.r.MIL = &milOn
+		s.r.Unread = s.r.Unread[:len(s.r.Unread)-1]
+	}
+	if read(ItemReadiness, "readiness", true) {
+		agg := AggregateReadiness(per)
+		s.r.Readiness = &agg
+	}
+	for _, l := range []struct {
+		item, step string
+		list       *[]DTC
+	}{
+		{ItemDTCsStored, "dtcs_stored", &s.r.DTCs.Stored},
+		{ItemDTCsPending, "dtcs_pending", &s.r.DTCs.Pending},
+		{ItemDTCsPermanent, "dtcs_permanent", &s.r.DTCs.Permanent},
+	} {
+		slices.SortStableFunc(*l.list, func(a, b DTC) int { return strings.Compare(a.ECU, b.ECU) })
+		switch {
+		case !read(l.item, l.step, false):
+			if len(*l.list) == 0 {
+				*l.list = nil // unknown; codes that did come in stay, flagged by Unread
+			}
+		case *l.list == nil:
+			*l.list = []DTC{}
+		}
 	}
 	slices.SortStableFunc(s.r.FreezeFrames, func(a, b FreezeFrame) int { return strings.Compare(a.ECU, b.ECU) })
 	s.r.ElapsedMS = s.now().Sub(start).Milliseconds()

@@ -42,9 +42,30 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 	if r.Adapter.Version != "" {
 		line(t("Adapter", "适配器"), r.Adapter.Version)
 	}
-	mil := t("off", "熄灭")
-	if r.MIL {
+	// unknown says why an item was not read, so nobody takes it for "off" or "none".
+	unknown := func(item string) string {
+		for _, u := range r.Unread {
+			if u.Item != item {
+				continue
+			}
+			if u.Status == StepFailed {
+				return t("unknown (step failed: ", "未知（步骤失败：") + u.Step + ": " + oneLine(u.Reason) + t(")", "）")
+			}
+			return t("unknown (not read: step ", "未知（未读取：步骤 ") + u.Step + " " + u.Status + ": " + oneLine(u.Reason) + t(")", "）")
+		}
+		return ""
+	}
+	var mil string
+	switch {
+	case r.MIL == nil:
+		mil = unknown(ItemMIL)
+		if mil == "" {
+			mil = t("unknown", "未知")
+		}
+	case *r.MIL:
 		mil = t("ON", "点亮")
+	default:
+		mil = t("off", "熄灭")
 	}
 	line(t("MIL", "故障灯"), mil)
 	if r.OdometerKM != nil {
@@ -85,7 +106,20 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 			b.WriteString(row + "\n")
 		}
 	}
-	if !any {
+	var unread []string
+	for _, k := range []struct{ item, name string }{
+		{ItemDTCsStored, t("stored", "已确认")}, {ItemDTCsPending, t("pending", "待定")}, {ItemDTCsPermanent, t("permanent", "永久")},
+	} {
+		if u := unknown(k.item); u != "" {
+			unread = append(unread, "  "+padRight(k.name, 9)+" "+u+"\n")
+		}
+	}
+	switch {
+	case len(unread) > 0:
+		for _, u := range unread {
+			b.WriteString(u)
+		}
+	case !any:
 		b.WriteString("  " + t("none", "无") + "\n")
 	}
 
@@ -108,9 +142,16 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 			b.WriteString("    " + padRight(MonitorLabel(m.Name, lang), 28) + " " + st + "\n")
 		}
 	}
-	if !wrote {
+	switch {
+	case r.Readiness == nil:
+		u := unknown(ItemReadiness)
+		if u == "" {
+			u = t("unknown", "未知")
+		}
+		b.WriteString("  " + u + "\n")
+	case !wrote:
 		b.WriteString("  " + t("not reported", "未读取到") + "\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "  %s %d / %d\n", t("Incomplete monitors:", "未完成监测项："), len(r.Readiness.Incomplete), len(r.Readiness.Supported))
 	}
 
@@ -139,6 +180,11 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// oneLine keeps an adapter's error (which may quote its raw reply) on one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 func pidLabel(v Value, lang string) string {

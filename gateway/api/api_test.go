@@ -46,7 +46,7 @@ func (f *fakeBays) Status(name string) (BayStatus, error) {
 	if name != "bay1" {
 		return BayStatus{}, fmt.Errorf("%w: %q", ErrNoBay, name)
 	}
-	return BayStatus{Name: "bay1", State: "ready", Adapter: "/dev/pts/9@38400 ELM327 v1.5", Vehicle: &Vehicle{VIN: carVIN, MIL: true}}, nil
+	return BayStatus{Name: "bay1", State: "ready", Adapter: "/dev/pts/9@38400 ELM327 v1.5", Vehicle: &Vehicle{VIN: carVIN, MIL: new(true)}}, nil
 }
 
 func (f *fakeBays) Scan(ctx context.Context, name string) error {

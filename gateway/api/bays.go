@@ -39,7 +39,7 @@ type BayStatus struct {
 // Vehicle is what the bay knows of the car connected to it.
 type Vehicle struct {
 	VIN string `json:"vin,omitempty"`
-	MIL bool   `json:"mil"`
+	MIL *bool  `json:"mil"` // null when the last scan could not read it
 }
 
 // ClearRequest is the body of POST /bays/{bay}/clear-dtcs.
@@ -58,7 +58,7 @@ type ClearResult struct {
 	ScanBefore string `json:"scan_before,omitempty"` // stored scan ids
 	ScanAfter  string `json:"scan_after,omitempty"`
 	Order      string `json:"order,omitempty"`
-	MILAfter   bool   `json:"mil_after"`
+	MILAfter   *bool  `json:"mil_after"` // null when the scan after the clear could not read it
 }
 
 // LiveValues is one sample of live data, keyed by PID name with the unit in the name

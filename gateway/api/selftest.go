@@ -22,7 +22,9 @@ type SelfTests interface {
 	Abort(bay string) error
 	Progress(ctx context.Context, bay string) (<-chan any, error)
 	// OBDCheck judges the bay's last scan as an inspection station would (MIL, DTCs,
-	// readiness, VIN against the work order).
+	// readiness, VIN against the work order): verdict pass, fail, or cannot_judge when the
+	// scan could not read the MIL, DTCs or readiness — then the car was neither passed nor
+	// failed, and the values not read are null.
 	OBDCheck(bay string) (any, error)
 }
 

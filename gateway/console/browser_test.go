@@ -57,13 +57,13 @@ func newFakeBays() *fakeBays {
 	odo := 86412.0
 	return &fakeBays{state: "ready", live: map[chan api.LiveValues]struct{}{}, report: obd.Report{
 		Time: time.Date(2026, 11, 22, 3, 0, 0, 0, time.UTC), VIN: carVIN, VINValid: true,
-		Protocol: "ISO 15765-4 CAN (11 bit ID, 500 kbaud)", ElapsedMS: 4200, Lang: "zh", MIL: true,
+		Protocol: "ISO 15765-4 CAN (11 bit ID, 500 kbaud)", ElapsedMS: 4200, Lang: "zh", MIL: new(true),
 		DTCs: obd.DTCLists{
 			Stored:    []obd.DTC{{Code: "P0420", ECU: "7E8", Service: 0x03, Description: obd.DescribeDTC("P0420", "zh")}},
 			Pending:   []obd.DTC{{Code: "P0171", ECU: "7E8", Service: 0x07, Description: obd.DescribeDTC("P0171", "zh")}},
 			Permanent: []obd.DTC{},
 		},
-		Readiness:  obd.Readiness{Supported: []string{obd.MonMisfire, obd.MonFuelSystem, obd.MonCatalyst, obd.MonOxygenSensor}, Incomplete: []string{obd.MonCatalyst}},
+		Readiness:  &obd.Readiness{Supported: []string{obd.MonMisfire, obd.MonFuelSystem, obd.MonCatalyst, obd.MonOxygenSensor}, Incomplete: []string{obd.MonCatalyst}},
 		OdometerKM: &odo,
 		FreezeFrames: []obd.FreezeFrame{{ECU: "7E8", Frame: 0, DTC: "P0420", Values: []obd.Value{
 			{PID: 0x0C, Name: "engine_rpm", Unit: "r/min", Value: 2150},

@@ -16,6 +16,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/emission/emissiontest"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // fakeSelfTests stands in for the daemon's self-test runner: it records what the console asks
@@ -415,8 +416,8 @@ func testOBDCheck(t *testing.T, browser context.Context) {
 
 	// After the repair: the MIL off and no code; checking again says so.
 	e.bays.mu.Lock()
-	e.bays.report.MIL = false
-	e.bays.report.DTCs.Stored = nil
+	e.bays.report.MIL = new(false)
+	e.bays.report.DTCs.Stored = e.bays.report.DTCs.Stored[:0] // read, and none
 	after := emission.CheckOBD(emission.OBDInputFromScan(&e.bays.report, carVIN))
 	e.bays.mu.Unlock()
 	if !after.Pass {
@@ -427,6 +428,41 @@ func testOBDCheck(t *testing.T, browser context.Context) {
 		p.waitText(fmt.Sprintf(`[data-role=obd-lines] tr[data-rule="%s"][data-status="%s"]`, l.Rule, l.Status), l.EN)
 	}
 	p.waitText("[data-role=obd-result]", "Pass")
+
+	// An adapter that lost the bus after connecting: the MIL, the codes and the readiness were
+	// not read. The check cannot judge the car (neither pass nor fail) and the scan shows
+	// unknown, never off or none.
+	e.bays.mu.Lock()
+	e.bays.report.MIL, e.bays.report.Readiness = nil, nil
+	e.bays.report.DTCs = obd.DTCLists{}
+	e.bays.report.Unread = nil
+	for _, item := range []string{obd.ItemMIL, obd.ItemReadiness, obd.ItemDTCsStored, obd.ItemDTCsPending, obd.ItemDTCsPermanent} {
+		step := map[string]string{obd.ItemMIL: "readiness", obd.ItemReadiness: "readiness"}[item]
+		if step == "" {
+			step = item
+		}
+		e.bays.report.Unread = append(e.bays.report.Unread, obd.Unread{Item: item, Step: step, Status: obd.StepFailed, Reason: "elm327: can error"})
+	}
+	broken := emission.CheckOBD(emission.OBDInputFromScan(&e.bays.report, carVIN))
+	e.bays.mu.Unlock()
+	if broken.Verdict != emission.CannotJudge {
+		t.Fatalf("check of a scan that read nothing: %+v", broken)
+	}
+	p.click("[data-act=obd-recheck]")
+	p.waitText(`[data-role=obd-result][data-verdict="cannot_judge"]`, "Cannot judge (communication)")
+	p.waitText(`[data-role=obd-lines] tr[data-rule="communication"][data-status="fail"]`, "cannot judge")
+	p.goTo(e.url + "/#/") // and back, so the bay page renders the new last scan
+	p.waitText(`[data-bay="bay1"] [data-mil="unknown"]`, "unknown")
+	p.goTo(e.url + "/#/bays/bay1")
+	p.waitText(`[data-role=mil][data-mil="unknown"]`, "unknown")
+	p.waitText("[data-role=dtcs-unread]", "step failed")
+	p.waitText("[data-role=readiness-unread]", "unknown")
+	if n := p.eval(`String(document.querySelectorAll("[data-role=dtcs]").length)`); n != "0" {
+		t.Errorf("the scan shows a DTC list (%s) for codes that were not read", n)
+	}
+	p.click("#lang")
+	p.waitText(`[data-role=obd-result][data-verdict="cannot_judge"]`, "无法判定（通讯）")
+	p.waitText(`[data-role=mil][data-mil="unknown"]`, "未知")
 }
 
 // accelRun runs the real free-acceleration procedure on the fake clock: three purges, then

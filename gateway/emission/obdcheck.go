@@ -2,6 +2,7 @@ package emission
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/obdgw/obdgw/obd"
@@ -15,6 +16,10 @@ type OBDInput struct {
 	// found), 3 连接后不能通讯 (connected, no communication).
 	CommunicationOK bool
 	FailureReason   int
+	// Unread is what the scan could not read (obd.Report.Unread): the MIL, the readiness
+	// monitors or a DTC service. MIL, DTCs and Incomplete then hold no reading, and the check
+	// cannot judge the car, whatever CommunicationOK says.
+	Unread []obd.Unread
 	// NoOBD: the vehicle has no OBD (older than the OBD requirement); O_RESULT becomes 3.
 	NoOBD bool
 
@@ -63,16 +68,41 @@ const (
 
 // OBDCheck is the outcome of CheckOBD: one line per rule, the overall result and the
 // HJ 1238 ODS_A7 fields an inspection record carries.
+//
+// Verdict is Pass, Fail, or CannotJudge when there was no communication or the MIL, the DTCs or
+// the readiness monitors were not read (Unread): the car was neither passed nor failed, the
+// bay must scan again. Pass is true only for Pass (and a car without OBD).
 type OBDCheck struct {
+	Verdict Verdict     `json:"verdict"`
 	Pass    bool        `json:"pass"`
 	OResult int         `json:"o_result"`
 	Lines   []CheckLine `json:"lines"`
-	A7      OBDA7       `json:"ods_a7"`
-	// Inputs kept for the record's diagnosis section.
+	// A7 are the record's fields. For an item in Unread its A7 value (FAULT_LIGHT,
+	// FAULT_CODE_NUM, READY_STATE_UNDONE) is a zero placeholder, not a reading: a record
+	// leaves it empty.
+	A7 OBDA7 `json:"ods_a7"`
+	// Inputs kept for the record's diagnosis section. DTCs is nil (JSON null) when the stored
+	// codes were not read, Incomplete when the readiness monitors were not.
 	DTCs         []string          `json:"dtcs"`
 	DTCText      map[string]string `json:"dtc_text,omitempty"`
 	Incomplete   []string          `json:"incomplete"`
 	Calibrations []Calibration     `json:"calibrations"`
+	// Unread is what the scan could not read, with the step and its error.
+	Unread []obd.Unread `json:"unread,omitempty"`
+}
+
+// Read reports whether item (obd.ItemMIL, obd.ItemReadiness, obd.ItemDTCsStored, …) was
+// read, so its value in the check is a reading.
+func (c OBDCheck) Read(item string) bool {
+	if c.Verdict == "" || c.Verdict == CannotJudge && len(c.Unread) == 0 {
+		return false // not a check, or no communication at all: nothing was read
+	}
+	for _, u := range c.Unread {
+		if u.Item == item {
+			return false
+		}
+	}
+	return true
 }
 
 // OBDA7 are the ODS_A7_OBD_INSPECTION_INFO fields (names confirmed, im-emission.md §8.2; the
@@ -94,12 +124,15 @@ type OBDA7 struct {
 // (im-emission.md §8.1, confirmed from I-station code).
 const MaxIncompleteMonitors = 2
 
-// CheckOBD applies the inspection-station OBD rules (im-emission.md §8.1): no communication,
-// MIL on, any DTC and more than two incomplete readiness monitors fail; a VIN read over OBD that
-// differs from the work order's fails; CALID and CVN both empty is a warning.
+// CheckOBD applies the inspection-station OBD rules (im-emission.md §8.1): MIL on, any DTC and
+// more than two incomplete readiness monitors fail; a VIN read over OBD that differs from the
+// work order's fails; CALID and CVN both empty is a warning. No communication, or a MIL, DTC
+// or readiness read that failed, cannot be judged (CannotJudge): a value that was not read is
+// never taken as off, none or complete.
 func CheckOBD(in OBDInput) OBDCheck {
 	dtcs := uniqueUpper(in.DTCs)
-	out := OBDCheck{DTCs: dtcs, DTCText: in.DTCText, Incomplete: append([]string{}, in.Incomplete...), Calibrations: append([]Calibration{}, in.Calibrations...)}
+	out := OBDCheck{DTCs: dtcs, DTCText: in.DTCText, Incomplete: append([]string{}, in.Incomplete...), Calibrations: append([]Calibration{}, in.Calibrations...),
+		Unread: append([]obd.Unread(nil), in.Unread...)}
 	add := func(rule, status, zh, en string) {
 		out.Lines = append(out.Lines, CheckLine{Rule: rule, Status: status, Text: Text{ZH: zh, EN: en}})
 	}
@@ -117,23 +150,13 @@ func CheckOBD(in OBDInput) OBDCheck {
 
 	if in.NoOBD {
 		add("communication", "not_checked", "车辆无 OBD", "the vehicle has no OBD")
-		out.OResult, out.Pass = OResultNoOBD, true
+		out.OResult, out.Pass, out.Verdict = OResultNoOBD, true, Pass
 		out.A7.Result = out.OResult
+		out.Unread = nil
 		return out
 	}
-	if !in.CommunicationOK {
-		out.A7.FailureReason = fmt.Sprint(in.FailureReason)
-		if in.FailureReason < 1 || in.FailureReason > 3 {
-			out.A7.FailureReason = "3"
-		}
-		zh := map[string]string{"1": "接口损坏", "2": "找不到接口", "3": "连接后不能通讯"}[out.A7.FailureReason]
-		en := map[string]string{"1": "the diagnostic socket is damaged", "2": "the diagnostic socket was not found", "3": "connected, but the car does not answer"}[out.A7.FailureReason]
-		add("communication", "fail", "OBD 通讯失败："+zh, "OBD communication failed: "+en+" (is the ignition on?)")
-		for _, r := range []string{"mil", "dtc", "readiness", "vin", "calid_cvn"} {
-			add(r, "not_checked", "通讯失败，未检查", "not checked: no communication")
-		}
-		out.OResult = OResultFail
-		out.A7.Result = out.OResult
+	if !in.CommunicationOK || len(in.Unread) > 0 {
+		cannotJudge(in, &out)
 		return out
 	}
 	out.A7.CommunicationNormal = 1
@@ -194,11 +217,87 @@ func CheckOBD(in OBDInput) OBDCheck {
 	}
 
 	out.Pass = !fail
-	out.OResult = OResultPass
+	out.OResult, out.Verdict = OResultPass, Pass
 	if fail {
-		out.OResult = OResultFail
+		out.OResult, out.Verdict = OResultFail, Fail
 	}
 	out.A7.Result = out.OResult
+	return out
+}
+
+// cannotJudge ends a check whose car could not be read: no communication at all, or the MIL,
+// DTCs or readiness not read (in.Unread). The communication line fails and says why; the
+// rules over values that were not read are not checked. HJ 1238 records this as communication
+// 0 with a failure reason (3 连接后不能通讯 when the adapter connected) and O_RESULT 0; the
+// verdict says the car itself was not judged.
+func cannotJudge(in OBDInput, out *OBDCheck) {
+	add := func(rule, status, zh, en string) {
+		out.Lines = append(out.Lines, CheckLine{Rule: rule, Status: status, Text: Text{ZH: zh, EN: en}})
+	}
+	out.Verdict, out.Pass, out.OResult = CannotJudge, false, OResultFail
+	out.A7.CommunicationNormal, out.A7.Result = 0, OResultFail
+	out.A7.FailureReason = fmt.Sprint(in.FailureReason)
+	if in.FailureReason < 1 || in.FailureReason > 3 {
+		out.A7.FailureReason = "3"
+	}
+	unread := map[string]obd.Unread{}
+	var why []string
+	for _, u := range in.Unread {
+		if _, seen := unread[u.Item]; !seen {
+			why = append(why, unreadText(u))
+		}
+		unread[u.Item] = u
+	}
+	if len(in.Unread) > 0 {
+		reasons := strings.Join(slices.Compact(why), "; ")
+		add("communication", "fail", "无法判定（通讯）：未能读取 "+strings.Join(unreadItems(in.Unread, "zh"), "、")+"："+reasons+"。请重新插好诊断接头后再扫描",
+			"cannot judge (communication): the car's "+strings.Join(unreadItems(in.Unread, "en"), ", ")+" could not be read: "+reasons+"; reseat the adapter and scan again")
+	} else {
+		zh := map[string]string{"1": "接口损坏", "2": "找不到接口", "3": "连接后不能通讯"}[out.A7.FailureReason]
+		en := map[string]string{"1": "the diagnostic socket is damaged", "2": "the diagnostic socket was not found", "3": "connected, but the car does not answer"}[out.A7.FailureReason]
+		add("communication", "fail", "无法判定（通讯）：OBD 通讯失败："+zh, "cannot judge (communication): OBD communication failed: "+en+" (is the ignition on?)")
+	}
+	// What was not read has no value: unknown, not off or none (the A7 zeros are placeholders).
+	if _, ok := unread[obd.ItemMIL]; ok || len(in.Unread) == 0 {
+		out.A7.FaultLight = 0
+	}
+	if _, ok := unread[obd.ItemDTCsStored]; ok || len(in.Unread) == 0 {
+		out.DTCs, out.DTCText, out.A7.FaultCodeNum = nil, nil, 0
+	}
+	if _, ok := unread[obd.ItemReadiness]; ok || len(in.Unread) == 0 {
+		out.Incomplete, out.A7.ReadyStateUndone = nil, 0
+	}
+	for _, r := range []string{"mil", "dtc", "readiness", "vin", "calid_cvn"} {
+		add(r, "not_checked", "无法判定，未检查", "not checked: cannot judge (communication)")
+	}
+}
+
+// unreadText is one unread item's step and error, on one line.
+func unreadText(u obd.Unread) string {
+	return strings.Join(strings.Fields(u.Step+" "+u.Status+": "+u.Reason), " ")
+}
+
+// unreadItems names the unread items for people, each once.
+func unreadItems(us []obd.Unread, lang string) []string {
+	names := map[string][2]string{
+		obd.ItemMIL: {"MIL", "故障指示灯"}, obd.ItemReadiness: {"readiness monitors", "就绪状态"},
+		obd.ItemDTCsStored: {"stored trouble codes", "已确认故障码"}, obd.ItemDTCsPending: {"pending trouble codes", "待定故障码"},
+		obd.ItemDTCsPermanent: {"permanent trouble codes", "永久故障码"},
+	}
+	var out []string
+	for _, u := range us {
+		n, ok := names[u.Item]
+		if !ok {
+			n = [2]string{u.Item, u.Item}
+		}
+		s := n[0]
+		if lang == "zh" {
+			s = n[1]
+		}
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
 	return out
 }
 
@@ -240,16 +339,32 @@ func uniqueUpper(in []string) []string {
 }
 
 // OBDInputFromScan fills the check's input from a full scan (obd.Scan). A nil report (the car
-// did not answer the first request) is a communication failure, reason 3 (连接后不能通讯).
-// DTCs are the stored (confirmed, service 03) codes, the ones the inspection rule counts.
+// did not answer the first request) is a communication failure, reason 3 (连接后不能通讯); so is
+// a report whose MIL, readiness or DTC reads did not succeed (rep.Unread, carried along):
+// communication is OK only when all of them were read. DTCs are the stored (confirmed,
+// service 03) codes, the ones the inspection rule counts.
 func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 	in := OBDInput{VINExpected: vinExpected}
 	if rep == nil {
 		in.FailureReason = 3
 		return in
 	}
-	in.CommunicationOK = true
-	in.MIL = rep.MIL
+	in.Unread = append([]obd.Unread(nil), rep.Unread...)
+	// A report that lacks a value without saying why (built by hand, or cut short) has not
+	// read it all the same.
+	for _, m := range []struct {
+		item    string
+		missing bool
+	}{{obd.ItemMIL, rep.MIL == nil}, {obd.ItemReadiness, rep.Readiness == nil}, {obd.ItemDTCsStored, rep.DTCs.Stored == nil}} {
+		if m.missing && !rep.IsUnread(m.item) {
+			in.Unread = append(in.Unread, obd.Unread{Item: m.item, Status: obd.StepNotRun, Reason: "not in the scan report"})
+		}
+	}
+	in.CommunicationOK = len(in.Unread) == 0
+	if !in.CommunicationOK {
+		in.FailureReason = 3
+	}
+	in.MIL = rep.MIL != nil && *rep.MIL
 	for _, d := range rep.DTCs.Stored {
 		in.DTCs = append(in.DTCs, d.Code)
 		if d.Description != "" {
@@ -259,7 +374,9 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 			in.DTCText[strings.ToUpper(d.Code)] = d.Description
 		}
 	}
-	in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
+	if rep.Readiness != nil {
+		in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
+	}
 	in.VINRead = rep.VIN
 	for _, e := range rep.ECUs {
 		n := max(len(e.CALIDs), len(e.CVNs))

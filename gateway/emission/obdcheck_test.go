@@ -74,6 +74,13 @@ func TestCheckOBDRules(t *testing.T) {
 			if !found {
 				t.Errorf("no line says %q: %+v", c.text, got.Lines)
 			}
+			verdict := map[bool]Verdict{true: Pass, false: Fail}[c.pass]
+			if c.name == "no communication" {
+				verdict = CannotJudge // neither a pass nor a fail of the car
+			}
+			if got.Verdict != verdict {
+				t.Errorf("verdict %q, want %q", got.Verdict, verdict)
+			}
 			if !c.pass && len(got.Failures()) == 0 {
 				t.Error("failed check without failure lines")
 			}
@@ -109,10 +116,11 @@ func TestOBDInputFromScan(t *testing.T) {
 		t.Fatal(err)
 	}
 	ms.ECU = "7E8"
+	agg := obd.AggregateReadiness([]obd.MonitorStatus{ms})
 	rep := &obd.Report{
-		VIN: vin, MIL: ms.MIL,
+		VIN: vin, MIL: &ms.MIL,
 		DTCs:      obd.DTCLists{Stored: []obd.DTC{{Code: "P0420", ECU: "7E8"}, {Code: "P0171", ECU: "7E8"}}, Pending: []obd.DTC{{Code: "P0300"}}},
-		Readiness: obd.AggregateReadiness([]obd.MonitorStatus{ms}),
+		Readiness: &agg,
 		ECUs:      []obd.ECUReport{{ID: "7E8", CALIDs: []string{"10190196", "JMB*36761500"}, CVNs: []string{"000087DE"}}},
 	}
 	in := OBDInputFromScan(rep, vin)

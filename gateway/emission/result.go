@@ -60,6 +60,9 @@ const (
 	Refused Verdict = "refused" // the data does not allow a judgement; Reasons say why
 	Aborted Verdict = "aborted" // stopped by the operator (context cancelled)
 	Error   Verdict = "error"   // the rig or the link failed; the error says what
+	// CannotJudge is the OBD check's verdict when the car could not be read (no communication,
+	// or the MIL, DTCs or readiness were not read): neither a pass nor a fail of the car.
+	CannotJudge Verdict = "cannot_judge"
 )
 
 // Judged reports whether the verdict is a judgement (pass or fail).

@@ -92,8 +92,11 @@ type ScanRef struct {
 	At   time.Time `json:"at"`
 	Bay  string    `json:"bay,omitempty"`
 	VIN  string    `json:"vin,omitempty"`
-	MIL  bool      `json:"mil"`
+	MIL  *bool     `json:"mil"` // nil (null) when the scan could not read it
 	DTCs []ScanDTC `json:"dtcs"`
+	// Unread names what the scan could not read (obd.Report.Unread items: "mil", "readiness",
+	// "dtcs_stored", …): DTCs then lists only the codes that were read.
+	Unread []string `json:"unread,omitempty"`
 	// Note says why the scan was taken when it matters ("before clear", "after clear").
 	Note string `json:"note,omitempty"`
 }

@@ -33,6 +33,9 @@ const maxReportBytes = 2 << 20
 
 func scanRef(id, bay, note string, rep *obd.Report) ScanRef {
 	r := ScanRef{ID: id, At: rep.Time, Bay: bay, MIL: rep.MIL, Note: note, DTCs: []ScanDTC{}}
+	for _, u := range rep.Unread {
+		r.Unread = append(r.Unread, u.Item)
+	}
 	if ehr.ValidVINSyntax(strings.ToUpper(rep.VIN)) {
 		r.VIN = strings.ToUpper(rep.VIN)
 	}

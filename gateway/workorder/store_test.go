@@ -95,7 +95,7 @@ func exampleOrder() NewOrder {
 
 func exampleScan(vin string) obd.Report {
 	return obd.Report{
-		Time: time.Date(2024, 3, 11, 3, 0, 0, 0, time.UTC), VIN: vin, VINValid: true, MIL: true,
+		Time: time.Date(2024, 3, 11, 3, 0, 0, 0, time.UTC), VIN: vin, VINValid: true, MIL: new(true),
 		DTCs: obd.DTCLists{
 			Stored: []obd.DTC{
 				{Code: "P0420", ECU: "7E8", Description: "催化器效率低于阈值(第1排)"},

@@ -147,7 +147,7 @@ func checkPetrol(t testing.TB, rep *obd.Report, withTCU bool) {
 	if rep.VIN != "LK6ADCE15PB405127" || !rep.VINValid {
 		t.Errorf("VIN %q valid=%v", rep.VIN, rep.VINValid)
 	}
-	if !rep.MIL {
+	if rep.MIL == nil || !*rep.MIL {
 		t.Error("MIL should be on")
 	}
 	stored := []code{{"P0420", "7E8"}, {"P0171", "7E8"}}
@@ -429,7 +429,7 @@ func TestClearOnceThroughTheDriver(t *testing.T) {
 	}
 	wantCodes(t, "stored after clear", rep.DTCs.Stored)
 	wantCodes(t, "permanent after clear", rep.DTCs.Permanent, code{"P0420", "7E8"})
-	if rep.MIL || len(rep.Readiness.Incomplete) != len(rep.Readiness.Supported) {
+	if rep.MIL == nil || *rep.MIL || rep.Readiness == nil || len(rep.Readiness.Incomplete) != len(rep.Readiness.Supported) {
 		t.Errorf("after a clear: MIL %v, readiness %+v", rep.MIL, rep.Readiness)
 	}
 }

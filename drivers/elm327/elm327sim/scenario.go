@@ -128,6 +128,10 @@ type Faults struct {
 	// DisconnectAfter: after this many replies the link drops in the middle of the next one
 	// (Serve returns ErrDisconnected). 0 = never.
 	DisconnectAfter int `yaml:"disconnect_after"`
+	// FailAfterConnect: once the bus is up, every OBD request but 0100 (what an adapter
+	// connects with) is answered with this line instead of data — "CAN ERROR", "?" or garbage —
+	// like an adapter that loses the bus after a good connect. "" = never.
+	FailAfterConnect string `yaml:"fail_after_connect"`
 }
 
 //go:embed scenarios/*.yaml
@@ -343,6 +347,9 @@ func compile(sc Scenario) (*vehicle, error) {
 	}
 	if sc.Faults.LVResetAfter < 0 {
 		return nil, scenarioErr("faults.lv_reset_after", "must not be negative")
+	}
+	if strings.ContainsAny(sc.Faults.FailAfterConnect, "\r\n>") {
+		return nil, scenarioErr("faults.fail_after_connect", "%q: one line, without '>'", sc.Faults.FailAfterConnect)
 	}
 	if sc.Faults.DisconnectAfter < 0 {
 		return nil, scenarioErr("faults.disconnect_after", "must not be negative")

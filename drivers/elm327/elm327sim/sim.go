@@ -675,6 +675,9 @@ func (s *Sim) obdCommand(cmd string) error {
 			return err
 		}
 	}
+	if w := s.v.faults.FailAfterConnect; w != "" && !(len(data) == 2 && data[0] == 0x01 && data[1] == 0x00) {
+		return s.reply(w)
+	}
 	if data[0] == 0x04 && len(data) == 1 {
 		s.count(func(st *Stats) { st.Clears++ })
 	}

@@ -646,3 +646,28 @@ func TestServeTwiceAtOnce(t *testing.T) {
 		t.Errorf("second Serve: %v", err)
 	}
 }
+
+// fail_after_connect: the connect (0100, with or without a count digit) goes through; every
+// other OBD request draws the configured line instead of data, AT commands still work.
+func TestFailAfterConnect(t *testing.T) {
+	for _, word := range []string{"CAN ERROR", "?", "#%&!x"} {
+		sc := fast(t, "petrol")
+		sc.Faults.FailAfterConnect = word
+		h := start(t, sc)
+		h.setup("ATZ", "ATE0", "ATH1", "ATSP6")
+		if got := h.cmd("0100"); !strings.HasPrefix(got, "7E8 06 41 00") {
+			t.Errorf("%s: 0100 = %q, want the bitmap", word, got)
+		}
+		if got := h.cmd("01002"); !strings.HasPrefix(got, "7E8 06 41 00") {
+			t.Errorf("%s: 01002 = %q, want the bitmap", word, got)
+		}
+		for _, c := range []string{"0101", "03", "07", "0A", "0902", "0120"} {
+			if got := h.cmd(c); got != word+"\r\r" {
+				t.Errorf("%s: %s = %q", word, c, got)
+			}
+		}
+		if got := h.cmd("ATRV"); got != "12.6V\r\r" {
+			t.Errorf("%s: ATRV = %q", word, got)
+		}
+	}
+}

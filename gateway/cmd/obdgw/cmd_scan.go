@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ func init() {
 func runScan(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "scan", "--port ADDR [--json] [--lang zh|en] [--timeout D]\n\n"+
 		"ADDR is serial:///dev/ttyUSB0, usb://VID:PID, tcp://HOST:PORT or a device path ('obdgw ports' lists them).\n"+
-		"Exit codes: 0 scanned, 1 failed, 2 usage, 3 no such/busy device, 4 not an ELM327, 5 no vehicle (ignition off?).")
+		"Exit codes: 0 scanned, 1 failed (also: MIL, readiness or fault codes could not be read), 2 usage, 3 no such/busy device, 4 not an ELM327, 5 no vehicle (ignition off?).")
 	port := fs.String("port", "", "adapter address (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of text")
 	lang := fs.String("lang", "zh", "language of the text report and fault descriptions: zh or en")
@@ -98,7 +99,33 @@ func runScan(ctx context.Context, e *env, args []string) error {
 		}
 		return &exitError{code: exitFailure, err: fmt.Errorf("scan incomplete (the report above is partial): %w", err)}
 	}
+	if len(rep.Unread) > 0 {
+		// A scan that could not read the MIL, readiness or fault codes has not shown a clean
+		// car: say so in the exit code, as any failed read.
+		return &exitError{code: exitFailure, err: fmt.Errorf("the car's %s could not be read (%s); the report above shows them as unknown: reseat the adapter and scan again", unreadItems(rep.Unread), unreadSteps(rep.Unread))}
+	}
 	return nil
+}
+
+// unreadItems lists the unread items, "mil, readiness, dtcs_stored".
+func unreadItems(us []obd.Unread) string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.Item)
+	}
+	return strings.Join(out, ", ")
+}
+
+// unreadSteps names the steps that did not read them, each once, with the first one's reason
+// (the adapter's error; the report above has every one).
+func unreadSteps(us []obd.Unread) string {
+	var steps []string
+	for _, u := range us {
+		if !slices.Contains(steps, u.Step+" "+u.Status) {
+			steps = append(steps, u.Step+" "+u.Status)
+		}
+	}
+	return "step " + strings.Join(steps, ", ") + ": " + oneLine(errors.New(us[0].Reason))
 }
 
 func writeReport(w io.Writer, rep *obd.Report, asJSON bool, lang string) error {

@@ -379,3 +379,88 @@ func TestScanOpenErrorMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryScanAdapterFailsAfterConnect is issue 18: a car with the MIL on, P0420 and P0171
+// behind an adapter that connects well and then answers every request with CAN ERROR, "?" or
+// garbage. The scan must not come out as a clean car: MIL, codes and readiness are unknown
+// (null in JSON, "unknown (step failed: …)" in text) and the exit code is 1.
+func TestBinaryScanAdapterFailsAfterConnect(t *testing.T) {
+	petrol, err := os.ReadFile(filepath.Join("..", "..", "..", "drivers", "elm327", "elm327sim", "scenarios", "petrol.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		word  string
+		modes []string // "json", "en", "zh"
+	}{
+		{"CAN ERROR", []string{"json", "en", "zh"}},
+		{"?", []string{"en"}},
+		{"#%&!x", []string{"json"}},
+	} {
+		t.Run(c.word, func(t *testing.T) {
+			sc := strings.Replace(string(petrol), "faults:\n", "faults:\n  fail_after_connect: '"+c.word+"'\n", 1)
+			if sc == string(petrol) {
+				t.Fatal("petrol.yaml has no faults section to extend")
+			}
+			file := filepath.Join(t.TempDir(), "fails.yaml")
+			if err := os.WriteFile(file, []byte(sc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			path, _ := startSim(t, "--scenario", file, "--baud", "2000000", "--latency", "0")
+			for _, mode := range c.modes {
+				args := []string{"--port", "serial://" + path, "--lang", mode}
+				if mode == "json" {
+					args = []string{"--port", "serial://" + path, "--json", "--lang", "en"}
+				}
+				code, stdout, stderr := runScanBinary(t, args...)
+				if code != exitFailure {
+					t.Errorf("%s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", mode, code, exitFailure, stdout, stderr)
+				}
+				if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "readiness") || !strings.Contains(el[0], "dtcs_stored") {
+					t.Errorf("%s: want one error line naming the steps that failed, got %q\nstderr:\n%s", mode, el, stderr)
+				}
+				switch mode {
+				case "json":
+					var rep struct {
+						MIL       json.RawMessage            `json:"mil"`
+						Readiness json.RawMessage            `json:"readiness"`
+						DTCs      map[string]json.RawMessage `json:"dtcs"`
+						Unread    []struct {
+							Item, Step, Status, Reason string
+						} `json:"unread"`
+					}
+					if err := json.NewDecoder(strings.NewReader(stdout)).Decode(&rep); err != nil {
+						t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout)
+					}
+					if string(rep.MIL) != "null" || string(rep.Readiness) != "null" {
+						t.Errorf("mil %s readiness %s, want null", rep.MIL, rep.Readiness)
+					}
+					for _, k := range []string{"stored", "pending", "permanent"} {
+						if string(rep.DTCs[k]) != "null" {
+							t.Errorf("dtcs.%s = %s, want null", k, rep.DTCs[k])
+						}
+					}
+					failed := map[string]bool{}
+					for _, u := range rep.Unread {
+						failed[u.Item] = u.Status == "failed" && u.Reason != ""
+					}
+					for _, item := range []string{"mil", "readiness", "dtcs_stored", "dtcs_pending", "dtcs_permanent"} {
+						if !failed[item] {
+							t.Errorf("unread lacks %s as a failed step: %+v", item, rep.Unread)
+						}
+					}
+				case "en", "zh":
+					unknown := map[string]string{"en": "unknown (step failed: ", "zh": "未知（步骤失败："}[mode]
+					if n := strings.Count(stdout, unknown); n < 3 {
+						t.Errorf("%s text says %q %d times, want MIL, codes and readiness:\n%s", mode, unknown, n, stdout)
+					}
+					for _, clean := range map[string][]string{"en": {"none", " off"}, "zh": {"  无\n", "熄灭"}}[mode] {
+						if strings.Contains(stdout, clean) {
+							t.Errorf("%s text says %q for what was not read:\n%s", mode, clean, stdout)
+						}
+					}
+				}
+			}
+		})
+	}
+}

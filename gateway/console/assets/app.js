@@ -156,7 +156,7 @@ async function viewBays() {
     <section class="card bay" data-bay="${b.name}">
       <h2><a href="#/bays/${enc(b.name)}">${b.name}</a> ${raw(statePill(b.state))}</h2>
       <p>${t("scan.vin")}: <span class="mono" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span></p>
-      ${raw(b.vehicle ? h`<p>${t("scan.mil")}: <span class="pill ${b.vehicle.mil ? "bad" : "ok"}">${b.vehicle.mil ? t("scan.mil.on") : t("scan.mil.off")}</span></p>` : "")}
+      ${raw(b.vehicle ? h`<p>${t("scan.mil")}: ${raw(milPill(b.vehicle.mil))}</p>` : "")}
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
@@ -170,6 +170,23 @@ async function viewBays() {
 }
 
 const kinds = [["stored", "scan.stored"], ["pending", "scan.pending"], ["permanent", "scan.permanent"]];
+
+// The MIL as the scan read it: on, off, or unknown (null) when the scan could not read it —
+// never shown as off.
+function milPill(mil, role) {
+  const r = role ? raw(h` data-role="${role}"`) : "";
+  if (mil === true) return h`<span class="pill bad" data-mil="on"${r}>${t("scan.mil.on")}</span>`;
+  if (mil === false) return h`<span class="pill ok" data-mil="off"${r}>${t("scan.mil.off")}</span>`;
+  return h`<span class="pill warn" data-mil="unknown"${r}>${t("scan.unknown")}</span>`;
+}
+
+// unreadText says why an item of a scan report (s.unread, see obd.Report) is unknown; "" when
+// it was read.
+function unreadText(s, item) {
+  const u = ((s && s.unread) || []).find(x => x.item === item);
+  if (!u) return "";
+  return t("scan.unknown") + " (" + (u.status === "failed" ? t("scan.unknown.failed") : t("scan.unknown.notread")) + ": " + u.step + ": " + u.reason + ")";
+}
 
 // dtcText describes a code in the page language: the catalogue's text when the console has it,
 // else the report's own (decoded in the language the scan ran in).
@@ -203,6 +220,9 @@ function renderScan(s) {
     }
   }
   setTimeout(() => describeCodes(codes));
+  // A DTC service the scan could not read is unknown, never "none".
+  const unread = kinds.filter(([kind]) => unreadText(s, "dtcs_" + kind)).map(([kind, label]) =>
+    h`<li data-kind="${kind}">${t(label)}: ${unreadText(s, "dtcs_" + kind)}</li>`);
   const r = s.readiness || {};
   const inc = new Set(r.incomplete || []);
   const frames = (s.freeze_frames || []).map(f => h`
@@ -213,16 +233,18 @@ function renderScan(s) {
     <div class="facts">
       <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
         ${raw(s.vin ? h`<span class="pill ${s.vin_valid ? "ok" : "warn"}" data-role="vin-valid">${s.vin_valid ? t("scan.vin.ok") : t("scan.vin.bad")}</span>` : "")}</p>
-      <p>${t("scan.mil")}: <span class="pill ${s.mil ? "bad" : "ok"}" data-role="mil">${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</span>
+      <p>${t("scan.mil")}: ${raw(milPill(s.mil, "mil"))} <span class="warnings small" data-role="mil-unread">${unreadText(s, "mil")}</span>
         · ${t("scan.odometer")}: <span data-role="odometer">${s.odometer_km != null ? Math.round(s.odometer_km) + " km" : "—"}</span></p>
       <p class="muted">${t("scan.time")}: ${when(s.time)} · ${t("scan.protocol")}: ${s.protocol || "—"} · ${t("scan.elapsed")}: ${((s.elapsed_ms || 0) / 1000).toFixed(1)} s</p>
     </div>
     <h3>${t("scan.dtcs")}</h3>
     ${raw(rows.length ? h`<table data-role="dtcs"><tr><th>${t("scan.code")}</th><th>${t("scan.kind")}</th><th>${t("scan.ecu")}</th><th>${t("scan.desc")}</th></tr>${join(rows)}</table>`
-      : h`<p data-role="dtcs">${t("scan.none")}</p>`)}
+      : unread.length ? "" : h`<p data-role="dtcs">${t("scan.none")}</p>`)}
+    ${raw(unread.length ? h`<ul class="warnings" data-role="dtcs-unread">${join(unread)}</ul>` : "")}
     <h3>${t("scan.readiness")}</h3>
+    ${raw(s.readiness == null ? h`<p class="warnings" data-role="readiness-unread">${unreadText(s, "readiness") || t("scan.unknown")}</p>` : "")}
     <p data-role="readiness" class="pills">${join((r.supported || []).map(m => h`<span class="pill ${inc.has(m) ? "warn" : "ok"}" data-monitor="${m}">${monLabel(m)}${inc.has(m) ? " ✗" : " ✓"}</span> `))}${(r.supported || []).length ? "" : "—"}</p>
-    <p>${t("scan.incomplete")}: <span data-role="incomplete">${(r.incomplete || []).map(monLabel).join(", ") || t("scan.none")}</span></p>
+    <p>${t("scan.incomplete")}: <span data-role="incomplete">${s.readiness == null ? t("scan.unknown") : (r.incomplete || []).map(monLabel).join(", ") || t("scan.none")}</span></p>
     ${join(frames)}
     ${raw((s.warnings || []).length ? h`<h3>${t("scan.warnings")}</h3><ul class="warnings">${join(s.warnings.map(w => h`<li>${w}</li>`))}</ul>` : "")}`;
 }
@@ -569,15 +591,20 @@ async function confirmAbort(ev) {
 
 // ---- the inspection station's OBD check over the bay's last scan ----------------------------
 const checkClass = s => ({ pass: "ok", fail: "bad", warning: "warn" }[s] || "");
+// The check's verdict: pass, fail, or cannot_judge (the car could not be read: neither).
+const obdVerdictClass = v => ({ pass: "ok", fail: "bad", cannot_judge: "warn" }[v] || "bad");
+const obdVerdictText = v => v === "cannot_judge" ? t("obd.verdict.cannot_judge") : t("selftest.verdict." + v);
 function renderOBDCheck(c) {
   if (!c) return h`<p class="muted" data-role="obd-none">${t("obd.none")}</p>`;
   const a7 = c.ods_a7 || {};
-  return h`<p><span class="pill ${c.pass ? "ok" : "bad"} big" data-role="obd-result" data-pass="${c.pass ? "true" : "false"}">${c.pass ? t("selftest.verdict.pass") : t("selftest.verdict.fail")}</span>
+  const v = c.verdict || (c.pass ? "pass" : "fail");
+  const unread = item => (c.unread || []).some(u => u.item === item) || (v === "cannot_judge" && !(c.unread || []).length);
+  return h`<p><span class="pill ${obdVerdictClass(v)} big" data-role="obd-result" data-verdict="${v}" data-pass="${c.pass ? "true" : "false"}">${obdVerdictText(v)}</span>
       <span class="muted small">O_RESULT ${c.o_result}</span></p>
     <table data-role="obd-lines">${join((c.lines || []).map(l => h`<tr data-rule="${l.rule}" data-status="${l.status}">
       <td>${I18N.zh["obd.rule." + l.rule] ? t("obd.rule." + l.rule) : l.rule}</td>
       <td><span class="pill ${checkClass(l.status)}">${t("obd.status." + l.status)}</span></td><td>${txt(l)}</td></tr>`))}</table>
-    <p class="muted small">${t("obd.dtcs")}: ${a7.FAULT_CODE_NUM ?? 0} · ${t("obd.incomplete")}: ${a7.READY_STATE_UNDONE ?? 0} · VIN: <span class="mono">${a7.VIN || "—"}</span></p>`;
+    <p class="muted small">${t("obd.dtcs")}: ${unread("dtcs_stored") ? t("scan.unknown") : a7.FAULT_CODE_NUM ?? 0} · ${t("obd.incomplete")}: ${unread("readiness") ? t("scan.unknown") : a7.READY_STATE_UNDONE ?? 0} · VIN: <span class="mono">${a7.VIN || "—"}</span></p>`;
 }
 
 async function loadOBDCheck(bay) {
@@ -618,7 +645,8 @@ async function submitClear(ev) {
   try {
     const res = await api("POST", `/bays/${enc(f.dataset.bay)}/clear-dtcs`, { confirm: true, vin: typed, request_id: state.clearID });
     d.close();
-    flash(t("bay.clear.done") + (res.mil_after ? " · " + t("bay.clear.milafter") : ""), res.mil_after ? "" : "info");
+    const milNote = res.mil_after === true ? t("bay.clear.milafter") : res.mil_after == null ? t("bay.clear.milunknown") : "";
+    flash(t("bay.clear.done") + (milNote ? " · " + milNote : ""), milNote ? "" : "info");
     if (location.hash.startsWith("#/bays/")) route();
   } catch (e) {
     // The id stays spent: a second tap on the same dialog is refused by the gateway, never
@@ -833,8 +861,8 @@ async function viewOrder(id) {
       ${raw(warns.length ? h`<div class="warnings" data-role="warnings"><b>${t("order.warnings")}</b><ul>${join(warns.map(w => h`<li>${raw(problemHTML(w))}</li>`))}</ul></div>` : "")}
     </section>
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
-      ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil ? t("scan.mil.on") : t("scan.mil.off")}</td>
-        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || t("scan.none")}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
+      ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
+        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
     <section class="card"><h2>${t("order.items")}</h2>
       <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td></tr>`))}</table>
       ${raw(settled ? "" : h`<form id="item-form" class="row" novalidate><input name="name" placeholder="${t("order.item")}" aria-label="${t("order.item")}">
