@@ -290,7 +290,7 @@ func visit(ctx context.Context, c *client, outPath string, res *Result, say func
 	}
 	var scan struct {
 		Report struct {
-			MIL  bool `json:"mil"`
+			MIL  *bool `json:"mil"` // null when the scan could not read it
 			DTCs struct {
 				Stored []struct {
 					Code        string `json:"code"`
@@ -348,8 +348,11 @@ func visit(ctx context.Context, c *client, outPath string, res *Result, say func
 	return nil
 }
 
-func onOff(b bool) string {
-	if b {
+func onOff(b *bool) string {
+	switch {
+	case b == nil:
+		return "unknown (not read)"
+	case *b:
 		return "on"
 	}
 	return "off"

@@ -52,6 +52,14 @@ func Build(in Input) (wire.IMPayload, error) {
 		}
 		return wire.IMPayload{}, fieldErr("self_test", "%s%s; only a judged self-test (pass or fail) goes into the record, run it again", st.Verdict, why)
 	}
+	if in.OBDCheck.Verdict == emission.CannotJudge {
+		why := ""
+		if len(in.OBDCheck.Unread) > 0 {
+			u := in.OBDCheck.Unread[0]
+			why = ": " + u.Item + " not read (" + u.Step + ")"
+		}
+		return wire.IMPayload{}, fieldErr("obd_check", "the last scan cannot judge the car%s; scan the car again before settling", why)
+	}
 	rev := in.Revision
 	if rev == 0 {
 		rev = 1
@@ -88,14 +96,29 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
+// obdSection maps a check to the record's OBD section. A value the scan did not read (the MIL,
+// the stored codes, the readiness monitors; everything when no scan was made) is left empty:
+// the record never states a reading that was not taken.
 func obdSection(c emission.OBDCheck) wire.IMOBD {
 	a := c.A7
+	readOr := func(item string, v int) string {
+		if !c.Read(item) {
+			return ""
+		}
+		return strconv.Itoa(v)
+	}
 	o := wire.IMOBD{
 		CommunicationNormal: strconv.Itoa(a.CommunicationNormal), FailureReason: a.FailureReason,
-		FaultCodeNum: strconv.Itoa(a.FaultCodeNum), FaultIndicatorNormal: a.FaultIndicatorNormal,
-		FaultLight: strconv.Itoa(a.FaultLight), ModelRequirements: a.ModelRequirements,
-		ReadyStateUndone: strconv.Itoa(a.ReadyStateUndone), Result: strconv.Itoa(a.Result), VIN: a.VIN, Odometer: a.TotalOdometer,
+		FaultCodeNum: readOr(obd.ItemDTCsStored, a.FaultCodeNum), FaultIndicatorNormal: a.FaultIndicatorNormal,
+		FaultLight: readOr(obd.ItemMIL, a.FaultLight), ModelRequirements: a.ModelRequirements,
+		ReadyStateUndone: readOr(obd.ItemReadiness, a.ReadyStateUndone), Result: strconv.Itoa(a.Result), VIN: a.VIN, Odometer: a.TotalOdometer,
 		ErrorCodes: []wire.IMErrorCode{}, Unready: []wire.IMUnready{}, Calibrations: []wire.IMCalibration{}, Lines: []wire.IMCheckLine{},
+	}
+	if !c.Read(obd.ItemDTCsStored) {
+		c.DTCs = nil
+	}
+	if !c.Read(obd.ItemReadiness) {
+		c.Incomplete = nil
 	}
 	for _, d := range c.DTCs {
 		o.ErrorCodes = append(o.ErrorCodes, wire.IMErrorCode{Code: d, Info: c.DTCText[d]})

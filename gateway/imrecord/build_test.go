@@ -295,3 +295,42 @@ func TestCheckIMPayloadRejects(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildStatesNoValueThatWasNotRead: a diagnosis scan whose MIL, readiness and stored codes
+// failed leaves those fields empty (never "0" or an empty list that reads as "none"), and an
+// OBD check after the repair that cannot judge the car refuses the record.
+func TestBuildStatesNoValueThatWasNotRead(t *testing.T) {
+	st := imIdleResult(t)
+	unread := []obd.Unread{
+		{Item: obd.ItemMIL, Step: "readiness", Status: "failed", Reason: "CAN ERROR"},
+		{Item: obd.ItemReadiness, Step: "readiness", Status: "failed", Reason: "CAN ERROR"},
+		{Item: obd.ItemDTCsStored, Step: "dtcs_stored", Status: "failed", Reason: "CAN ERROR"},
+	}
+	in := imInput(st)
+	in.Diagnosis = emission.OBDInput{CommunicationOK: true, VINRead: imVIN, VINExpected: imVIN, Unread: unread}
+	p, err := imrecord.Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Record.Diagnosis
+	if d.FaultLight != "" || d.FaultCodeNum != "" || d.ReadyStateUndone != "" {
+		t.Errorf("unread values stated: FAULT_LIGHT %q FAULT_CODE_NUM %q READY_STATE_UNDONE %q", d.FaultLight, d.FaultCodeNum, d.ReadyStateUndone)
+	}
+	if len(d.ErrorCodes) != 0 || len(d.Unready) != 0 {
+		t.Errorf("unread lists filled: %+v %+v", d.ErrorCodes, d.Unready)
+	}
+	// The OBD check after the repair read everything: its values stay.
+	if c := p.Record.OBDCheck; c.FaultLight != "0" || c.FaultCodeNum != "0" || c.ReadyStateUndone != "0" {
+		t.Errorf("read values lost: %+v", c)
+	}
+
+	in = imInput(st)
+	in.OBDCheck = emission.CheckOBD(emission.OBDInput{CommunicationOK: true, VINRead: imVIN, VINExpected: imVIN, Unread: unread})
+	if in.OBDCheck.Verdict != emission.CannotJudge {
+		t.Fatalf("check verdict %q, want %q", in.OBDCheck.Verdict, emission.CannotJudge)
+	}
+	var fe *wire.FieldError
+	if _, err := imrecord.Build(in); err == nil || !errors.As(err, &fe) || !strings.Contains(err.Error(), "obd_check") || !strings.Contains(err.Error(), "scan the car again") {
+		t.Errorf("a check that cannot judge: %v", err)
+	}
+}
