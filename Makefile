@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/firmware/version.Version=$(VERSION) -X $(PKG)/firmware/version.Commit=$(COMMIT)
 BIN := bin
 
-.PHONY: help build test test-unit test-cross fuzz-short cross bench lint demo chaos clean
+.PHONY: help build test test-short test-unit test-cross fuzz-short cross bench lint demo chaos clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ demo: ## run the simulated workshop (obdgw demo)
 
 test: ## every test: unit, integration (pty, mosquitto, chromium), 386 and qemu-arm runs, short fuzz
 	hack/test.sh
+
+test-short: ## the inner loop: `go test -short ./...` skips the pty, broker, browser and binary tiers
+	$(GO) test -short -count=1 ./...
 
 test-unit: ## only `go test ./...`
 	$(GO) test -count=1 ./...
