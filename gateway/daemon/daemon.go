@@ -561,21 +561,13 @@ func (b *bays) ClearDTCs(ctx context.Context, name string, req api.ClearRequest)
 	return res, nil
 }
 
-// keep stores a scan taken around a clear on the work order (given, or the bay's match).
+// keep stores a scan taken around a clear (workorder.Store.KeepScan).
 func (b *bays) keep(bayName, order, note string, r *obd.Report) (string, bool) {
-	if order != "" {
-		o, err := b.d.wo.AttachScanTo(order, bayName, note, *r)
-		if err == nil && len(o.Scans) > 0 {
-			return o.Scans[len(o.Scans)-1].ID, true
-		}
-		b.d.log.Warn("scan around a clear not attached", "order", order, "err", err)
+	id, err := b.d.wo.KeepScan(order, bayName, note, *r)
+	if err != nil {
+		b.d.log.Warn("scan around a clear", "bay", bayName, "order", order, "stored_as", id, "err", err)
 	}
-	res, err := b.d.wo.AddScan(bayName, note, *r)
-	if res.ScanID != "" {
-		return res.ScanID, true // stored, even when no single order matched
-	}
-	b.d.log.Warn("scan around a clear not stored", "bay", bayName, "err", err)
-	return "", false
+	return id, id != ""
 }
 
 func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {

@@ -66,23 +66,12 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 			done()
 		}
 	}()
-	orderID := req.Order
-	if orderID == "" {
-		orders, _, err := d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open})
-		if err != nil {
-			return nil, "", err
-		}
-		if len(orders) != 1 {
-			return nil, "", ErrNoOrder
-		}
-		orderID = orders[0].ID
+	o, err := d.wo.SelfTestOrder(bayName, req.Order)
+	if errors.Is(err, workorder.ErrNoEmissionOrder) {
+		return nil, "", fmt.Errorf("%w: %v", ErrNoOrder, err)
 	}
-	o, err := d.wo.Get(orderID)
 	if err != nil {
 		return nil, "", err
-	}
-	if o.Status != workorder.Open || !o.EmissionRepair {
-		return nil, "", fmt.Errorf("%w (order %s)", ErrNoOrder, o.ID)
 	}
 	open := d.o.OpenRig
 	if open == nil {
@@ -238,8 +227,8 @@ func (s selfTests) OBDCheck(bayName string) (any, error) {
 		return nil, fmt.Errorf("%w: no scan on this bay yet; scan the car first", api.ErrNoSelfTest)
 	}
 	vin := ""
-	if orders, _, err := s.d.wo.List(workorder.Filter{Bay: bayName, Status: workorder.Open}); err == nil && len(orders) == 1 {
-		vin = orders[0].VIN
+	if o, ok, err := s.d.wo.BayOrder(bayName); err == nil && ok {
+		vin = o.VIN
 	}
 	return emission.CheckOBD(emission.OBDInputFromScan(st.LastScan, vin)), nil
 }
