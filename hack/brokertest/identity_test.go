@@ -1,6 +1,7 @@
 package brokertest
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -100,5 +101,32 @@ func TestIdentityBrokerBindsTopicsToTheCertificate(t *testing.T) {
 	// The forged connect chose client id gw1; the broker made it gw2 and left gw1 alone.
 	if strings.Contains(log, "Client gw1 already connected") || !strings.Contains(log, "as gw2 (") {
 		t.Error("a connect with gw2's certificate and client id gw1 took over gw1's connection")
+	}
+}
+
+// TestIdentitySetUpIsTheDocumented keeps docs/wire-format.md ("Identity and ACL") and the
+// set-up the tests run the same: the example ACL is IdentityACL's, and the example
+// mosquitto.conf has the lines Config.Identity writes.
+func TestIdentitySetUpIsTheDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/wire-format.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := func(lang string) string {
+		_, rest, ok := strings.Cut(string(doc), "```"+lang+"\n")
+		body, _, ok2 := strings.Cut(rest, "```")
+		if !ok || !ok2 {
+			t.Fatalf("docs/wire-format.md has no ```%s block", lang)
+		}
+		return body
+	}
+	if got, want := block("acl"), IdentityACL([]string{"receiver:zj-1"}, "ehr", "im"); got != want {
+		t.Errorf("the documented ACL differs from IdentityACL:\n--- docs\n%s--- IdentityACL\n%s", got, want)
+	}
+	conf := block("conf")
+	for _, want := range []string{IdentityListener, "per_listener_settings false\n", "allow_anonymous false\n", "acl_file "} {
+		if !strings.Contains(conf, want) {
+			t.Errorf("the documented mosquitto.conf lacks %q", want)
+		}
 	}
 }
