@@ -83,9 +83,10 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 // client id gw1, every forgery of issue 18 item 2 against gw1, whose uplink is connected with
 // two records in its outbox that it has not published yet: a record on gw1's topic under the
 // id gw1's next record will have, an "accepted" receipt for one and a "rejected" receipt for
-// the other. Then a real receiver identity sends receipts for records gw1 never published.
-// None of it may touch gw1's outbox or the receiver's store, gw1 must stay connected, and
-// gw1's own records must then be accepted (not answered "duplicate") and stored as sent.
+// the other; and, on gw2's own topic, a record that claims to be gw1's. Then a real receiver
+// identity sends receipts for records gw1 never published. None of it may touch gw1's outbox
+// or the receiver's store, gw1 must stay connected, and gw1's own records must then be
+// accepted (not answered "duplicate") and stored as sent.
 func TestForgeriesWithAnotherGatewaysCertificate(t *testing.T) {
 	b := identityBroker(t)
 	r := startReceiver(t, b, b.TLSURL(), func(o *cloud.ReceiverOptions) {
@@ -119,6 +120,11 @@ func TestForgeriesWithAnotherGatewaysCertificate(t *testing.T) {
 	publishOnce(t, b, "gw2", "gw1", top.Receipt(), []byte(`{"id":"`+appended[1].ID+`","status":"accepted"}`))
 	publishOnce(t, b, "gw2", "gw1", top.Receipt(), []byte(`{"id":"`+appended[2].ID+`","status":"rejected","reason":"forged"}`))
 
+	// On its own topic gw2 may publish, but not a record that claims to be gw1's: the
+	// receiver holds the envelope to the topic the broker let through.
+	publishOnce(t, b, "gw2", "gw2", chaos.Topic("gw2").Record("alpha"), forged)
+	waitFor(t, 30*time.Second, "the receiver's verdict on gw2's record", func() bool { st := r.Status(); return st.Rejected+st.Accepted > 1 })
+
 	// A receiver may write receipts, but not for records gw1 has not published: each of
 	// these is ignored and counted.
 	publishOnce(t, b, "receiver:2", "rx2", top.Receipt(), []byte(`{"id":"`+appended[1].ID+`","status":"accepted"}`))
@@ -137,8 +143,8 @@ func TestForgeriesWithAnotherGatewaysCertificate(t *testing.T) {
 	if st := u.Status(); !st.Connected || st.Reconnects != 0 {
 		t.Errorf("gw1 status %+v: a forged connect took its connection", st)
 	}
-	if st := r.Status(); st.Accepted != 1 || st.Duplicates != 0 || st.Rejected != 0 {
-		t.Errorf("receiver status %+v after the forgeries, want gw1-1 accepted only", st)
+	if st := r.Status(); st.Accepted != 1 || st.Duplicates != 0 || st.Rejected != 1 {
+		t.Errorf("receiver status %+v after the forgeries, want gw1-1 accepted and gw2's claim to gw1 rejected", st)
 	}
 	log := b.Log()
 	for _, want := range []string{"Denied PUBLISH from gw2 (d0, q1, r0, m1, '" + top.Record("alpha"), "Denied PUBLISH from gw2 (d0, q1, r0, m1, '" + top.Receipt()} {
