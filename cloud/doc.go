@@ -7,8 +7,10 @@
 //
 // The bbolt outbox (package buffer) is the only durable queue. A record leaves it only when
 // the delivery rule says it arrived: on the broker's PUBACK (Delivery "puback") or on the
-// receiver's receipt for its id (Delivery "receipt"). Paho's own queueing is not used for
-// durability, because:
+// receiver's receipt for its id (Delivery "receipt"). A receipt counts only for a record this
+// uplink published and still awaits a receipt for; any other is ignored, since anyone allowed
+// to publish on the receipt topic could send it (docs/delivery.md, "Identity"). Paho's own
+// queueing is not used for durability, because:
 //
 //   - with the default clean session the broker and paho both discard the session's unacked
 //     messages on reconnect;

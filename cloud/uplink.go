@@ -57,6 +57,19 @@ type Uplink struct {
 	// warn holds back warnings that anyone able to publish on the receipt topic could repeat
 	// per message.
 	warn lograte.Limiter
+
+	// sent holds the records this uplink has published and not yet settled, by id, over all
+	// its connections. A receipt is applied only to one of them: a receipt for a record still
+	// waiting in the outbox, never published, or for an id the outbox never had, is ignored —
+	// whoever sent it, it cannot remove or dead-letter a record the receiver has not seen.
+	sentMu sync.Mutex
+	sent   map[string]sentRecord
+}
+
+// sentRecord is a published record awaiting its receipt.
+type sentRecord struct {
+	seq  uint64
+	kind string
 }
 
 // Status is the uplink's state for the console and /healthz.
@@ -89,7 +102,7 @@ func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
 		// start-up instead of in a retry loop.
 		return nil, err
 	}
-	u := &Uplink{o: o, box: box, reg: o.Registry}
+	u := &Uplink{o: o, box: box, reg: o.Registry, sent: map[string]sentRecord{}}
 	if u.reg == nil {
 		u.reg = prometheus.NewRegistry()
 		u.reg.MustRegister(OutboxCollector(box), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -478,6 +491,9 @@ func (s *session) publish(r buffer.Record, payload []byte) {
 		s.mu.Lock()
 		s.flights[r.ID] = f
 		s.mu.Unlock()
+		u.sentMu.Lock()
+		u.sent[r.ID] = sentRecord{seq: r.Seq, kind: r.Kind}
+		u.sentMu.Unlock()
 	}
 	u.m.published.WithLabelValues(r.Kind).Inc()
 	u.m.inFlight.Inc()
@@ -656,9 +672,15 @@ func (s *session) acker() {
 	}
 }
 
-// settle applies a receipt to the record with sequence seq.
+// settle applies a receipt to the record with sequence seq, a record this uplink published.
 func (s *session) settle(seq uint64, id, kind string, r Receipt, sent time.Time, release func()) {
 	u := s.u
+	switch r.Status {
+	case ReceiptAccepted, ReceiptDuplicate, ReceiptRejected:
+		u.sentMu.Lock()
+		delete(u.sent, id)
+		u.sentMu.Unlock()
+	}
 	switch r.Status {
 	case ReceiptAccepted, ReceiptDuplicate:
 		s.deliver(&flight{rec: buffer.Record{Seq: seq, ID: id, Kind: kind}, sent: sent}, release)
@@ -738,21 +760,27 @@ func (s *session) onReceipt(_ mqtt.Client, m mqtt.Message) {
 }
 
 // lateReceipts settles receipts for records this connection has not (yet) sent: sent by an
-// earlier connection whose receipt came late. Settling them now spares a resend.
+// earlier connection whose receipt came late. Settling them now spares a resend. A receipt for
+// a record this uplink has not published (still waiting in the outbox, settled already, or
+// unknown) is ignored: counted, warned about at a limited rate, never acknowledged or
+// dead-lettered (docs/delivery.md, "Identity").
 func (s *session) lateReceipts() {
 	defer s.wg.Done()
-	prefix := s.u.o.ClientID + "-"
+	u := s.u
 	for {
 		select {
 		case <-s.dead:
 			return
 		case r := <-s.late:
-			seq, err := strconv.ParseUint(strings.TrimPrefix(r.ID, prefix), 10, 64)
-			if !strings.HasPrefix(r.ID, prefix) || err != nil {
-				s.u.m.badReceipts.Inc()
+			u.sentMu.Lock()
+			rec, ok := u.sent[r.ID]
+			u.sentMu.Unlock()
+			if !ok {
+				u.m.badReceipts.Inc()
+				u.warn.Warn(u.o.Logger, u.o.Now(), "uplink: receipt for a record not awaiting one; ignored", "id", r.ID, "status", r.Status)
 				continue
 			}
-			s.settle(seq, r.ID, "unknown", r, s.u.o.Now(), nil) // kind not known without a read; the outbox counts it right
+			s.settle(rec.seq, r.ID, rec.kind, r, u.o.Now(), nil)
 		}
 	}
 }

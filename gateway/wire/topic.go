@@ -20,8 +20,10 @@ const (
 //	obdgw/v1/{province}/{company_code}/{gateway_id}/{kind|status|receipt}
 //
 // Province first so a provincial broker can bridge or ACL a whole province with one pattern;
-// company then gateway so a shop's gateways sit together; the gateway id is the MQTT client id,
-// so a Mosquitto ACL `pattern write obdgw/v1/+/+/%c/+` pins each gateway to its own subtree.
+// company then gateway so a shop's gateways sit together; the gateway id is the common name of
+// the gateway's client certificate, so a Mosquitto ACL on it (`pattern write
+// obdgw/v1/+/+/%u/ehr` with use_identity_as_username) pins each gateway to its own subtree
+// (wire-format.md, "Identity and ACL").
 type Topic struct {
 	Province    string // e.g. "33" or "330000" (GB/T 2260 code, as the province configures it)
 	CompanyCode string // the platform's companycode (15 digits in every known example)

@@ -32,6 +32,13 @@ type Config struct {
 	// ACL is the text of an ACL file (Mosquitto syntax: "user", "topic", "pattern" lines);
 	// empty means no ACL.
 	ACL string
+	// Identity makes the broker the production one of docs/wire-format.md ("Identity and
+	// ACL"): the TLS listener requires a client certificate signed by the CA, the certificate's
+	// common name becomes the MQTT username (use_identity_as_username) and the client id
+	// (use_username_as_clientid), and anonymous clients are refused on every listener. Use it
+	// with IdentityACL. Users must be empty (no password file: the certificate is the
+	// credential).
+	Identity bool
 	// Extra lines appended to the generated config.
 	Extra string
 }
@@ -98,7 +105,12 @@ func (b *Broker) writeConfig(cfg Config) {
 	// A backlog for a slow subscriber must not be dropped silently by the test broker (the
 	// default drops QoS 1 messages past 1000 queued).
 	fmt.Fprintf(&c, "max_queued_messages 0\nmax_inflight_messages 0\n")
-	if len(cfg.Users) > 0 {
+	if cfg.Identity && len(cfg.Users) > 0 {
+		t.Fatalf("brokertest: Identity and Users do not go together: the certificate is the credential")
+	}
+	if cfg.Identity {
+		fmt.Fprintf(&c, "allow_anonymous false\n")
+	} else if len(cfg.Users) > 0 {
 		pw := filepath.Join(b.Dir, "passwd")
 		writePasswords(t, pw, cfg.Users)
 		fmt.Fprintf(&c, "allow_anonymous false\npassword_file %s\n", pw)
@@ -114,7 +126,9 @@ func (b *Broker) writeConfig(cfg Config) {
 	}
 	fmt.Fprintf(&c, "\nlistener %d 127.0.0.1\n", b.Port)
 	fmt.Fprintf(&c, "\nlistener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\n", b.TLS, b.CA.CertFile, b.Server.CertFile, b.Server.KeyFile)
-	if cfg.RequireClientCert {
+	if cfg.Identity {
+		c.WriteString(IdentityListener)
+	} else if cfg.RequireClientCert {
 		fmt.Fprintf(&c, "require_certificate true\n")
 	}
 	c.WriteString(cfg.Extra)
