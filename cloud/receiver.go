@@ -312,7 +312,15 @@ func (r *Receiver) session(ctx context.Context) (subscribed bool, err error) {
 		if tok.Error() == nil {
 			return false, errors.New("cloud: connect: no answer from the broker")
 		}
-		return false, fmt.Errorf("cloud: connect %s: %w", redact(r.o.Broker), tok.Error())
+		err := fmt.Errorf("cloud: connect %s: %w", redact(r.o.Broker), tok.Error())
+		// A handshake the broker ended (an expired or refused client certificate) often
+		// shows as a reset; the uplink's probe reads the broker's TLS alert instead.
+		if tc, _, terr := r.conn.tlsConfig(); terr == nil && tc != nil && looksClosed(err) {
+			if perr := probeTLS(r.o.Broker, tc, r.o.ConnectTimeout); perr != nil {
+				err = fmt.Errorf("%w (TLS probe: %v)", err, perr)
+			}
+		}
+		return false, err
 	}
 	defer c.Disconnect(250)
 	filter := "$share/" + r.o.Group + "/" + r.o.Filter

@@ -5,6 +5,7 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/hack/brokertest"
 )
 
@@ -168,4 +170,59 @@ func TestReceiverRechecksKeyModeOnReconnect(t *testing.T) {
 	}
 	os.Chmod(kp.KeyFile, 0o600)
 	waitFor(t, 60*time.Second, "connected after chmod 600", func() bool { return r.Status().Connected })
+}
+
+// An expired client certificate is named as such, never as an ACL problem: at load, and —
+// when this box's clock is behind and the load check passes — from the broker's TLS alert.
+func TestExpiredClientCertificateNamed(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{RequireClientCert: true})
+	kp := b.CA.ClientExpired(t, "gw-old")
+	dir := t.TempDir()
+	box := openBox(t, dir, "gw-old")
+	appendRecords(t, box, "gw-old", 3, "alpha")
+	for _, c := range []struct {
+		name string
+		now  func() time.Time
+		want string
+	}{
+		{"clock right", time.Now, "client certificate expired on "},
+		{"clock behind", func() time.Time { return time.Now().Add(-24 * time.Hour) }, "refused our client certificate as expired"},
+	} {
+		o := gwOptions(t, b, "gw-old")
+		o.CertFile, o.KeyFile, o.Now = kp.CertFile, kp.KeyFile, c.now
+		u := startUplink(t, box, o)
+		waitFor(t, 30*time.Second, c.name+": an error in the status", func() bool { return u.Status().Reconnects >= 2 })
+		u.stop()
+		st := u.Status()
+		t.Logf("%s: %s", c.name, st.LastError)
+		if !strings.Contains(st.LastError, c.want) || strings.Contains(st.LastError, "ACL") {
+			t.Errorf("%s: status error %q, want it to contain %q and not blame the ACL", c.name, st.LastError, c.want)
+		}
+		if d := depth(box); d != 3 {
+			t.Fatalf("%s: outbox depth %d, want the 3 records kept", c.name, d)
+		}
+	}
+	// The receiver, its clock behind as well: it starts, and its status names the certificate.
+	o := uplink.ReceiverOptions(cloud.ReceiverOptions{
+		Broker: b.TLSURL(), CAFile: b.CA.CertFile, CertFile: kp.CertFile, KeyFile: kp.KeyFile,
+		StatePath: filepath.Join(dir, "rx.db"), OutPath: filepath.Join(dir, "rx.jsonl"),
+		BackoffMin: 20 * time.Millisecond, BackoffMax: 300 * time.Millisecond, Logger: testLogger(t),
+		Now: func() time.Time { return time.Now().Add(-24 * time.Hour) },
+	})
+	r, err := cloud.NewReceiver(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(ctx); close(done) }()
+	waitFor(t, 30*time.Second, "receiver: an error in the status", func() bool { return r.Status().Reconnects >= 2 })
+	cancel()
+	<-done
+	r.Close()
+	st := r.Status()
+	t.Logf("receiver: %s", st.LastError)
+	if !strings.Contains(st.LastError, "refused our client certificate as expired") || strings.Contains(st.LastError, "ACL") {
+		t.Errorf("receiver: status error %q, want the expired certificate named and not the ACL blamed", st.LastError)
+	}
 }
