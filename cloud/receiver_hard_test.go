@@ -226,3 +226,39 @@ func TestExpiredClientCertificateNamed(t *testing.T) {
 		t.Errorf("receiver: status error %q, want the expired certificate named and not the ACL blamed", st.LastError)
 	}
 }
+
+// brokerLimits is the broker setting docs/delivery.md ("Limits") tells a province to use.
+const brokerLimits = "max_packet_size 300000\n"
+
+// With the documented broker limit a 20 MB publish never reaches the receiver: the broker
+// closes the publisher's connection, and the records after it arrive.
+func TestBrokerPacketLimitStopsOversizeMessage(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{Extra: brokerLimits})
+	r := startReceiver(t, b, b.URL(), nil)
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("gw-big").SetWriteTimeout(time.Minute))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	big := bytes.Repeat([]byte("x"), 20<<20)
+	tok := c.Publish("obdgw/v1/33/330106000099901/gw-big/alpha", 1, false, big)
+	if !tok.WaitTimeout(30*time.Second) || tok.Error() == nil {
+		// paho reports the broker's close as an error or leaves the token waiting;
+		// either way the publish must not have been acknowledged as delivered.
+		t.Logf("publish token: done=%v err=%v", tok.WaitTimeout(0), tok.Error())
+	}
+	waitFor(t, 30*time.Second, "the broker to drop the publisher", func() bool { return !c.IsConnectionOpen() })
+	c.Disconnect(0)
+
+	dir := t.TempDir()
+	box := openBox(t, dir, "gw-after")
+	appended := appendRecords(t, box, "gw-after", 3, "alpha")
+	u := startUplink(t, box, gwOptions(t, b, "gw-after"))
+	waitFor(t, 60*time.Second, "records after the oversize one delivered", func() bool { return depth(box) == 0 })
+	u.stop()
+	st := r.Status()
+	r.stop()
+	if st.Rejected != 0 || st.Accepted != 3 || !st.Connected {
+		t.Errorf("receiver status: %+v, want the 3 records and nothing of the oversize one", st)
+	}
+	checkDelivery(t, appended, r.out)
+}
