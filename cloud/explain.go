@@ -30,6 +30,8 @@ func explain(err error, o UplinkOptions) string {
 		hint = "tls: the broker's certificate does not name the host in broker_url — check broker_url"
 	case errors.As(err, &ci) && ci.Reason == x509.Expired || strings.Contains(msg, "certificate has expired or is not yet valid"):
 		hint = "tls: certificate expired or not yet valid — is the clock synced? then check the broker certificate"
+	case strings.Contains(msg, "remote error: tls: expired certificate"):
+		hint = "tls: the broker refused our client certificate as expired — renew cert_file (" + o.CertFile + ") with the province's CA; if it has not expired by its date, the broker's or this box's clock is wrong"
 	case strings.Contains(msg, "cloud: connect ") && (strings.Contains(msg, "certificate required") || errors.Is(err, syscall.ECONNRESET) || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")) && o.CertFile == "" && strings.HasPrefix(o.Broker, "tls"):
 		hint = "the broker closed the connection during the TLS handshake — does it require a client certificate? set cert_file/key_file"
 	case strings.Contains(msg, "remote error: tls: unknown certificate authority"),

@@ -5,10 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -47,8 +50,8 @@ type Receipt struct {
 // UplinkOptions configure NewUplink. Field comments name the config key a gateway would use;
 // errors from NewUplink name the key as well.
 type UplinkOptions struct {
-	Broker     string // broker_url: tls://host:port (tcp:// only with AllowPlain)
-	AllowPlain bool   // allow tcp:// (tests and the demo; production requires TLS)
+	Broker     string // broker_url: tls://host:port (tcp:// only to a loopback address, or with AllowPlain)
+	AllowPlain bool   // allow tcp:// to any host (trials, tests and the demo; a remote broker needs TLS)
 	CAFile     string // ca_file: PEM CA(s) that sign the broker's certificate; empty = system roots
 	CertFile   string // cert_file: client certificate for mutual TLS (with KeyFile)
 	KeyFile    string // key_file
@@ -123,8 +126,10 @@ func (o UplinkOptions) withDefaults() (UplinkOptions, error) {
 	case err != nil:
 		return o, optErr("broker_url", "%v", err)
 	case u.Scheme == "tcp" || u.Scheme == "mqtt":
-		if !o.AllowPlain {
-			return o, optErr("broker_url", "%s is not encrypted; production requires tls:// (plain tcp:// is for tests and the demo)", o.Broker)
+		// Cleartext never leaves the box: the rule of the gateway's configuration
+		// (broker.url) and its example. AllowPlain lifts it for trials and tests.
+		if !o.AllowPlain && !IsLoopbackHost(u.Hostname()) {
+			return o, optErr("broker_url", "%s is not encrypted: cleartext tcp:// is allowed only to a broker on this box (a loopback address, e.g. tcp://127.0.0.1:1883); use tls://host:port for a remote broker", redact(o.Broker))
 		}
 	case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
 	default:
@@ -214,7 +219,10 @@ func (o *UplinkOptions) pendingCap() int {
 }
 
 // tlsConfig loads the CA, the client key pair and the password. It runs before every connect
-// so a certificate renewed on disk is picked up without a restart.
+// so a certificate renewed on disk is picked up without a restart, and the secret files are
+// checked again each time: a key made readable to others, or replaced by a FIFO, stops the
+// connects with an error that names the file. A client certificate past its NotAfter (by
+// o.Now) is a *CertExpiredError.
 func (o *UplinkOptions) tlsConfig() (*tls.Config, string, error) {
 	var password string
 	if o.PasswordFile != "" {
@@ -230,7 +238,7 @@ func (o *UplinkOptions) tlsConfig() (*tls.Config, string, error) {
 	}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
 	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
+		pem, err := readRegular(o.CAFile, false, maxPEMBytes)
 		if err != nil {
 			return nil, "", &OptionError{Key: "ca_file", Err: err}
 		}
@@ -241,13 +249,43 @@ func (o *UplinkOptions) tlsConfig() (*tls.Config, string, error) {
 		c.RootCAs = pool
 	}
 	if o.CertFile != "" {
-		kp, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
+		keyPEM, err := readRegular(o.KeyFile, true, maxPEMBytes)
+		if err != nil {
+			return nil, "", &OptionError{Key: "key_file", Err: err}
+		}
+		certPEM, err := readRegular(o.CertFile, false, maxPEMBytes)
+		if err != nil {
+			return nil, "", &OptionError{Key: "cert_file", Err: err}
+		}
+		kp, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, "", optErr("cert_file", "%s / %s: %v", o.CertFile, o.KeyFile, err)
+		}
+		if kp.Leaf != nil && o.now().After(kp.Leaf.NotAfter) {
+			return nil, "", &OptionError{Key: "cert_file", Err: &CertExpiredError{File: o.CertFile, NotAfter: kp.Leaf.NotAfter}}
 		}
 		c.Certificates = []tls.Certificate{kp}
 	}
 	return c, password, nil
+}
+
+func (o *UplinkOptions) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+// CertExpiredError says the configured client certificate is past its NotAfter: the broker
+// refuses the TLS handshake, whatever its ACL says.
+type CertExpiredError struct {
+	File     string    // cert_file
+	NotAfter time.Time // the certificate's end of validity
+}
+
+func (e *CertExpiredError) Error() string {
+	return fmt.Sprintf("%s: client certificate expired on %s (by this box's clock): renew it with the province's CA and replace the file; it is read again at the next connect (if the date is wrong, sync the clock)",
+		e.File, e.NotAfter.UTC().Format("2006-01-02 15:04 MST"))
 }
 
 // clientOptions is the one paho set-up of the uplink and the receiver: the broker, TLS and the
@@ -290,28 +328,89 @@ func (o *UplinkOptions) clientOptions(lost chan<- error) (*mqtt.ClientOptions, *
 	return po, tc, nil
 }
 
-// readSecret reads a secret file that only its owner may read.
+// maxPEMBytes bounds a CA, certificate or key file: a wrong path (a log, a disk image) must
+// not be read into memory whole.
+const maxPEMBytes = 1 << 20
+
+// readSecret reads a one-line secret file that only its owner may read.
 func readSecret(path string) (string, error) {
-	f, err := os.Open(path)
+	b, err := readRegular(path, true, 4096)
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("%s is readable by group or others (mode %04o): run chmod 600 %s", path, st.Mode().Perm(), path)
-	}
-	b := make([]byte, 4096)
-	n, err := f.Read(b)
-	if err != nil && n == 0 {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	s := strings.TrimRight(string(b[:n]), "\r\n")
+	s := strings.TrimRight(string(b), "\r\n")
 	if s == "" {
 		return "", errors.New(path + " is empty")
 	}
 	return s, nil
+}
+
+// readRegular reads a file that must be a regular file (never a FIFO, a device or a
+// directory: opening a FIFO blocks until a writer comes, which would hang the start and any
+// reconnect) of at most limit bytes. private files must not be accessible to group or others,
+// the rule (and message) of the gateway's configuration check. The mode is looked at before
+// the open, and the file is opened non-blocking and checked again, so a file swapped in
+// between cannot block either.
+func readRegular(path string, private bool, limit int64) ([]byte, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMode(path, st, private); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fst, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkMode(path, fst, private); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes: is it the right file?", path, limit)
+	}
+	return b, nil
+}
+
+func checkMode(path string, st os.FileInfo, private bool) error {
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s): name the file itself", path, fileKind(st.Mode()))
+	}
+	if perm := st.Mode().Perm(); private && perm&0o077 != 0 {
+		return fmt.Errorf("%s is readable by group or others (mode %04o): run chmod 600 %s", path, perm, path)
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return "mode " + m.String()
+}
+
+// IsLoopbackHost says whether host (a URL's Hostname) is this box: localhost or a loopback
+// address. The configuration check and the uplink apply the same rule to cleartext brokers.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -54,8 +54,14 @@ type ReceiverOptions struct {
 	ConnectTimeout time.Duration
 	BackoffMin     time.Duration // default 200 ms
 	BackoffMax     time.Duration // default 30 s
-	Logger         *slog.Logger
-	Now            func() time.Time
+	// MaxMessageBytes bounds a message's payload; a larger one is acknowledged and dropped
+	// before anything reads it (default 256 KiB, gateway/wire's envelope limit). The broker
+	// should bound it too (max_packet_size, docs/delivery.md "Limits"): paho has read the whole
+	// message by the time the receiver sees it.
+	MaxMessageBytes int
+	Logger          *slog.Logger
+	Now             func() time.Time
+	Rand            func() float64 // backoff jitter in [0,1); nil = math/rand/v2
 }
 
 // Receiver is the reference provincial receiver: validate, de-duplicate, store, answer.
@@ -132,6 +138,12 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	}
 	if o.OutPath == "" {
 		return nil, optErr("out", "empty; the receiver needs an output file")
+	}
+	if o.MaxMessageBytes == 0 {
+		o.MaxMessageBytes = 256 << 10
+	}
+	if o.MaxMessageBytes < 0 {
+		return nil, optErr("max_message_bytes", "%d: must not be negative", o.MaxMessageBytes)
 	}
 	uo := UplinkOptions{Broker: o.Broker, AllowPlain: o.AllowPlain, CAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile,
 		Username: o.Username, PasswordFile: o.PasswordFile, ClientID: o.ClientID, Keepalive: o.Keepalive,
@@ -243,15 +255,20 @@ func (r *Receiver) Run(ctx context.Context) error {
 		r.live, r.st.Connected = false, false
 		r.mu.Unlock()
 	}()
-	bo := backoff{base: r.o.BackoffMin, max: r.o.BackoffMax}
+	bo := backoff{base: r.o.BackoffMin, max: r.o.BackoffMax, rand: r.o.Rand}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.process(ctx) }()
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		err := r.session(ctx)
+		subscribed, err := r.session(ctx)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if subscribed {
+			// A working subscription that ended (a broker restart): come back at the base
+			// wait, or every outage adds to the next and gateways' receipts time out.
+			bo.reset()
 		}
 		msg := explain(err, r.conn)
 		r.mu.Lock()
@@ -266,16 +283,19 @@ func (r *Receiver) Run(ctx context.Context) error {
 		case <-ctx.Done():
 		case <-time.After(wait):
 		}
-		if err == nil {
-			bo.reset()
-		}
 	}
 	return nil
 }
 
-func (r *Receiver) session(ctx context.Context) error {
+// session is one connection: connect, subscribe, then wait until it is lost or ctx ends.
+// subscribed says the broker granted the subscription.
+func (r *Receiver) session(ctx context.Context) (subscribed bool, err error) {
 	lost := make(chan error, 1)
 	handler := func(cl mqtt.Client, m mqtt.Message) {
+		if len(m.Payload()) > r.o.MaxMessageBytes {
+			r.dropOversize(m)
+			return
+		}
 		reply := func(topic string, b []byte) { cl.Publish(topic, 1, false, b) }
 		select {
 		case r.in <- inbound{msg: m, reply: reply}:
@@ -284,26 +304,34 @@ func (r *Receiver) session(ctx context.Context) error {
 	}
 	po, err := r.clientOptions(lost, handler)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c := mqtt.NewClient(po)
 	if tok := c.Connect(); !tok.WaitTimeout(r.o.ConnectTimeout+time.Second) || tok.Error() != nil {
 		c.Disconnect(0)
 		if tok.Error() == nil {
-			return errors.New("cloud: connect: no answer from the broker")
+			return false, errors.New("cloud: connect: no answer from the broker")
 		}
-		return fmt.Errorf("cloud: connect %s: %w", redact(r.o.Broker), tok.Error())
+		err := fmt.Errorf("cloud: connect %s: %w", redact(r.o.Broker), tok.Error())
+		// A handshake the broker ended (an expired or refused client certificate) often
+		// shows as a reset; the uplink's probe reads the broker's TLS alert instead.
+		if tc, _, terr := r.conn.tlsConfig(); terr == nil && tc != nil && looksClosed(err) {
+			if perr := probeTLS(r.o.Broker, tc, r.o.ConnectTimeout); perr != nil {
+				err = fmt.Errorf("%w (TLS probe: %v)", err, perr)
+			}
+		}
+		return false, err
 	}
 	defer c.Disconnect(250)
 	filter := "$share/" + r.o.Group + "/" + r.o.Filter
 	tok := c.Subscribe(filter, 1, handler)
 	if !tok.WaitTimeout(r.o.ConnectTimeout) || tok.Error() != nil {
-		return fmt.Errorf("cloud: subscribe %s: %v", filter, tok.Error())
+		return false, fmt.Errorf("cloud: subscribe %s: %v", filter, tok.Error())
 	}
 	if st, ok := tok.(*mqtt.SubscribeToken); ok {
 		for _, q := range st.Result() {
 			if q == 0x80 {
-				return fmt.Errorf("cloud: subscribe %s: refused by the broker (ACL?)", filter)
+				return false, fmt.Errorf("cloud: subscribe %s: refused by the broker (ACL?)", filter)
 			}
 		}
 	}
@@ -314,10 +342,24 @@ func (r *Receiver) session(ctx context.Context) error {
 	r.o.Logger.Info("receiver: subscribed", "filter", filter)
 	select {
 	case <-ctx.Done():
-		return nil
+		return true, nil
 	case err := <-lost:
-		return fmt.Errorf("cloud: connection lost: %w", err)
+		return true, fmt.Errorf("cloud: connection lost: %w", err)
 	}
+}
+
+// dropOversize acknowledges and drops a message past MaxMessageBytes before anything parses or
+// copies it: it cannot be a valid record, and no id can be read from it without parsing, so
+// no receipt goes out. The broker should refuse such messages first (max_packet_size).
+func (r *Receiver) dropOversize(m mqtt.Message) {
+	n := len(m.Payload())
+	m.Ack()
+	r.m.received.Inc()
+	r.m.handled.WithLabelValues(string(ReceiptRejected), "oversize").Inc()
+	r.mu.Lock()
+	r.st.Rejected++
+	r.mu.Unlock()
+	r.warn.Warn(r.o.Logger, r.o.Now(), "receiver: dropped a message larger than the limit", "topic", m.Topic(), "bytes", n, "limit", r.o.MaxMessageBytes)
 }
 
 // clientOptions is the shared paho set-up with what only the receiver has: a persistent

@@ -64,7 +64,7 @@ func TestOptionErrorsNameTheKey(t *testing.T) {
 		mutate func(o *UplinkOptions)
 	}{
 		{"broker_url", func(o *UplinkOptions) { o.Broker = "" }},
-		{"broker_url", func(o *UplinkOptions) { o.Broker = "tcp://127.0.0.1:1883" }},
+		{"broker_url", func(o *UplinkOptions) { o.Broker = "tcp://192.0.2.7:1883" }},
 		{"broker_url", func(o *UplinkOptions) { o.Broker = "http://127.0.0.1:1883" }},
 		{"broker_url", func(o *UplinkOptions) { o.Broker = "tls://127.0.0.1" }},
 		{"gateway_id", func(o *UplinkOptions) { o.ClientID = "" }},

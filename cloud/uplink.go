@@ -99,8 +99,13 @@ func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
 	}
 	if _, _, err := o.tlsConfig(); err != nil {
 		// Files are read again at every connect; failing early here tells the operator at
-		// start-up instead of in a retry loop.
-		return nil, err
+		// start-up instead of in a retry loop. An expired certificate is no reason to stop
+		// the gateway: records wait in the outbox and the status says why until it is renewed.
+		var ce *CertExpiredError
+		if !errors.As(err, &ce) {
+			return nil, err
+		}
+		o.Logger.Warn("uplink: " + err.Error())
 	}
 	u := &Uplink{o: o, box: box, reg: o.Registry, sent: map[string]sentRecord{}}
 	if u.reg == nil {

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"github.com/obdgw/obdgw/drivers/serialport"
@@ -253,9 +254,14 @@ func (c *Config) LoadSecrets() error {
 // MinTokenLen is the shortest API token accepted.
 const MinTokenLen = 16
 
-// checkPrivate opens a secret file and refuses it when group or others have any access.
+// checkPrivate opens a secret file and refuses it when group or others have any access. A
+// FIFO or device is refused before it is opened, and the open does not block (an open of a
+// FIFO waits for a writer, which would hang the start).
 func checkPrivate(path string) (*os.File, error) {
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err == nil && !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

@@ -65,13 +65,23 @@ func (ca *CA) Client(t testing.TB, cn string) KeyPair {
 	return ca.issue(t, cn, x509.ExtKeyUsageClientAuth, nil, nil)
 }
 
+// ClientExpired issues a client certificate with common name cn that expired an hour ago.
+func (ca *CA) ClientExpired(t testing.TB, cn string) KeyPair {
+	t.Helper()
+	return ca.issueValid(t, cn, x509.ExtKeyUsageClientAuth, nil, nil, time.Now().Add(-48*time.Hour), time.Now().Add(-time.Hour), "-expired")
+}
+
 func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, ips []net.IP, dns []string) KeyPair {
+	return ca.issueValid(t, cn, usage, ips, dns, time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), "")
+}
+
+func (ca *CA) issueValid(t testing.TB, cn string, usage x509.ExtKeyUsage, ips []net.IP, dns []string, notBefore, notAfter time.Time, suffix string) KeyPair {
 	key := newKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber: nextSerial(),
 		Subject:      pkix.Name{CommonName: cn, Organization: []string{"obdgw test"}},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
 		IPAddresses:  ips,
@@ -85,7 +95,7 @@ func (ca *CA) issue(t testing.TB, cn string, usage x509.ExtKeyUsage, ips []net.I
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(ca.dir, ca.cert.Subject.CommonName+"-"+cn)
+	base := filepath.Join(ca.dir, ca.cert.Subject.CommonName+"-"+cn+suffix)
 	kp := KeyPair{CertFile: base + ".crt", KeyFile: base + ".key"}
 	writePEM(t, kp.CertFile, "CERTIFICATE", der, 0o644)
 	writePEM(t, kp.KeyFile, "PRIVATE KEY", kder, 0o600)

@@ -24,21 +24,22 @@ func init() {
 	})
 }
 
-const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--metrics 127.0.0.1:PORT]`
+const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--max-message-bytes N] [--metrics 127.0.0.1:PORT]`
 
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "receive", receiveUsage)
-	broker := fs.String("broker", "", "broker URL: tls://host:port (tcp:// only with --allow-plain)")
-	allowPlain := fs.Bool("allow-plain", false, "allow an unencrypted tcp:// broker (trials and the demo)")
+	broker := fs.String("broker", "", "broker URL: tls://host:port (tcp:// only to a loopback broker, or with --allow-plain)")
+	allowPlain := fs.Bool("allow-plain", false, "allow an unencrypted tcp:// broker on another host (trials; tcp:// to a loopback broker needs no flag)")
 	ca := fs.String("ca", "", "PEM file of the CA that signs the broker's certificate")
 	cert := fs.String("cert", "", "client certificate (mutual TLS)")
-	key := fs.String("key", "", "client key (mutual TLS)")
+	key := fs.String("key", "", "client key (mutual TLS; mode 0600, checked at every connect)")
 	user := fs.String("user", "", "MQTT username")
 	passFile := fs.String("password-file", "", "file holding the MQTT password (mode 0600)")
 	state := fs.String("state", "", "state directory (the de-duplication file lives here)")
 	out := fs.String("out", "", "JSONL file accepted records are appended to")
 	group := fs.String("group", "obdgw", "shared subscription group: receivers in one group share the records")
 	clientID := fs.String("client-id", "", "MQTT client id (default obdgw-receiver-<group>-<host>)")
+	maxMsg := fs.Int("max-message-bytes", 256<<10, "drop a message larger than this before reading it (bound it at the broker too: max_packet_size)")
 	metrics := fs.String("metrics", "", "serve /metrics and /healthz on this loopback address (e.g. 127.0.0.1:9101)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -69,12 +70,15 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: *broker, AllowPlain: *allowPlain, CAFile: *ca, CertFile: *cert, KeyFile: *key,
 		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
-		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out,
+		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out, MaxMessageBytes: *maxMsg,
 		Logger: e.log,
 	}))
 	if err != nil {
 		var oe *cloud.OptionError
 		if errors.As(err, &oe) {
+			if oe.Key == "broker_url" && (strings.HasPrefix(*broker, "tcp://") || strings.HasPrefix(*broker, "mqtt://")) {
+				return usageError("%v (or pass --allow-plain for a trial)", err)
+			}
 			return usageError("%v", err)
 		}
 		return err

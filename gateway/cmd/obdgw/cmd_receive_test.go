@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -23,9 +24,43 @@ func TestReceiveRequiresItsFlags(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errb.String(), "--state is required") {
 		t.Errorf("exit %d, stderr %q", code, errb.String())
 	}
-	code = runMain([]string{"receive", "--broker", "tcp://127.0.0.1:1", "--state", t.TempDir(), "--out", filepath.Join(t.TempDir(), "o")}, &out, &errb)
-	if code != exitUsage || !strings.Contains(errb.String(), "broker_url") || !strings.Contains(errb.String(), "tls://") {
-		t.Errorf("plain broker without --allow-plain: exit %d, stderr %q", code, errb.String())
+	errb.Reset()
+	code = runMain([]string{"receive", "--broker", "tcp://192.0.2.7:1883", "--state", t.TempDir(), "--out", filepath.Join(t.TempDir(), "o")}, &out, &errb)
+	if code != exitUsage || !strings.Contains(errb.String(), "broker_url") || !strings.Contains(errb.String(), "tls://") || !strings.Contains(errb.String(), "--allow-plain") {
+		t.Errorf("remote plain broker without --allow-plain: exit %d, stderr %q", code, errb.String())
+	}
+}
+
+// The receiver refuses secret files as the gateway does: a key others can read, with the same
+// message, and a FIFO at once instead of hanging.
+func TestReceiveRefusesLooseOrSpecialKey(t *testing.T) {
+	dir := t.TempDir()
+	kp := brokertest.NewCA(t, dir, "ca").Client(t, "rx")
+	if err := os.Chmod(kp.KeyFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "key.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for key, want := range map[string]string{
+		kp.KeyFile: kp.KeyFile + " is readable by group or others (mode 0644): run chmod 600 " + kp.KeyFile,
+		fifo:       fifo + " is not a regular file",
+	} {
+		var out, errb bytes.Buffer
+		done := make(chan int, 1)
+		go func() {
+			done <- runMain([]string{"receive", "--broker", "tls://127.0.0.1:1", "--cert", kp.CertFile, "--key", key,
+				"--state", t.TempDir(), "--out", filepath.Join(t.TempDir(), "o.jsonl")}, &out, &errb)
+		}()
+		select {
+		case code := <-done:
+			if code == 0 || !strings.Contains(errb.String(), want) {
+				t.Errorf("--key %s: exit %d, stderr %q, want %q", key, code, errb.String(), want)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("--key %s: receive hangs", key)
+		}
 	}
 }
 
