@@ -429,6 +429,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, bayError(err))
 		return
 	}
+	stream(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -570,5 +571,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, &apiError{status: http.StatusNotFound, msg: "no event stream in this daemon"})
 		return
 	}
+	stream(w)
 	s.opts.Events.ServeHTTP(w, r)
 }

@@ -95,7 +95,7 @@ func New(opts Options) *Server {
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
 	}
 	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path + " (see " + Prefix + "/openapi.yaml)"})
+		refuse(w, r, &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path + " (see " + Prefix + "/openapi.yaml)"})
 	})
 	return s
 }
@@ -124,6 +124,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	defer func() {
 		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
 	}()
+	// Who is calling is settled from the headers alone, before a byte of the body is read: a
+	// refused request's body is never read (refuse closes the connection instead of letting
+	// net/http drain up to 256 kB of it), so a flood of slow bodies without a token costs
+	// nothing but the connection, which the daemon's listener caps.
 	name, ok := s.authenticate(r)
 	c.name = name
 	switch {
@@ -136,18 +140,59 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 		if r.Header.Get("Authorization") != "" {
 			msg = "the bearer token is not valid"
 		}
-		writeError(sw, &apiError{status: http.StatusUnauthorized, msg: msg})
+		refuse(sw, r, &apiError{status: http.StatusUnauthorized, msg: msg})
 		return
 	}
 	if isWrite(r.Method) {
-		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			writeError(sw, &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + ct})
+		if e := s.readBody(sw, r); e != nil {
+			refuse(sw, r, e)
 			return
 		}
-		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+	} else if r.ContentLength != 0 {
+		// A read with a body: nothing reads it, so nothing should drain it either.
+		sw.Header().Set("Connection", "close")
 	}
+	// The body is in memory: the server's read deadline (the time a client has to send its
+	// request) must not cut a long request (a clear, a scan) short, as it would by cancelling
+	// the request's context when it passes.
+	_ = http.NewResponseController(sw).SetReadDeadline(time.Time{})
 	sw.Header().Set("Cache-Control", "no-store")
 	rt.handler(sw, r, c)
+}
+
+// refuse answers e and closes the connection: the rest of the request's body is not read.
+func refuse(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
+	}
+	writeError(w, e)
+}
+
+// readBody reads a write's body into memory, bounded by MaxBodyBytes and by the server's read
+// deadline, after checking its media type; handlers decode it from there.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *apiError {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + ct}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return bodyError(err, false)
+		}
+		return &apiError{status: http.StatusBadRequest, msg: "the body could not be read: " + err.Error()}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return nil
+}
+
+// stream readies w for a server-sent-event stream: the server's write deadline (meant for
+// ordinary answers) is lifted for this response, so the stream lasts until the client leaves
+// or the daemon stops.
+func stream(w http.ResponseWriter) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetWriteDeadline(time.Time{})
+	_ = rc.SetReadDeadline(time.Time{})
 }
 
 // authenticate checks the bearer token against every configured token in constant time (all

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
@@ -329,14 +330,23 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.mu.Lock()
 	d.ln = ln
 	d.mu.Unlock()
+	// Past api.max_connections a new connection waits in the kernel's queue, not on one of the
+	// gateway's descriptors (the uplink and the buffer file need theirs).
+	if n := d.cfg.API.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
 	// Streams (events, live values) hang on their own base context so that shutdown ends them
 	// instead of waiting for a tablet to hang up.
 	streams, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
 	srv := &http.Server{
-		Handler:           d.mux,
+		Handler: d.mux,
+		// A client has ReadTimeout to send its whole request; the API lifts it once the body
+		// is in memory, and lifts WriteTimeout for its event streams (http.ResponseController).
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return streams },
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
