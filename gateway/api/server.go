@@ -128,19 +128,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	// refused request's body is never read (refuse closes the connection instead of letting
 	// net/http drain up to 256 kB of it), so a flood of slow bodies without a token costs
 	// nothing but the connection, which the daemon's listener caps.
-	name, ok := s.authenticate(r)
-	c.name = name
-	switch {
-	case ok:
-	case isPublic(rt):
-	case !isWrite(r.Method) && s.opts.AnonymousReads && r.Header.Get("Authorization") == "":
-	default:
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
-		msg := "a bearer token is required (Authorization: Bearer <token>)"
-		if r.Header.Get("Authorization") != "" {
-			msg = "the bearer token is not valid"
-		}
-		refuse(sw, r, &apiError{status: http.StatusUnauthorized, msg: msg})
+	var ok bool
+	if c.name, ok = s.admit(sw, r, isPublic(rt)); !ok {
 		return
 	}
 	if isWrite(r.Method) {
@@ -158,6 +147,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	_ = http.NewResponseController(sw).SetReadDeadline(time.Time{})
 	sw.Header().Set("Cache-Control", "no-store")
 	rt.handler(sw, r, c)
+}
+
+// admit applies the API's rule to a request from its headers alone: a valid bearer token
+// passes (its name is returned), a public route passes, a read passes without a token when
+// anonymous reads are on; anything else is answered 401 here and admit returns false.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, public bool) (string, bool) {
+	name, ok := s.authenticate(r)
+	switch {
+	case ok:
+	case public:
+	case !isWrite(r.Method) && s.opts.AnonymousReads && r.Header.Get("Authorization") == "":
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
+		msg := "a bearer token is required (Authorization: Bearer <token>)"
+		if r.Header.Get("Authorization") != "" {
+			msg = "the bearer token is not valid"
+		}
+		refuse(w, r, &apiError{status: http.StatusUnauthorized, msg: msg})
+		return "", false
+	}
+	return name, true
+}
+
+// Guard puts h (the daemon's /metrics) behind the API's read rule: a bearer token, unless
+// anonymous reads are on; a wrong token is refused either way.
+func (s *Server) Guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.admit(w, r, false); ok {
+			h.ServeHTTP(w, r)
+		}
+	})
 }
 
 // refuse answers e and closes the connection: the rest of the request's body is not read.

@@ -187,7 +187,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.mux = http.NewServeMux()
 	d.mux.Handle(api.Prefix+"/", d.api.Handler())
 	d.mux.HandleFunc("GET /healthz", d.healthz)
-	d.mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	// The metrics tell the outbox depth and the uplink's state: the API's read rule applies.
+	d.mux.Handle("GET /metrics", d.api.Guard(promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg})))
 	if cfg.Console.Enabled {
 		d.mux.Handle("/", console.Handler())
 	}
