@@ -354,7 +354,7 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 	}{
 		{"empty", "POST", "/workorders", "", "", 400, "", "empty body"},
 		{"truncated", "POST", "/workorders", `{"plate":"浙A1"`, "", 400, "", "malformed JSON"},
-		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "", "malformed JSON at byte"},
+		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "plate", "malformed JSON at byte"},
 		{"array", "POST", "/workorders", `[]`, "", 400, "", "want a JSON object, got an array"},
 		{"null", "POST", "/workorders/WO000001/settle", `null`, "", 400, "", "want a JSON object, got null"},
 		{"null clear", "POST", "/bays/bay1/clear-dtcs", ` null `, "", 400, "", "got null"},
@@ -365,7 +365,7 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		{"too large", "POST", "/workorders", `{"plate":"` + strings.Repeat("x", 5000) + `"}`, "", 413, "", "larger than 4096"},
 		{"form", "POST", "/workorders", `plate=x`, "application/x-www-form-urlencoded", 415, "", "application/json"},
 		{"bad value", "POST", "/workorders", `{"plate":"浙A1","plate_color":"purple"}`, "", 400, "plate_color", "want one of"},
-		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "", ""},
+		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "hours", "want a number"},
 		{"hours too precise", "POST", "/workorders/WO000001/items", `{"name":"x","hours":1.25}`, "", 400, "items[0].hours", "decimal"},
 		{"patch unknown", "PATCH", "/workorders/WO000001", `{"owner":{"name":"x"}}`, "", 400, "owner", "unknown field"},
 		{"scan report unknown field", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","colour":1}}`, "", 400, "report.colour", "unknown field"},
@@ -375,6 +375,20 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		{"revise open", "POST", "/workorders/WO000001/revisions", `{"reason":"x","mileage_km":1}`, "", 409, "", "not settled"},
 		{"scan with body", "POST", "/bays/bay1/scan", `{"now":true}`, "", 400, "now", "unknown field"},
 		{"requeue bad seq", "POST", "/deadletters/abc/requeue", ``, "", 400, "seq", ""},
+		// issue 18 item 7: what encoding/json let through
+		{"field name case", "POST", "/workorders", `{"PLATE":"浙A1","plate_color":"blue"}`, "", 400, "PLATE", "unknown field"},
+		{"duplicate key", "POST", "/workorders", `{"plate":"浙A1","plate":"浙B2","plate_color":"blue"}`, "", 400, "plate", "twice"},
+		{"invalid UTF-8", "POST", "/workorders", "{\"plate\":\"浙A1\xff\",\"plate_color\":\"blue\"}", "", 400, "plate", "UTF-8"},
+		{"lone surrogate", "POST", "/workorders", `{"plate":"浙A1\ud800","plate_color":"blue"}`, "", 400, "plate", "UTF-8"},
+		{"replacement character", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","fault_description":"怠速�抖动"}`, "", 400, "fault_description", "U+FFFD"},
+		{"bidi override", "POST", "/workorders", "{\"plate\":\"浙A\u202E1\",\"plate_color\":\"blue\"}", "", 400, "plate", "U+202E"},
+		{"escaped bidi override", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","items":[{"name":"\u202e换油","hours":1}]}`, "", 400, "items[0].name", "U+202E"},
+		{"control character", "PATCH", "/workorders/WO000001", `{"owner_name":"王\u0007"}`, "", 400, "owner_name", "U+0007"},
+		{"bidi in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","dtcs":{"stored":[{"code":"P0420","description":"\u202e"}]}}}`, "", 400, "report.dtcs.stored[0].description", "U+202E"},
+		{"duplicate in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","vin":"y"}}`, "", 400, "report.vin", "twice"},
+		{"no content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "none", 415, "", "application/json"},
+		{"json-ish content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/jsonp", 415, "", "application/json"},
+		{"not UTF-8 charset", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/json; charset=gbk", 415, "", "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, f.srv.URL+Prefix+tc.path, strings.NewReader(tc.body))
@@ -383,7 +397,9 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 			if ct == "" {
 				ct = "application/json"
 			}
-			req.Header.Set("Content-Type", ct)
+			if ct != "none" {
+				req.Header.Set("Content-Type", ct)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -528,10 +544,12 @@ func TestOutboxDeadLetterRequeue(t *testing.T) {
 }
 
 // FuzzDecodeBody feeds arbitrary bodies to the strict decoder for every request type: it must
-// never panic, and every refusal is a 4xx with a message.
+// never panic, every refusal is a 4xx with a message, and nothing accepted holds a character
+// the decoder refuses (U+FFFD, bidirectional controls, control characters).
 func FuzzDecodeBody(f *testing.F) {
 	for _, s := range []string{newOrderBody, `{"name":"x","hours":1}`, `{"confirm":true,"vin":"` + carVIN + `","request_id":"r"}`,
-		`{"reason":"x","mileage_km":1,"items":[{"name":"a","hours":"1.0"}]}`, `{"report":{"vin":"x"}}`, `{}`, `[]`, `{"a":1}`, `{"plate":"\ud800"}`, ``, `nul`, `{"items":null}`} {
+		`{"reason":"x","mileage_km":1,"items":[{"name":"a","hours":"1.0"}]}`, `{"report":{"vin":"x"}}`, `{}`, `[]`, `{"a":1}`, `{"plate":"\ud800"}`, ``, `nul`, `{"items":null}`,
+		`{"PLATE":"x"}`, `{"plate":"a","plate":"b"}`, "{\"plate\":\"\xff\"}", `{"plate":"\u202e"}`, "{\"plate\":\"\uFFFD\"}", `{"items":[{"name":"\u2066x","hours":1}]}`} {
 		f.Add([]byte(s))
 	}
 	targets := []func() any{
@@ -541,8 +559,18 @@ func FuzzDecodeBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, mk := range targets {
-			e := decodeBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), 4096), mk(), false)
+			v := mk()
+			e := decodeBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), 4096), v, false)
 			if e == nil {
+				// What is accepted holds no refused character and no damaged text (encoding/json
+				// would write invalid UTF-8 as U+FFFD).
+				out, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := checkRunes(string(out)); err != nil {
+					t.Fatalf("decode %q accepted %s: %v", body, out, err)
+				}
 				continue
 			}
 			if e.status < 400 || e.status > 499 || e.msg == "" {

@@ -9,9 +9,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -191,8 +197,17 @@ func refuse(w http.ResponseWriter, r *http.Request, e *apiError) {
 // readBody reads a write's body into memory, bounded by MaxBodyBytes and by the server's read
 // deadline, after checking its media type; handlers decode it from there.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *apiError {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-		return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + ct}
+	if r.ContentLength != 0 {
+		ct := r.Header.Get("Content-Type")
+		mt, params, err := mime.ParseMediaType(ct)
+		switch {
+		case ct == "":
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "no Content-Type: send the body as application/json (curl --json)"}
+		case err != nil || mt != "application/json":
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + clip(ct)}
+		case params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8"):
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as UTF-8, not " + clip(params["charset"])}
+		}
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
@@ -284,29 +299,108 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decodeBody decodes one JSON object strictly into v: unknown fields, wrong types, anything but
-// an object and trailing data are refused, naming the field. An empty body is allowed only when
-// emptyOK (routes whose body has no required field).
+// decodeBody decodes one JSON object strictly into v and names the field of every refusal:
+// anything but one object, a syntax error, an unknown member — names match exactly, so "PLATE"
+// is not "plate" — a member given twice, text that is not UTF-8 (raw bytes or a lone
+// surrogate escape), a character no record field may hold (refusedRune), and a value of the
+// wrong type. encoding/json would have taken each of these silently (matching names
+// regardless of case, keeping the last of two, replacing bad bytes with U+FFFD), so bodies go
+// through github.com/go-json-experiment/json (encoding/json/v2). An empty body is allowed
+// only when emptyOK (routes whose body has no required field).
 func decodeBody(r io.Reader, v any, emptyOK bool) *apiError {
-	dec := json.NewDecoder(r)
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return bodyError(err, emptyOK)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return bodyError(err, false)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return bodyError(err, false)
-		}
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 {
+		return bodyError(io.EOF, emptyOK)
+	}
+	// One value, then nothing: read the first one on its own to tell trailing data apart.
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.ReadValue(); err != nil {
+		return bodyError(err, false)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return &apiError{status: http.StatusBadRequest, msg: "trailing data after the JSON object: send exactly one object"}
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+	if t[0] != '{' {
 		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", jsonKind(t))}
 	}
-	strict := json.NewDecoder(bytes.NewReader(raw))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(data, v, decodeOptions); err != nil {
 		return bodyError(err, false)
+	}
+	return nil
+}
+
+// decodeOptions: unknown members are refused; every string is checked for refused
+// characters; json.Number (hours, quantities) keeps encoding/json's meaning — a number, or a
+// string holding one — since v2 knows only its own types.
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(true),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, s *string) error {
+			if dec.PeekKind() != '"' {
+				return jsonv2.SkipFunc // the default answers the type error
+			}
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			str := tok.String()
+			if err := checkRunes(str); err != nil {
+				return err
+			}
+			*s = str
+			return nil
+		}),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, n *json.Number) error {
+			k := dec.PeekKind()
+			if k != '0' && k != '"' {
+				return jsonv2.SkipFunc
+			}
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			str := tok.String()
+			if k == '"' {
+				if _, err := strconv.ParseFloat(str, 64); err != nil || !json.Valid([]byte(str)) {
+					return errNotNumber
+				}
+			}
+			*n = json.Number(str)
+			return nil
+		}),
+	)),
+)
+
+// errNotNumber: a json.Number field holds a string that is not a number.
+var errNotNumber = errors.New("want a number")
+
+// errRefusedRune is a character no field of a work order or record may hold.
+type errRefusedRune struct {
+	r   rune
+	why string
+}
+
+func (e *errRefusedRune) Error() string { return fmt.Sprintf("U+%04X %s", e.r, e.why) }
+
+// checkRunes refuses the characters that have no place in a record field and would reach the
+// provincial platform as they are: U+FFFD (the text was already damaged by a wrong encoding
+// before it was sent), the bidirectional controls (they make a plate or a VIN read
+// differently from what is stored: U+202E shows "浙A‮1234" reversed) and control characters
+// other than tab and line breaks.
+func checkRunes(s string) error {
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return &errRefusedRune{r, "(replacement character): the text was damaged by a wrong character encoding before it was sent; send it as UTF-8"}
+		case r == 0x061C, r == 0x200E, r == 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			return &errRefusedRune{r, "(a bidirectional text control) is not allowed: it changes how the text reads without changing what is stored"}
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r >= 0x7F && r <= 0x9F:
+			return &errRefusedRune{r, "(a control character) is not allowed"}
+		}
 	}
 	return nil
 }
@@ -328,11 +422,29 @@ func jsonKind(t []byte) string {
 	return "a number"
 }
 
+// fieldOf turns a JSON Pointer into the field notation of the API's errors:
+// "/items/0/name" → "items[0].name".
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.ParseUint(tok, 10, 64); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
 func bodyError(err error, emptyOK bool) *apiError {
 	var (
 		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
+		se  *jsontext.SyntacticError
+		sem *jsonv2.SemanticError
+		rr  *errRefusedRune
 	)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -342,23 +454,62 @@ func bodyError(err error, emptyOK bool) *apiError {
 		return &apiError{status: http.StatusBadRequest, msg: "empty body: send a JSON object"}
 	case errors.As(err, &mbe):
 		return &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)}
-	case errors.As(err, &se):
-		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: the body ends in the middle of a value"}
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", te.Value)}
+	case errors.As(err, &se):
+		field := fieldOf(se.JSONPointer)
+		switch {
+		case errors.Is(se.Err, jsontext.ErrDuplicateName):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: given twice; send each field once", field)}
+		case se.Err != nil && (strings.Contains(se.Err.Error(), "UTF-8") || strings.Contains(se.Err.Error(), "surrogate")): // the sentinels are internal
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: not valid UTF-8 (at byte %d): send the text as UTF-8", field, se.ByteOffset)}
 		}
-		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a JSON %s, got %s", field, jsonType(te.Type.String()), te.Value)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &apiError{status: http.StatusBadRequest, field: f, msg: fmt.Sprintf("unknown field %q", f)}
-	case strings.Contains(err.Error(), "json.Number"):
-		return &apiError{status: http.StatusBadRequest, msg: "a number field holds something that is not a number: " + err.Error()}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.ByteOffset, se.Err)}
+	case errors.As(err, &rr):
+		field := ""
+		if errors.As(err, &sem) {
+			field = fieldOf(sem.JSONPointer)
+		}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: %v", field, rr)}
+	case errors.As(err, &sem):
+		field := fieldOf(sem.JSONPointer)
+		switch {
+		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("unknown field %q (names are matched exactly)", field)}
+		case field == "":
+			return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", sem.JSONKind)}
+		case errors.Is(sem.Err, errNotNumber):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a number", field)}
+		case sem.GoType != nil && sem.JSONKind == '0' && strings.Contains(sem.GoType.String(), "int"):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a whole number", field)}
+		case sem.GoType != nil:
+			msg := fmt.Sprintf("%s: want a JSON %s, got %s", field, jsonType(sem.GoType.String()), kindName(sem.JSONKind))
+			if sem.Err != nil {
+				msg += " (" + sem.Err.Error() + ")"
+			}
+			return &apiError{status: http.StatusBadRequest, field: field, msg: msg}
+		}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: %v", field, err)}
 	}
 	return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: " + err.Error()}
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "nothing"
 }
 
 func jsonType(goType string) string {
