@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -93,8 +95,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, anonymousReads bool) *fixture {
 	t.Helper()
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "obdgw.db"), anonymousReads)
+}
+
+// newFixtureAt is newFixture with the buffer file at path.
+func newFixtureAt(t *testing.T, path string, anonymousReads bool) *fixture {
+	t.Helper()
 	now := func() time.Time { return time.Date(2024, 3, 13, 2, 0, 0, 0, time.UTC) }
-	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test", Now: now})
+	db, err := buffer.Open(path, buffer.Options{GatewayID: "gw-test", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,6 +586,72 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestFullDiskAnswers503AndHealthSaysSo fills a real (small tmpfs) file system under the
+// buffer file (issue 18 item 7): a write is answered 503 saying the disk is full and that
+// nothing was stored, /health answers 503 "degraded" while writes fail, and both recover once
+// there is room again. Mounting needs root (CAP_SYS_ADMIN); elsewhere the test skips.
+func TestFullDiskAnswers503AndHealthSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CAP_SYS_ADMIN): the full-disk answer is not tested here")
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v): the full-disk answer is not tested here", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	f := newFixtureAt(t, filepath.Join(dir, "obdgw.db"), false)
+	f.mustDo(201, "POST", "/workorders", newOrderBody)
+	if code, m := f.do("GET", "/health", "", ""); code != 200 || m["status"] != "ok" {
+		t.Fatalf("/health before the disk filled = %d %v", code, m)
+	}
+
+	// Fill what is left of the file system.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+
+	created := 1
+	code, m := 0, map[string]any(nil)
+	for range 100 {
+		if code, m = f.do("POST", "/workorders", dmsToken, newOrderBody); code != http.StatusCreated {
+			break
+		}
+		created++
+	}
+	msg, _ := m["error"].(string)
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "the gateway's disk is full") ||
+		!strings.Contains(msg, "nothing was stored") || !strings.Contains(msg, dir) {
+		t.Fatalf("a write on a full disk = %d %v; want 503 saying the disk holding %s is full and nothing was stored", code, m, dir)
+	}
+	if code, m := f.do("GET", "/health", "", ""); code != http.StatusServiceUnavailable || m["status"] != "degraded" ||
+		!strings.Contains(fmt.Sprint(m["error"]), "disk is full") {
+		t.Errorf("/health while writes fail = %d %v; want 503 degraded naming the full disk", code, m)
+	}
+	if list, _, err := f.store.List(workorder.Filter{}); err != nil || len(list) != created {
+		t.Errorf("%d orders stored after the refusal (%v), want the %d answered 201", len(list), err, created)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	f.mustDo(201, "POST", "/workorders", newOrderBody)
+	if code, m := f.do("GET", "/health", "", ""); code != 200 || m["status"] != "ok" {
+		t.Errorf("/health after a write went through again = %d %v", code, m)
+	}
 }
 
 func TestSettlementWaitsForTheClock(t *testing.T) {

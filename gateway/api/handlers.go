@@ -56,7 +56,14 @@ func (s *Server) table() []Route {
 	}
 }
 
+// health is 200 "ok", or 503 "degraded" while writes fail for a full disk (the last write
+// was refused for it; the next one that goes through clears it), so a monitor sees the
+// gateway cannot take settlements.
 func (s *Server) health(w http.ResponseWriter, r *http.Request, c *caller) {
+	if msg := s.degraded.Load(); msg != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "error": *msg})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 

@@ -11,8 +11,10 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -59,10 +61,12 @@ type Options struct {
 
 // Server is the API. Create it with New.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	dir      string                 // where the buffer file is, for the full-disk answer
+	degraded atomic.Pointer[string] // why writes fail (a full disk), for /health; nil: they work
 }
 
 // Route is one registered route.
@@ -95,6 +99,9 @@ func New(opts Options) *Server {
 	if s.opts.Bays == nil {
 		s.opts.Bays = noBays{}
 	}
+	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
+		s.dir = filepath.Dir(p.Path())
+	}
 	s.routes = append(s.table(), s.selfTestRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
@@ -125,7 +132,7 @@ func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/opena
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, dir: s.dir}
 	c := &caller{}
 	defer func() {
 		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
@@ -153,6 +160,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	_ = http.NewResponseController(sw).SetReadDeadline(time.Time{})
 	sw.Header().Set("Cache-Control", "no-store")
 	rt.handler(sw, r, c)
+	if isWrite(r.Method) {
+		// /health says "degraded" from a write refused for a full disk until a write goes through.
+		switch {
+		case sw.diskFull != "":
+			s.degraded.Store(&sw.diskFull)
+		case sw.status < 300:
+			s.degraded.Store(nil)
+		}
+	}
 }
 
 // admit applies the API's rule to a request from its headers alone: a valid bearer token
@@ -253,7 +269,9 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status   int
+	dir      string // the directory of the buffer file, for the full-disk answer
+	diskFull string // the full-disk answer given, if any
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -271,15 +289,27 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // apiError is an error answer: {"error": msg, "field": field, ...extra}.
 type apiError struct {
-	status int
-	msg    string
-	field  string
-	extra  map[string]any
+	status   int
+	msg      string
+	field    string
+	extra    map[string]any
+	diskFull bool // writeError words the message, naming the directory
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("api: %d %s", e.status, e.msg) }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.diskFull {
+		where := "the disk holding the gateway's state directory"
+		sw, _ := w.(*statusWriter)
+		if sw != nil && sw.dir != "" {
+			where = sw.dir
+		}
+		e.msg = "the gateway's disk is full: free space on " + where + " (old logs, downloaded updates) and send the request again; nothing was stored"
+		if sw != nil {
+			sw.diskFull = e.msg
+		}
+	}
 	body := map[string]any{"error": e.msg}
 	if e.field != "" {
 		body["field"] = e.field
@@ -552,6 +582,8 @@ func storeError(err error) *apiError {
 		// Nothing is timestamped before the clock is synced: a record dated 1970 would be wrong
 		// for good, so settlement waits for the clock.
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the gateway's clock is not set, so the record cannot be dated: check time synchronisation (NTP) and settle again"}
+	case buffer.IsDiskFull(err):
+		return &apiError{status: http.StatusServiceUnavailable, diskFull: true}
 	case errors.Is(err, buffer.ErrFull):
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the outbox is full: nothing can be settled until the broker takes the backlog (check the uplink)"}
 	}
