@@ -37,6 +37,7 @@ type fakeBays struct {
 	scans  int
 	clears []ClearRequest
 	live   chan LiveValues
+	slow   time.Duration // a clear takes this long (a car on a slow protocol)
 }
 
 func (f *fakeBays) List() []BayStatus {
@@ -64,6 +65,13 @@ func (f *fakeBays) Scan(ctx context.Context, name string) error {
 func (f *fakeBays) ClearDTCs(ctx context.Context, name string, req ClearRequest) (ClearResult, error) {
 	if _, err := f.Status(name); err != nil {
 		return ClearResult{}, err
+	}
+	if f.slow > 0 {
+		select {
+		case <-time.After(f.slow):
+		case <-ctx.Done():
+			return ClearResult{}, fmt.Errorf("the clear was cut short: %w", ctx.Err())
+		}
 	}
 	f.mu.Lock()
 	f.clears = append(f.clears, req)
@@ -586,6 +594,24 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestALongRequestOutlivesTheServerTimeouts: the server's read and write timeouts bound how
+// long a client takes to send its request and to take the answer, not how long the gateway
+// works on it: a clear that takes longer than both is neither cancelled nor loses its answer.
+func TestALongRequestOutlivesTheServerTimeouts(t *testing.T) {
+	f := newFixture(t, false)
+	const timeout = 200 * time.Millisecond
+	srv := httptest.NewUnstartedServer(f.api.Handler())
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = timeout, timeout
+	srv.Start()
+	defer srv.Close()
+	f.srv = srv
+	f.bays.slow = 5 * timeout
+	res := f.mustDo(200, "POST", "/bays/bay1/clear-dtcs", `{"confirm":true,"vin":"`+carVIN+`","request_id":"r-slow"}`)
+	if res["cleared"] != true || f.bays.clearCount() != 1 {
+		t.Fatalf("slow clear = %v (%d clears)", res, f.bays.clearCount())
+	}
 }
 
 // TestFullDiskAnswers503AndHealthSaysSo fills a real (small tmpfs) file system under the

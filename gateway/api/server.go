@@ -51,8 +51,11 @@ type Options struct {
 	Outbox         Outbox           // required
 	Tokens         []Token
 	AnonymousReads bool
-	MaxBodyBytes   int64        // 0: 1 MiB
-	Events         http.Handler // GET /events (events.Bus); nil: 404
+	MaxBodyBytes   int64 // 0: 1 MiB
+	// AnswerTimeout is how long a client has to take an answer once it begins (the event
+	// streams excepted); 0: 1 minute.
+	AnswerTimeout time.Duration
+	Events        http.Handler // GET /events (events.Bus); nil: 404
 	// Uplink returns the uplink status (JSON-encodable, e.g. {"connected": true}); nil reports
 	// that no uplink runs.
 	Uplink func() any
@@ -88,6 +91,9 @@ func (c *caller) authenticated() bool { return c.name != "" }
 func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.AnswerTimeout <= 0 {
+		opts.AnswerTimeout = time.Minute
 	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
@@ -132,7 +138,7 @@ func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/opena
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, dir: s.dir}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, window: s.opts.AnswerTimeout, dir: s.dir}
 	c := &caller{}
 	defer func() {
 		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
@@ -154,10 +160,6 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 		// A read with a body: nothing reads it, so nothing should drain it either.
 		sw.Header().Set("Connection", "close")
 	}
-	// The body is in memory: the server's read deadline (the time a client has to send its
-	// request) must not cut a long request (a clear, a scan) short, as it would by cancelling
-	// the request's context when it passes.
-	_ = http.NewResponseController(sw).SetReadDeadline(time.Time{})
 	sw.Header().Set("Cache-Control", "no-store")
 	rt.handler(sw, r, c)
 	if isWrite(r.Method) {
@@ -237,13 +239,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// stream readies w for a server-sent-event stream: the server's write deadline (meant for
-// ordinary answers) is lifted for this response, so the stream lasts until the client leaves
-// or the daemon stops.
+// stream readies w for a server-sent-event stream: the write deadline (meant for ordinary
+// answers) is lifted for this response, so the stream lasts until the client leaves or the
+// daemon stops. (The read deadline needs nothing: net/http clears it once the request is read.)
 func stream(w http.ResponseWriter) {
-	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{})
-	_ = rc.SetReadDeadline(time.Time{})
+	if sw, ok := w.(*statusWriter); ok {
+		sw.streaming = true
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
 // authenticate checks the bearer token against every configured token in constant time (all
@@ -269,14 +272,32 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status   int
-	dir      string // the directory of the buffer file, for the full-disk answer
-	diskFull string // the full-disk answer given, if any
+	status    int
+	wrote     bool
+	window    time.Duration // Options.AnswerTimeout
+	streaming bool          // an event stream: no write deadline
+	dir       string        // the directory of the buffer file, for the full-disk answer
+	diskFull  string        // the full-disk answer given, if any
 }
 
+// WriteHeader starts the answer, and the client's time to take it: the server's own write
+// deadline runs from the end of the request, which a long clear may use up before it answers.
 func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		if !w.streaming {
+			_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.window))
+		}
+	}
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {

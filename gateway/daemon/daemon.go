@@ -61,6 +61,22 @@ type Options struct {
 	// OpenRig opens a bay's emission rig for a self-test; nil opens the configured address
 	// with serialport.Open and wraps it as the configured model with rig.Open.
 	OpenRig func(b config.Bay) (rig.Rig, error)
+
+	// readTimeout and writeTimeout replace the HTTP server's (0: 30 s and 1 min); tests
+	// shorten them.
+	readTimeout, writeTimeout time.Duration
+}
+
+// timeouts: a client has readTimeout to send its request, writeTimeout to take the answer.
+func (o Options) timeouts() (read, write time.Duration) {
+	read, write = 30*time.Second, time.Minute
+	if o.readTimeout > 0 {
+		read = o.readTimeout
+	}
+	if o.writeTimeout > 0 {
+		write = o.writeTimeout
+	}
+	return read, write
 }
 
 // Daemon is a running gateway. Build it with New, run it once with Run, which closes the store
@@ -168,6 +184,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	}
 	d.runs = emission.NewRuns(log.With("component", "emission"))
 	d.buildBays()
+	_, answerTimeout := o.timeouts()
 	var tokens []api.Token
 	for _, t := range cfg.API.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret})
@@ -180,6 +197,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Tokens:         tokens,
 		AnonymousReads: cfg.API.AnonymousReads,
 		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		AnswerTimeout:  answerTimeout,
 		Events:         d.bus,
 		Uplink:         d.uplinkStatus,
 		Logger:         log.With("component", "api"),
@@ -340,13 +358,15 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	// instead of waiting for a tablet to hang up.
 	streams, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	readTimeout, writeTimeout := d.o.timeouts()
 	srv := &http.Server{
 		Handler: d.mux,
-		// A client has ReadTimeout to send its whole request; the API lifts it once the body
-		// is in memory, and lifts WriteTimeout for its event streams (http.ResponseController).
+		// A client has ReadTimeout to send its whole request and WriteTimeout to take the
+		// answer. The API restarts the write deadline when its answer begins (a long clear
+		// may use it up first) and lifts it for its event streams (http.ResponseController).
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
 		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return streams },

@@ -231,3 +231,42 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 	}
 	t.Logf("flood: %d clients, %d answered 401, %d bodies read whole, %d failed dials", clients, answered.Load(), drained.Load(), dialFails.Load())
 }
+
+// TestStreamsOutliveTheServerTimeouts: the event stream is a long response; the server's read
+// and write timeouts (meant for ordinary requests) must not end it. With both shortened, a
+// notice published well after they passed still reaches the stream, and an ordinary request
+// on a fresh connection is still answered.
+func TestStreamsOutliveTheServerTimeouts(t *testing.T) {
+	cfg := testConfig(t)
+	const timeout = 200 * time.Millisecond
+	d, base, _ := startDaemon(t, &cfg, Options{readTimeout: timeout, writeTimeout: timeout})
+	req, _ := http.NewRequest("GET", base+"/api/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /events = %s", resp.Status)
+	}
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	if l := <-lines; !strings.HasPrefix(l, ":") {
+		t.Fatalf("first line of the stream %q", l)
+	}
+	time.Sleep(5 * timeout) // past both deadlines
+	d.bus.Publish("test.late", "", map[string]int{"n": 1})
+	for l := range lines {
+		if l == "event: test.late" {
+			return
+		}
+	}
+	t.Fatal("the stream ended before the notice published after the server's timeouts")
+}
