@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -22,6 +23,9 @@ import (
 // number of flooding connections.
 const floodFDs = 128
 
+// floodCap is the flooded gateway's api.max_connections.
+const floodCap = 32
+
 // TestFloodChild is the flooded gateway of TestSlowUnauthenticatedBodies; it does nothing in a
 // normal run. It serves on loopback with floodFDs descriptors until its stdin closes.
 func TestFloodChild(t *testing.T) {
@@ -37,8 +41,8 @@ func TestFloodChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t)
-	cfg.API.MaxConnections = 32
-	_, base, stop := startDaemon(t, &cfg, Options{})
+	cfg.API.MaxConnections = floodCap
+	_, base, stop := startDaemon(t, &cfg, Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))})
 	fmt.Printf("BASE %s\n", base)
 	io.Copy(io.Discard, os.Stdin)
 	if err := stop(); err != nil {
@@ -46,19 +50,10 @@ func TestFloodChild(t *testing.T) {
 	}
 }
 
-// TestSlowUnauthenticatedBodies: many more connections than the gateway has descriptors, each
-// posting a body slowly without a token (issue 18 item 4), neither keep /health from being
-// answered nor a settle with a token from going through while they go on; each of them gets
-// its 401 before it has sent its body. The flood is bounded: every flooding client stops once
-// it has sent floodBody bytes in all, so on a gateway that reads their bodies the test ends
-// too (and fails).
-func TestSlowUnauthenticatedBodies(t *testing.T) {
-	testenv.SkipShort(t, testenv.TierBinary)
-	const (
-		clients   = 2 * floodFDs
-		floodBody = 64 << 10 // per client, over all its connections
-		chunk     = 512
-	)
+// startFloodChild starts TestFloodChild and returns its base URL and a stop function that ends
+// it and returns its output (its log included).
+func startFloodChild(t *testing.T) (base string, pid int, stop func() string) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFloodChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "OBDGW_FLOOD_CHILD=1")
 	stdin, err := cmd.StdinPipe()
@@ -87,19 +82,43 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 			childOut.WriteString(sc.Text() + "\n")
 		}
 	}()
-	t.Cleanup(func() {
-		stdin.Close()
-		<-childDone
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("flooded gateway: %v\n%s%s", err, childOut.String(), stderr.String())
-		}
-	})
-	var base string
+	var once sync.Once
+	var output string
+	stop = func() string {
+		once.Do(func() {
+			stdin.Close()
+			<-childDone
+			err := cmd.Wait()
+			output = childOut.String() + stderr.String()
+			if err != nil {
+				t.Errorf("flooded gateway: %v\n%s", err, output)
+			}
+		})
+		return output
+	}
+	t.Cleanup(func() { stop() })
 	select {
 	case base = <-baseC:
 	case <-childDone:
-		t.Fatalf("the flooded gateway did not start:\n%s%s", childOut.String(), stderr.String())
+		t.Fatalf("the flooded gateway did not start:\n%s", stop())
 	}
+	return base, cmd.Process.Pid, stop
+}
+
+// TestSlowUnauthenticatedBodies: many more connections than the gateway has descriptors, each
+// posting a body slowly without a token (issue 18 item 4), neither keep /health from being
+// answered nor a settle with a token from going through while they go on; each of them gets
+// its 401 before it has sent its body. The flood is bounded: every flooding client stops once
+// it has sent floodBody bytes in all, so on a gateway that reads their bodies the test ends
+// too (and fails).
+func TestSlowUnauthenticatedBodies(t *testing.T) {
+	testenv.SkipShort(t, testenv.TierBinary)
+	const (
+		clients   = 2 * floodFDs
+		floodBody = 64 << 10 // per client, over all its connections
+		chunk     = 512
+	)
+	base, _, _ := startFloodChild(t)
 	addr := strings.TrimPrefix(base, "http://")
 
 	// An order ready to settle, made before the flood.
@@ -230,6 +249,67 @@ func TestSlowUnauthenticatedBodies(t *testing.T) {
 		t.Error("no flooding connection was answered 401")
 	}
 	t.Logf("flood: %d clients, %d answered 401, %d bodies read whole, %d failed dials", clients, answered.Load(), drained.Load(), dialFails.Load())
+}
+
+// TestConnectionsAreCapped: connections holding a half-sent request, twice as many as the
+// gateway has descriptors, wait in the kernel's queue beyond api.max_connections instead of
+// using up the descriptors the uplink and the buffer file need: the gateway holds no more than
+// the cap, never fails an accept for "too many open files", and answers again once they go.
+func TestConnectionsAreCapped(t *testing.T) {
+	testenv.SkipShort(t, testenv.TierBinary)
+	base, pid, stop := startFloodChild(t)
+	addr := strings.TrimPrefix(base, "http://")
+	fds := func() int {
+		t.Helper()
+		ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := fds()
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range 2 * floodFDs {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if _, err := io.WriteString(c, "GET /api/v1/health HTTP/1.1\r\nHost: x\r\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Once the gateway holds as many as the cap, give it the chance to take more.
+	for fds() < before+floodCap {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := fds() - before; n > floodCap {
+		t.Errorf("the gateway holds %d more descriptors under the flood, want at most api.max_connections = %d", n, floodCap)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	code, body := 0, ""
+	if resp, err := http.Get(base + "/api/v1/health"); err != nil {
+		t.Fatal(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		code, body = resp.StatusCode, string(b)
+	}
+	if code != http.StatusOK {
+		t.Errorf("GET /health after the flood = %d %s", code, body)
+	}
+	if log := stop(); strings.Contains(log, "too many open files") {
+		t.Errorf("the gateway ran out of descriptors:\n%s", log)
+	}
 }
 
 // TestStreamsOutliveTheServerTimeouts: the event stream is a long response; the server's read
