@@ -107,6 +107,11 @@ func (db *DB) storageError(what string, err error) error {
 	return fmt.Errorf("buffer: %s: cannot write %s; nothing stored was lost: %w", what, db.path, err)
 }
 
+// IsDiskFull reports whether err, from any write of the store (Append, Update and what is
+// built on them), failed because the disk holding the file is full: the caller can say so
+// (the API answers 503) instead of reporting an internal error.
+func IsDiskFull(err error) bool { return err != nil && diskFull(err) }
+
 // diskFull reports whether err means the disk (or the process's file size limit) is full.
 // bbolt formats some of its I/O errors with %s, which loses the errno, hence the text match.
 func diskFull(err error) bool {

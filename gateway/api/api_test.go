@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ type fakeBays struct {
 	scans  int
 	clears []ClearRequest
 	live   chan LiveValues
+	slow   time.Duration // a clear takes this long (a car on a slow protocol)
 }
 
 func (f *fakeBays) List() []BayStatus {
@@ -62,6 +65,13 @@ func (f *fakeBays) Scan(ctx context.Context, name string) error {
 func (f *fakeBays) ClearDTCs(ctx context.Context, name string, req ClearRequest) (ClearResult, error) {
 	if _, err := f.Status(name); err != nil {
 		return ClearResult{}, err
+	}
+	if f.slow > 0 {
+		select {
+		case <-time.After(f.slow):
+		case <-ctx.Done():
+			return ClearResult{}, fmt.Errorf("the clear was cut short: %w", ctx.Err())
+		}
 	}
 	f.mu.Lock()
 	f.clears = append(f.clears, req)
@@ -93,8 +103,14 @@ type fixture struct {
 
 func newFixture(t *testing.T, anonymousReads bool) *fixture {
 	t.Helper()
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "obdgw.db"), anonymousReads)
+}
+
+// newFixtureAt is newFixture with the buffer file at path.
+func newFixtureAt(t *testing.T, path string, anonymousReads bool) *fixture {
+	t.Helper()
 	now := func() time.Time { return time.Date(2024, 3, 13, 2, 0, 0, 0, time.UTC) }
-	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test", Now: now})
+	db, err := buffer.Open(path, buffer.Options{GatewayID: "gw-test", Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +370,7 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 	}{
 		{"empty", "POST", "/workorders", "", "", 400, "", "empty body"},
 		{"truncated", "POST", "/workorders", `{"plate":"浙A1"`, "", 400, "", "malformed JSON"},
-		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "", "malformed JSON at byte"},
+		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "plate", "malformed JSON at byte"},
 		{"array", "POST", "/workorders", `[]`, "", 400, "", "want a JSON object, got an array"},
 		{"null", "POST", "/workorders/WO000001/settle", `null`, "", 400, "", "want a JSON object, got null"},
 		{"null clear", "POST", "/bays/bay1/clear-dtcs", ` null `, "", 400, "", "got null"},
@@ -365,7 +381,7 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		{"too large", "POST", "/workorders", `{"plate":"` + strings.Repeat("x", 5000) + `"}`, "", 413, "", "larger than 4096"},
 		{"form", "POST", "/workorders", `plate=x`, "application/x-www-form-urlencoded", 415, "", "application/json"},
 		{"bad value", "POST", "/workorders", `{"plate":"浙A1","plate_color":"purple"}`, "", 400, "plate_color", "want one of"},
-		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "", ""},
+		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "hours", "want a number"},
 		{"hours too precise", "POST", "/workorders/WO000001/items", `{"name":"x","hours":1.25}`, "", 400, "items[0].hours", "decimal"},
 		{"patch unknown", "PATCH", "/workorders/WO000001", `{"owner":{"name":"x"}}`, "", 400, "owner", "unknown field"},
 		{"scan report unknown field", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","colour":1}}`, "", 400, "report.colour", "unknown field"},
@@ -375,6 +391,20 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		{"revise open", "POST", "/workorders/WO000001/revisions", `{"reason":"x","mileage_km":1}`, "", 409, "", "not settled"},
 		{"scan with body", "POST", "/bays/bay1/scan", `{"now":true}`, "", 400, "now", "unknown field"},
 		{"requeue bad seq", "POST", "/deadletters/abc/requeue", ``, "", 400, "seq", ""},
+		// issue 18 item 7: what encoding/json let through
+		{"field name case", "POST", "/workorders", `{"PLATE":"浙A1","plate_color":"blue"}`, "", 400, "PLATE", "unknown field"},
+		{"duplicate key", "POST", "/workorders", `{"plate":"浙A1","plate":"浙B2","plate_color":"blue"}`, "", 400, "plate", "twice"},
+		{"invalid UTF-8", "POST", "/workorders", "{\"plate\":\"浙A1\xff\",\"plate_color\":\"blue\"}", "", 400, "plate", "UTF-8"},
+		{"lone surrogate", "POST", "/workorders", `{"plate":"浙A1\ud800","plate_color":"blue"}`, "", 400, "plate", "UTF-8"},
+		{"replacement character", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","fault_description":"怠速�抖动"}`, "", 400, "fault_description", "U+FFFD"},
+		{"bidi override", "POST", "/workorders", "{\"plate\":\"浙A\u202E1\",\"plate_color\":\"blue\"}", "", 400, "plate", "U+202E"},
+		{"escaped bidi override", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","items":[{"name":"\u202e换油","hours":1}]}`, "", 400, "items[0].name", "U+202E"},
+		{"control character", "PATCH", "/workorders/WO000001", `{"owner_name":"王\u0007"}`, "", 400, "owner_name", "U+0007"},
+		{"bidi in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","dtcs":{"stored":[{"code":"P0420","description":"\u202e"}]}}}`, "", 400, "report.dtcs.stored[0].description", "U+202E"},
+		{"duplicate in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","vin":"y"}}`, "", 400, "report.vin", "twice"},
+		{"no content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "none", 415, "", "application/json"},
+		{"json-ish content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/jsonp", 415, "", "application/json"},
+		{"not UTF-8 charset", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/json; charset=gbk", 415, "", "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, f.srv.URL+Prefix+tc.path, strings.NewReader(tc.body))
@@ -383,7 +413,9 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 			if ct == "" {
 				ct = "application/json"
 			}
-			req.Header.Set("Content-Type", ct)
+			if ct != "none" {
+				req.Header.Set("Content-Type", ct)
+			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -528,10 +560,12 @@ func TestOutboxDeadLetterRequeue(t *testing.T) {
 }
 
 // FuzzDecodeBody feeds arbitrary bodies to the strict decoder for every request type: it must
-// never panic, and every refusal is a 4xx with a message.
+// never panic, every refusal is a 4xx with a message, and nothing accepted holds a character
+// the decoder refuses (U+FFFD, bidirectional controls, control characters).
 func FuzzDecodeBody(f *testing.F) {
 	for _, s := range []string{newOrderBody, `{"name":"x","hours":1}`, `{"confirm":true,"vin":"` + carVIN + `","request_id":"r"}`,
-		`{"reason":"x","mileage_km":1,"items":[{"name":"a","hours":"1.0"}]}`, `{"report":{"vin":"x"}}`, `{}`, `[]`, `{"a":1}`, `{"plate":"\ud800"}`, ``, `nul`, `{"items":null}`} {
+		`{"reason":"x","mileage_km":1,"items":[{"name":"a","hours":"1.0"}]}`, `{"report":{"vin":"x"}}`, `{}`, `[]`, `{"a":1}`, `{"plate":"\ud800"}`, ``, `nul`, `{"items":null}`,
+		`{"PLATE":"x"}`, `{"plate":"a","plate":"b"}`, "{\"plate\":\"\xff\"}", `{"plate":"\u202e"}`, "{\"plate\":\"\uFFFD\"}", `{"items":[{"name":"\u2066x","hours":1}]}`} {
 		f.Add([]byte(s))
 	}
 	targets := []func() any{
@@ -541,8 +575,18 @@ func FuzzDecodeBody(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, mk := range targets {
-			e := decodeBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), 4096), mk(), false)
+			v := mk()
+			e := decodeBody(http.MaxBytesReader(httptest.NewRecorder(), io.NopCloser(bytes.NewReader(body)), 4096), v, false)
 			if e == nil {
+				// What is accepted holds no refused character and no damaged text (encoding/json
+				// would write invalid UTF-8 as U+FFFD).
+				out, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := checkRunes(string(out)); err != nil {
+					t.Fatalf("decode %q accepted %s: %v", body, out, err)
+				}
 				continue
 			}
 			if e.status < 400 || e.status > 499 || e.msg == "" {
@@ -550,6 +594,90 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestALongRequestOutlivesTheServerTimeouts: the server's read and write timeouts bound how
+// long a client takes to send its request and to take the answer, not how long the gateway
+// works on it: a clear that takes longer than both is neither cancelled nor loses its answer.
+func TestALongRequestOutlivesTheServerTimeouts(t *testing.T) {
+	f := newFixture(t, false)
+	const timeout = 200 * time.Millisecond
+	srv := httptest.NewUnstartedServer(f.api.Handler())
+	srv.Config.ReadTimeout, srv.Config.WriteTimeout = timeout, timeout
+	srv.Start()
+	defer srv.Close()
+	f.srv = srv
+	f.bays.slow = 5 * timeout
+	res := f.mustDo(200, "POST", "/bays/bay1/clear-dtcs", `{"confirm":true,"vin":"`+carVIN+`","request_id":"r-slow"}`)
+	if res["cleared"] != true || f.bays.clearCount() != 1 {
+		t.Fatalf("slow clear = %v (%d clears)", res, f.bays.clearCount())
+	}
+}
+
+// TestFullDiskAnswers503AndHealthSaysSo fills a real (small tmpfs) file system under the
+// buffer file (issue 18 item 7): a write is answered 503 saying the disk is full and that
+// nothing was stored, /health answers 503 "degraded" while writes fail, and both recover once
+// there is room again. Mounting needs root (CAP_SYS_ADMIN); elsewhere the test skips.
+func TestFullDiskAnswers503AndHealthSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a tmpfs needs root (CAP_SYS_ADMIN): the full-disk answer is not tested here")
+	}
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,mode=0700"); err != nil {
+		t.Skipf("cannot mount a tmpfs here (%v): the full-disk answer is not tested here", err)
+	}
+	t.Cleanup(func() {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			t.Errorf("unmount %s: %v", dir, err)
+		}
+	})
+	f := newFixtureAt(t, filepath.Join(dir, "obdgw.db"), false)
+	f.mustDo(201, "POST", "/workorders", newOrderBody)
+	if code, m := f.do("GET", "/health", "", ""); code != 200 || m["status"] != "ok" {
+		t.Fatalf("/health before the disk filled = %d %v", code, m)
+	}
+
+	// Fill what is left of the file system.
+	filler, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := make([]byte, 4096)
+	for {
+		if _, err := filler.Write(chunk); err != nil {
+			break
+		}
+	}
+	filler.Close()
+
+	created := 1
+	code, m := 0, map[string]any(nil)
+	for range 100 {
+		if code, m = f.do("POST", "/workorders", dmsToken, newOrderBody); code != http.StatusCreated {
+			break
+		}
+		created++
+	}
+	msg, _ := m["error"].(string)
+	if code != http.StatusServiceUnavailable || !strings.Contains(msg, "the gateway's disk is full") ||
+		!strings.Contains(msg, "nothing was stored") || !strings.Contains(msg, dir) {
+		t.Fatalf("a write on a full disk = %d %v; want 503 saying the disk holding %s is full and nothing was stored", code, m, dir)
+	}
+	if code, m := f.do("GET", "/health", "", ""); code != http.StatusServiceUnavailable || m["status"] != "degraded" ||
+		!strings.Contains(fmt.Sprint(m["error"]), "disk is full") {
+		t.Errorf("/health while writes fail = %d %v; want 503 degraded naming the full disk", code, m)
+	}
+	if list, _, err := f.store.List(workorder.Filter{}); err != nil || len(list) != created {
+		t.Errorf("%d orders stored after the refusal (%v), want the %d answered 201", len(list), err, created)
+	}
+
+	if err := os.Remove(filepath.Join(dir, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	f.mustDo(201, "POST", "/workorders", newOrderBody)
+	if code, m := f.do("GET", "/health", "", ""); code != 200 || m["status"] != "ok" {
+		t.Errorf("/health after a write went through again = %d %v", code, m)
+	}
 }
 
 func TestSettlementWaitsForTheClock(t *testing.T) {

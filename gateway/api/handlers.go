@@ -56,7 +56,14 @@ func (s *Server) table() []Route {
 	}
 }
 
+// health is 200 "ok", or 503 "degraded" while writes fail for a full disk (the last write
+// was refused for it; the next one that goes through clears it), so a monitor sees the
+// gateway cannot take settlements.
 func (s *Server) health(w http.ResponseWriter, r *http.Request, c *caller) {
+	if msg := s.degraded.Load(); msg != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "degraded", "error": *msg})
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
@@ -429,6 +436,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, bayError(err))
 		return
 	}
+	stream(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no")
@@ -570,5 +578,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, &apiError{status: http.StatusNotFound, msg: "no event stream in this daemon"})
 		return
 	}
+	stream(w)
 	s.opts.Events.ServeHTTP(w, r)
 }

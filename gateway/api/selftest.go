@@ -141,6 +141,7 @@ func (s *Server) selfTestProgress(w http.ResponseWriter, r *http.Request, c *cal
 		writeError(w, selfTestError(err))
 		return
 	}
+	stream(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)

@@ -9,9 +9,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -43,8 +51,11 @@ type Options struct {
 	Outbox         Outbox           // required
 	Tokens         []Token
 	AnonymousReads bool
-	MaxBodyBytes   int64        // 0: 1 MiB
-	Events         http.Handler // GET /events (events.Bus); nil: 404
+	MaxBodyBytes   int64 // 0: 1 MiB
+	// AnswerTimeout is how long a client has to take an answer once it begins (the event
+	// streams excepted); 0: 1 minute.
+	AnswerTimeout time.Duration
+	Events        http.Handler // GET /events (events.Bus); nil: 404
 	// Uplink returns the uplink status (JSON-encodable, e.g. {"connected": true}); nil reports
 	// that no uplink runs.
 	Uplink func() any
@@ -53,10 +64,12 @@ type Options struct {
 
 // Server is the API. Create it with New.
 type Server struct {
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
+	opts     Options
+	log      *slog.Logger
+	mux      *http.ServeMux
+	routes   []Route
+	dir      string                 // where the buffer file is, for the full-disk answer
+	degraded atomic.Pointer[string] // why writes fail (a full disk), for /health; nil: they work
 }
 
 // Route is one registered route.
@@ -79,6 +92,9 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}
+	if opts.AnswerTimeout <= 0 {
+		opts.AnswerTimeout = time.Minute
+	}
 	s := &Server{opts: opts, log: opts.Logger, mux: http.NewServeMux()}
 	if s.log == nil {
 		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -89,13 +105,16 @@ func New(opts Options) *Server {
 	if s.opts.Bays == nil {
 		s.opts.Bays = noBays{}
 	}
+	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
+		s.dir = filepath.Dir(p.Path())
+	}
 	s.routes = append(s.table(), s.selfTestRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
 	}
 	s.mux.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path + " (see " + Prefix + "/openapi.yaml)"})
+		refuse(w, r, &apiError{status: http.StatusNotFound, msg: "no such API route: " + r.Method + " " + r.URL.Path + " (see " + Prefix + "/openapi.yaml)"})
 	})
 	return s
 }
@@ -119,35 +138,115 @@ func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/opena
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, window: s.opts.AnswerTimeout, dir: s.dir}
 	c := &caller{}
 	defer func() {
 		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
 	}()
+	// Who is calling is settled from the headers alone, before a byte of the body is read: a
+	// refused request's body is never read (refuse closes the connection instead of letting
+	// net/http drain up to 256 kB of it), so a flood of slow bodies without a token costs
+	// nothing but the connection, which the daemon's listener caps.
+	var ok bool
+	if c.name, ok = s.admit(sw, r, isPublic(rt)); !ok {
+		return
+	}
+	if isWrite(r.Method) {
+		if e := s.readBody(sw, r); e != nil {
+			refuse(sw, r, e)
+			return
+		}
+	} else if r.ContentLength != 0 {
+		// A read with a body: nothing reads it, so nothing should drain it either.
+		sw.Header().Set("Connection", "close")
+	}
+	sw.Header().Set("Cache-Control", "no-store")
+	rt.handler(sw, r, c)
+	if isWrite(r.Method) {
+		// /health says "degraded" from a write refused for a full disk until a write goes through.
+		switch {
+		case sw.diskFull != "":
+			s.degraded.Store(&sw.diskFull)
+		case sw.status < 300:
+			s.degraded.Store(nil)
+		}
+	}
+}
+
+// admit applies the API's rule to a request from its headers alone: a valid bearer token
+// passes (its name is returned), a public route passes, a read passes without a token when
+// anonymous reads are on; anything else is answered 401 here and admit returns false.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, public bool) (string, bool) {
 	name, ok := s.authenticate(r)
-	c.name = name
 	switch {
 	case ok:
-	case isPublic(rt):
+	case public:
 	case !isWrite(r.Method) && s.opts.AnonymousReads && r.Header.Get("Authorization") == "":
 	default:
-		sw.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
+		w.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
 		msg := "a bearer token is required (Authorization: Bearer <token>)"
 		if r.Header.Get("Authorization") != "" {
 			msg = "the bearer token is not valid"
 		}
-		writeError(sw, &apiError{status: http.StatusUnauthorized, msg: msg})
-		return
+		refuse(w, r, &apiError{status: http.StatusUnauthorized, msg: msg})
+		return "", false
 	}
-	if isWrite(r.Method) {
-		if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
-			writeError(sw, &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + ct})
-			return
+	return name, true
+}
+
+// Guard puts h (the daemon's /metrics) behind the API's read rule: a bearer token, unless
+// anonymous reads are on; a wrong token is refused either way.
+func (s *Server) Guard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := s.admit(w, r, false); ok {
+			h.ServeHTTP(w, r)
 		}
-		r.Body = http.MaxBytesReader(sw, r.Body, s.opts.MaxBodyBytes)
+	})
+}
+
+// refuse answers e and closes the connection: the rest of the request's body is not read.
+func refuse(w http.ResponseWriter, r *http.Request, e *apiError) {
+	if r.ContentLength != 0 {
+		w.Header().Set("Connection", "close")
 	}
-	sw.Header().Set("Cache-Control", "no-store")
-	rt.handler(sw, r, c)
+	writeError(w, e)
+}
+
+// readBody reads a write's body into memory, bounded by MaxBodyBytes and by the server's read
+// deadline, after checking its media type; handlers decode it from there.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.ContentLength != 0 {
+		ct := r.Header.Get("Content-Type")
+		mt, params, err := mime.ParseMediaType(ct)
+		switch {
+		case ct == "":
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "no Content-Type: send the body as application/json (curl --json)"}
+		case err != nil || mt != "application/json":
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as application/json, not " + clip(ct)}
+		case params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8"):
+			return &apiError{status: http.StatusUnsupportedMediaType, msg: "send the body as UTF-8, not " + clip(params["charset"])}
+		}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return bodyError(err, false)
+		}
+		return &apiError{status: http.StatusBadRequest, msg: "the body could not be read: " + err.Error()}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	return nil
+}
+
+// stream readies w for a server-sent-event stream: the write deadline (meant for ordinary
+// answers) is lifted for this response, so the stream lasts until the client leaves or the
+// daemon stops. (The read deadline needs nothing: net/http clears it once the request is read.)
+func stream(w http.ResponseWriter) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.streaming = true
+	}
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Time{})
 }
 
 // authenticate checks the bearer token against every configured token in constant time (all
@@ -173,12 +272,32 @@ func (s *Server) authenticate(r *http.Request) (string, bool) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status    int
+	wrote     bool
+	window    time.Duration // Options.AnswerTimeout
+	streaming bool          // an event stream: no write deadline
+	dir       string        // the directory of the buffer file, for the full-disk answer
+	diskFull  string        // the full-disk answer given, if any
 }
 
+// WriteHeader starts the answer, and the client's time to take it: the server's own write
+// deadline runs from the end of the request, which a long clear may use up before it answers.
 func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.wrote = true
+		if !w.streaming {
+			_ = http.NewResponseController(w.ResponseWriter).SetWriteDeadline(time.Now().Add(w.window))
+		}
+	}
 	w.status = code
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 func (w *statusWriter) Flush() {
@@ -191,15 +310,27 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // apiError is an error answer: {"error": msg, "field": field, ...extra}.
 type apiError struct {
-	status int
-	msg    string
-	field  string
-	extra  map[string]any
+	status   int
+	msg      string
+	field    string
+	extra    map[string]any
+	diskFull bool // writeError words the message, naming the directory
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("api: %d %s", e.status, e.msg) }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if e.diskFull {
+		where := "the disk holding the gateway's state directory"
+		sw, _ := w.(*statusWriter)
+		if sw != nil && sw.dir != "" {
+			where = sw.dir
+		}
+		e.msg = "the gateway's disk is full: free space on " + where + " (old logs, downloaded updates) and send the request again; nothing was stored"
+		if sw != nil {
+			sw.diskFull = e.msg
+		}
+	}
 	body := map[string]any{"error": e.msg}
 	if e.field != "" {
 		body["field"] = e.field
@@ -219,29 +350,108 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// decodeBody decodes one JSON object strictly into v: unknown fields, wrong types, anything but
-// an object and trailing data are refused, naming the field. An empty body is allowed only when
-// emptyOK (routes whose body has no required field).
+// decodeBody decodes one JSON object strictly into v and names the field of every refusal:
+// anything but one object, a syntax error, an unknown member — names match exactly, so "PLATE"
+// is not "plate" — a member given twice, text that is not UTF-8 (raw bytes or a lone
+// surrogate escape), a character no record field may hold (refusedRune), and a value of the
+// wrong type. encoding/json would have taken each of these silently (matching names
+// regardless of case, keeping the last of two, replacing bad bytes with U+FFFD), so bodies go
+// through github.com/go-json-experiment/json (encoding/json/v2). An empty body is allowed
+// only when emptyOK (routes whose body has no required field).
 func decodeBody(r io.Reader, v any, emptyOK bool) *apiError {
-	dec := json.NewDecoder(r)
-	var raw json.RawMessage
-	if err := dec.Decode(&raw); err != nil {
-		return bodyError(err, emptyOK)
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return bodyError(err, false)
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return bodyError(err, false)
-		}
+	t := bytes.TrimSpace(data)
+	if len(t) == 0 {
+		return bodyError(io.EOF, emptyOK)
+	}
+	// One value, then nothing: read the first one on its own to tell trailing data apart.
+	dec := jsontext.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.ReadValue(); err != nil {
+		return bodyError(err, false)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return &apiError{status: http.StatusBadRequest, msg: "trailing data after the JSON object: send exactly one object"}
 	}
-	if t := bytes.TrimSpace(raw); len(t) == 0 || t[0] != '{' {
+	if t[0] != '{' {
 		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", jsonKind(t))}
 	}
-	strict := json.NewDecoder(bytes.NewReader(raw))
-	strict.DisallowUnknownFields()
-	if err := strict.Decode(v); err != nil {
+	if err := jsonv2.Unmarshal(data, v, decodeOptions); err != nil {
 		return bodyError(err, false)
+	}
+	return nil
+}
+
+// decodeOptions: unknown members are refused; every string is checked for refused
+// characters; json.Number (hours, quantities) keeps encoding/json's meaning — a number, or a
+// string holding one — since v2 knows only its own types.
+var decodeOptions = jsonv2.JoinOptions(
+	jsonv2.RejectUnknownMembers(true),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, s *string) error {
+			if dec.PeekKind() != '"' {
+				return jsonv2.SkipFunc // the default answers the type error
+			}
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			str := tok.String()
+			if err := checkRunes(str); err != nil {
+				return err
+			}
+			*s = str
+			return nil
+		}),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, n *json.Number) error {
+			k := dec.PeekKind()
+			if k != '0' && k != '"' {
+				return jsonv2.SkipFunc
+			}
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			str := tok.String()
+			if k == '"' {
+				if _, err := strconv.ParseFloat(str, 64); err != nil || !json.Valid([]byte(str)) {
+					return errNotNumber
+				}
+			}
+			*n = json.Number(str)
+			return nil
+		}),
+	)),
+)
+
+// errNotNumber: a json.Number field holds a string that is not a number.
+var errNotNumber = errors.New("want a number")
+
+// errRefusedRune is a character no field of a work order or record may hold.
+type errRefusedRune struct {
+	r   rune
+	why string
+}
+
+func (e *errRefusedRune) Error() string { return fmt.Sprintf("U+%04X %s", e.r, e.why) }
+
+// checkRunes refuses the characters that have no place in a record field and would reach the
+// provincial platform as they are: U+FFFD (the text was already damaged by a wrong encoding
+// before it was sent), the bidirectional controls (they make a plate or a VIN read
+// differently from what is stored: U+202E shows "浙A‮1234" reversed) and control characters
+// other than tab and line breaks.
+func checkRunes(s string) error {
+	for _, r := range s {
+		switch {
+		case r == utf8.RuneError:
+			return &errRefusedRune{r, "(replacement character): the text was damaged by a wrong character encoding before it was sent; send it as UTF-8"}
+		case r == 0x061C, r == 0x200E, r == 0x200F, r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+			return &errRefusedRune{r, "(a bidirectional text control) is not allowed: it changes how the text reads without changing what is stored"}
+		case r < 0x20 && r != '\t' && r != '\n' && r != '\r', r >= 0x7F && r <= 0x9F:
+			return &errRefusedRune{r, "(a control character) is not allowed"}
+		}
 	}
 	return nil
 }
@@ -263,11 +473,29 @@ func jsonKind(t []byte) string {
 	return "a number"
 }
 
+// fieldOf turns a JSON Pointer into the field notation of the API's errors:
+// "/items/0/name" → "items[0].name".
+func fieldOf(p jsontext.Pointer) string {
+	var b strings.Builder
+	for tok := range p.Tokens() {
+		if _, err := strconv.ParseUint(tok, 10, 64); err == nil && b.Len() > 0 {
+			b.WriteString("[" + tok + "]")
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(tok)
+	}
+	return b.String()
+}
+
 func bodyError(err error, emptyOK bool) *apiError {
 	var (
 		mbe *http.MaxBytesError
-		se  *json.SyntaxError
-		te  *json.UnmarshalTypeError
+		se  *jsontext.SyntacticError
+		sem *jsonv2.SemanticError
+		rr  *errRefusedRune
 	)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -277,23 +505,62 @@ func bodyError(err error, emptyOK bool) *apiError {
 		return &apiError{status: http.StatusBadRequest, msg: "empty body: send a JSON object"}
 	case errors.As(err, &mbe):
 		return &apiError{status: http.StatusRequestEntityTooLarge, msg: fmt.Sprintf("the body is larger than %d bytes", mbe.Limit)}
-	case errors.As(err, &se):
-		return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.Offset, se)}
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: the body ends in the middle of a value"}
-	case errors.As(err, &te):
-		field := te.Field
-		if field == "" {
-			return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", te.Value)}
+	case errors.As(err, &se):
+		field := fieldOf(se.JSONPointer)
+		switch {
+		case errors.Is(se.Err, jsontext.ErrDuplicateName):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: given twice; send each field once", field)}
+		case se.Err != nil && (strings.Contains(se.Err.Error(), "UTF-8") || strings.Contains(se.Err.Error(), "surrogate")): // the sentinels are internal
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: not valid UTF-8 (at byte %d): send the text as UTF-8", field, se.ByteOffset)}
 		}
-		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a JSON %s, got %s", field, jsonType(te.Type.String()), te.Value)}
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return &apiError{status: http.StatusBadRequest, field: f, msg: fmt.Sprintf("unknown field %q", f)}
-	case strings.Contains(err.Error(), "json.Number"):
-		return &apiError{status: http.StatusBadRequest, msg: "a number field holds something that is not a number: " + err.Error()}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("malformed JSON at byte %d: %v", se.ByteOffset, se.Err)}
+	case errors.As(err, &rr):
+		field := ""
+		if errors.As(err, &sem) {
+			field = fieldOf(sem.JSONPointer)
+		}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: %v", field, rr)}
+	case errors.As(err, &sem):
+		field := fieldOf(sem.JSONPointer)
+		switch {
+		case errors.Is(sem.Err, jsonv2.ErrUnknownName):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("unknown field %q (names are matched exactly)", field)}
+		case field == "":
+			return &apiError{status: http.StatusBadRequest, msg: fmt.Sprintf("want a JSON object, got %s", sem.JSONKind)}
+		case errors.Is(sem.Err, errNotNumber):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a number", field)}
+		case sem.GoType != nil && sem.JSONKind == '0' && strings.Contains(sem.GoType.String(), "int"):
+			return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: want a whole number", field)}
+		case sem.GoType != nil:
+			msg := fmt.Sprintf("%s: want a JSON %s, got %s", field, jsonType(sem.GoType.String()), kindName(sem.JSONKind))
+			if sem.Err != nil {
+				msg += " (" + sem.Err.Error() + ")"
+			}
+			return &apiError{status: http.StatusBadRequest, field: field, msg: msg}
+		}
+		return &apiError{status: http.StatusBadRequest, field: field, msg: fmt.Sprintf("%s: %v", field, err)}
 	}
 	return &apiError{status: http.StatusBadRequest, msg: "malformed JSON: " + err.Error()}
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	}
+	return "nothing"
 }
 
 func jsonType(goType string) string {
@@ -336,6 +603,8 @@ func storeError(err error) *apiError {
 		// Nothing is timestamped before the clock is synced: a record dated 1970 would be wrong
 		// for good, so settlement waits for the clock.
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the gateway's clock is not set, so the record cannot be dated: check time synchronisation (NTP) and settle again"}
+	case buffer.IsDiskFull(err):
+		return &apiError{status: http.StatusServiceUnavailable, diskFull: true}
 	case errors.Is(err, buffer.ErrFull):
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the outbox is full: nothing can be settled until the broker takes the backlog (check the uplink)"}
 	}

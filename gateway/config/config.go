@@ -102,6 +102,10 @@ type API struct {
 	AnonymousReads bool `yaml:"anonymous_reads"`
 	// MaxBodyBytes bounds a request body.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	// MaxConnections caps the HTTP connections served at once (API, console, /metrics); more
+	// wait in the kernel's queue until one ends, so a flood cannot use up the gateway's file
+	// descriptors (the uplink and the buffer file need some too).
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // Token is one bearer token, kept in its own file.
@@ -129,7 +133,7 @@ func Default() Config {
 	return Config{
 		StateDir: "/var/lib/obdgw",
 		Broker:   Broker{Delivery: "receipt", Inflight: 8, DrainRate: 20},
-		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20},
+		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, MaxConnections: DefaultMaxConnections},
 		Console:  Console{Enabled: true},
 		Emission: emission.DefaultLimits(),
 	}
@@ -250,6 +254,11 @@ func (c *Config) LoadSecrets() error {
 	}
 	return nil
 }
+
+// DefaultMaxConnections is api.max_connections when the file does not set it: enough for a
+// shop's tablets, the DMS and a scraper (each console holds two event streams), far below the
+// 1024 descriptors a service gets by default.
+const DefaultMaxConnections = 128
 
 // MinTokenLen is the shortest API token accepted.
 const MinTokenLen = 16
@@ -457,6 +466,9 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 64<<20 {
 		v.errorf("api.max_body_bytes", "%d: want between 1024 and 67108864", c.API.MaxBodyBytes)
+	}
+	if c.API.MaxConnections < 4 || c.API.MaxConnections > 10000 {
+		v.errorf("api.max_connections", "%d: want between 4 and 10000 (default %d)", c.API.MaxConnections, DefaultMaxConnections)
 	}
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)

@@ -43,7 +43,7 @@ func TestExampleConfigLoadsClean(t *testing.T) {
 		t.Fatalf("the example config does not parse:\n%v", err)
 	}
 	if cfg.GatewayID != "hz-demo-gw1" || cfg.Company.Code != "330106000099901" || len(cfg.Bays) != 2 ||
-		cfg.Bays[1].Rig == nil || cfg.Bays[0].LEDs == nil || cfg.Emission.LimitSet != "a" || cfg.Emission.TwoSpeedIdle.A.IdleCOPct != 0.6 || cfg.Bays[0].LEDs.Red != "GPIO27" || cfg.Broker.Delivery != "receipt" {
+		cfg.Bays[1].Rig == nil || cfg.Bays[0].LEDs == nil || cfg.Emission.LimitSet != "a" || cfg.Emission.TwoSpeedIdle.A.IdleCOPct != 0.6 || cfg.Bays[0].LEDs.Red != "GPIO27" || cfg.Broker.Delivery != "receipt" || cfg.API.MaxConnections != 128 {
 		t.Fatalf("example decoded wrongly: %+v", cfg)
 	}
 
@@ -80,7 +80,8 @@ func TestDefaults(t *testing.T) {
 	}
 	d := Default()
 	if cfg.StateDir != d.StateDir || cfg.API.Listen != "127.0.0.1:8080" || !cfg.Console.Enabled ||
-		cfg.Broker.Delivery != "receipt" || cfg.Broker.Inflight != 8 || cfg.Broker.DrainRate != 20 || cfg.API.MaxBodyBytes != 1<<20 {
+		cfg.Broker.Delivery != "receipt" || cfg.Broker.Inflight != 8 || cfg.Broker.DrainRate != 20 || cfg.API.MaxBodyBytes != 1<<20 ||
+		cfg.API.MaxConnections != DefaultMaxConnections {
 		t.Fatalf("defaults not applied: %+v", cfg)
 	}
 	// An explicit false survives the default true.
@@ -113,6 +114,7 @@ api:
   listen: 8080
   tokens:
     - {name: dms}
+  max_connections: 2
 console: {enabled: sometimes}
 `
 	_, err := Parse([]byte(bad), "bad.yaml")
@@ -138,7 +140,8 @@ console: {enabled: sometimes}
 		"bad.yaml:18: broker.drain_rate: ",
 		"bad.yaml:20: api.listen: ",
 		"bad.yaml:22: api.tokens[0].file: missing",
-		"bad.yaml:23: console.enabled: want true or false",
+		"bad.yaml:23: api.max_connections: 2: want between 4 and 10000",
+		"bad.yaml:24: console.enabled: want true or false",
 	}
 	msg := err.Error()
 	for _, w := range want {

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/net/netutil"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/host/v3"
@@ -60,6 +61,22 @@ type Options struct {
 	// OpenRig opens a bay's emission rig for a self-test; nil opens the configured address
 	// with serialport.Open and wraps it as the configured model with rig.Open.
 	OpenRig func(b config.Bay) (rig.Rig, error)
+
+	// readTimeout and writeTimeout replace the HTTP server's (0: 30 s and 1 min); tests
+	// shorten them.
+	readTimeout, writeTimeout time.Duration
+}
+
+// timeouts: a client has readTimeout to send its request, writeTimeout to take the answer.
+func (o Options) timeouts() (read, write time.Duration) {
+	read, write = 30*time.Second, time.Minute
+	if o.readTimeout > 0 {
+		read = o.readTimeout
+	}
+	if o.writeTimeout > 0 {
+		write = o.writeTimeout
+	}
+	return read, write
 }
 
 // Daemon is a running gateway. Build it with New, run it once with Run, which closes the store
@@ -167,6 +184,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	}
 	d.runs = emission.NewRuns(log.With("component", "emission"))
 	d.buildBays()
+	_, answerTimeout := o.timeouts()
 	var tokens []api.Token
 	for _, t := range cfg.API.Tokens {
 		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret})
@@ -179,6 +197,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Tokens:         tokens,
 		AnonymousReads: cfg.API.AnonymousReads,
 		MaxBodyBytes:   cfg.API.MaxBodyBytes,
+		AnswerTimeout:  answerTimeout,
 		Events:         d.bus,
 		Uplink:         d.uplinkStatus,
 		Logger:         log.With("component", "api"),
@@ -186,7 +205,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.mux = http.NewServeMux()
 	d.mux.Handle(api.Prefix+"/", d.api.Handler())
 	d.mux.HandleFunc("GET /healthz", d.healthz)
-	d.mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg}))
+	// The metrics tell the outbox depth and the uplink's state: the API's read rule applies.
+	d.mux.Handle("GET /metrics", d.api.Guard(promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{Registry: d.reg})))
 	if cfg.Console.Enabled {
 		d.mux.Handle("/", console.Handler())
 	}
@@ -329,14 +349,25 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.mu.Lock()
 	d.ln = ln
 	d.mu.Unlock()
+	// Past api.max_connections a new connection waits in the kernel's queue, not on one of the
+	// gateway's descriptors (the uplink and the buffer file need theirs).
+	if n := d.cfg.API.MaxConnections; n > 0 {
+		ln = netutil.LimitListener(ln, n)
+	}
 	// Streams (events, live values) hang on their own base context so that shutdown ends them
 	// instead of waiting for a tablet to hang up.
 	streams, stopStreams := context.WithCancel(context.Background())
 	defer stopStreams()
+	readTimeout, writeTimeout := d.o.timeouts()
 	srv := &http.Server{
-		Handler:           d.mux,
+		Handler: d.mux,
+		// A client has ReadTimeout to send its whole request and WriteTimeout to take the
+		// answer. The API restarts the write deadline when its answer begins (a long clear
+		// may use it up first) and lifts it for its event streams (http.ResponseController).
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return streams },
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),

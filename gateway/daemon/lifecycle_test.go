@@ -161,7 +161,9 @@ func TestSelfTestJudgedDuringShutdownIsStored(t *testing.T) {
 func TestMetricsWithoutBroker(t *testing.T) {
 	scrape := func(t *testing.T, base string) []byte {
 		t.Helper()
-		resp, err := http.Get(base + "/metrics")
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,6 +210,47 @@ func TestMetricsWithoutBroker(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestMetricsFollowTheReadRule: /metrics tells the outbox depth, the uplink's state and the
+// process's figures, so it follows the API's read rule (issue 18 item 7): a bearer token,
+// unless api.anonymous_reads lets reads through; a wrong token is refused either way.
+func TestMetricsFollowTheReadRule(t *testing.T) {
+	get := func(base, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, anon := range []bool{false, true} {
+		cfg := testConfig(t)
+		cfg.API.AnonymousReads = anon
+		_, base, stop := startDaemon(t, &cfg, Options{})
+		wantAnon := http.StatusUnauthorized
+		if anon {
+			wantAnon = http.StatusOK
+		}
+		if code := get(base, ""); code != wantAnon {
+			t.Errorf("anonymous_reads %v: GET /metrics without a token = %d, want %d", anon, code, wantAnon)
+		}
+		if code := get(base, testToken); code != http.StatusOK {
+			t.Errorf("anonymous_reads %v: GET /metrics with the token = %d, want 200", anon, code)
+		}
+		if code := get(base, "not-the-token-0123456789"); code != http.StatusUnauthorized {
+			t.Errorf("anonymous_reads %v: GET /metrics with a wrong token = %d, want 401", anon, code)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

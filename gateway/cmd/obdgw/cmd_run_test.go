@@ -184,6 +184,7 @@ func TestRunServesNotifiesAndStopsCleanly(t *testing.T) {
 	resp.Body.Close()
 	req, _ := http.NewRequest("POST", base+"/api/v1/workorders", strings.NewReader(`{"plate":"浙A12345","plate_color":"blue","bay":"bay1"}`))
 	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
 	resp, err = http.DefaultClient.Do(req)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("create: %v %v", resp, err)
