@@ -30,8 +30,14 @@ type Options struct {
 	ATTimeout    time.Duration
 	ResetTimeout time.Duration
 	// SearchTimeout bounds the first 0100 while the adapter searches for a protocol, and is
-	// granted again whenever SEARCHING... or BUS INIT: arrives (default 30 s).
+	// granted again whenever SEARCHING... or BUS INIT: arrives (default 30 s) — but never
+	// beyond the request's own deadline plus one SearchTimeout, so an adapter repeating
+	// SEARCHING... for ever cannot hold the connect.
 	SearchTimeout time.Duration
+	// ConnectTimeout bounds the connect as a whole, every step of it (default twice
+	// SearchTimeout, what the search may take with its progress lines, plus 30 s); a
+	// connect that runs out fails with ErrConnectTimeout naming its step.
+	ConnectTimeout time.Duration
 	// QueryTimeout bounds an OBD request (default 5 s; an ELM waits ST, about 200 ms, after
 	// each frame, and K-line ECUs are slow).
 	QueryTimeout time.Duration
@@ -79,6 +85,7 @@ func (o *Options) defaults() {
 	def(&o.ResetTimeout, 3*time.Second)
 	def(&o.SearchTimeout, 30*time.Second)
 	def(&o.QueryTimeout, 5*time.Second)
+	def(&o.ConnectTimeout, 2*o.SearchTimeout+30*time.Second)
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -98,6 +105,7 @@ type Adapter struct {
 	learned  map[string]learnedCount
 	noHint   map[string]bool
 	timing   int // adaptive timing in force: 0 (refused), 1 (ATAT1) or 2 (ATAT2, proven)
+	silent   int // OBD requests in a row that drew nothing at all before their deadline
 
 	limit lograte.Limiter // warnings of a babbling adapter
 

@@ -222,7 +222,9 @@ func TestInitNoPrompt(t *testing.T) {
 		r["7F7F"] = [][]step{{pause(time.Hour)}}
 		r["ATZ"] = [][]step{{pause(time.Hour)}}
 		s := newScript(t, r)
-		_, err := NewContext(context.Background(), s.start(), Options{})
+		// A pipe's write waits for the script, which sleeps an hour over 7F7F: give the
+		// connect as a whole longer than that, so ATZ's own deadline is what ends it.
+		_, err := NewContext(context.Background(), s.start(), Options{ConnectTimeout: 3 * time.Hour})
 		if err == nil || !strings.Contains(err.Error(), "no prompt after ATZ") || !strings.Contains(err.Error(), "baud") {
 			t.Errorf("err = %v", err)
 		}

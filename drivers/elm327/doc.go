@@ -65,5 +65,16 @@
 //     digit, never retried, and nothing the driver sends can repeat it.
 //   - Reconnects: when the link breaks mid-request (USB unplugged, Bluetooth dropped) the
 //     adapter closes the port, reopens it through Options.Reopen, re-initialises and fails the
-//     current request with ErrDisconnected; the next request works.
+//     current request with ErrDisconnected; the next request works. Two requests in a row
+//     that draw nothing at all before their deadline (a car that does not answer still gets
+//     NO DATA from the adapter) count as a broken link too: a stalled adapter costs two
+//     QueryTimeouts, not one per request left in a scan.
+//   - Bounds: the connect as a whole has one deadline (Options.ConnectTimeout,
+//     ErrConnectTimeout); SEARCHING... and BUS INIT: extend a request's deadline by at most
+//     one SearchTimeout however many come; one answer is read up to MaxReply bytes, and an
+//     adapter that sends more without a prompt fails the request (*OverflowError) and the
+//     link is reset as if it broke.
+//   - Adapter output in errors and logs is escaped (\x1b, \r, \x00): a clone's garbage cannot
+//     drive a terminal or forge a log line; profile strings (version, protocol name) are
+//     escaped the same way.
 package elm327

@@ -1,8 +1,11 @@
 package elm327
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/obdgw/obdgw/obd"
@@ -72,7 +75,7 @@ func (e *Error) Error() string {
 	}
 	s += e.Code.String()
 	if line := firstErrorLine(e.Raw); line != "" && !strings.EqualFold(strings.ReplaceAll(line, " ", ""), strings.ReplaceAll(e.Code.String(), " ", "")) {
-		s += " (" + strconvQuote(line) + ")"
+		s += " (" + escape(line, 60) + ")"
 	}
 	if e.Advice != "" {
 		s += ": " + e.Advice
@@ -113,11 +116,22 @@ func firstErrorLine(raw string) string {
 	return ""
 }
 
-func strconvQuote(s string) string {
-	if len(s) > 60 {
-		s = s[:60] + "…"
+// escape shows adapter output in an error or log line: cut to n bytes, and every control
+// character, NUL, DEL, escape sequence and invalid byte written as Go escapes it (\x1b, \r,
+// \x00), so a clone's garbage cannot move a terminal's cursor or forge a log line.
+func escape(s string, n int) string {
+	q := quoteRaw(s, n)
+	return q[1 : len(q)-1]
+}
+
+// quoteRaw is escape in double quotes.
+func quoteRaw(s string, n int) string {
+	cut := ""
+	if len(s) > n {
+		s, cut = s[:n], "…"
 	}
-	return s
+	q := strconv.Quote(s)
+	return q[:len(q)-1] + cut + `"`
 }
 
 var errNN = regexp.MustCompile(`^ERR[0-9A-F]{2}$`)
@@ -179,7 +193,9 @@ type TimeoutError struct {
 
 func (e *TimeoutError) Error() string {
 	s := "elm327: " + e.Command + ": no prompt before the deadline"
-	switch {
+	switch p := countProgress([]byte(e.Raw)); {
+	case p > 1:
+		s += fmt.Sprintf(" (the adapter kept searching, %d× SEARCHING... or BUS INIT:, and found no protocol; got %s)", p, strconvQuoteRaw(e.Raw))
 	case e.Raw != "" && !cleanText([]byte(e.Raw)):
 		s += " (got noise " + strconvQuoteRaw(e.Raw) + ": the baud rate is probably wrong)"
 	case e.Raw != "":
@@ -192,12 +208,7 @@ func (e *TimeoutError) Error() string {
 
 func (e *TimeoutError) Unwrap() error { return os.ErrDeadlineExceeded }
 
-func strconvQuoteRaw(s string) string {
-	if len(s) > 80 {
-		s = s[:80] + "…"
-	}
-	return "\"" + strings.NewReplacer("\r", `\r`, "\n", `\n`, "\"", `\"`).Replace(s) + "\""
-}
+func strconvQuoteRaw(s string) string { return quoteRaw(s, 80) }
 
 // FrameError is an answer the parser could not make sense of: a malformed line, an ISO-TP
 // sequence gap or an incomplete multi-frame message. It keeps the offending line.
@@ -225,3 +236,23 @@ type disconnected struct{}
 
 func (disconnected) Error() string        { return "elm327: connection to the adapter lost" }
 func (disconnected) Is(target error) bool { return target == obd.ErrAdapterLost }
+
+// OverflowError is an answer that ran past MaxReply bytes without a prompt: an adapter
+// babbling or flooding the line. The request fails and the link is reset (it is a failure
+// of the link, ErrDisconnected to the caller).
+type OverflowError struct {
+	Command string
+	Raw     string // the first bytes of it
+}
+
+func (e *OverflowError) Error() string {
+	return fmt.Sprintf("elm327: %s: the adapter sent more than %d bytes without a prompt (it began %s): the link is reset", e.Command, MaxReply, strconvQuoteRaw(e.Raw))
+}
+
+// MaxReply is the most the driver reads of one answer before its prompt. An adapter that
+// sends more (a babbling clone, a flood of frames) fails the request and the link is reset.
+const MaxReply = 8 << 10
+
+// ErrConnectTimeout is the connect running out of its overall deadline
+// (Options.ConnectTimeout).
+var ErrConnectTimeout = errors.New("elm327: the connect did not finish in time")

@@ -149,6 +149,10 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	a.learned = map[string]learnedCount{}
 	a.noHint = map[string]bool{}
 	a.timing = 0
+	a.silent = 0
+	// One deadline for the whole connect, whatever its steps' own deadlines add up to.
+	ctx, cancel := context.WithTimeoutCause(ctx, a.opts.ConnectTimeout, ErrConnectTimeout)
+	defer cancel()
 	s := &initState{prof: obd.Profile{Device: a.port.String()}}
 	if err := a.runSteps(ctx, initSteps, s); err != nil {
 		return err
@@ -192,6 +196,9 @@ func (a *Adapter) runSteps(ctx context.Context, steps []initStep, s *initState) 
 				wait = st.wait(&a.opts)
 			}
 			r.lines, r.err = a.exchange(ctx, r.cmd, wait)
+			if r.err != nil && context.Cause(ctx) == ErrConnectTimeout {
+				return fmt.Errorf("elm327: %s on %s: %w (%v): is the adapter stuck? unplug it and plug it in again", stepName(st.name, r.cmd), a.port, ErrConnectTimeout, a.opts.ConnectTimeout)
+			}
 			if r.err != nil && st.fatal.ends(ctx, r.err) {
 				return a.stepFailed(st.name, r.cmd, r.err)
 			}
@@ -263,7 +270,7 @@ func acceptResync(a *Adapter, s *initState, r stepReply) error {
 }
 
 func acceptBanner(_ *Adapter, s *initState, r stepReply) error {
-	s.banner = findBanner(r.lines)
+	s.banner = escape(findBanner(r.lines), 80)
 	return nil
 }
 
@@ -331,13 +338,13 @@ func acceptProtocolName(_ *Adapter, s *initState, r stepReply) error {
 	if r.err != nil || len(r.lines) == 0 {
 		return degraded("")
 	}
-	s.prof.Protocol = strings.TrimPrefix(strings.TrimPrefix(r.lines[len(r.lines)-1], "AUTO, "), "AUTO,")
+	s.prof.Protocol = escape(strings.TrimPrefix(strings.TrimPrefix(r.lines[len(r.lines)-1], "AUTO, "), "AUTO,"), 80)
 	return nil
 }
 
 func acceptVersion(_ *Adapter, s *initState, r stepReply) error {
 	if r.err == nil {
-		s.prof.Version = findBanner(r.lines)
+		s.prof.Version = escape(findBanner(r.lines), 80)
 	}
 	if s.prof.Version == "" {
 		s.prof.Version = s.banner
@@ -350,7 +357,7 @@ func acceptVersion(_ *Adapter, s *initState, r stepReply) error {
 
 func acceptSTN(_ *Adapter, s *initState, r stepReply) error {
 	if r.err == nil && len(r.lines) > 0 && classify(normalise(r.lines[0])) == 0 {
-		s.prof.STN = r.lines[0]
+		s.prof.STN = escape(r.lines[0], 80)
 	}
 	if strings.Contains(strings.ToUpper(s.prof.Version), "V2.1") && s.prof.STN == "" {
 		return degraded("v2.1 banner (no genuine ELM327 v2.1 behaves like one)")

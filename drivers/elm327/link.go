@@ -48,9 +48,12 @@ func (e *ioError) Error() string { return "elm327: " + e.op + ": " + e.err.Error
 func (e *ioError) Unwrap() error { return e.err }
 
 // readPrompt reads until '>' appears anywhere in the stream. Bytes after the prompt are kept
-// for the next drain. NUL bytes are dropped.
+// for the next drain. NUL bytes are dropped. Progress lines extend the deadline, never past
+// timeout plus one SearchTimeout however many come; more than MaxReply bytes without a prompt
+// are an *OverflowError, as a failure of the link.
 func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
+	limit := deadline.Add(a.opts.SearchTimeout)
 	port := a.port // the callback must not see a port swapped by a later reconnect
 	stop := context.AfterFunc(ctx, func() { port.SetReadDeadline(time.Now().Add(-time.Second)) })
 	defer stop()
@@ -76,6 +79,9 @@ func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Durat
 			if ext := time.Now().Add(a.opts.SearchTimeout); ext.After(deadline) {
 				deadline = ext
 			}
+			if deadline.After(limit) {
+				deadline = limit
+			}
 		}
 		a.port.SetReadDeadline(deadline)
 		if err := ctx.Err(); err != nil {
@@ -87,6 +93,9 @@ func (a *Adapter) readPrompt(ctx context.Context, cmd string, timeout time.Durat
 			if c != 0 {
 				acc = append(acc, c)
 			}
+		}
+		if len(acc) > MaxReply && bytes.IndexByte(acc, '>') < 0 {
+			return nil, &ioError{op: "read " + cmd, err: &OverflowError{Command: cmd, Raw: string(acc[:80])}}
 		}
 		if err != nil && n == 0 {
 			if ctx.Err() != nil {

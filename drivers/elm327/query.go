@@ -63,11 +63,15 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 		lines, err := a.exchange(ctx, line, a.opts.QueryTimeout)
 		switch {
 		case err == nil:
+			a.silent = 0
 			x.r, x.perr = a.readAnswer(req, line, lines)
 		case isLinkError(err):
 			return nil, a.lost(ctx, cmd, err)
 		case isTimeout(err) && ctx.Err() == nil:
 			x.timedOut = true
+			if a.silence(err) {
+				return nil, a.lost(ctx, cmd, fmt.Errorf("the adapter answered none of the last %d requests, not a byte: it stalled", maxSilent))
+			}
 		default:
 			return nil, err
 		}
@@ -382,9 +386,27 @@ func (a *Adapter) queryPIDs(ctx context.Context, req obd.Request) ([]obd.Respons
 	return out, nil
 }
 
+// maxSilent is how many requests in a row may draw nothing at all before the link is
+// declared lost: a car that does not answer still gets NO DATA from the adapter, so silence
+// means the adapter (or the link to it) is gone, and each silent request costs QueryTimeout.
+const maxSilent = 2
+
+// silence counts a timed-out request and reports whether it was the maxSilent-th in a row
+// that drew nothing at all.
+func (a *Adapter) silence(err error) bool {
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Raw != "" {
+		a.silent = 0
+		return false
+	}
+	a.silent++
+	return a.silent >= maxSilent
+}
+
 // lost handles a broken link during cmd: close the port, reopen and re-initialise, and fail
 // this request either way (it may or may not have reached the car).
 func (a *Adapter) lost(ctx context.Context, cmd string, cause error) error {
+	a.silent = 0
 	a.log.Warn("elm327: link to the adapter broke; reconnecting", "device", a.profile().Device, "cmd", cmd, "err", cause)
 	a.dropPort()
 	if err := a.reconnect(ctx); err != nil {

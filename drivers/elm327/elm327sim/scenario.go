@@ -132,6 +132,18 @@ type Faults struct {
 	// connects with) is answered with this line instead of data — "CAN ERROR", "?" or garbage —
 	// like an adapter that loses the bus after a good connect. "" = never.
 	FailAfterConnect string `yaml:"fail_after_connect"`
+	// SearchingForever: the protocol search never ends — "SEARCHING..." again and again,
+	// never a prompt (a stuck clone seen in the field).
+	SearchingForever bool `yaml:"searching_forever"`
+	// StallAfter: after this many OBD requests (the connect's 0100 included) the adapter
+	// goes silent for good: it takes commands and answers none, not even ATZ. 0 = never.
+	StallAfter int `yaml:"stall_after"`
+	// Flood: once the bus is up, every OBD request but 0100 draws frame after frame with no
+	// prompt, until the host sends a byte (an ELM stops on one) or a mebibyte went out.
+	Flood bool `yaml:"flood"`
+	// Garbage: once the bus is up, every OBD request but 0100 is answered with terminal
+	// escape sequences, bare CRs, NULs and DEL before the prompt.
+	Garbage bool `yaml:"garbage"`
 }
 
 //go:embed scenarios/*.yaml
@@ -353,6 +365,9 @@ func compile(sc Scenario) (*vehicle, error) {
 	}
 	if sc.Faults.DisconnectAfter < 0 {
 		return nil, scenarioErr("faults.disconnect_after", "must not be negative")
+	}
+	if sc.Faults.StallAfter < 0 {
+		return nil, scenarioErr("faults.stall_after", "must not be negative")
 	}
 	if len(sc.ECUs) == 0 && !sc.Faults.IgnitionOff {
 		return nil, scenarioErr("ecus", "a running vehicle needs at least one ECU")

@@ -103,6 +103,8 @@ type Sim struct {
 	cut                       bool
 	due                       time.Time
 	pending                   []byte
+	obdRequests               int  // OBD requests taken, for the stall_after fault
+	stalled                   bool // the stall_after fault fired: nothing is answered again
 
 	ctx context.Context
 	w   io.Writer
@@ -421,6 +423,16 @@ func (s *Sim) command(raw []byte) error {
 		}
 	})
 	s.log.Debug("elm327sim: command", "cmd", cmd)
+	if s.stalled {
+		return nil
+	}
+	if n := s.v.faults.StallAfter; n > 0 && isHex(cmd) && len(cmd) >= 2 && cmd[:2] != "7F" {
+		if s.obdRequests++; s.obdRequests > n {
+			s.stalled = true
+			s.log.Debug("elm327sim: stalled (stall_after fault)", "requests", n)
+			return nil
+		}
+	}
 	if s.echo {
 		if err := s.emit(strings.Map(func(r rune) rune {
 			if r == '\n' || r == 0 {
@@ -675,8 +687,17 @@ func (s *Sim) obdCommand(cmd string) error {
 			return err
 		}
 	}
-	if w := s.v.faults.FailAfterConnect; w != "" && !(len(data) == 2 && data[0] == 0x01 && data[1] == 0x00) {
+	afterConnect := !(len(data) == 2 && data[0] == 0x01 && data[1] == 0x00)
+	if w := s.v.faults.FailAfterConnect; w != "" && afterConnect {
 		return s.reply(w)
+	}
+	// The connect's probes (0100 with or without a PID) still work, so the adapter connects.
+	probe := len(data) >= 2 && data[0] == 0x01 && data[1] == 0x00
+	if s.v.faults.Garbage && !probe {
+		return s.emit("\x1b[2J\x1b]0;owned\x07\x00GAR\x7fBAGE\r\x1b[31m7E8 4\x1b[0m\x00\r\r>", false)
+	}
+	if s.v.faults.Flood && !probe {
+		return s.flood()
 	}
 	if data[0] == 0x04 && len(data) == 1 {
 		s.count(func(st *Stats) { st.Clears++ })
@@ -812,6 +833,18 @@ emit:
 	return nil
 }
 
+// flood is the flood fault: frames without end, stopped by a byte from the host (errStopped,
+// which command answers with STOPPED) or after a mebibyte, when the prompt comes at last.
+func (s *Sim) flood() error {
+	l := "7E8 10 14 49 02 01 31 44 34" + s.eol()
+	for sent := 0; sent < 1<<20; sent += len(l) {
+		if err := s.emit(l, true); err != nil {
+			return err
+		}
+	}
+	return s.emit(s.eol()+">", true)
+}
+
 func (s *Sim) noData() error {
 	w := s.stWait()
 	s.delay(w)
@@ -825,6 +858,18 @@ func (s *Sim) noData() error {
 func (s *Sim) connect() (bool, error) {
 	eol := s.eol()
 	d := s.v.faults.SearchingDelay
+	if s.v.faults.SearchingForever {
+		// Never a prompt, whatever the host sends; only the end of Serve stops it.
+		for {
+			if err := s.emit("SEARCHING..."+eol, false); err != nil {
+				return false, err
+			}
+			s.delay(20 * time.Millisecond)
+			if err := s.sleepUntil(s.due, false); err != nil {
+				return false, err
+			}
+		}
+	}
 	if s.v.faults.IgnitionOff || len(s.v.ecus) == 0 {
 		if s.auto {
 			if err := s.emit("SEARCHING..."+eol, true); err != nil {
