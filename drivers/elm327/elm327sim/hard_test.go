@@ -72,21 +72,30 @@ func noControl(t testing.TB, what, s string) {
 	}
 }
 
+// connectSearchingForever connects to a car whose adapter prints SEARCHING... without end and
+// returns the bytes read and the connect's error; a connect that runs into the test's own
+// 20 s deadline fails the test.
+func connectSearchingForever(t *testing.T, opts elm327.Options) (*atomic.Int64, error) {
+	t.Helper()
+	sc := quick(t, "petrol")
+	sc.Faults.SearchingForever = true
+	r := serve(t, sc, fastOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, n, err := openCounting(t, ctx, r, opts)
+	if ctx.Err() != nil {
+		t.Fatalf("the connect ran into the test's deadline: %v", err)
+	}
+	return n, err
+}
+
 // TestSearchingForever: an adapter that prints SEARCHING... again and again, never a prompt.
 // Each line used to extend the read deadline, so the connect never ended (and the bytes
 // piled up); the search now has a bounded deadline however many progress lines come, the
 // connect fails with ErrNoVehicle and says the adapter kept searching.
 func TestSearchingForever(t *testing.T) {
 	t.Parallel()
-	sc := quick(t, "petrol")
-	sc.Faults.SearchingForever = true
-	r := serve(t, sc, fastOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, n, err := openCounting(t, ctx, r, elm327.Options{SearchTimeout: 500 * time.Millisecond})
-	if ctx.Err() != nil {
-		t.Fatalf("the connect ran into the test's deadline: %v", err)
-	}
+	n, err := connectSearchingForever(t, elm327.Options{SearchTimeout: 500 * time.Millisecond})
 	if !errors.Is(err, obd.ErrNoVehicle) || !strings.Contains(err.Error(), "SEARCHING") {
 		t.Fatalf("connect: %v, want obd.ErrNoVehicle naming the endless search", err)
 	}
@@ -100,15 +109,7 @@ func TestSearchingForever(t *testing.T) {
 // whatever its steps' own ones add up to.
 func TestConnectDeadline(t *testing.T) {
 	t.Parallel()
-	sc := quick(t, "petrol")
-	sc.Faults.SearchingForever = true
-	r := serve(t, sc, fastOpts)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	_, _, err := openCounting(t, ctx, r, elm327.Options{ConnectTimeout: 300 * time.Millisecond})
-	if ctx.Err() != nil {
-		t.Fatalf("the connect ran into the test's deadline: %v", err)
-	}
+	_, err := connectSearchingForever(t, elm327.Options{ConnectTimeout: 300 * time.Millisecond})
 	if !errors.Is(err, elm327.ErrConnectTimeout) || !strings.Contains(err.Error(), "protocol search") {
 		t.Fatalf("connect: %v, want elm327.ErrConnectTimeout naming the step it was in", err)
 	}
