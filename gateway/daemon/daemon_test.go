@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -113,6 +114,27 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 
 	waitFor(t, "bay1 ready with a VIN", func() bool { st := d.Bay("bay1").Status(); return st.State == bay.Ready && st.VIN != "" })
 	vin := d.Bay("bay1").Status().VIN
+	// No emission-repair order on the bay yet, or one named that does not take a self-test:
+	// the start is refused, saying what to open first.
+	plain, err := d.Store().Create(workorder.NewOrder{Plate: "浙A1B2C3", PlateColor: "blue"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`{"method":"two_speed_idle","rated_rpm":5000}`, `{"method":"two_speed_idle","rated_rpm":5000,"order":"` + plain.ID + `"}`} {
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/api/v1/bays/bay1/selftest", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer dms-token-0123456789abcdef")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(string(msg), "no open emission-repair work order") ||
+			!strings.Contains(string(msg), "test_no first") || strings.Count(string(msg), "emission-repair") != 1 {
+			t.Errorf("self-test with %s and no emission order: %s %s", body, resp.Status, msg)
+		}
+	}
 	km := int64(86412)
 	o, err := d.Store().Create(workorder.NewOrder{Plate: "浙A7K2M9", PlateColor: "blue", VIN: vin, MileageKm: &km, Bay: "bay1",
 		EmissionRepair: true, TestNo: "330100202403110001", Fault: "双怠速检验CO超标", OwnerName: "李四", OwnerPhone: "13900139000"})

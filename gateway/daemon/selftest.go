@@ -68,7 +68,10 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	}()
 	o, err := d.wo.SelfTestOrder(bayName, req.Order)
 	if errors.Is(err, workorder.ErrNoEmissionOrder) {
-		return nil, "", fmt.Errorf("%w: %v", ErrNoOrder, err)
+		if req.Order != "" {
+			return nil, "", fmt.Errorf("%w (order %s is settled or not an emission repair)", ErrNoOrder, req.Order)
+		}
+		return nil, "", ErrNoOrder
 	}
 	if err != nil {
 		return nil, "", err
