@@ -701,3 +701,14 @@ func TestSettlementWaitsForTheClock(t *testing.T) {
 		t.Fatalf("a record dated 1970 was queued: %+v", rs)
 	}
 }
+
+// TestRequestLogLevel: a shop's tablets poll all day; answered requests (2xx–4xx) log at
+// debug, so an info log holds what happened to the shop's data, and 5xx at warn.
+func TestRequestLogLevel(t *testing.T) {
+	for status, want := range map[int]slog.Level{200: slog.LevelDebug, 201: slog.LevelDebug, 401: slog.LevelDebug,
+		409: slog.LevelDebug, 500: slog.LevelWarn, 503: slog.LevelWarn} {
+		if got := requestLevel(status); got != want {
+			t.Errorf("status %d logs at %v, want %v", status, got, want)
+		}
+	}
+}
