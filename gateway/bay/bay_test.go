@@ -286,5 +286,8 @@ func TestAdapterLostMidScanReconnects(t *testing.T) {
 		if n := c.count("04"); n != 0 {
 			t.Fatalf("04 sent %d times", n)
 		}
+		if got := st.Counters; got.Connects != 2 || got.Scans != 1 || got.ScanFailures != 1 {
+			t.Errorf("counters %+v, want 2 connects, 1 scan, 1 failed scan", got)
+		}
 	})
 }
