@@ -108,7 +108,7 @@ func New(opts Options) *Server {
 	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
 		s.dir = filepath.Dir(p.Path())
 	}
-	s.routes = append(s.table(), s.selfTestRoutes()...)
+	s.routes = append(append(s.table(), s.selfTestRoutes()...), s.backupRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
