@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/firmware/version.Version=$(VERSION) -X $(PKG)/firmware/version.Commit=$(COMMIT)
 BIN := bin
 
-.PHONY: help build test test-short test-unit test-cross fuzz-short cross bench lint demo chaos clean
+.PHONY: help build test test-short test-unit test-cross fuzz-short cross deb bench lint demo chaos clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ cross: ## static binaries for linux arm64, armv7, armv6 (and amd64) in bin/
 	  CGO_ENABLED=0 GOOS=linux GOARCH=$$arch GOARM=$$arm $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $$out ./gateway/cmd/obdgw; \
 	done
 
+deb: ## Debian packages for arm64, armhf (ARMv7), armel (ARMv6) and amd64 in dist/
+	hack/deb.sh
+
 bench: ## benchmarks with ratios against their baselines (figures go in README)
 	hack/bench.sh
 
@@ -46,4 +49,4 @@ chaos: ## kill broker and gateway at random while 10,000 records flow; prints lo
 	hack/chaos.sh
 
 clean: ## remove build output
-	rm -rf $(BIN)
+	rm -rf $(BIN) dist

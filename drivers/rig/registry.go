@@ -64,12 +64,22 @@ func Register(m Model) {
 	models[key] = m
 }
 
-// Lookup finds a registered model by name (case-insensitive; "NHA-506" works as "nha506").
+// Lookup finds a registered model by name, case-insensitive ("NHA-506" works as "nha506"),
+// also with its family in front, as an instrument's maker and model are often written
+// ("nanhua-nha506", "Nanhua NHA-506").
 func Lookup(name string) (Model, bool) {
 	regMu.RLock()
 	defer regMu.RUnlock()
-	m, ok := models[NormalizeModel(name)]
-	return m, ok
+	key := NormalizeModel(name)
+	if m, ok := models[key]; ok {
+		return m, ok
+	}
+	for _, m := range models {
+		if fam := NormalizeModel(m.Family); fam != "" && key == fam+NormalizeModel(m.Name) {
+			return m, true
+		}
+	}
+	return Model{}, false
 }
 
 // NormalizeModel lower-cases a model name and drops '-', '_' and spaces.

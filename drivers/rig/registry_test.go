@@ -15,12 +15,21 @@ func (fakeRig) String() string                        { return "fake" }
 func (fakeRig) Halt() error                           { return nil }
 
 func TestRegistry(t *testing.T) {
-	Register(Model{Name: "zz-test1", Title: "Test Rig", Baud: 4800, Open: func(p Port, o Options) (Rig, error) {
+	Register(Model{Name: "zz-test1", Family: "acme", Title: "Test Rig", Baud: 4800, Open: func(p Port, o Options) (Rig, error) {
 		return fakeRig{p}, nil
 	}})
 	m, ok := Lookup("ZZ-TEST_1")
 	if !ok || m.Baud != 4800 {
 		t.Fatalf("Lookup with case and separators = %+v, %v", m, ok)
+	}
+	// With the maker in front, as a config or a technician writes it.
+	for _, name := range []string{"acme-zz-test1", "Acme ZZ-TEST1", "acmezztest1"} {
+		if m, ok := Lookup(name); !ok || m.Name != "zz-test1" {
+			t.Errorf("Lookup(%q) = %q, %v; want zz-test1", name, m.Name, ok)
+		}
+	}
+	if _, ok := Lookup("other-zz-test1"); ok {
+		t.Error("another maker's name found the model")
 	}
 	a, b := net.Pipe()
 	defer b.Close()

@@ -701,3 +701,54 @@ func TestSettlementWaitsForTheClock(t *testing.T) {
 		t.Fatalf("a record dated 1970 was queued: %+v", rs)
 	}
 }
+
+// TestRequestLogLevel: a shop's tablets poll all day; answered requests (2xx–4xx) log at
+// debug, so an info log holds what happened to the shop's data, and 5xx at warn.
+func TestRequestLogLevel(t *testing.T) {
+	for status, want := range map[int]slog.Level{200: slog.LevelDebug, 201: slog.LevelDebug, 401: slog.LevelDebug,
+		409: slog.LevelDebug, 500: slog.LevelWarn, 503: slog.LevelWarn} {
+		if got := requestLevel(status); got != want {
+			t.Errorf("status %d logs at %v, want %v", status, got, want)
+		}
+	}
+}
+
+// TestBackupNeedsATokenAndIsAStore: POST /backup streams a copy that opens as a store holding
+// the settled order's record; without a token it is 401 even with anonymous reads on.
+func TestBackupNeedsATokenAndIsAStore(t *testing.T) {
+	f := newFixture(t, true)
+	if _, err := f.db.Append(context.Background(), "ehr", "obdgw/ehr", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", f.srv.URL+Prefix+"/backup", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("backup without a token: %s, want 401", resp.Status)
+	}
+	req, _ = http.NewRequest("POST", f.srv.URL+Prefix+"/backup", nil)
+	req.Header.Set("Authorization", "Bearer "+dmsToken)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/octet-stream" {
+		t.Fatalf("backup: %s %s", resp.Status, resp.Header.Get("Content-Type"))
+	}
+	dest := filepath.Join(t.TempDir(), "copy.db")
+	if _, err := buffer.WriteBackup(dest, func(w io.Writer) (int64, error) { return io.Copy(w, resp.Body) }); err != nil {
+		t.Fatal(err)
+	}
+	b, err := buffer.Open(dest, buffer.Options{})
+	if err != nil {
+		t.Fatalf("the copy is not a store: %v", err)
+	}
+	defer b.Close()
+	if recs, _ := b.Peek(10); len(recs) != 1 || string(recs[0].Payload) != `{"x":1}` {
+		t.Fatalf("copy holds %+v", recs)
+	}
+}

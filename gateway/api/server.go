@@ -108,7 +108,7 @@ func New(opts Options) *Server {
 	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
 		s.dir = filepath.Dir(p.Path())
 	}
-	s.routes = append(s.table(), s.selfTestRoutes()...)
+	s.routes = append(append(s.table(), s.selfTestRoutes()...), s.backupRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
@@ -133,6 +133,15 @@ func isWrite(method string) bool {
 	return false
 }
 
+// requestLevel is the log level of a request's line: a tablet polls every few seconds, so
+// answered requests are debug; a failure of the gateway's own (5xx) is a warning.
+func requestLevel(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelWarn
+	}
+	return slog.LevelDebug
+}
+
 // public routes answer without a token: they reveal nothing about the shop.
 func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/openapi.yaml" }
 
@@ -141,7 +150,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, window: s.opts.AnswerTimeout, dir: s.dir}
 	c := &caller{}
 	defer func() {
-		s.log.Info("api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
+		s.log.Log(r.Context(), requestLevel(sw.status), "api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
 	}()
 	// Who is calling is settled from the headers alone, before a byte of the body is read: a
 	// refused request's body is never read (refuse closes the connection instead of letting

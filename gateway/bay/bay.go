@@ -70,6 +70,15 @@ type Status struct {
 	Since     time.Time    `json:"since"` // when the state last changed
 	LastScan  *obd.Report  `json:"last_scan,omitempty"`
 	Watchers  int          `json:"watchers"`
+	Counters  Counters     `json:"counters"`
+}
+
+// Counters count what a bay did since the gateway started, for /metrics and the console.
+type Counters struct {
+	Connects     uint64  `json:"connects"`      // vehicle connections opened (a reconnect after a lost link counts)
+	Scans        uint64  `json:"scans"`         // scans that finished
+	ScanFailures uint64  `json:"scan_failures"` // scans that ended with an error
+	ScanSeconds  float64 `json:"scan_seconds"`  // time spent in scans, finished or failed
 }
 
 // Live is one sample of the live values shown on the console.
@@ -307,6 +316,9 @@ func (s *Supervisor) connect(ctx context.Context) (Conn, error) {
 	conn, err := s.o.Dial(ctx)
 	switch {
 	case err == nil:
+		s.mu.Lock()
+		s.st.Counters.Connects++
+		s.mu.Unlock()
 		return conn, nil
 	case ctx.Err() != nil:
 		return nil, err
@@ -404,7 +416,16 @@ func (s *Supervisor) lost(err error) bool {
 func (s *Supervisor) scan(ctx context.Context, conn Conn) (*obd.Report, error) {
 	s.setState(Scanning, "")
 	s.light(indicator.Busy)
+	began := time.Now()
 	r, err := s.o.Scan(ctx, conn)
+	s.mu.Lock()
+	s.st.Counters.ScanSeconds += time.Since(began).Seconds()
+	if err != nil {
+		s.st.Counters.ScanFailures++
+	} else {
+		s.st.Counters.Scans++
+	}
+	s.mu.Unlock()
 	if err != nil {
 		s.log.Warn("scan failed", "err", err)
 		s.events("scan.failed", map[string]string{"error": err.Error()})

@@ -21,6 +21,8 @@ type car struct {
 	vin      string
 	dtcs     int
 	cleared  int // how many 04 requests reached the car
+	dials    int // connections opened
+	closes   int // connections closed
 	failNext error
 	log      []string
 }
@@ -30,6 +32,7 @@ func (c *car) set(f func(c *car)) { c.mu.Lock(); f(c); c.mu.Unlock() }
 func (c *car) dial(ctx context.Context) (Conn, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.dials++
 	if !c.plugged {
 		return nil, fmt.Errorf("open /dev/ttyUSB9: %w", serialport.ErrNotFound)
 	}
@@ -41,7 +44,7 @@ func (c *car) dial(ctx context.Context) (Conn, error) {
 
 type conn struct{ c *car }
 
-func (k *conn) Close() error { return nil }
+func (k *conn) Close() error { k.c.mu.Lock(); k.c.closes++; k.c.mu.Unlock(); return nil }
 
 func (k *conn) Query(ctx context.Context, req obd.Request) ([]obd.Response, error) {
 	c := k.c
@@ -255,6 +258,36 @@ func TestWatchStreamsLiveValues(t *testing.T) {
 		synctest.Wait()
 		if w := s.Status().Watchers; w != 0 {
 			t.Fatalf("%d watchers after stop", w)
+		}
+	})
+}
+
+// TestAdapterLostMidScanReconnects: the adapter goes silent during the connection's first scan
+// (the scan ends with obd.ErrAdapterLost, as after two silent requests). The bay closes that
+// connection, connects again at once and scans the car on the new connection; the lost scan
+// is not reported as a scan, and no clear is ever sent.
+func TestAdapterLostMidScanReconnects(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &car{vin: vin, dtcs: 1, plugged: true, ignition: true,
+			failNext: fmt.Errorf("elm327: no answer to 2 requests in a row: %w", obd.ErrAdapterLost)}
+		s, scanned, cancel := start(t, c)
+		defer cancel()
+		synctest.Wait()
+		c.mu.Lock()
+		dials, closes, log := c.dials, c.closes, append([]string(nil), c.log...)
+		c.mu.Unlock()
+		if dials != 2 || closes != 1 {
+			t.Fatalf("dials %d closes %d, want 2 and 1: the lost connection closed and a new one opened (requests %v)", dials, closes, log)
+		}
+		st := s.Status()
+		if st.State != Ready || st.VIN != vin || len(*scanned) != 1 || (*scanned)[0] != "bay1:"+vin {
+			t.Fatalf("after reconnect: state %q VIN %q scans %v; want ready with exactly the second scan", st.State, st.VIN, *scanned)
+		}
+		if n := c.count("04"); n != 0 {
+			t.Fatalf("04 sent %d times", n)
+		}
+		if got := st.Counters; got.Connects != 2 || got.Scans != 1 || got.ScanFailures != 1 {
+			t.Errorf("counters %+v, want 2 connects, 1 scan, 1 failed scan", got)
 		}
 	})
 }

@@ -13,8 +13,10 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
+	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/emission"
 )
@@ -186,7 +188,11 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
 	cfg.File = path
+	cfg.resolvePaths()
 	if err := cfg.LoadSecrets(); err != nil {
 		return nil, err
 	}
@@ -200,6 +206,18 @@ func (c *Config) Resolve(name string) string {
 		return name
 	}
 	return filepath.Join(filepath.Dir(c.File), name)
+}
+
+// resolvePaths turns every file name in the configuration into a path against the
+// configuration file's directory, so that what the file says holds whatever the working
+// directory of the process (systemd starts it in /).
+func (c *Config) resolvePaths() {
+	for _, p := range []*string{&c.Broker.CAFile, &c.Broker.CertFile, &c.Broker.KeyFile, &c.Broker.PasswordFile} {
+		*p = c.Resolve(*p)
+	}
+	for i := range c.API.Tokens {
+		c.API.Tokens[i].File = c.Resolve(c.API.Tokens[i].File)
+	}
 }
 
 // LoadSecrets reads the token and password files and checks that the TLS files exist and that
@@ -236,17 +254,24 @@ func (c *Config) LoadSecrets() error {
 			c.Broker.Password = s
 		}
 	}
+	keyOK := true
 	if c.Broker.KeyFile != "" {
-		if _, err := checkPrivate(c.Resolve(c.Broker.KeyFile)); err != nil {
+		if f, err := checkPrivate(c.Resolve(c.Broker.KeyFile)); err != nil {
 			add("broker.key_file", err)
+			keyOK = false
+		} else {
+			f.Close()
 		}
 	}
-	for _, f := range []struct{ path, name string }{{"broker.ca_file", c.Broker.CAFile}, {"broker.cert_file", c.Broker.CertFile}} {
-		if f.name == "" {
-			continue
+	now := time.Now()
+	if c.Broker.CAFile != "" {
+		if err := checkCAFile(c.Resolve(c.Broker.CAFile), now); err != nil {
+			add("broker.ca_file", err)
 		}
-		if _, err := os.Stat(c.Resolve(f.name)); err != nil {
-			add(f.path, err)
+	}
+	if c.Broker.CertFile != "" && keyOK {
+		if err := checkClientCert(c.Resolve(c.Broker.CertFile), c.Resolve(c.Broker.KeyFile), now); err != nil {
+			add("broker.cert_file", err)
 		}
 	}
 	if len(errs.List) > 0 {
@@ -415,6 +440,12 @@ func (v *validator) validate(c *Config) {
 		if b.Rig != nil {
 			if !rigModelRe.MatchString(b.Rig.Model) {
 				v.errorf(p+".rig.model", "%q: want the driver name of the analyzer or opacimeter, e.g. nanhua-nha506", clip(b.Rig.Model))
+			} else if known := rig.ModelNames(); len(known) > 0 {
+				// The drivers linked into this program register their models; a name none
+				// of them knows would fail every self-test, so it is refused here.
+				if _, ok := rig.Lookup(b.Rig.Model); !ok {
+					v.errorf(p+".rig.model", "%q: no driver of that name; known: %s", clip(b.Rig.Model), strings.Join(known, ", "))
+				}
 			}
 			if b.Rig.Address == "" {
 				v.errorf(p+".rig.address", "missing: the rig's serial address")

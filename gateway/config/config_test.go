@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/obdgw/obdgw/drivers/serialport"
 )
@@ -23,14 +24,12 @@ func writeSecrets(t *testing.T, dir string) {
 		"dms.token":       "dms-token-0123456789abcdef\n",
 		"tablet.token":    "tablet-token-0123456789abcdef",
 		"broker.password": "broker-secret",
-		"gw.key":          "-----BEGIN PRIVATE KEY-----",
-		"gw.crt":          "-----BEGIN CERTIFICATE-----",
-		"ca.pem":          "-----BEGIN CERTIFICATE-----",
 	} {
 		if err := os.WriteFile(filepath.Join(dir, "secrets", name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
+	testPKI(t, filepath.Join(dir, "secrets"), time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 }
 
 func TestExampleConfigLoadsClean(t *testing.T) {

@@ -160,7 +160,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	})
 	// One registry for the whole gateway: /metrics answers with or without a broker.
 	d.reg = prometheus.NewRegistry()
-	d.reg.MustRegister(cloud.OutboxCollector(d.db), collectors.NewGoCollector(),
+	d.reg.MustRegister(cloud.OutboxCollector(d.db), bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
 		d.up, err = cloud.NewUplink(d.db, uplink.Options(topic, version.Version, cloud.UplinkOptions{

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -178,9 +179,12 @@ func TestMetricsWithoutBroker(t *testing.T) {
 
 	cfg := testConfig(t)
 	cfg.Broker.URL = ""
-	_, base, stop := startDaemon(t, &cfg, Options{})
+	cfg.Bays = []config.Bay{{Name: "bay9", OBD: "serial:///dev/obdgw-test-no-such-adapter"}}
+	d, base, stop := startDaemon(t, &cfg, Options{})
+	waitFor(t, "bay9 absent", func() bool { return d.Bay("bay9").Status().State == bay.Absent })
 	body := scrape(t, base)
-	for _, want := range common {
+	for _, want := range append(common, `obdgw_bay_state{bay="bay9",state="absent"} 1`, `obdgw_bay_connects_total{bay="bay9"} 0`,
+		`obdgw_bay_scans_total{bay="bay9",result="failed"} 0`, `obdgw_bay_scan_duration_seconds_count{bay="bay9"} 0`) {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("no broker: /metrics lacks %q", want)
 		}
@@ -201,12 +205,33 @@ func TestMetricsWithoutBroker(t *testing.T) {
 	ln.Close()
 	cfg = testConfig(t)
 	cfg.Broker.URL = "tcp://" + closed
+	cfg.Bays = []config.Bay{{Name: "bay9", OBD: "serial:///dev/obdgw-test-no-such-adapter"}}
 	_, base, stop = startDaemon(t, &cfg, Options{AllowPlainBroker: true})
 	body = scrape(t, base)
 	for _, want := range append(common, "obdgw_uplink_connected 0") {
 		if !bytes.Contains(body, []byte(want)) {
 			t.Errorf("with a broker: /metrics lacks %q", want)
 		}
+	}
+	// Every metric of the gateway's own is documented for the people who run it.
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "metrics.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(body), "\n") {
+		name, ok := strings.CutPrefix(line, "# HELP ")
+		if !ok || !strings.HasPrefix(name, "obdgw_") {
+			continue
+		}
+		name, _, _ = strings.Cut(name, " ")
+		n++
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/metrics.md does not describe %s", name)
+		}
+	}
+	if n < 12 {
+		t.Errorf("only %d obdgw_ metrics scraped", n)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

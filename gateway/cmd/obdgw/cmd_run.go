@@ -24,11 +24,15 @@ func init() {
 		run: func(ctx context.Context, e *env, args []string) error {
 			fs := newFlags(e, "run", "--config FILE")
 			path := fs.String("config", "/etc/obdgw/obdgw.yaml", "the YAML configuration (see obdgw.example.yaml)")
+			check := fs.Bool("check-config", false, "only check the configuration and the files it names (secrets, certificates), then exit: 0 when it would start, 2 with every problem")
 			if err := fs.Parse(args); err != nil {
 				return usageError("%v", err)
 			}
 			if fs.NArg() > 0 {
 				return usageError("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+			}
+			if *check {
+				return checkConfig(e, *path)
 			}
 			return runDaemon(ctx, e, *path, runHooks{})
 		},
@@ -81,6 +85,18 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 		return err
 	}
 	log.Info("obdgw: stopped cleanly")
+	return nil
+}
+
+// checkConfig loads the configuration as the daemon would (secret files, modes, certificates,
+// rig models) without opening the store or any device, and says what it found.
+func checkConfig(e *env, path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	fmt.Fprintf(e.stdout, "%s: configuration OK (gateway %s, %d bays, API on %s, state in %s)\n",
+		cfg.File, cfg.GatewayID, len(cfg.Bays), cfg.API.Listen, cfg.StateDir)
 	return nil
 }
 

@@ -304,3 +304,36 @@ func TestSIGTERMStopsTheDaemonWithExitCode0(t *testing.T) {
 		t.Fatalf("stderr:\n%s", errb.String())
 	}
 }
+
+// TestRunCheckConfig: `obdgw run --check-config` loads the configuration as the daemon would,
+// from any working directory, and exits 0 without opening the store; a rig model no linked
+// driver knows, which would otherwise fail every self-test, is exit 2 with the known names.
+func TestRunCheckConfig(t *testing.T) {
+	path := writeConfig(t, "127.0.0.1:0")
+	t.Chdir("/")
+	var out, errb bytes.Buffer
+	if code := runMain([]string{"run", "--check-config", "--config", path}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d; stderr %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "configuration OK (gateway gw-run-test, 1 bays") {
+		t.Errorf("stdout %q", out.String())
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "state")); !os.IsNotExist(err) {
+		t.Errorf("--check-config touched the state directory: %v", err)
+	}
+	data, _ := os.ReadFile(path)
+	bad := strings.Replace(string(data), `obd: "serial:///dev/obdgw-test-no-such-adapter"}`,
+		`obd: "serial:///dev/obdgw-test-no-such-adapter", rig: {model: nanhua-nha999, address: "serial:///dev/obdgw-test-rig"}}`, 1)
+	if bad == string(data) {
+		t.Fatal("the test config has no bay line to extend")
+	}
+	os.WriteFile(path, []byte(bad), 0o640)
+	out.Reset()
+	errb.Reset()
+	if code := runMain([]string{"run", "--check-config", "--config", path}, &out, &errb); code != exitUsage {
+		t.Fatalf("unknown rig model: exit %d, want %d; stderr %s", code, exitUsage, errb.String())
+	}
+	if !strings.Contains(errb.String(), `"nanhua-nha999": no driver of that name; known: `) || !strings.Contains(errb.String(), "nha506") {
+		t.Errorf("stderr does not name the model and the known ones:\n%s", errb.String())
+	}
+}

@@ -464,3 +464,61 @@ func TestBinaryScanAdapterFailsAfterConnect(t *testing.T) {
 		})
 	}
 }
+
+// TestBinaryScanAdapterStalls: the adapter stops answering in the middle of the scan (the USB
+// link stays up, nothing comes back). After two silent requests the link counts as lost: the
+// scan ends with what it read (the VIN), what it did not read is unknown, not clean, and the
+// exit code is 1 with one error line saying what to do.
+func TestBinaryScanAdapterStalls(t *testing.T) {
+	petrol, err := os.ReadFile(filepath.Join("..", "..", "..", "drivers", "elm327", "elm327sim", "scenarios", "petrol.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The connect's 0100, the supported-PID chains and the VIN come first; the stall starts
+	// after them, inside the readiness and trouble-code steps.
+	sc := strings.Replace(string(petrol), "faults:\n", "faults:\n  stall_after: 12\n", 1)
+	if sc == string(petrol) {
+		t.Fatal("petrol.yaml has no faults section to extend")
+	}
+	file := filepath.Join(t.TempDir(), "stalls.yaml")
+	if err := os.WriteFile(file, []byte(sc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := startSim(t, "--scenario", file, "--baud", "2000000", "--latency", "0")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path, "--json", "--lang", "en")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitFailure, stdout, stderr)
+	}
+	if el := errorLines(stderr); len(el) != 1 || !strings.Contains(el[0], "link to the adapter") {
+		t.Errorf("want one error line about the lost link, got %q\nstderr:\n%s", el, stderr)
+	}
+	var rep struct {
+		VIN    string          `json:"vin"`
+		MIL    json.RawMessage `json:"mil"`
+		Unread []struct {
+			Item, Status string
+		} `json:"unread"`
+		Steps []struct {
+			Name, Status string
+		} `json:"steps"`
+	}
+	if err := json.NewDecoder(strings.NewReader(stdout)).Decode(&rep); err != nil {
+		t.Fatalf("stdout is not the JSON report: %v\n%s", err, stdout)
+	}
+	if rep.VIN != "LK6ADCE15PB405127" {
+		t.Errorf("VIN %q: what was read before the stall is lost", rep.VIN)
+	}
+	unread := map[string]bool{}
+	for _, u := range rep.Unread {
+		unread[u.Item] = true
+	}
+	if !unread["dtcs_permanent"] || !unread["dtcs_pending"] {
+		t.Errorf("trouble codes not marked unread after the stall: %+v\nsteps %+v", rep.Unread, rep.Steps)
+	}
+	if len(rep.Steps) == 0 || rep.Steps[len(rep.Steps)-1].Status != "failed" {
+		t.Errorf("the scan did not end at the failed step: %+v", rep.Steps)
+	}
+	if testing.Verbose() {
+		t.Logf("steps %+v", rep.Steps)
+	}
+}
