@@ -400,6 +400,32 @@ func TestCheckVIN(t *testing.T) {
 	}
 }
 
+func TestVINCheckDigit(t *testing.T) {
+	for vin, want := range map[string]byte{
+		"LJ8ECM2B2R1063348": '2', // the reference example
+		"1M8GDM9AXKP042788": 'X', // the textbook example of a check digit of 10
+		"11111111111111111": '1',
+	} {
+		if got, err := obd.VINCheckDigit(vin); err != nil || got != want {
+			t.Errorf("VINCheckDigit(%s) = %q, %v; want %q", vin, got, err, want)
+		}
+		if !obd.VINWellFormed(vin) || !obd.VINCheckDigitOK(vin) {
+			t.Errorf("%s: not well formed or check digit not ok", vin)
+		}
+	}
+	// Well formed, wrong check digit: a European VIN without one, and a Chinese VIN mistyped.
+	for _, vin := range []string{"WVWZZZ1KZ8W123456", "LJ8ECM2B3R1063348"} {
+		if !obd.VINWellFormed(vin) || obd.VINCheckDigitOK(vin) {
+			t.Errorf("%s: well formed %v, check digit ok %v; want true, false", vin, obd.VINWellFormed(vin), obd.VINCheckDigitOK(vin))
+		}
+	}
+	for _, vin := range []string{"LJ8ECM2B2R106334", "LJ8ECM2B2R1O63348", "lj8ecm2b2r1063348", ""} {
+		if _, err := obd.VINCheckDigit(vin); err == nil || obd.VINWellFormed(vin) || obd.VINCheckDigitOK(vin) {
+			t.Errorf("%q accepted as a VIN", vin)
+		}
+	}
+}
+
 func TestNRC(t *testing.T) {
 	if obd.NRCName(0x11) != "service not supported" || obd.NRCName(0x22) != "conditions not correct" || obd.NRCName(0x21) != "busy, repeat request" {
 		t.Error("NRC names wrong")

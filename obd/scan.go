@@ -38,14 +38,19 @@ type ScanOptions struct {
 // step that reads it failed, was skipped or never ran, and Unread names each such item with
 // the step and its error. The other lists are never null in JSON.
 type Report struct {
-	Time        time.Time `json:"time"`
-	VIN         string    `json:"vin"`
-	VINValid    bool      `json:"vin_valid"`
-	ExpectedVIN string    `json:"expected_vin,omitempty"`
-	VINMismatch bool      `json:"vin_mismatch,omitempty"`
-	Protocol    string    `json:"protocol"`
-	ElapsedMS   int64     `json:"elapsed_ms"`
-	Lang        string    `json:"lang"`
+	Time time.Time `json:"time"`
+	VIN  string    `json:"vin"`
+	// VINValid is true when the VIN is well formed and its position-9 check digit computes
+	// (ISO 3779, GB 16735; North American and Chinese VINs carry one).
+	VINValid bool `json:"vin_valid"`
+	// VINWellFormed is true when the VIN has 17 characters of the VIN alphabet, whatever its
+	// check digit: some European VINs carry none, so they are well formed but not VINValid.
+	VINWellFormed bool   `json:"vin_well_formed"`
+	ExpectedVIN   string `json:"expected_vin,omitempty"`
+	VINMismatch   bool   `json:"vin_mismatch,omitempty"`
+	Protocol      string `json:"protocol"`
+	ElapsedMS     int64  `json:"elapsed_ms"`
+	Lang          string `json:"lang"`
 	// MIL is on when any ECU reports it on (PID 01 bit A7), off only when the readiness step
 	// read every ECU's 0101; nil (unknown) otherwise.
 	MIL     *bool       `json:"mil"`
@@ -772,7 +777,8 @@ func (s *scanner) vinStep() {
 		return
 	}
 	warn, err := CheckVIN(s.r.VIN)
-	s.r.VINValid = err == nil
+	s.r.VINWellFormed = err == nil
+	s.r.VINValid = err == nil && warn == ""
 	switch {
 	case err != nil:
 		s.r.Warnings = append(s.r.Warnings, err.Error())

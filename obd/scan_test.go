@@ -110,10 +110,11 @@ func TestScanPetrolTwoECUs(t *testing.T) {
 		return v
 	}
 	want := map[string]any{
-		"time":      t0,
-		"vin":       "LK6ADCE15PB405127",
-		"vin_valid": true,
-		"protocol":  "ISO 15765-4 (CAN 11/500)",
+		"time":            t0,
+		"vin":             "LK6ADCE15PB405127",
+		"vin_valid":       true,
+		"vin_well_formed": true,
+		"protocol":        "ISO 15765-4 (CAN 11/500)",
 		// 24 requests × 20 ms.
 		"elapsed_ms": int64(len(script)) * perQuery.Milliseconds(),
 		"lang":       "en",
@@ -234,7 +235,7 @@ func TestScanDiesel(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"time": t0, "vin": "LJ8ECM2B2R1063348", "vin_valid": true,
+		"time": t0, "vin": "LJ8ECM2B2R1063348", "vin_valid": true, "vin_well_formed": true,
 		"expected_vin": "LK6ADCE15PB405127", "vin_mismatch": true,
 		"protocol": "ISO 15765-4 (CAN 11/500)", "elapsed_ms": int64(len(script)) * perQuery.Milliseconds(),
 		"lang": "zh", "mil": false, "adapter": prof,
@@ -582,15 +583,17 @@ func jsonEqual(g, e any, path string) (string, bool) {
 	}
 }
 
-// A VIN whose check digit does not compute is still a VIN (European makers use no check
-// digit): valid, with a warning. A VIN with letters no VIN uses is invalid.
+// A VIN whose check digit does not compute is well formed (European makers use no check
+// digit) but not valid, with a warning. A VIN with letters no VIN uses is neither.
 func TestScanVINChecks(t *testing.T) {
 	for _, tc := range []struct {
-		vin, warning string
-		valid        bool
+		vin, warning      string
+		valid, wellFormed bool
 	}{
-		{"WVWZZZ1KZ8W123456", "check digit at position 9", true},
-		{"LK6ADCE15PB4O5127", "never used in a VIN", false},
+		{"WVWZZZ1KZ8W123456", "check digit at position 9", false, true},
+		{"LK6ADCE15PB405128", "check digit at position 9", false, true},
+		{"LK6ADCE15PB405127", "", true, true},
+		{"LK6ADCE15PB4O5127", "never used in a VIN", false, false},
 	} {
 		E, R := obdtest.Ex, obdtest.Resp
 		pb := obdtest.New(t,
@@ -607,8 +610,12 @@ func TestScanVINChecks(t *testing.T) {
 		if err := pb.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if rep.VIN != tc.vin || rep.VINValid != tc.valid || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tc.warning) {
-			t.Errorf("%s: VIN %q valid %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.Warnings)
+		warned := len(rep.Warnings) == 1 && tc.warning != "" && strings.Contains(rep.Warnings[0], tc.warning)
+		if tc.warning == "" {
+			warned = len(rep.Warnings) == 0
+		}
+		if rep.VIN != tc.vin || rep.VINValid != tc.valid || rep.VINWellFormed != tc.wellFormed || !warned {
+			t.Errorf("%s: VIN %q valid %v well formed %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.VINWellFormed, rep.Warnings)
 		}
 	}
 }
