@@ -147,9 +147,13 @@ func TestDecodeMonitorStatus(t *testing.T) {
 	if _, err := obd.DecodeMonitorStatus([]byte{0x82, 0x07}); err == nil {
 		t.Error("2 bytes accepted as a monitor status")
 	}
-	// PID 41 (this drive cycle) has the same layout and goes through the PID table too.
-	if v, err := obd.DecodePID(0x41, obdtest.MustHex("00 0F EB 40")); err != nil || v.Text != "MIL off, 0 DTC(s), 1 of 9 monitors incomplete" {
-		t.Errorf("0141 = %+v, %v", v, err)
+	// PID 41 (this drive cycle) has the layout of B, C and D and goes through the PID table
+	// too; its byte A is reserved, so whatever it holds shows no MIL and no DTC count.
+	for _, data := range []string{"00 0F EB 40", "FF 0F EB 40", "83 0F EB 40"} {
+		v, err := obd.DecodePID(0x41, obdtest.MustHex(data))
+		if err != nil || v.Value != 1 || v.Text != "this drive cycle: 1 of 9 enabled monitors not complete" {
+			t.Errorf("41 41 %s = %+v, %v", data, v, err)
+		}
 	}
 	// B4..B6 mark the continuous monitors incomplete.
 	m, _ := obd.DecodeMonitorStatus([]byte{0, 0x71, 0, 0})
@@ -205,6 +209,25 @@ func TestDecodePID(t *testing.T) {
 		{"41 62 7D", 0, "%", ""},
 		{"41 23 00 64", 1000, "kPa", ""},
 		{"41 01 82 07 65 05", 2, "", "MIL on, 2 DTC(s), 2 of 7 monitors incomplete"},
+		{"41 41 00 07 65 05", 2, "", "this drive cycle: 2 of 7 enabled monitors not complete"},
+		// PID 03: byte B is fuel system 2, 00 is "not present".
+		{"41 03 02 00", 2, "", "closed loop"},
+		{"41 03 02 04", 2, "", "system 1: closed loop; system 2: open loop (engine load or deceleration)"},
+		{"41 03 01 10", 1, "", "system 1: open loop (insufficient temperature); system 2: closed loop (feedback fault)"},
+		{"41 03 00 02", 0, "", "system 2: closed loop"},
+		{"41 03 00 00", 0, "", "no fuel system reported"},
+		{"41 03 03 00", 3, "", "fuel system status 03"},
+		// PID 1C: the J1979 2017 list, and 29 read both ways.
+		{"41 1C 01", 1, "", "OBD-II (CARB)"},
+		{"41 1C 17", 23, "", "HD EOBD-I (heavy duty Euro OBD stage I without NOx control)"},
+		{"41 1C 18", 24, "", "HD EOBD-I N (heavy duty Euro OBD stage I with NOx control)"},
+		{"41 1C 19", 25, "", "HD EOBD-II (heavy duty Euro OBD stage II without NOx control)"},
+		{"41 1C 1A", 26, "", "HD EOBD-II N (heavy duty Euro OBD stage II with NOx control)"},
+		{"41 1C 1D", 29, "", "CN-OBD-6 (HJ 1238) / J1979: OBDBr-2 (Brazil OBD phase 2)"},
+		{"41 1C 21", 33, "", "HD EOBD-IV (heavy duty Euro OBD stage VI)"},
+		{"41 1C 16", 22, "", "OBD standard code 22 (reserved)"},
+		{"41 1C 22", 34, "", "OBD standard code 34 (reserved)"},
+		{"41 1C FB", 251, "", "OBD standard code 251 (not available)"},
 	} {
 		b := obdtest.MustHex(tc.resp)
 		v, err := obd.DecodePID(b[1], b[2:])

@@ -79,6 +79,40 @@ func monitorSummary(b []byte) (float64, string) {
 	return float64(m.DTCCount), fmt.Sprintf("%s, %d DTC(s), %d of %d monitors incomplete", mil, m.DTCCount, len(m.Incomplete()), len(m.Supported()))
 }
 
+// driveCycleSummary decodes PID 41. Byte A is reserved (J1979; Wikipedia "OBD-II PIDs",
+// Service 01 PID 41: "the first byte is always zero"), so it shows no MIL or DTC count; B, C
+// and D are PID 01's bits read as "enabled this drive cycle" and "not complete this drive
+// cycle". The value is the number of enabled monitors not complete.
+func driveCycleSummary(b []byte) (float64, string) {
+	m, err := DecodeMonitorStatus([]byte{0, b[1], b[2], b[3]})
+	if err != nil {
+		return 0, ""
+	}
+	n := len(m.Incomplete())
+	return float64(n), fmt.Sprintf("this drive cycle: %d of %d enabled monitors not complete", n, len(m.Supported()))
+}
+
+// fuelSystems decodes PID 03: byte A is fuel system 1, byte B fuel system 2, and 00 means the
+// system is not present (J1979; Wikipedia "OBD-II PIDs", Service 01 PID 03). Most cars have one
+// system, so system 2 is shown only when present. The value is byte A.
+func fuelSystems(b []byte) (float64, string) {
+	status := func(c byte) string {
+		if s, ok := fuelSystemStatus[c]; ok {
+			return s
+		}
+		return fmt.Sprintf("fuel system status %02X", c)
+	}
+	switch {
+	case b[0] == 0 && b[1] == 0:
+		return 0, "no fuel system reported"
+	case b[1] == 0:
+		return u8(b), status(b[0])
+	case b[0] == 0:
+		return 0, "system 2: " + status(b[1])
+	}
+	return u8(b), "system 1: " + status(b[0]) + "; system 2: " + status(b[1])
+}
+
 var fuelSystemStatus = map[byte]string{
 	0x01: "open loop (insufficient temperature)",
 	0x02: "closed loop",
@@ -87,14 +121,36 @@ var fuelSystemStatus = map[byte]string{
 	0x10: "closed loop (feedback fault)",
 }
 
-// obdStandards are the PID 1C values (J1979; 1-13 and 17-21 as in python-OBD's table, others
-// inferred). Unlisted values render as "OBD standard code N".
+// obdStandards are the PID 1C values of SAE J1979 (2017), as listed on Wikipedia "OBD-II PIDs"
+// (Service 01 PID 1C) and in python-OBD's OBD_COMPLIANCE table: 1-13, 17-21, 23-26 and 28-33;
+// 14-16, 22, 27 and 34-250 are reserved, 251-255 not available for assignment (SAE J1939
+// special meanings). 29 is Brazil's OBDBr-2 in J1979 but CN-OBD-6 in HJ 1238 (China's I/M
+// data specification, im-emission.md), so a Chinese car reporting 29 means China 6: both
+// readings are shown. Unlisted values render by obdStandard.
 var obdStandards = map[byte]string{
 	1: "OBD-II (CARB)", 2: "OBD (EPA)", 3: "OBD and OBD-II", 4: "OBD-I", 5: "not OBD compliant",
 	6: "EOBD (Europe)", 7: "EOBD and OBD-II", 8: "EOBD and OBD", 9: "EOBD, OBD and OBD-II",
 	10: "JOBD (Japan)", 11: "JOBD and OBD-II", 12: "JOBD and EOBD", 13: "JOBD, EOBD and OBD-II",
-	17: "EMD", 18: "EMD+", 19: "HD OBD-C", 20: "HD OBD", 21: "WWH OBD",
-	28: "OBDBr-1 (Brazil)", 29: "OBDBr-2 (Brazil)", 30: "KOBD (Korea)", 31: "IOBD I (India)", 32: "IOBD II (India)",
+	17: "EMD (engine manufacturer diagnostics)", 18: "EMD+ (engine manufacturer diagnostics enhanced)",
+	19: "HD OBD-C (heavy duty OBD, child/partial)", 20: "HD OBD (heavy duty OBD)", 21: "WWH OBD (world wide harmonized OBD)",
+	23: "HD EOBD-I (heavy duty Euro OBD stage I without NOx control)",
+	24: "HD EOBD-I N (heavy duty Euro OBD stage I with NOx control)",
+	25: "HD EOBD-II (heavy duty Euro OBD stage II without NOx control)",
+	26: "HD EOBD-II N (heavy duty Euro OBD stage II with NOx control)",
+	28: "OBDBr-1 (Brazil OBD phase 1)", 29: "CN-OBD-6 (HJ 1238) / J1979: OBDBr-2 (Brazil OBD phase 2)",
+	30: "KOBD (Korea)", 31: "IOBD I (India)", 32: "IOBD II (India)",
+	33: "HD EOBD-IV (heavy duty Euro OBD stage VI)",
+}
+
+func obdStandard(b []byte) (float64, string) {
+	c := b[0]
+	if s, ok := obdStandards[c]; ok {
+		return u8(b), s
+	}
+	if c >= 251 {
+		return u8(b), fmt.Sprintf("OBD standard code %d (not available)", c)
+	}
+	return u8(b), fmt.Sprintf("OBD standard code %d (reserved)", c)
 }
 
 var fuelTypes = map[byte]string{
@@ -119,13 +175,7 @@ func enum(table map[byte]string, what string) func(b []byte) (float64, string) {
 // its examples; the others follow J1979 (inferred).
 var mode01 = []PIDInfo{
 	{0x01, "monitor status since DTCs cleared", "清码后监测状态", "", 4, monitorSummary},
-	{0x03, "fuel system status", "燃油系统状态", "", 2, func(b []byte) (float64, string) {
-		s, ok := fuelSystemStatus[b[0]]
-		if !ok {
-			s = fmt.Sprintf("fuel system status %02X", b[0])
-		}
-		return u8(b), s
-	}},
+	{0x03, "fuel system status", "燃油系统状态", "", 2, fuelSystems},
 	{0x04, "calculated engine load", "计算负荷", "%", 1, pct},
 	{0x05, "engine coolant temperature", "冷却液温度", "°C", 1, temp},
 	{0x06, "short term fuel trim bank 1", "短期燃油修正 第1列", "%", 1, trim},
@@ -140,7 +190,7 @@ var mode01 = []PIDInfo{
 	{0x0F, "intake air temperature", "进气温度", "°C", 1, temp},
 	{0x10, "mass air flow", "空气流量", "g/s", 2, func(b []byte) (float64, string) { return u16(b) / 100, "" }},
 	{0x11, "throttle position", "节气门位置", "%", 1, pct},
-	{0x1C, "OBD standard", "OBD 标准", "", 1, enum(obdStandards, "OBD standard")},
+	{0x1C, "OBD standard", "OBD 标准", "", 1, obdStandard},
 	{0x1F, "run time since engine start", "发动机启动后运行时间", "s", 2, raw16},
 	{0x21, "distance travelled with MIL on", "MIL 点亮后行驶距离", "km", 2, raw16},
 	{0x22, "fuel rail pressure (relative to manifold)", "油轨压力（相对歧管）", "kPa", 2, func(b []byte) (float64, string) { return u16(b) * 0.079, "" }},
@@ -151,7 +201,7 @@ var mode01 = []PIDInfo{
 	{0x30, "warm-ups since DTCs cleared", "清码后暖机次数", "", 1, raw8},
 	{0x31, "distance travelled since DTCs cleared", "清码后行驶距离", "km", 2, raw16},
 	{0x33, "barometric pressure", "大气压力", "kPa", 1, raw8},
-	{0x41, "monitor status this drive cycle", "本驾驶循环监测状态", "", 4, monitorSummary},
+	{0x41, "monitor status this drive cycle", "本驾驶循环监测状态", "", 4, driveCycleSummary},
 	{0x42, "control module voltage", "控制模块电压", "V", 2, func(b []byte) (float64, string) { return u16(b) / 1000, "" }},
 	{0x43, "absolute load value", "绝对负荷", "%", 2, func(b []byte) (float64, string) { return u16(b) * 100 / 255, "" }},
 	{0x44, "commanded equivalence ratio (lambda)", "指令当量比 (λ)", "", 2, func(b []byte) (float64, string) { return u16(b) * 2 / 65536, "" }},
