@@ -228,6 +228,30 @@ func TestDecodePID(t *testing.T) {
 		{"41 1C 16", 22, "", "OBD standard code 22 (reserved)"},
 		{"41 1C 22", 34, "", "OBD standard code 34 (reserved)"},
 		{"41 1C FB", 251, "", "OBD standard code 251 (not available)"},
+		// Oxygen sensors present: PID 13 is 2 banks × 4 sensors, PID 1D 4 banks × 2.
+		{"41 13 33", 4, "", "B1S1 B1S2 B2S1 B2S2"},
+		{"41 13 80", 1, "", "B2S4"},
+		{"41 1D 33", 4, "", "B1S1 B1S2 B3S1 B3S2"},
+		{"41 1D 80", 1, "", "B4S2"},
+		{"41 13 00", 0, "", "none"},
+		// PIDs 14-1B: A/200 V, short term fuel trim (B-128)·100/128 %, B = FF not used.
+		{"41 14 5A 80", 0.45, "V", "0.45 V, short term fuel trim 0 %"},
+		{"41 15 5A 8A", 0.45, "V", "0.45 V, short term fuel trim 7.8 %"},
+		{"41 16 14 76", 0.1, "V", "0.1 V, short term fuel trim -7.8 %"},
+		{"41 1B FF FF", 1.275, "V", "1.275 V, not used for fuel trim"},
+		{"41 18 00 00", 0, "V", "0 V, short term fuel trim -100 %"},
+		// PIDs 24-2B: λ (256A+B)·2/65536, voltage (256C+D)·8/65536 V.
+		{"41 24 80 00 80 00", 1, "", "λ 1, 4 V"},
+		{"41 2B 7F 3B 1C 28", 32571 * 2.0 / 65536, "", "λ 0.994, 0.88 V"},
+		// PIDs 34-3B: λ, current (256C+D)/256 - 128 mA.
+		{"41 34 80 00 80 00", 1, "", "λ 1, 0 mA"},
+		{"41 3B 83 12 7F 00", 0x8312 * 2.0 / 65536, "", "λ 1.024, -1 mA"},
+		{"41 38 80 00 80 80", 1, "", "λ 1, 0.5 mA"},
+		// PIDs 3C-3F: (256A+B)/10 - 40 °C.
+		{"41 3C 11 94", 410, "°C", ""},
+		{"41 3D 00 00", -40, "°C", ""},
+		{"41 3E 02 58", 20, "°C", ""},
+		{"41 3F FF FF", 6513.5, "°C", ""},
 	} {
 		b := obdtest.MustHex(tc.resp)
 		v, err := obd.DecodePID(b[1], b[2:])
@@ -265,6 +289,23 @@ func TestPIDTable(t *testing.T) {
 	if obd.PIDWidth(0x20) != 4 || obd.PIDWidth(0x0C) != 2 || obd.PIDWidth(0x83) != 0 {
 		t.Error("PIDWidth wrong")
 	}
+	// The oxygen-sensor and catalyst PIDs, with their widths and the sensor they name.
+	for pid, want := range map[byte]struct {
+		width int
+		name  string
+	}{
+		0x13: {1, "oxygen sensors present (2 banks × 4)"}, 0x1D: {1, "oxygen sensors present (4 banks × 2)"},
+		0x14: {2, "oxygen sensor 1 voltage, short term fuel trim"}, 0x1B: {2, "oxygen sensor 8 voltage, short term fuel trim"},
+		0x24: {4, "oxygen sensor 1 equivalence ratio (λ), voltage"}, 0x2B: {4, "oxygen sensor 8 equivalence ratio (λ), voltage"},
+		0x34: {4, "oxygen sensor 1 equivalence ratio (λ), current"}, 0x3B: {4, "oxygen sensor 8 equivalence ratio (λ), current"},
+		0x3C: {2, "catalyst temperature bank 1 sensor 1"}, 0x3D: {2, "catalyst temperature bank 2 sensor 1"},
+		0x3E: {2, "catalyst temperature bank 1 sensor 2"}, 0x3F: {2, "catalyst temperature bank 2 sensor 2"},
+	} {
+		p, ok := obd.LookupPID(pid)
+		if !ok || p.Bytes != want.width || p.Name != want.name || p.NameZH == "" || obd.PIDWidth(pid) != want.width {
+			t.Errorf("PID %02X: %+v, want %d bytes named %q", pid, p, want.width, want.name)
+		}
+	}
 }
 
 // elm327-obd.md §16 example.
@@ -300,6 +341,23 @@ func TestParseMultiPID(t *testing.T) {
 		if _, err := obd.ParseMultiPID(bad.pids, obdtest.MustHex(bad.data)); err == nil {
 			t.Errorf("ParseMultiPID(%X, %s) accepted", bad.pids, bad.data)
 		}
+	}
+}
+
+// Oxygen-sensor and catalyst PIDs split out of one multi-PID answer by their widths.
+func TestParseMultiPIDOxygenSensors(t *testing.T) {
+	vals, err := obd.ParseMultiPID([]byte{0x13, 0x14, 0x24, 0x34, 0x3C},
+		obdtest.MustHex("41 13 33 14 5A 80 24 80 00 80 00 34 80 00 7F 00 3C 11 94"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vals {
+		got = append(got, v.String())
+	}
+	want := []string{"B1S1 B1S2 B2S1 B2S2", "0.45 V, short term fuel trim 0 %", "λ 1, 4 V", "λ 1, -1 mA", "410 °C"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 

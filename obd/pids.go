@@ -2,7 +2,9 @@ package obd
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
+	"strings"
 )
 
 // Value is one decoded PID reading.
@@ -162,6 +164,89 @@ var fuelTypes = map[byte]string{
 	22: "hybrid regenerative", 23: "bi-fuel diesel",
 }
 
+// Oxygen sensors and catalyst temperatures. Formulas per SAE J1979 as given on Wikipedia
+// "OBD-II PIDs" (Service 01, PIDs 13-1D, 24-2B, 34-3F) and in python-OBD's obd/decoders.py
+// (sensor_voltage, sensor_voltage_big, current_centered, catalyst_temp); see elm327-obd.md §15.
+//
+// PIDs 14-1B, 24-2B and 34-3B each name one of eight sensors. Which bank and position a sensor
+// is depends on the car's layout: PID 13 (2 banks × 4 sensors: sensor n is bank (n-1)/4+1,
+// position (n-1)%4+1) or PID 1D (4 banks × 2 sensors: bank (n-1)/2+1, position (n-1)%2+1).
+
+// o2Narrow decodes PIDs 14-1B: A/200 V, and B the short term fuel trim (B-128)·100/128 % of
+// the sensor; B = FF means the sensor is not used in the trim calculation.
+func o2Narrow(b []byte) (float64, string) {
+	v := float64(b[0]) / 200
+	if b[1] == 0xFF {
+		return v, num(v, 3) + " V, not used for fuel trim"
+	}
+	return v, num(v, 3) + " V, short term fuel trim " + num(trimOf(b[1]), 1) + " %"
+}
+
+func trimOf(c byte) float64 { return (float64(c) - 128) * 100 / 128 }
+
+// lambdaOf is the equivalence ratio (256A+B)·2/65536 of PIDs 24-2B, 34-3B and 44.
+func lambdaOf(b []byte) float64 { return u16(b) * 2 / 65536 }
+
+// o2WideVoltage decodes PIDs 24-2B: λ from A B, and the sensor voltage (256C+D)·8/65536 V.
+func o2WideVoltage(b []byte) (float64, string) {
+	l := lambdaOf(b)
+	return l, "λ " + num(l, 3) + ", " + num(u16(b[2:])*8/65536, 3) + " V"
+}
+
+// o2WideCurrent decodes PIDs 34-3B: λ from A B, and the sensor current (256C+D)/256 - 128 mA.
+func o2WideCurrent(b []byte) (float64, string) {
+	l := lambdaOf(b)
+	return l, "λ " + num(l, 3) + ", " + num(u16(b[2:])/256-128, 3) + " mA"
+}
+
+// o2Present decodes PID 13 (fourBanks false: A0-A3 bank 1 sensors 1-4, A4-A7 bank 2 sensors
+// 1-4) and PID 1D (fourBanks true: A0-A7 = B1S1, B1S2, B2S1, B2S2, B3S1, B3S2, B4S1, B4S2). The
+// value is the number of sensors present, the text lists them ("B1S1 B1S2 B2S1").
+func o2Present(fourBanks bool) func(b []byte) (float64, string) {
+	return func(b []byte) (float64, string) {
+		var list []string
+		for bit := 0; bit < 8; bit++ {
+			if b[0]&(1<<bit) == 0 {
+				continue
+			}
+			bank, pos := bit/4+1, bit%4+1
+			if fourBanks {
+				bank, pos = bit/2+1, bit%2+1
+			}
+			list = append(list, fmt.Sprintf("B%dS%d", bank, pos))
+		}
+		if len(list) == 0 {
+			return 0, "none"
+		}
+		return float64(len(list)), strings.Join(list, " ")
+	}
+}
+
+// catalystTemp decodes PIDs 3C-3F: (256A+B)/10 - 40 °C.
+func catalystTemp(b []byte) (float64, string) { return u16(b)/10 - 40, "" }
+
+// num formats v with at most prec decimals, without trailing zeros ("0.45", "-3.1", "1").
+func num(v float64, prec int) string {
+	s := strconv.FormatFloat(v, 'f', prec, 64)
+	if strings.Contains(s, ".") {
+		s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	}
+	if s == "-0" {
+		s = "0"
+	}
+	return s
+}
+
+// o2PIDs builds the eight entries of one oxygen-sensor PID range.
+func o2PIDs(first byte, name, nameZH, unit string, bytes int, decode func([]byte) (float64, string)) []PIDInfo {
+	out := make([]PIDInfo, 0, 8)
+	for n := 1; n <= 8; n++ {
+		out = append(out, PIDInfo{PID: first + byte(n-1), Name: fmt.Sprintf("oxygen sensor %d %s", n, name),
+			NameZH: fmt.Sprintf("氧传感器%d %s", n, nameZH), Unit: unit, Bytes: bytes, decode: decode})
+	}
+	return out
+}
+
 func enum(table map[byte]string, what string) func(b []byte) (float64, string) {
 	return func(b []byte) (float64, string) {
 		if s, ok := table[b[0]]; ok {
@@ -171,9 +256,9 @@ func enum(table map[byte]string, what string) func(b []byte) (float64, string) {
 	}
 }
 
-// mode01 is the PID table. Formulas marked verified in elm327-obd.md §15 are tested against
-// its examples; the others follow J1979 (inferred).
-var mode01 = []PIDInfo{
+// mode01 is the PID table, in PID order. Formulas marked verified in elm327-obd.md §15 are
+// tested against its examples; the others follow J1979 (inferred).
+var mode01 = slices.Concat([]PIDInfo{
 	{0x01, "monitor status since DTCs cleared", "清码后监测状态", "", 4, monitorSummary},
 	{0x03, "fuel system status", "燃油系统状态", "", 2, fuelSystems},
 	{0x04, "calculated engine load", "计算负荷", "%", 1, pct},
@@ -190,21 +275,30 @@ var mode01 = []PIDInfo{
 	{0x0F, "intake air temperature", "进气温度", "°C", 1, temp},
 	{0x10, "mass air flow", "空气流量", "g/s", 2, func(b []byte) (float64, string) { return u16(b) / 100, "" }},
 	{0x11, "throttle position", "节气门位置", "%", 1, pct},
+	{0x13, "oxygen sensors present (2 banks × 4)", "氧传感器位置（2列×4）", "", 1, o2Present(false)},
+}, o2PIDs(0x14, "voltage, short term fuel trim", "电压、短期燃油修正", "V", 2, o2Narrow), []PIDInfo{
 	{0x1C, "OBD standard", "OBD 标准", "", 1, obdStandard},
+	{0x1D, "oxygen sensors present (4 banks × 2)", "氧传感器位置（4列×2）", "", 1, o2Present(true)},
 	{0x1F, "run time since engine start", "发动机启动后运行时间", "s", 2, raw16},
 	{0x21, "distance travelled with MIL on", "MIL 点亮后行驶距离", "km", 2, raw16},
 	{0x22, "fuel rail pressure (relative to manifold)", "油轨压力（相对歧管）", "kPa", 2, func(b []byte) (float64, string) { return u16(b) * 0.079, "" }},
 	{0x23, "fuel rail gauge pressure", "油轨压力（表压）", "kPa", 2, func(b []byte) (float64, string) { return u16(b) * 10, "" }},
+}, o2PIDs(0x24, "equivalence ratio (λ), voltage", "当量比 (λ)、电压", "", 4, o2WideVoltage), []PIDInfo{
 	{0x2C, "commanded EGR", "EGR 指令开度", "%", 1, pct},
 	{0x2E, "commanded evaporative purge", "蒸发清污指令", "%", 1, pct},
 	{0x2F, "fuel tank level", "燃油液位", "%", 1, pct},
 	{0x30, "warm-ups since DTCs cleared", "清码后暖机次数", "", 1, raw8},
 	{0x31, "distance travelled since DTCs cleared", "清码后行驶距离", "km", 2, raw16},
 	{0x33, "barometric pressure", "大气压力", "kPa", 1, raw8},
+}, o2PIDs(0x34, "equivalence ratio (λ), current", "当量比 (λ)、电流", "", 4, o2WideCurrent), []PIDInfo{
+	{0x3C, "catalyst temperature bank 1 sensor 1", "催化器温度 第1列 传感器1", "°C", 2, catalystTemp},
+	{0x3D, "catalyst temperature bank 2 sensor 1", "催化器温度 第2列 传感器1", "°C", 2, catalystTemp},
+	{0x3E, "catalyst temperature bank 1 sensor 2", "催化器温度 第1列 传感器2", "°C", 2, catalystTemp},
+	{0x3F, "catalyst temperature bank 2 sensor 2", "催化器温度 第2列 传感器2", "°C", 2, catalystTemp},
 	{0x41, "monitor status this drive cycle", "本驾驶循环监测状态", "", 4, driveCycleSummary},
 	{0x42, "control module voltage", "控制模块电压", "V", 2, func(b []byte) (float64, string) { return u16(b) / 1000, "" }},
 	{0x43, "absolute load value", "绝对负荷", "%", 2, func(b []byte) (float64, string) { return u16(b) * 100 / 255, "" }},
-	{0x44, "commanded equivalence ratio (lambda)", "指令当量比 (λ)", "", 2, func(b []byte) (float64, string) { return u16(b) * 2 / 65536, "" }},
+	{0x44, "commanded equivalence ratio (lambda)", "指令当量比 (λ)", "", 2, func(b []byte) (float64, string) { return lambdaOf(b), "" }},
 	{0x45, "relative throttle position", "相对节气门位置", "%", 1, pct},
 	{0x46, "ambient air temperature", "环境温度", "°C", 1, temp},
 	{0x47, "absolute throttle position B", "节气门绝对位置 B", "%", 1, pct},
@@ -221,7 +315,7 @@ var mode01 = []PIDInfo{
 	{0xA6, "odometer", "总里程", "km", 4, func(b []byte) (float64, string) {
 		return float64(uint32(b[0])<<24|uint32(b[1])<<16|uint32(b[2])<<8|uint32(b[3])) / 10, ""
 	}},
-}
+})
 
 var mode01Index = func() map[byte]int {
 	m := make(map[byte]int, len(mode01))

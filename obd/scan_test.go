@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -795,5 +796,54 @@ func TestScanAdapterLost(t *testing.T) {
 	}
 	if err := pb.Close(); err != nil {
 		t.Error(err) // a request after the second loss
+	}
+}
+
+// A car that supports the oxygen-sensor and catalyst PIDs has them read as live data, decoded
+// with units, in the JSON report and in the text a technician reads.
+func TestScanReadsOxygenSensors(t *testing.T) {
+	E, R := obdtest.Ex, obdtest.Resp
+	pb := obdtest.New(t,
+		// 13 14 15 (+20); 24 3C.
+		E("0100", R("7E8", "41 00 00 00 38 01")),
+		E("0120", R("7E8", "41 20 10 00 00 10")),
+		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData),
+		E("0113", R("7E8", "41 13 33")),
+		E("0114", R("7E8", "41 14 5A 8A")),
+		E("0115", R("7E8", "41 15 B4 FF")),
+		E("0124", R("7E8", "41 24 80 00 80 00")),
+		E("013C", R("7E8", "41 3C 11 94")),
+	)
+	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[obd.HexByte]string{
+		0x13: "B1S1 B1S2 B2S1 B2S2",
+		0x14: "0.45 V, short term fuel trim 7.8 %",
+		0x15: "0.9 V, not used for fuel trim",
+		0x24: "λ 1, 4 V",
+		0x3C: "410 °C",
+	}
+	got := map[obd.HexByte]string{}
+	for _, v := range rep.Live {
+		got[v.PID] = v.String()
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("live %q, want %q", got, want)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b, "zh"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"氧传感器1 电压、短期燃油修正", "0.45 V, short term fuel trim 7.8 %", "催化器温度 第1列 传感器1", "410 °C", "λ 1, 4 V"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("text lacks %q:\n%s", line, b.String())
+		}
 	}
 }
