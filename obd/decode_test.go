@@ -345,6 +345,28 @@ func TestParseMultiPID(t *testing.T) {
 }
 
 // Oxygen-sensor and catalyst PIDs split out of one multi-PID answer by their widths.
+func TestO2SensorPosition(t *testing.T) {
+	for _, tc := range []struct {
+		pid          byte
+		fourBanks    bool
+		bank, sensor int
+	}{
+		{0x14, false, 1, 1}, {0x17, false, 1, 4}, {0x18, false, 2, 1}, {0x1B, false, 2, 4},
+		{0x14, true, 1, 1}, {0x16, true, 2, 1}, {0x18, true, 3, 1}, {0x1B, true, 4, 2},
+		{0x26, false, 1, 3}, {0x26, true, 2, 1}, {0x3B, false, 2, 4}, {0x3B, true, 4, 2},
+	} {
+		bank, sensor, ok := obd.O2SensorPosition(tc.pid, tc.fourBanks)
+		if !ok || bank != tc.bank || sensor != tc.sensor {
+			t.Errorf("PID %02X four banks %v: B%dS%d %v, want B%dS%d", tc.pid, tc.fourBanks, bank, sensor, ok, tc.bank, tc.sensor)
+		}
+	}
+	for _, pid := range []byte{0x13, 0x1C, 0x1D, 0x23, 0x2C, 0x33, 0x3C} {
+		if _, _, ok := obd.O2SensorPosition(pid, false); ok {
+			t.Errorf("PID %02X is not an oxygen sensor reading", pid)
+		}
+	}
+}
+
 func TestParseMultiPIDOxygenSensors(t *testing.T) {
 	vals, err := obd.ParseMultiPID([]byte{0x13, 0x14, 0x24, 0x34, 0x3C},
 		obdtest.MustHex("41 13 33 14 5A 80 24 80 00 80 00 34 80 00 7F 00 3C 11 94"))

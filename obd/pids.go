@@ -237,6 +237,27 @@ func num(v float64, prec int) string {
 	return s
 }
 
+// O2SensorPosition names the bank and sensor that an oxygen-sensor PID (14-1B, 24-2B, 34-3B)
+// reads, in the layout the ECU declares: fourBanks when it supports PID 1D (4 banks × 2
+// sensors), else PID 13's 2 banks × 4. ok is false for any other PID.
+func O2SensorPosition(pid byte, fourBanks bool) (bank, sensor int, ok bool) {
+	var n int
+	switch {
+	case pid >= 0x14 && pid <= 0x1B:
+		n = int(pid - 0x14)
+	case pid >= 0x24 && pid <= 0x2B:
+		n = int(pid - 0x24)
+	case pid >= 0x34 && pid <= 0x3B:
+		n = int(pid - 0x34)
+	default:
+		return 0, 0, false
+	}
+	if fourBanks {
+		return n/2 + 1, n%2 + 1, true
+	}
+	return n/4 + 1, n%4 + 1, true
+}
+
 // o2PIDs builds the eight entries of one oxygen-sensor PID range.
 func o2PIDs(first byte, name, nameZH, unit string, bytes int, decode func([]byte) (float64, string)) []PIDInfo {
 	out := make([]PIDInfo, 0, 8)

@@ -965,8 +965,16 @@ func (s *scanner) singlePID(pid byte) {
 }
 
 func (s *scanner) addLive(ecu string, vals []Value) {
+	e := s.ecus[ecu]
 	for _, v := range vals {
 		v.ECU = ecu
+		// An oxygen sensor's number means a bank and position only in the layout its ECU
+		// declares (PID 13 or 1D, elm327-obd.md §15): name them where the ECU says which.
+		if has13, has1D := e != nil && e.sup01.Has(0x13), e != nil && e.sup01.Has(0x1D); has13 != has1D {
+			if bank, sensor, ok := O2SensorPosition(byte(v.PID), has1D); ok {
+				v.Text = fmt.Sprintf("B%dS%d: %s", bank, sensor, v.Text)
+			}
+		}
 		s.r.Live = append(s.r.Live, v)
 		s.step.answered = true
 	}

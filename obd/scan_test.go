@@ -825,9 +825,9 @@ func TestScanReadsOxygenSensors(t *testing.T) {
 	}
 	want := map[obd.HexByte]string{
 		0x13: "B1S1 B1S2 B2S1 B2S2",
-		0x14: "0.45 V, short term fuel trim 7.8 %",
-		0x15: "0.9 V, not used for fuel trim",
-		0x24: "λ 1, 4 V",
+		0x14: "B1S1: 0.45 V, short term fuel trim 7.8 %",
+		0x15: "B1S2: 0.9 V, not used for fuel trim",
+		0x24: "B1S1: λ 1, 4 V",
 		0x3C: "410 °C",
 	}
 	got := map[obd.HexByte]string{}
@@ -841,9 +841,34 @@ func TestScanReadsOxygenSensors(t *testing.T) {
 	if err := rep.WriteText(&b, "zh"); err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range []string{"氧传感器1 电压、短期燃油修正", "0.45 V, short term fuel trim 7.8 %", "催化器温度 第1列 传感器1", "410 °C", "λ 1, 4 V"} {
+	for _, line := range []string{"氧传感器1 电压、短期燃油修正", "B1S1: 0.45 V, short term fuel trim 7.8 %", "催化器温度 第1列 传感器1", "410 °C", "B1S1: λ 1, 4 V"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("text lacks %q:\n%s", line, b.String())
 		}
+	}
+
+	// An ECU with the 4 banks × 2 layout (PID 1D): sensor 3 is bank 2 sensor 1.
+	pb = obdtest.New(t,
+		E("0100", R("7E8", "41 00 00 00 04 08")), // 16 1D
+		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData),
+		E("011D", R("7E8", "41 1D 0F")),
+		E("0116", R("7E8", "41 16 5A 80")),
+	)
+	rep, err = obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got = map[obd.HexByte]string{}
+	for _, v := range rep.Live {
+		got[v.PID] = v.String()
+	}
+	want = map[obd.HexByte]string{0x1D: "B1S1 B1S2 B2S1 B2S2", 0x16: "B2S1: 0.45 V, short term fuel trim 0 %"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("4-bank live %q, want %q", got, want)
 	}
 }

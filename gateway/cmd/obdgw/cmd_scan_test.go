@@ -262,7 +262,7 @@ func TestBinaryScanOxygenSensors(t *testing.T) {
 		t.Fatalf("scan exit %d\nstderr:\n%s", code, stderr)
 	}
 	for _, want := range []string{"LK6ADCE15PB405128  校验位错误（第9位应为 7）", "B1S1 B1S2 B2S1 B2S2",
-		"氧传感器1 电压、短期燃油修正", "0.45 V, short term fuel trim 7.8 %", "λ 1, 4 V", "410 °C",
+		"氧传感器1 电压、短期燃油修正", "B1S1: 0.45 V, short term fuel trim 7.8 %", "B1S1: λ 1, 4 V", "410 °C",
 		"CN-OBD-6 (HJ 1238) / J1979: OBDBr-2 (Brazil OBD phase 2)"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("report lacks %q:\n%s", want, stdout)
