@@ -147,9 +147,13 @@ func TestDecodeMonitorStatus(t *testing.T) {
 	if _, err := obd.DecodeMonitorStatus([]byte{0x82, 0x07}); err == nil {
 		t.Error("2 bytes accepted as a monitor status")
 	}
-	// PID 41 (this drive cycle) has the same layout and goes through the PID table too.
-	if v, err := obd.DecodePID(0x41, obdtest.MustHex("00 0F EB 40")); err != nil || v.Text != "MIL off, 0 DTC(s), 1 of 9 monitors incomplete" {
-		t.Errorf("0141 = %+v, %v", v, err)
+	// PID 41 (this drive cycle) has the layout of B, C and D and goes through the PID table
+	// too; its byte A is reserved, so whatever it holds shows no MIL and no DTC count.
+	for _, data := range []string{"00 0F EB 40", "FF 0F EB 40", "83 0F EB 40"} {
+		v, err := obd.DecodePID(0x41, obdtest.MustHex(data))
+		if err != nil || v.Value != 1 || v.Text != "this drive cycle: 1 of 9 enabled monitors not complete" {
+			t.Errorf("41 41 %s = %+v, %v", data, v, err)
+		}
 	}
 	// B4..B6 mark the continuous monitors incomplete.
 	m, _ := obd.DecodeMonitorStatus([]byte{0, 0x71, 0, 0})
@@ -205,6 +209,49 @@ func TestDecodePID(t *testing.T) {
 		{"41 62 7D", 0, "%", ""},
 		{"41 23 00 64", 1000, "kPa", ""},
 		{"41 01 82 07 65 05", 2, "", "MIL on, 2 DTC(s), 2 of 7 monitors incomplete"},
+		{"41 41 00 07 65 05", 2, "", "this drive cycle: 2 of 7 enabled monitors not complete"},
+		// PID 03: byte B is fuel system 2, 00 is "not present".
+		{"41 03 02 00", 2, "", "closed loop"},
+		{"41 03 02 04", 2, "", "system 1: closed loop; system 2: open loop (engine load or deceleration)"},
+		{"41 03 01 10", 1, "", "system 1: open loop (insufficient temperature); system 2: closed loop (feedback fault)"},
+		{"41 03 00 02", 0, "", "system 2: closed loop"},
+		{"41 03 00 00", 0, "", "no fuel system reported"},
+		{"41 03 03 00", 3, "", "fuel system status 03"},
+		// PID 1C: the J1979 2017 list, and 29 read both ways.
+		{"41 1C 01", 1, "", "OBD-II (CARB)"},
+		{"41 1C 17", 23, "", "HD EOBD-I (heavy duty Euro OBD stage I without NOx control)"},
+		{"41 1C 18", 24, "", "HD EOBD-I N (heavy duty Euro OBD stage I with NOx control)"},
+		{"41 1C 19", 25, "", "HD EOBD-II (heavy duty Euro OBD stage II without NOx control)"},
+		{"41 1C 1A", 26, "", "HD EOBD-II N (heavy duty Euro OBD stage II with NOx control)"},
+		{"41 1C 1D", 29, "", "CN-OBD-6 (HJ 1238) / J1979: OBDBr-2 (Brazil OBD phase 2)"},
+		{"41 1C 21", 33, "", "HD EOBD-IV (heavy duty Euro OBD stage VI)"},
+		{"41 1C 16", 22, "", "OBD standard code 22 (reserved)"},
+		{"41 1C 22", 34, "", "OBD standard code 34 (reserved)"},
+		{"41 1C FB", 251, "", "OBD standard code 251 (not available)"},
+		// Oxygen sensors present: PID 13 is 2 banks × 4 sensors, PID 1D 4 banks × 2.
+		{"41 13 33", 4, "", "B1S1 B1S2 B2S1 B2S2"},
+		{"41 13 80", 1, "", "B2S4"},
+		{"41 1D 33", 4, "", "B1S1 B1S2 B3S1 B3S2"},
+		{"41 1D 80", 1, "", "B4S2"},
+		{"41 13 00", 0, "", "none"},
+		// PIDs 14-1B: A/200 V, short term fuel trim (B-128)·100/128 %, B = FF not used.
+		{"41 14 5A 80", 0.45, "V", "0.45 V, short term fuel trim 0 %"},
+		{"41 15 5A 8A", 0.45, "V", "0.45 V, short term fuel trim 7.8 %"},
+		{"41 16 14 76", 0.1, "V", "0.1 V, short term fuel trim -7.8 %"},
+		{"41 1B FF FF", 1.275, "V", "1.275 V, not used for fuel trim"},
+		{"41 18 00 00", 0, "V", "0 V, short term fuel trim -100 %"},
+		// PIDs 24-2B: λ (256A+B)·2/65536, voltage (256C+D)·8/65536 V.
+		{"41 24 80 00 80 00", 1, "", "λ 1, 4 V"},
+		{"41 2B 7F 3B 1C 28", 32571 * 2.0 / 65536, "", "λ 0.994, 0.88 V"},
+		// PIDs 34-3B: λ, current (256C+D)/256 - 128 mA.
+		{"41 34 80 00 80 00", 1, "", "λ 1, 0 mA"},
+		{"41 3B 83 12 7F 00", 0x8312 * 2.0 / 65536, "", "λ 1.024, -1 mA"},
+		{"41 38 80 00 80 80", 1, "", "λ 1, 0.5 mA"},
+		// PIDs 3C-3F: (256A+B)/10 - 40 °C.
+		{"41 3C 11 94", 410, "°C", ""},
+		{"41 3D 00 00", -40, "°C", ""},
+		{"41 3E 02 58", 20, "°C", ""},
+		{"41 3F FF FF", 6513.5, "°C", ""},
 	} {
 		b := obdtest.MustHex(tc.resp)
 		v, err := obd.DecodePID(b[1], b[2:])
@@ -242,6 +289,23 @@ func TestPIDTable(t *testing.T) {
 	if obd.PIDWidth(0x20) != 4 || obd.PIDWidth(0x0C) != 2 || obd.PIDWidth(0x83) != 0 {
 		t.Error("PIDWidth wrong")
 	}
+	// The oxygen-sensor and catalyst PIDs, with their widths and the sensor they name.
+	for pid, want := range map[byte]struct {
+		width int
+		name  string
+	}{
+		0x13: {1, "oxygen sensors present (2 banks × 4)"}, 0x1D: {1, "oxygen sensors present (4 banks × 2)"},
+		0x14: {2, "oxygen sensor 1 voltage, short term fuel trim"}, 0x1B: {2, "oxygen sensor 8 voltage, short term fuel trim"},
+		0x24: {4, "oxygen sensor 1 equivalence ratio (λ), voltage"}, 0x2B: {4, "oxygen sensor 8 equivalence ratio (λ), voltage"},
+		0x34: {4, "oxygen sensor 1 equivalence ratio (λ), current"}, 0x3B: {4, "oxygen sensor 8 equivalence ratio (λ), current"},
+		0x3C: {2, "catalyst temperature bank 1 sensor 1"}, 0x3D: {2, "catalyst temperature bank 2 sensor 1"},
+		0x3E: {2, "catalyst temperature bank 1 sensor 2"}, 0x3F: {2, "catalyst temperature bank 2 sensor 2"},
+	} {
+		p, ok := obd.LookupPID(pid)
+		if !ok || p.Bytes != want.width || p.Name != want.name || p.NameZH == "" || obd.PIDWidth(pid) != want.width {
+			t.Errorf("PID %02X: %+v, want %d bytes named %q", pid, p, want.width, want.name)
+		}
+	}
 }
 
 // elm327-obd.md §16 example.
@@ -277,6 +341,45 @@ func TestParseMultiPID(t *testing.T) {
 		if _, err := obd.ParseMultiPID(bad.pids, obdtest.MustHex(bad.data)); err == nil {
 			t.Errorf("ParseMultiPID(%X, %s) accepted", bad.pids, bad.data)
 		}
+	}
+}
+
+// Oxygen-sensor and catalyst PIDs split out of one multi-PID answer by their widths.
+func TestO2SensorPosition(t *testing.T) {
+	for _, tc := range []struct {
+		pid          byte
+		fourBanks    bool
+		bank, sensor int
+	}{
+		{0x14, false, 1, 1}, {0x17, false, 1, 4}, {0x18, false, 2, 1}, {0x1B, false, 2, 4},
+		{0x14, true, 1, 1}, {0x16, true, 2, 1}, {0x18, true, 3, 1}, {0x1B, true, 4, 2},
+		{0x26, false, 1, 3}, {0x26, true, 2, 1}, {0x3B, false, 2, 4}, {0x3B, true, 4, 2},
+	} {
+		bank, sensor, ok := obd.O2SensorPosition(tc.pid, tc.fourBanks)
+		if !ok || bank != tc.bank || sensor != tc.sensor {
+			t.Errorf("PID %02X four banks %v: B%dS%d %v, want B%dS%d", tc.pid, tc.fourBanks, bank, sensor, ok, tc.bank, tc.sensor)
+		}
+	}
+	for _, pid := range []byte{0x13, 0x1C, 0x1D, 0x23, 0x2C, 0x33, 0x3C} {
+		if _, _, ok := obd.O2SensorPosition(pid, false); ok {
+			t.Errorf("PID %02X is not an oxygen sensor reading", pid)
+		}
+	}
+}
+
+func TestParseMultiPIDOxygenSensors(t *testing.T) {
+	vals, err := obd.ParseMultiPID([]byte{0x13, 0x14, 0x24, 0x34, 0x3C},
+		obdtest.MustHex("41 13 33 14 5A 80 24 80 00 80 00 34 80 00 7F 00 3C 11 94"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vals {
+		got = append(got, v.String())
+	}
+	want := []string{"B1S1 B1S2 B2S1 B2S2", "0.45 V, short term fuel trim 0 %", "λ 1, 4 V", "λ 1, -1 mA", "410 °C"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
 
@@ -396,6 +499,32 @@ func TestCheckVIN(t *testing.T) {
 		var ve *obd.VINError
 		if !errors.As(err, &ve) || ve.VIN != bad {
 			t.Errorf("CheckVIN(%q) err = %v, want a VINError keeping the VIN", bad, err)
+		}
+	}
+}
+
+func TestVINCheckDigit(t *testing.T) {
+	for vin, want := range map[string]byte{
+		"LJ8ECM2B2R1063348": '2', // the reference example
+		"1M8GDM9AXKP042788": 'X', // the textbook example of a check digit of 10
+		"11111111111111111": '1',
+	} {
+		if got, err := obd.VINCheckDigit(vin); err != nil || got != want {
+			t.Errorf("VINCheckDigit(%s) = %q, %v; want %q", vin, got, err, want)
+		}
+		if !obd.VINWellFormed(vin) || !obd.VINCheckDigitOK(vin) {
+			t.Errorf("%s: not well formed or check digit not ok", vin)
+		}
+	}
+	// Well formed, wrong check digit: a European VIN without one, and a Chinese VIN mistyped.
+	for _, vin := range []string{"WVWZZZ1KZ8W123456", "LJ8ECM2B3R1063348"} {
+		if !obd.VINWellFormed(vin) || obd.VINCheckDigitOK(vin) {
+			t.Errorf("%s: well formed %v, check digit ok %v; want true, false", vin, obd.VINWellFormed(vin), obd.VINCheckDigitOK(vin))
+		}
+	}
+	for _, vin := range []string{"LJ8ECM2B2R106334", "LJ8ECM2B2R1O63348", "lj8ecm2b2r1063348", ""} {
+		if _, err := obd.VINCheckDigit(vin); err == nil || obd.VINWellFormed(vin) || obd.VINCheckDigitOK(vin) {
+			t.Errorf("%q accepted as a VIN", vin)
 		}
 	}
 }

@@ -23,6 +23,10 @@
 //     DecodeVIN, DecodeCALIDs, DecodeCVNs, DecodeECUName, DecodeIUPR) take bytes exactly as an
 //     ECU sent them and return a *DecodeError keeping those bytes when they do not fit J1979.
 //     They never panic on any input (each has a fuzz target).
+//   - VINs: VINWellFormed (17 characters of the VIN alphabet) and VINCheckDigitOK (the
+//     position-9 digit computes, ISO 3779 / GB 16735) are the one implementation the record
+//     builders and the API use too; a well-formed VIN without a valid digit is normal for some
+//     European makers, so it is a warning, and the report's vin_valid is false for it.
 //   - Scan runs the workshop full scan (elm327-obd.md §17) and returns a Report, the document
 //     `obdgw scan --json` prints; WriteText renders it for people in Chinese or English.
 //   - The DTC catalogue (dtcdata/dtc.tsv, SAE J2012 generic codes in English and Chinese) is

@@ -85,6 +85,7 @@ func FuzzParseMultiPID(f *testing.F) {
 	f.Add([]byte{0x1C, 0x21, 0x31, 0x4D, 0x4E, 0xA6}, obdtest.MustHex("41 1C 06 21 00 0A 31 0B B8 4D 00 1E 4E 01 2C A6 00 12 D6 87"))
 	f.Add([]byte{0x00, 0x20}, obdtest.MustHex("41 00 BE 1F A8 13 20 80 00 00 01"))
 	f.Add([]byte{0x0C}, obdtest.MustHex("41"))
+	f.Add([]byte{0x13, 0x14, 0x15, 0x24, 0x34, 0x3C}, obdtest.MustHex("41 13 33 14 5A 80 15 B4 FF 24 80 00 80 00 34 80 00 7F 00 3C 11 94"))
 	f.Fuzz(func(t *testing.T, pids, data []byte) {
 		vals, err := obd.ParseMultiPID(pids, data)
 		if err == nil && len(vals) > len(pids) {
@@ -92,6 +93,28 @@ func FuzzParseMultiPID(f *testing.F) {
 		}
 		if len(data) > 1 {
 			_, _ = obd.DecodePID(data[0], data[1:])
+		}
+	})
+}
+
+// FuzzDecodePID runs every formula of the Mode 01 table on the same bytes: enough bytes always
+// decode, too few are an error, and what decodes can be printed.
+func FuzzDecodePID(f *testing.F) {
+	for _, s := range []string{"02 04", "00 07 65 05", "33", "5A 8A", "FF FF", "80 00 80 00", "7F 3B 1C 28", "11 94", "1D", "", "00"} {
+		f.Add(obdtest.MustHex(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, p := range obd.PIDs() {
+			v, err := obd.DecodePID(p.PID, data)
+			if (err != nil) != (len(data) < p.Bytes) {
+				t.Fatalf("PID %02X on % X: err %v with %d of %d bytes", p.PID, data, err, len(data), p.Bytes)
+			}
+			if err != nil {
+				continue
+			}
+			if v.Value != v.Value || v.String() == "" || strings.Contains(v.String(), "NaN") {
+				t.Fatalf("PID %02X on % X: value %v, text %q", p.PID, data, v.Value, v.String())
+			}
 		}
 	})
 }

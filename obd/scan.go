@@ -38,14 +38,19 @@ type ScanOptions struct {
 // step that reads it failed, was skipped or never ran, and Unread names each such item with
 // the step and its error. The other lists are never null in JSON.
 type Report struct {
-	Time        time.Time `json:"time"`
-	VIN         string    `json:"vin"`
-	VINValid    bool      `json:"vin_valid"`
-	ExpectedVIN string    `json:"expected_vin,omitempty"`
-	VINMismatch bool      `json:"vin_mismatch,omitempty"`
-	Protocol    string    `json:"protocol"`
-	ElapsedMS   int64     `json:"elapsed_ms"`
-	Lang        string    `json:"lang"`
+	Time time.Time `json:"time"`
+	VIN  string    `json:"vin"`
+	// VINValid is true when the VIN is well formed and its position-9 check digit computes
+	// (ISO 3779, GB 16735; North American and Chinese VINs carry one).
+	VINValid bool `json:"vin_valid"`
+	// VINWellFormed is true when the VIN has 17 characters of the VIN alphabet, whatever its
+	// check digit: some European VINs carry none, so they are well formed but not VINValid.
+	VINWellFormed bool   `json:"vin_well_formed"`
+	ExpectedVIN   string `json:"expected_vin,omitempty"`
+	VINMismatch   bool   `json:"vin_mismatch,omitempty"`
+	Protocol      string `json:"protocol"`
+	ElapsedMS     int64  `json:"elapsed_ms"`
+	Lang          string `json:"lang"`
 	// MIL is on when any ECU reports it on (PID 01 bit A7), off only when the readiness step
 	// read every ECU's 0101; nil (unknown) otherwise.
 	MIL     *bool       `json:"mil"`
@@ -165,8 +170,15 @@ type RawResponse struct {
 	Data string `json:"data"` // hex bytes separated by spaces
 }
 
-// ContextPIDs are the Mode 01 PIDs a workshop scan reads for context, in reading order.
-var ContextPIDs = []byte{0x1C, 0x21, 0x31, 0x4D, 0x4E, 0xA6, 0x0C, 0x0D, 0x05}
+// ContextPIDs are the Mode 01 PIDs a workshop scan reads for context, in reading order: the
+// OBD standard, distances and times, speed and temperature, then the oxygen sensors (which are
+// present, their readings) and the catalyst temperatures a catalyst or fuel-trim code is
+// diagnosed from. Only the PIDs an ECU supports are asked.
+var ContextPIDs = []byte{0x1C, 0x21, 0x31, 0x4D, 0x4E, 0xA6, 0x0C, 0x0D, 0x05,
+	0x13, 0x1D, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1A, 0x1B,
+	0x24, 0x25, 0x26, 0x27, 0x28, 0x29, 0x2A, 0x2B,
+	0x34, 0x35, 0x36, 0x37, 0x38, 0x39, 0x3A, 0x3B,
+	0x3C, 0x3D, 0x3E, 0x3F}
 
 // freezeFramePIDs are the freeze-frame PIDs read when an ECU stored a frame, if it supports them.
 var freezeFramePIDs = []byte{0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x0E, 0x0F, 0x10, 0x11, 0x1F, 0x21, 0x2F, 0x33, 0x42, 0x46}
@@ -772,7 +784,8 @@ func (s *scanner) vinStep() {
 		return
 	}
 	warn, err := CheckVIN(s.r.VIN)
-	s.r.VINValid = err == nil
+	s.r.VINWellFormed = err == nil
+	s.r.VINValid = err == nil && warn == ""
 	switch {
 	case err != nil:
 		s.r.Warnings = append(s.r.Warnings, err.Error())
@@ -952,8 +965,16 @@ func (s *scanner) singlePID(pid byte) {
 }
 
 func (s *scanner) addLive(ecu string, vals []Value) {
+	e := s.ecus[ecu]
 	for _, v := range vals {
 		v.ECU = ecu
+		// An oxygen sensor's number means a bank and position only in the layout its ECU
+		// declares (PID 13 or 1D, elm327-obd.md §15): name them where the ECU says which.
+		if has13, has1D := e != nil && e.sup01.Has(0x13), e != nil && e.sup01.Has(0x1D); has13 != has1D {
+			if bank, sensor, ok := O2SensorPosition(byte(v.PID), has1D); ok {
+				v.Text = fmt.Sprintf("B%dS%d: %s", bank, sensor, v.Text)
+			}
+		}
 		s.r.Live = append(s.r.Live, v)
 		s.step.answered = true
 	}

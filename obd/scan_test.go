@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -110,10 +111,11 @@ func TestScanPetrolTwoECUs(t *testing.T) {
 		return v
 	}
 	want := map[string]any{
-		"time":      t0,
-		"vin":       "LK6ADCE15PB405127",
-		"vin_valid": true,
-		"protocol":  "ISO 15765-4 (CAN 11/500)",
+		"time":            t0,
+		"vin":             "LK6ADCE15PB405127",
+		"vin_valid":       true,
+		"vin_well_formed": true,
+		"protocol":        "ISO 15765-4 (CAN 11/500)",
 		// 24 requests × 20 ms.
 		"elapsed_ms": int64(len(script)) * perQuery.Milliseconds(),
 		"lang":       "en",
@@ -234,7 +236,7 @@ func TestScanDiesel(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]any{
-		"time": t0, "vin": "LJ8ECM2B2R1063348", "vin_valid": true,
+		"time": t0, "vin": "LJ8ECM2B2R1063348", "vin_valid": true, "vin_well_formed": true,
 		"expected_vin": "LK6ADCE15PB405127", "vin_mismatch": true,
 		"protocol": "ISO 15765-4 (CAN 11/500)", "elapsed_ms": int64(len(script)) * perQuery.Milliseconds(),
 		"lang": "zh", "mil": false, "adapter": prof,
@@ -582,15 +584,17 @@ func jsonEqual(g, e any, path string) (string, bool) {
 	}
 }
 
-// A VIN whose check digit does not compute is still a VIN (European makers use no check
-// digit): valid, with a warning. A VIN with letters no VIN uses is invalid.
+// A VIN whose check digit does not compute is well formed (European makers use no check
+// digit) but not valid, with a warning. A VIN with letters no VIN uses is neither.
 func TestScanVINChecks(t *testing.T) {
 	for _, tc := range []struct {
-		vin, warning string
-		valid        bool
+		vin, warning      string
+		valid, wellFormed bool
 	}{
-		{"WVWZZZ1KZ8W123456", "check digit at position 9", true},
-		{"LK6ADCE15PB4O5127", "never used in a VIN", false},
+		{"WVWZZZ1KZ8W123456", "check digit at position 9", false, true},
+		{"LK6ADCE15PB405128", "check digit at position 9", false, true},
+		{"LK6ADCE15PB405127", "", true, true},
+		{"LK6ADCE15PB4O5127", "never used in a VIN", false, false},
 	} {
 		E, R := obdtest.Ex, obdtest.Resp
 		pb := obdtest.New(t,
@@ -607,8 +611,12 @@ func TestScanVINChecks(t *testing.T) {
 		if err := pb.Close(); err != nil {
 			t.Fatal(err)
 		}
-		if rep.VIN != tc.vin || rep.VINValid != tc.valid || len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], tc.warning) {
-			t.Errorf("%s: VIN %q valid %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.Warnings)
+		warned := len(rep.Warnings) == 1 && tc.warning != "" && strings.Contains(rep.Warnings[0], tc.warning)
+		if tc.warning == "" {
+			warned = len(rep.Warnings) == 0
+		}
+		if rep.VIN != tc.vin || rep.VINValid != tc.valid || rep.VINWellFormed != tc.wellFormed || !warned {
+			t.Errorf("%s: VIN %q valid %v well formed %v warnings %q", tc.vin, rep.VIN, rep.VINValid, rep.VINWellFormed, rep.Warnings)
 		}
 	}
 }
@@ -788,5 +796,79 @@ func TestScanAdapterLost(t *testing.T) {
 	}
 	if err := pb.Close(); err != nil {
 		t.Error(err) // a request after the second loss
+	}
+}
+
+// A car that supports the oxygen-sensor and catalyst PIDs has them read as live data, decoded
+// with units, in the JSON report and in the text a technician reads.
+func TestScanReadsOxygenSensors(t *testing.T) {
+	E, R := obdtest.Ex, obdtest.Resp
+	pb := obdtest.New(t,
+		// 13 14 15 (+20); 24 3C.
+		E("0100", R("7E8", "41 00 00 00 38 01")),
+		E("0120", R("7E8", "41 20 10 00 00 10")),
+		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData),
+		E("0113", R("7E8", "41 13 33")),
+		E("0114", R("7E8", "41 14 5A 8A")),
+		E("0115", R("7E8", "41 15 B4 FF")),
+		E("0124", R("7E8", "41 24 80 00 80 00")),
+		E("013C", R("7E8", "41 3C 11 94")),
+	)
+	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[obd.HexByte]string{
+		0x13: "B1S1 B1S2 B2S1 B2S2",
+		0x14: "B1S1: 0.45 V, short term fuel trim 7.8 %",
+		0x15: "B1S2: 0.9 V, not used for fuel trim",
+		0x24: "B1S1: λ 1, 4 V",
+		0x3C: "410 °C",
+	}
+	got := map[obd.HexByte]string{}
+	for _, v := range rep.Live {
+		got[v.PID] = v.String()
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("live %q, want %q", got, want)
+	}
+	var b strings.Builder
+	if err := rep.WriteText(&b, "zh"); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range []string{"氧传感器1 电压、短期燃油修正", "B1S1: 0.45 V, short term fuel trim 7.8 %", "催化器温度 第1列 传感器1", "410 °C", "B1S1: λ 1, 4 V"} {
+		if !strings.Contains(b.String(), line) {
+			t.Errorf("text lacks %q:\n%s", line, b.String())
+		}
+	}
+
+	// An ECU with the 4 banks × 2 layout (PID 1D): sensor 3 is bank 2 sensor 1.
+	pb = obdtest.New(t,
+		E("0100", R("7E8", "41 00 00 00 04 08")), // 16 1D
+		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData),
+		E("011D", R("7E8", "41 1D 0F")),
+		E("0116", R("7E8", "41 16 5A 80")),
+	)
+	rep, err = obd.Scan(context.Background(), pb, obd.ScanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got = map[obd.HexByte]string{}
+	for _, v := range rep.Live {
+		got[v.PID] = v.String()
+	}
+	want = map[obd.HexByte]string{0x1D: "B1S1 B1S2 B2S1 B2S2", 0x16: "B2S1: 0.45 V, short term fuel trim 0 %"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("4-bank live %q, want %q", got, want)
 	}
 }

@@ -27,6 +27,10 @@ func (r *Report) WriteText(w io.Writer, lang string) error {
 		vin = t("(not reported)", "（未读取到）")
 	case r.VINValid:
 		vin += t("  valid", "  有效")
+	case VINWellFormed(r.VIN):
+		// Not "valid": the check digit does not compute. Normal for some European makers.
+		want, _ := VINCheckDigit(r.VIN)
+		vin += t("  check digit wrong (position 9 should be ", "  校验位错误（第9位应为 ") + string(want) + t(")", "）")
 	default:
 		vin += t("  INVALID", "  无效")
 	}

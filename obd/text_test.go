@@ -74,3 +74,28 @@ func TestWriteTextEmptyReport(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A VIN whose check digit does not compute is never printed as valid; one that does is.
+func TestWriteTextVINCheckDigit(t *testing.T) {
+	for _, tc := range []struct {
+		vin, lang, want, never string
+	}{
+		{"WVWZZZ1KZ8W123456", "zh", "校验位错误（第9位应为 ", "有效"},
+		{"WVWZZZ1KZ8W123456", "en", "check digit wrong (position 9 should be ", "valid"},
+		{"LK6ADCE15PB405128", "zh", "校验位错误（第9位应为 7）", "有效"},
+		{"LK6ADCE15PB405127", "zh", "LK6ADCE15PB405127  有效", "校验位"},
+		{"LK6ADCE15PB405127", "en", "LK6ADCE15PB405127  valid", "check digit"},
+		{"LK6ADCE15PB4O5127", "en", "INVALID", "check digit"},
+	} {
+		_, err := obd.CheckVIN(tc.vin)
+		r := &obd.Report{VIN: tc.vin, VINWellFormed: err == nil, VINValid: obd.VINCheckDigitOK(tc.vin)}
+		var b strings.Builder
+		if err := r.WriteText(&b, tc.lang); err != nil {
+			t.Fatal(err)
+		}
+		vinLine := strings.SplitN(b.String(), "\n", 2)[0]
+		if !strings.Contains(vinLine, tc.want) || strings.Contains(vinLine, tc.never) {
+			t.Errorf("%s %s: VIN line %q, want %q and never %q", tc.vin, tc.lang, vinLine, tc.want, tc.never)
+		}
+	}
+}

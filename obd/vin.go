@@ -63,6 +63,18 @@ func vinShape(vin string) error {
 	return nil
 }
 
+// VINWellFormed reports whether vin has 17 characters of the VIN alphabet (0-9, A-Z without I,
+// O and Q; ISO 3779, GB 16735). It says nothing of the check digit: European makers leave
+// position 9 free, so a well-formed VIN whose digit does not compute can still be a real one.
+func VINWellFormed(vin string) bool { return vinShape(vin) == nil }
+
+// VINCheckDigitOK reports whether vin is well formed and carries the right position-9 check
+// digit. North American and Chinese VINs (GB 16735) must; some European VINs do not.
+func VINCheckDigitOK(vin string) bool {
+	want, err := VINCheckDigit(vin)
+	return err == nil && vin[8] == want
+}
+
 // CheckVIN validates a VIN: 17 characters from 0-9 and A-Z without I, O and Q (a *VINError
 // otherwise). A wrong position-9 check digit (ISO 3779, GB 16735) is returned as a warning
 // string, not an error: European VINs carry no check digit, and the I/M station compares the

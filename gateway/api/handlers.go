@@ -394,7 +394,7 @@ func (s *Server) clearDTCs(w http.ResponseWriter, r *http.Request, c *caller) {
 	case req.VIN == "":
 		writeError(w, &apiError{status: http.StatusBadRequest, field: "vin", msg: "missing: type the VIN of the car on the bay to confirm which car is cleared"})
 		return
-	case !ehr.ValidVINSyntax(req.VIN):
+	case !obd.VINWellFormed(req.VIN):
 		writeError(w, &apiError{status: http.StatusBadRequest, field: "vin", msg: fmt.Sprintf("%q is not a VIN (17 characters, no I, O, Q)", clip(req.VIN))})
 		return
 	case strings.TrimSpace(req.RequestID) == "":

@@ -234,20 +234,6 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	}
 }
 
-func TestVINCheckDigit(t *testing.T) {
-	for vin, want := range map[string]byte{
-		"LJ8ECM2B2R1063348": '2', // the reference example
-		"1M8GDM9AXKP042788": 'X', // the textbook example of a check digit of 10
-		"11111111111111111": '1',
-		"LJ8ECM2B2R106334":  0, // 16 characters
-		"LJ8ECM2B2R1O63348": 0, // letter O
-	} {
-		if got := VINCheckDigit(vin); got != want {
-			t.Errorf("VINCheckDigit(%s) = %q, want %q", vin, got, want)
-		}
-	}
-}
-
 func TestNormDecimals(t *testing.T) {
 	for in, want := range map[string]string{"1": "1", "1.00": "1", "2.50": "2.5", "007": "7", "0.25": "0.25"} {
 		if got, err := NormQuantity(in); err != nil || got != want {

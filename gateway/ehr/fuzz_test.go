@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/obdgw/obdgw/obd"
 )
 
 // FuzzBuildValidate feeds arbitrary work-order text (what a DMS or a technician types) through
@@ -33,7 +35,7 @@ func FuzzBuildValidate(f *testing.F) {
 			return
 		}
 		b := rec.Basic
-		if !ValidVINSyntax(b.VIN) || utf8.RuneCountInString(b.Plate) > MaxPlate || b.Plate == "" ||
+		if !obd.VINWellFormed(b.VIN) || utf8.RuneCountInString(b.Plate) > MaxPlate || b.Plate == "" ||
 			utf8.RuneCountInString(b.Fault) > MaxFault || utf8.RuneCountInString(b.CostListNo) > MaxCostListCode || strings.TrimSpace(b.CostListNo) == "" {
 			t.Fatalf("accepted an invalid record: %+v", b)
 		}

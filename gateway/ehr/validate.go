@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/obdgw/obdgw/gateway/wire"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // Length limits of the wire fields (characters). Proxies from platform database columns
@@ -107,10 +108,12 @@ func Validate(rec wire.EHRRecord, c Checks) Result {
 		r.errf("vin", "basicInfo.vin", "required", "the VIN is missing: type it or scan the car (a VIN is never invented)")
 	case len(b.VIN) != 17:
 		r.errf("vin", "basicInfo.vin", "length", "the VIN %q has %d characters, it must have 17", b.VIN, runes(b.VIN))
-	case !ValidVINSyntax(b.VIN):
+	case !obd.VINWellFormed(b.VIN):
 		r.errf("vin", "basicInfo.vin", "charset", "the VIN %q has characters outside 0-9 and A-Z without I, O, Q", b.VIN)
-	case !VINCheckDigitOK(b.VIN):
-		r.warnf("vin", "basicInfo.vin", "check_digit", "the VIN %q has check digit %c at position 9, %c was expected: check the VIN", b.VIN, b.VIN[8], VINCheckDigit(b.VIN))
+	case !obd.VINCheckDigitOK(b.VIN):
+		// Some markets do not use the check digit: a warning, never a rejection.
+		want, _ := obd.VINCheckDigit(b.VIN)
+		r.warnf("vin", "basicInfo.vin", "check_digit", "the VIN %q has check digit %c at position 9, %c was expected: check the VIN", b.VIN, b.VIN[8], want)
 	}
 	if c.VINMismatch {
 		r.warnf("vin", "basicInfo.vin", "vin_mismatch", "the VIN read from the car (%s) differs from the typed VIN (%s)", c.VINRead, c.VINTyped)

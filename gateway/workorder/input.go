@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/obdgw/obdgw/gateway/ehr"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // NewOrder opens a work order. JSON names are the API's.
@@ -87,7 +88,7 @@ func normVIN(s string) (string, error) {
 	if len(v) != 17 {
 		return "", inputErr("vin", "%q has %d characters, a VIN has 17", clip(v), utf8.RuneCountInString(v))
 	}
-	if !ehr.ValidVINSyntax(v) {
+	if !obd.VINWellFormed(v) {
 		return "", inputErr("vin", "%q has characters outside 0-9 and A-Z without I, O, Q", v)
 	}
 	return v, nil

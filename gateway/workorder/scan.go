@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/obdgw/obdgw/buffer"
-	"github.com/obdgw/obdgw/gateway/ehr"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -36,7 +35,7 @@ func scanRef(id, bay, note string, rep *obd.Report) ScanRef {
 	for _, u := range rep.Unread {
 		r.Unread = append(r.Unread, u.Item)
 	}
-	if ehr.ValidVINSyntax(strings.ToUpper(rep.VIN)) {
+	if obd.VINWellFormed(strings.ToUpper(rep.VIN)) {
 		r.VIN = strings.ToUpper(rep.VIN)
 	}
 	for _, l := range []struct {

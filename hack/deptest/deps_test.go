@@ -49,8 +49,8 @@ var rules = []struct {
 	// so the receiver's validator and hack/chaos link no driver, serial library or YAML parser.
 	{"./gateway/wire", nil},
 	// Record builders and the work-order store know the schema and the scan's meaning, never an
-	// instrument: no emission procedures, rig or serial drivers, YAML.
-	{"./gateway/ehr", []string{mod + "/gateway/wire"}},
+	// instrument: no emission procedures, rig or serial drivers, YAML. The VIN rules are obd's.
+	{"./gateway/ehr", []string{mod + "/gateway/wire", mod + "/obd"}},
 	{"./gateway/workorder", []string{mod + "/gateway/wire", mod + "/gateway/ehr", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
 	// The procedures judge readings through the rig seam; the serial link stays in the drivers.
 	{"./gateway/emission", emission},

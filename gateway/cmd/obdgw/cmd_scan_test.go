@@ -239,6 +239,40 @@ func TestBinaryScanIgnitionOff(t *testing.T) {
 	}
 }
 
+// TestBinaryScanOxygenSensors: a China 6 car whose VIN has a wrong check digit and whose engine
+// supports oxygen-sensor and catalyst PIDs. The printed report shows them with units, reads PID
+// 1C = 29 as CN-OBD-6, and never calls the VIN valid.
+func TestBinaryScanOxygenSensors(t *testing.T) {
+	petrol, err := os.ReadFile(filepath.Join("..", "..", "..", "drivers", "elm327", "elm327sim", "scenarios", "petrol.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := strings.Replace(string(petrol), "vin: LK6ADCE15PB405127\n", "vin: LK6ADCE15PB405128\n", 1)
+	sc = strings.Replace(sc, "      \"1C\": \"06\"\n", "      \"13\": \"33\"\n      \"14\": \"5A 8A\"\n      \"1C\": \"1D\"\n      \"24\": \"80 00 80 00\"\n      \"3C\": \"11 94\"\n", 1)
+	if strings.Count(sc, "LK6ADCE15PB405128") != 1 || !strings.Contains(sc, "\"3C\": \"11 94\"") {
+		t.Fatal("petrol.yaml no longer has the VIN or the PID 1C line this test changes")
+	}
+	file := filepath.Join(t.TempDir(), "china6.yaml")
+	if err := os.WriteFile(file, []byte(sc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path, _ := startSim(t, "--scenario", file, "--baud", "2000000", "--latency", "0")
+	code, stdout, stderr := runScanBinary(t, "--port", "serial://"+path, "--lang", "zh")
+	if code != 0 {
+		t.Fatalf("scan exit %d\nstderr:\n%s", code, stderr)
+	}
+	for _, want := range []string{"LK6ADCE15PB405128  校验位错误（第9位应为 7）", "B1S1 B1S2 B2S1 B2S2",
+		"氧传感器1 电压、短期燃油修正", "B1S1: 0.45 V, short term fuel trim 7.8 %", "B1S1: λ 1, 4 V", "410 °C",
+		"CN-OBD-6 (HJ 1238) / J1979: OBDBr-2 (Brazil OBD phase 2)"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("report lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "有效") {
+		t.Errorf("a VIN with a wrong check digit is printed as valid:\n%s", stdout)
+	}
+}
+
 // TestBinaryScanAdapterPulled: the adapter goes away in the middle of the scan (the simulator
 // drops the link mid-answer and exits, like a dongle pulled from the socket). The scan stops
 // there: the partial report is printed, and one error line says the link broke and what to
