@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -47,6 +46,7 @@ func backup(ctx context.Context, e *env, cfg *config.Config, dest string) error 
 		return &exitError{code: exitUsage, err: errors.New("backup: the configuration has no API token to ask the gateway with (api.tokens)")}
 	}
 	url := "http://" + dialAddr(cfg.API.Listen) + api.Prefix + "/backup"
+	var answered bool // the gateway's API answered: its error is the error
 	n, err := buffer.WriteBackup(dest, func(w io.Writer) (int64, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 		if err != nil {
@@ -58,6 +58,7 @@ func backup(ctx context.Context, e *env, cfg *config.Config, dest string) error 
 			return 0, err
 		}
 		defer resp.Body.Close()
+		answered = true
 		if resp.StatusCode != http.StatusOK {
 			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
 			return 0, fmt.Errorf("the gateway answered %s: %s", resp.Status, strings.TrimSpace(string(msg)))
@@ -68,14 +69,16 @@ func backup(ctx context.Context, e *env, cfg *config.Config, dest string) error 
 	case err == nil:
 		fmt.Fprintf(e.stdout, "backup: %s (%d bytes) from the running gateway at %s\n", dest, n, cfg.API.Listen)
 		return nil
-	case !errors.Is(err, syscall.ECONNREFUSED):
+	case answered:
 		return fmt.Errorf("backup: %w", err)
 	}
-	// No gateway listening: copy the file itself.
+	// No gateway answering: copy the file itself. If a gateway does hold it (its API is
+	// unreachable for another reason), the copy is refused as locked, with both reasons.
+	apiErr := err
 	state := filepath.Join(cfg.StateDir, daemon.StoreFile)
 	n, err = buffer.BackupFile(state, dest)
 	if err != nil {
-		return fmt.Errorf("backup: no gateway answers at %s, and copying %s directly failed: %w", cfg.API.Listen, state, err)
+		return fmt.Errorf("backup: the gateway's API at %s did not answer (%v), and copying %s directly failed: %w", cfg.API.Listen, apiErr, state, err)
 	}
 	fmt.Fprintf(e.stdout, "backup: %s (%d bytes) copied from %s (no gateway running)\n", dest, n, state)
 	return nil
