@@ -35,7 +35,7 @@ type BayStatus struct {
 	// VINConflict: the bay's last scan read another VIN than its order's; the scan is kept
 	// unattached until a person decides (POST /workorders/{id}/scans).
 	VINConflict *workorder.VINConflict `json:"vin_conflict,omitempty"`
-	Error   string   `json:"error,omitempty"` // the last fault, in words that say what to do
+	Error       string                 `json:"error,omitempty"` // the last fault, in words that say what to do
 	// LastScan is the last obd.Report of the bay (JSON), absent before the first scan.
 	LastScan json.RawMessage `json:"last_scan,omitempty"`
 	Rig      string          `json:"rig,omitempty"`
