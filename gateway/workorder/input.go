@@ -263,6 +263,17 @@ func (p *Patch) apply(o *Order, knownBay func(string) bool) (changed []string, e
 		if err != nil {
 			return nil, err
 		}
+		if v == o.VIN && v != "" && (mmOK && o.VINMismatch && o.VINReason == "" || cdOK && chineseVIN(v) && !ehr.VINCheckDigitOK(v) && o.VINCheckDigitReason == "") {
+			// A confirmation of the VIN the order already has: an order kept from before these
+			// checks, which settlement refuses until a person decides.
+			if mmOK && o.VINMismatch {
+				o.VINSource, o.VINReason = VINTypedConfirmed, mmReason
+			}
+			if cdOK && chineseVIN(v) && !ehr.VINCheckDigitOK(v) {
+				o.VINCheckDigitReason = cdReason
+			}
+			set("vin")
+		}
 		if v != o.VIN {
 			if v != "" && chineseVIN(v) && !ehr.VINCheckDigitOK(v) {
 				if !cdOK {

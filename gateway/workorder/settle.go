@@ -68,7 +68,8 @@ func faultDTCs(o *Order) []ehr.DTC {
 // checks gathers what validation needs beyond the record, inside the transaction.
 func (s *Store) checks(tx *buffer.Tx, o *Order) ehr.Checks {
 	c := ehr.Checks{Now: s.now, Emission: o.EmissionRepair, TestNo: o.TestNo,
-		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN}
+		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN, VINMismatchConfirmed: o.VINReason != "",
+		VINCheckDigitConfirmed: o.VINCheckDigitReason != "" || (o.VIN != "" && o.VIN == o.VINRead)}
 	if o.FailedTestEnd != "" {
 		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd)
 	}

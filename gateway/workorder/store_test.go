@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -811,5 +812,56 @@ func TestScanReportInTx(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An order stored before plates and VINs were checked at entry — a plate "HELLO", a Chinese
+// VIN with a wrong check digit, a scan of another car attached with only a warning — is not
+// published as it is: settlement refuses it until the plate is corrected and a person confirms
+// the VIN with a reason.
+func TestOrderFromBeforeTheChecksIsRefusedAtSettlement(t *testing.T) {
+	f := newFixture(t, nil)
+	o, err := f.s.Create(NewOrder{Plate: "浙A12345", PlateColor: "blue", MileageKm: km(1000), Fault: "更换机油机滤保养",
+		Items: []Item{{Name: "保养", Hours: "0.5"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.db.Update(func(tx *buffer.Tx) error {
+		old, err := getOrder(tx, o.ID)
+		if err != nil {
+			return err
+		}
+		old.Plate, old.VIN, old.VINSource, old.VINRead, old.VINMismatch = "HELLO", "LJ8ECM2B3R1063348", VINTyped, "LK6ADCE15PB405127", true
+		return putOrder(tx, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.Settle(o.ID, SettleRequest{CostListCode: "HS-OLD-1"})
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("settle = %v, want a validation error", err)
+	}
+	codes := problemCodes(ve.Problems)
+	for _, want := range []string{"plate:plate_format", "vin:check_digit", "vin:vin_mismatch"} {
+		if !slices.Contains(codes, want) {
+			t.Errorf("problems %v lack %s", codes, want)
+		}
+	}
+	if n := len(outbox(t, f.db)); n != 0 {
+		t.Fatalf("outbox has %d records", n)
+	}
+	if _, err := f.s.Update(o.ID, Patch{Plate: strptr("浙A·12345"), VIN: strptr("LJ8ECM2B3R1063348"),
+		ConfirmVINCheckDigit: &Confirmation{Reason: "与行驶证核对无误"}, ConfirmVINMismatch: &Confirmation{Reason: "更换过发动机电脑"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.s.Settle(o.ID, SettleRequest{CostListCode: "HS-OLD-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p := decode(t, outbox(t, f.db)[0])
+	if p.Record.Basic.Plate != "浙A12345" || p.Meta.VINSource != VINTypedConfirmed || p.Meta.VINReason != "更换过发动机电脑" ||
+		p.Meta.VINCheckDigitReason != "与行驶证核对无误" || p.Meta.CarVIN != "LK6ADCE15PB405127" || len(st.Warnings) != 2 {
+		t.Fatalf("record %+v, warnings %+v", p, st.Warnings)
 	}
 }
