@@ -160,6 +160,10 @@ func (o Order) View(withOwner bool) Order {
 	o.Scans = append([]ScanRef{}, o.Scans...)
 	o.Revisions = append([]Revision{}, o.Revisions...)
 	o.Warnings = append([]ehr.Problem{}, o.Warnings...)
+	if o.Status == Open {
+		// Orders stored before fault_record existed show it too.
+		o.FaultRecord = ehr.FaultText(o.Fault, o.EmissionRepair, faultDTCs(&o))
+	}
 	return o
 }
 
