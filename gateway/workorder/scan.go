@@ -118,6 +118,8 @@ func (s *Store) attach(tx *buffer.Tx, o *Order, sc *StoredScan, confirm string) 
 			o.VIN, o.VINSource, o.VINMismatch, o.VINReason = v, VINOBD, false, ""
 		case o.VIN == v:
 			o.VINSource, o.VINMismatch, o.VINReason = VINOBD, false, ""
+		case o.VINSource == VINTypedConfirmed && o.VINRead == v:
+			// The same car as the confirmed scan: the decision stands.
 		case confirm == "":
 			return &VINMismatchError{OrderID: o.ID, ScanID: sc.ID, OrderVIN: o.VIN, CarVIN: v}
 		default:
@@ -185,7 +187,7 @@ func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) 
 		reason := "vin"
 		if v := sc.ref.VIN; v != "" {
 			for _, o := range open {
-				if o.VIN == v {
+				if o.VIN == v || o.VINSource == VINTypedConfirmed && o.VINRead == v {
 					match = append(match, o)
 				}
 			}

@@ -475,6 +475,22 @@ func TestScanAttachment(t *testing.T) {
 	if err != nil || got.VINMismatch || got.VINSource != VINOBD || got.VINConflict != nil || len(got.Scans) != 1 {
 		t.Fatalf("corrected VIN: %+v, %v", got, err)
 	}
+	// Once the typed VIN is confirmed against a car, that car's next scans attach without
+	// asking again, wherever it stands.
+	c, err := f.s.Create(NewOrder{Plate: "浙A40004", PlateColor: "blue", VIN: "LFV2A21K0E3000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.AttachScanTo(c.ID, "", "", exampleScan("LVSHCAMB1CE000009"), nil); !errors.As(err, &mm) || mm.ScanID != "" {
+		t.Fatalf("report of the other car: %v", err)
+	}
+	if _, err := f.s.AttachScanTo(c.ID, "", "", exampleScan("LVSHCAMB1CE000009"), &Confirmation{Reason: "更换过发动机电脑"}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.s.AddScan("", "", exampleScan("LVSHCAMB1CE000009"))
+	if err != nil || r2.Order == nil || r2.Order.ID != c.ID || r2.Order.VINSource != VINTypedConfirmed || len(r2.Order.Scans) != 2 {
+		t.Fatalf("second scan of the confirmed car: %+v, %v", r2.Order, err)
+	}
 	// Typing another VIN over the car's answer needs a confirmation too.
 	if _, err := f.s.Update(a.ID, Patch{VIN: strptr("LFV2A21K0E3000001")}); !errors.As(err, &mm) || mm.CarVIN != "LGBH52E08EY000001" {
 		t.Fatalf("VIN typed against the car's: %v", err)
