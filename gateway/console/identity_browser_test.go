@@ -106,6 +106,21 @@ func TestConsoleVINIdentity(t *testing.T) {
 		if len(list) != 1 || list[0].VIN != "LK6ADCE16PB405127" || list[0].VINCheckDigitReason != "与行驶证核对无误" || list[0].Plate != "京AD12345" {
 			t.Fatalf("orders after the confirmation: %+v", list)
 		}
+		// Changing the VIN on the order follows the same rule.
+		p.waitJS(`document.querySelector("#edit-form")`, "the edit form")
+		p.set("#edit-form [name=vin]", "LJ8ECM2B3R1063348")
+		p.click("[data-act=save-edit]")
+		p.waitText("#edit-form [data-role=errors]", "2 is expected")
+		p.waitJS(`!document.querySelector("#edit-form [data-role=vin-confirm]").hidden`, "the confirmation asked for on the edit form")
+		if got, _ := e.store.Get(list[0].ID); got.VIN != "LK6ADCE16PB405127" {
+			t.Fatalf("VIN changed without a confirmation: %s", got.VIN)
+		}
+		p.set("#edit-form [name=vin_reason]", "车架号钢印即如此")
+		p.click("[data-act=confirm-edit-vin]")
+		p.waitText("[data-role=order-vin]", "LJ8ECM2B3R1063348")
+		if got, _ := e.store.Get(list[0].ID); got.VINCheckDigitReason != "车架号钢印即如此" {
+			t.Fatalf("order after the confirmed edit: %+v", got)
+		}
 		// A plate that fits no form is refused with the expected forms.
 		p.goTo(e.url + "/#/orders/new")
 		p.waitJS(`document.querySelector("#order-form")`, "the new-order form")

@@ -916,6 +916,9 @@ async function viewOrder(id) {
         <div><label for="e-km">${t("order.mileage")}</label><input id="e-km" name="mileage_km" type="number" min="0" value="${o.mileage_km ?? ""}"></div></div>
       <label for="e-fault">${t("order.fault")}</label><textarea id="e-fault" name="fault_description" rows="2">${o.fault_description || ""}</textarea>
       <div class="errors" data-role="errors"></div>
+      <div class="warnings" data-role="vin-confirm" hidden><p data-role="vin-confirm-help"></p>
+        <label for="e-vinreason">${t("vin.checkdigit.reason")}</label><input id="e-vinreason" name="vin_reason" autocomplete="off">
+        <p><button type="submit" data-act="confirm-edit-vin">${t("vin.checkdigit.confirm")}</button></p></div>
       <p><button data-act="save-edit">${t("order.save")}</button></p></form></section>
     <section class="card"><form id="settle-form" novalidate><h2>${t("order.settle")}</h2><div class="row">
         <div><label for="s-code">${t("order.costlistcode")}</label><input id="s-code" name="costlistcode" class="mono" autocomplete="off"></div>
@@ -946,7 +949,28 @@ async function viewOrder(id) {
       await reload();
     } catch (e) { showError(e); useCar.disabled = false; }
   });
-  bind("#edit-form", async f => { await api("PATCH", `/workorders/${enc(id)}`, changes(formBody(f))); flash(t("saved"), "info"); await reload(); });
+  // A VIN the rules refuse (a Chinese VIN with a wrong check digit, or another VIN than the car
+  // reported) is saved only when the technician confirms it with a reason.
+  const editForm = $("#edit-form");
+  if (editForm) editForm.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const f = ev.target, box = $("[data-role=vin-confirm]", f);
+    const p = changes(formBody(f));
+    if (ev.submitter && ev.submitter.dataset.act === "confirm-edit-vin" && f.dataset.confirm) {
+      p[f.dataset.confirm] = { reason: f.vin_reason.value.trim() };
+      if (p.vin === undefined) p.vin = o.vin || "";
+    }
+    try { await api("PATCH", `/workorders/${enc(id)}`, p); flash(t("saved"), "info"); await reload(); }
+    catch (e) {
+      showFormError(f, e);
+      const code = e.body && e.body.code;
+      if (code === "check_digit" || code === "vin_mismatch") {
+        f.dataset.confirm = code === "check_digit" ? "confirm_vin_check_digit" : "confirm_vin_mismatch";
+        $("[data-role=vin-confirm-help]", f).textContent = t(code === "check_digit" ? "vin.checkdigit.help" : "vin.conflict.help");
+        box.hidden = false;
+      }
+    }
+  });
   // changes lists the record fields a form changes (only those, so a revision says what it corrects).
   const changes = (b) => {
     const p = {};
