@@ -337,7 +337,7 @@ func TestWorkOrderFlow(t *testing.T) {
 		t.Fatalf("records %v", hist)
 	}
 	// Validation failures name the field with 422.
-	o2 := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","fault_description":"异响"}`)
+	o2 := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","fault_description":"异响"}`)
 	code, m := f.do("POST", "/workorders/"+o2["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS2024031300187"}`)
 	if code != 422 || m["field"] == nil || m["problems"] == nil {
 		t.Fatalf("invalid settle = %d %v", code, m)
@@ -369,18 +369,18 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		field, msg                      string
 	}{
 		{"empty", "POST", "/workorders", "", "", 400, "", "empty body"},
-		{"truncated", "POST", "/workorders", `{"plate":"浙A1"`, "", 400, "", "malformed JSON"},
+		{"truncated", "POST", "/workorders", `{"plate":"浙A10001"`, "", 400, "", "malformed JSON"},
 		{"syntax", "POST", "/workorders", `{"plate":}`, "", 400, "plate", "malformed JSON at byte"},
 		{"array", "POST", "/workorders", `[]`, "", 400, "", "want a JSON object, got an array"},
 		{"null", "POST", "/workorders/WO000001/settle", `null`, "", 400, "", "want a JSON object, got null"},
 		{"null clear", "POST", "/bays/bay1/clear-dtcs", ` null `, "", 400, "", "got null"},
 		{"wrong type", "POST", "/workorders", `{"plate":1,"plate_color":"blue"}`, "", 400, "plate", "want a JSON string"},
-		{"wrong number", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","mileage_km":"far"}`, "", 400, "mileage_km", ""},
-		{"unknown field", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","colour":"red"}`, "", 400, "colour", "unknown field"},
-		{"trailing", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"} {}`, "", 400, "", "trailing data"},
+		{"wrong number", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","mileage_km":"far"}`, "", 400, "mileage_km", ""},
+		{"unknown field", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","colour":"red"}`, "", 400, "colour", "unknown field"},
+		{"trailing", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue"} {}`, "", 400, "", "trailing data"},
 		{"too large", "POST", "/workorders", `{"plate":"` + strings.Repeat("x", 5000) + `"}`, "", 413, "", "larger than 4096"},
 		{"form", "POST", "/workorders", `plate=x`, "application/x-www-form-urlencoded", 415, "", "application/json"},
-		{"bad value", "POST", "/workorders", `{"plate":"浙A1","plate_color":"purple"}`, "", 400, "plate_color", "want one of"},
+		{"bad value", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"purple"}`, "", 400, "plate_color", "want one of"},
 		{"hours not a number", "POST", "/workorders/WO000001/items", `{"name":"x","hours":"lots"}`, "", 400, "hours", "want a number"},
 		{"hours too precise", "POST", "/workorders/WO000001/items", `{"name":"x","hours":1.25}`, "", 400, "items[0].hours", "decimal"},
 		{"patch unknown", "PATCH", "/workorders/WO000001", `{"owner":{"name":"x"}}`, "", 400, "owner", "unknown field"},
@@ -393,18 +393,18 @@ func TestMalformedBodiesAreRefusedAndLoseNothing(t *testing.T) {
 		{"requeue bad seq", "POST", "/deadletters/abc/requeue", ``, "", 400, "seq", ""},
 		// issue 18 item 7: what encoding/json let through
 		{"field name case", "POST", "/workorders", `{"PLATE":"浙A1","plate_color":"blue"}`, "", 400, "PLATE", "unknown field"},
-		{"duplicate key", "POST", "/workorders", `{"plate":"浙A1","plate":"浙B2","plate_color":"blue"}`, "", 400, "plate", "twice"},
+		{"duplicate key", "POST", "/workorders", `{"plate":"浙A10001","plate":"浙B20002","plate_color":"blue"}`, "", 400, "plate", "twice"},
 		{"invalid UTF-8", "POST", "/workorders", "{\"plate\":\"浙A1\xff\",\"plate_color\":\"blue\"}", "", 400, "plate", "UTF-8"},
-		{"lone surrogate", "POST", "/workorders", `{"plate":"浙A1\ud800","plate_color":"blue"}`, "", 400, "plate", "UTF-8"},
-		{"replacement character", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","fault_description":"怠速�抖动"}`, "", 400, "fault_description", "U+FFFD"},
+		{"lone surrogate", "POST", "/workorders", `{"plate":"浙A10001\ud800","plate_color":"blue"}`, "", 400, "plate", "UTF-8"},
+		{"replacement character", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","fault_description":"怠速�抖动"}`, "", 400, "fault_description", "U+FFFD"},
 		{"bidi override", "POST", "/workorders", "{\"plate\":\"浙A\u202E1\",\"plate_color\":\"blue\"}", "", 400, "plate", "U+202E"},
-		{"escaped bidi override", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","items":[{"name":"\u202e换油","hours":1}]}`, "", 400, "items[0].name", "U+202E"},
+		{"escaped bidi override", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","items":[{"name":"\u202e换油","hours":1}]}`, "", 400, "items[0].name", "U+202E"},
 		{"control character", "PATCH", "/workorders/WO000001", `{"owner_name":"王\u0007"}`, "", 400, "owner_name", "U+0007"},
 		{"bidi in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","dtcs":{"stored":[{"code":"P0420","description":"\u202e"}]}}}`, "", 400, "report.dtcs.stored[0].description", "U+202E"},
 		{"duplicate in a report", "POST", "/workorders/WO000001/scans", `{"report":{"vin":"x","vin":"y"}}`, "", 400, "report.vin", "twice"},
-		{"no content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "none", 415, "", "application/json"},
-		{"json-ish content type", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/jsonp", 415, "", "application/json"},
-		{"not UTF-8 charset", "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue"}`, "application/json; charset=gbk", 415, "", "UTF-8"},
+		{"no content type", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue"}`, "none", 415, "", "application/json"},
+		{"json-ish content type", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue"}`, "application/jsonp", 415, "", "application/json"},
+		{"not UTF-8 charset", "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue"}`, "application/json; charset=gbk", 415, "", "UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, f.srv.URL+Prefix+tc.path, strings.NewReader(tc.body))
@@ -692,7 +692,7 @@ func TestSettlementWaitsForTheClock(t *testing.T) {
 	srv := httptest.NewServer(New(Options{Store: store, Outbox: db, Tokens: []Token{{Name: "dms", Secret: dmsToken}}}).Handler())
 	defer srv.Close()
 	f := &fixture{t: t, srv: srv}
-	o := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A1","plate_color":"blue","vin":"`+carVIN+`","mileage_km":5,"fault_description":"保养"}`)
+	o := f.mustDo(201, "POST", "/workorders", `{"plate":"浙A10001","plate_color":"blue","vin":"`+carVIN+`","mileage_km":5,"fault_description":"保养"}`)
 	code, m := f.do("POST", "/workorders/"+o["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS1"}`)
 	if code != 503 || !strings.Contains(m["error"].(string), "clock") {
 		t.Fatalf("settle with an unset clock = %d %v", code, m)

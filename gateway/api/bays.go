@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+
+	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
 // Bays is what the API needs from the daemon's bay supervisors (one per configured bay).
@@ -30,7 +32,10 @@ type BayStatus struct {
 	Adapter string   `json:"adapter,omitempty"` // e.g. "/dev/ttyUSB0@38400 ELM327 v1.5"
 	Vehicle *Vehicle `json:"vehicle,omitempty"`
 	Order   string   `json:"order,omitempty"` // the open work order on the bay
-	Error   string   `json:"error,omitempty"` // the last fault, in words that say what to do
+	// VINConflict: the bay's last scan read another VIN than its order's; the scan is kept
+	// unattached until a person decides (POST /workorders/{id}/scans).
+	VINConflict *workorder.VINConflict `json:"vin_conflict,omitempty"`
+	Error       string                 `json:"error,omitempty"` // the last fault, in words that say what to do
 	// LastScan is the last obd.Report of the bay (JSON), absent before the first scan.
 	LastScan json.RawMessage `json:"last_scan,omitempty"`
 	Rig      string          `json:"rig,omitempty"`

@@ -219,6 +219,9 @@ type AttachScanRequest struct {
 	Report json.RawMessage `json:"report,omitempty"`
 	Bay    string          `json:"bay,omitempty"`
 	Note   string          `json:"note,omitempty"`
+	// ConfirmVINMismatch attaches a scan whose VIN differs from the order's, keeping the
+	// order's VIN, with the reason; without it such a scan is refused with 409.
+	ConfirmVINMismatch *workorder.Confirmation `json:"confirm_vin_mismatch,omitempty"`
 }
 
 func (s *Server) attachScan(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -237,7 +240,7 @@ func (s *Server) attachScan(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, &apiError{status: http.StatusBadRequest, field: "report", msg: "send scan_id or report, not both"})
 		return
 	case req.ScanID != "":
-		o, err = s.opts.Store.AttachStoredScan(id, req.ScanID)
+		o, err = s.opts.Store.AttachStoredScan(id, req.ScanID, req.ConfirmVINMismatch)
 	case len(req.Report) > 0:
 		var rep obd.Report
 		if e := decodeBody(bytes.NewReader(req.Report), &rep, false); e != nil {
@@ -251,7 +254,7 @@ func (s *Server) attachScan(w http.ResponseWriter, r *http.Request, c *caller) {
 			writeError(w, &apiError{status: http.StatusBadRequest, field: "note", msg: "at most 100 characters"})
 			return
 		}
-		o, err = s.opts.Store.AttachScanTo(id, req.Bay, req.Note, rep)
+		o, err = s.opts.Store.AttachScanTo(id, req.Bay, req.Note, rep, req.ConfirmVINMismatch)
 	default:
 		writeError(w, &apiError{status: http.StatusBadRequest, field: "scan_id", msg: "missing: send scan_id (a stored scan) or report (an obd scan report)"})
 		return

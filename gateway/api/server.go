@@ -592,11 +592,25 @@ func storeError(err error) *apiError {
 		ie  *workorder.InputError
 		ve  *workorder.ValidationError
 		amb *workorder.AmbiguousError
+		mm  *workorder.VINMismatchError
+		re  *workorder.RuleError
 		fe  *wire.FieldError
 	)
 	switch {
 	case errors.As(err, &ie):
 		return &apiError{status: http.StatusBadRequest, field: ie.Field, msg: ie.Msg}
+	case errors.As(err, &re):
+		extra := map[string]any{"code": re.Code}
+		if re.Expected != "" {
+			extra["expected_check_digit"] = re.Expected
+		}
+		return &apiError{status: http.StatusUnprocessableEntity, field: re.Field, msg: re.Msg, extra: extra}
+	case errors.As(err, &mm):
+		extra := map[string]any{"code": "vin_mismatch", "order_vin": mm.OrderVIN, "car_vin": mm.CarVIN}
+		if mm.ScanID != "" {
+			extra["scan_id"] = mm.ScanID
+		}
+		return &apiError{status: http.StatusConflict, field: "vin", msg: strings.TrimPrefix(mm.Error(), "workorder: "), extra: extra}
 	case errors.As(err, &ve):
 		p := ve.Problems[0]
 		return &apiError{status: http.StatusUnprocessableEntity, field: p.Field, msg: p.Message,

@@ -289,17 +289,23 @@ func (d *Daemon) pin(bayName, name string, hostErr error) gpio.PinOut {
 }
 
 // onScan attaches a finished scan to the matching open work order (same VIN, else the bay's
-// open order). An ambiguous match is left for the technician and announced.
+// open order). An ambiguous match is left for the technician and announced; a bay order with
+// another VIN keeps the scan unattached and shows the conflict (the store announces it as
+// "workorder.vin_conflict").
 func (d *Daemon) onScan(bayName string, r *obd.Report) {
 	// The store announces where the scan went ("scan.stored"); an ambiguous match is left
 	// for the technician to choose.
 	if _, err := d.wo.AddScan(bayName, "automatic scan on connection", *r); err != nil {
 		var amb *workorder.AmbiguousError
-		if errors.As(err, &amb) {
+		var mm *workorder.VINMismatchError
+		switch {
+		case errors.As(err, &amb):
 			d.bus.Publish("scan.ambiguous", bayName, amb)
-			return
+		case errors.As(err, &mm):
+			// Kept, shown on the order and the bay: a person decides.
+		default:
+			d.log.Warn("scan not stored", "bay", bayName, "err", err)
 		}
-		d.log.Warn("scan not stored", "bay", bayName, "err", err)
 	}
 }
 
@@ -509,6 +515,7 @@ func (b *bays) status(s *bay.Supervisor) api.BayStatus {
 	}
 	if orders, _, err := b.d.wo.List(workorder.Filter{Bay: st.Name, Status: workorder.Open}); err == nil && len(orders) == 1 {
 		out.Order = orders[0].ID
+		out.VINConflict = orders[0].VINConflict
 	}
 	return out
 }

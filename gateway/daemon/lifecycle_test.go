@@ -110,7 +110,7 @@ func TestSelfTestJudgedDuringShutdownIsStored(t *testing.T) {
 	d, _, stop := startDaemon(t, &cfg, Options{Dial: simDial(t, "petrol"), Poll: 100 * time.Millisecond,
 		OpenRig: func(config.Bay) (rig.Rig, error) { return r, nil }})
 	km := int64(86412)
-	o, err := d.Store().Create(workorder.NewOrder{Plate: "浙A7K2M9", PlateColor: "blue", VIN: "LSVAU2180N2183294", MileageKm: &km, Bay: "bay1",
+	o, err := d.Store().Create(workorder.NewOrder{Plate: "浙A7K2M9", PlateColor: "blue", VIN: "LSVAU218XN2183294", MileageKm: &km, Bay: "bay1",
 		EmissionRepair: true, TestNo: "330100202403110001", Fault: "双怠速检验CO超标"})
 	if err != nil {
 		t.Fatal(err)

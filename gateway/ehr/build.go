@@ -44,7 +44,13 @@ type Input struct {
 type DTC struct {
 	Code        string // "P0420"
 	Description string // "催化器效率低于阈值(第1排)"
+	// Pending: a code the ECU has seen once but not confirmed (Mode 07); the fault text marks
+	// it (待定) so nobody reads it as a confirmed fault.
+	Pending bool
 }
+
+// PendingMark follows a pending code in the fault text.
+const PendingMark = "(待定)"
 
 // Item is a repair item with its labour hours as decimal text ("2.5").
 type Item struct {
@@ -109,7 +115,8 @@ func ParseDate(s string) (time.Time, error) {
 }
 
 // FaultText composes faultdescription: the technician's text, the scan's fault codes when that
-// text is short (and does not already name them), and the 尾气治理 prefix for emission repairs.
+// text is short (and does not already name them; a code listed twice keeps its first kind, so
+// list confirmed codes before pending ones), and the 尾气治理 prefix for emission repairs.
 // Codes are added only while the whole stays within the 200-character limit; the technician's
 // own words are never cut (an over-long text fails validation instead).
 func FaultText(tech string, emission bool, dtcs []DTC) string {
@@ -131,6 +138,9 @@ func FaultText(tech string, emission bool, dtcs []DTC) string {
 			}
 			seen[code] = true
 			c := code
+			if d.Pending {
+				c += PendingMark
+			}
 			if desc := strings.TrimSpace(d.Description); desc != "" {
 				c += " " + desc
 			}

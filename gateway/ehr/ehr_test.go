@@ -152,10 +152,19 @@ func TestValidate(t *testing.T) {
 		{"missing vin", func(in *Input, c *Checks) { in.VIN = "" }, "vin", "required", ""},
 		{"short vin", func(in *Input, c *Checks) { in.VIN = "LJ8ECM2B2R106334" }, "vin", "length", ""},
 		{"vin with O", func(in *Input, c *Checks) { in.VIN = "LJ8ECM2B2R1O63348" }, "vin", "charset", ""},
-		{"vin check digit", func(in *Input, c *Checks) { in.VIN = "LJ8ECM2B3R1063348" }, "", "", "check_digit"},
+		{"chinese vin check digit", func(in *Input, c *Checks) { in.VIN = "LJ8ECM2B3R1063348" }, "vin", "check_digit", ""},
+		{"chinese vin check digit confirmed", func(in *Input, c *Checks) {
+			in.VIN, c.VINCheckDigitConfirmed = "LJ8ECM2B3R1063348", true
+		}, "", "", "check_digit"},
+		{"foreign vin check digit", func(in *Input, c *Checks) { in.VIN = "1M8GDM9A1KP042788" }, "", "", "check_digit"},
 		{"vin mismatch", func(in *Input, c *Checks) {
-			c.VINMismatch, c.VINRead, c.VINTyped = true, "LJ8ECM2B2R1063348", "LJ8ECM2B2R1063349"
+			c.VINMismatch, c.VINRead, c.VINTyped = true, "LJ8ECM2B2R1063348", "LK6ADCE15PB405127"
+		}, "vin", "vin_mismatch", ""},
+		{"vin mismatch confirmed", func(in *Input, c *Checks) {
+			c.VINMismatch, c.VINMismatchConfirmed, c.VINRead, c.VINTyped = true, true, "LJ8ECM2B2R1063348", "LK6ADCE15PB405127"
 		}, "", "", "vin_mismatch"},
+		{"plate of no form", func(in *Input, c *Checks) { in.Plate = "HELLO" }, "plate", "plate_format", ""},
+		{"plate not normalised", func(in *Input, c *Checks) { in.Plate = "浙A·7K2M9" }, "plate", "plate_format", ""},
 		{"repair after settle", func(in *Input, c *Checks) {
 			in.RepairDate = day("20240314")
 			c.Now = func() time.Time { return day("20240320") }

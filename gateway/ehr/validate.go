@@ -56,10 +56,16 @@ type Checks struct {
 	Emission      bool
 	TestNo        string
 	FailedTestEnd time.Time
-	// VINMismatch: the VIN read from the car differs from the typed one.
-	VINMismatch bool
-	VINTyped    string
-	VINRead     string
+	// VINMismatch: the VIN read from the car differs from the typed one; an error unless
+	// VINMismatchConfirmed (a person kept the typed VIN with a reason), then a warning.
+	VINMismatch          bool
+	VINMismatchConfirmed bool
+	VINTyped             string
+	VINRead              string
+	// VINCheckDigitConfirmed: a Chinese VIN with a wrong check digit is known to be right (a
+	// person confirmed it with a reason, or the car itself reported it): a warning, not an
+	// error.
+	VINCheckDigitConfirmed bool
 }
 
 // Result holds what Validate found. The record may be sent only when Errors is empty.
@@ -95,6 +101,14 @@ func Validate(rec wire.EHRRecord, c Checks) Result {
 		r.errf("plate", "basicInfo.vehicleplatenumber", "required", "the plate number is missing")
 	case n > MaxPlate:
 		r.errf("plate", "basicInfo.vehicleplatenumber", "too_long", "the plate %q has %d characters, at most %d are allowed", b.Plate, n, MaxPlate)
+	case hasControl(b.Plate, false) || !utf8.ValidString(b.Plate):
+		// reported below as control_char
+	default:
+		if p, err := NormPlate(b.Plate); err != nil {
+			r.errf("plate", "basicInfo.vehicleplatenumber", "plate_format", "%v", err)
+		} else if p != b.Plate {
+			r.errf("plate", "basicInfo.vehicleplatenumber", "plate_format", "the plate %q is not in its normalised form %q", b.Plate, p)
+		}
 	}
 	switch n := runes(b.Company); {
 	case n == 0:
@@ -110,12 +124,19 @@ func Validate(rec wire.EHRRecord, c Checks) Result {
 		r.errf("vin", "basicInfo.vin", "length", "the VIN %q has %d characters, it must have 17", b.VIN, runes(b.VIN))
 	case !obd.VINWellFormed(b.VIN):
 		r.errf("vin", "basicInfo.vin", "charset", "the VIN %q has characters outside 0-9 and A-Z without I, O, Q", b.VIN)
+	case !obd.VINCheckDigitOK(b.VIN) && strings.HasPrefix(b.VIN, "L") && !c.VINCheckDigitConfirmed:
+		// Assigned in China: GB 16735 makes the check digit mandatory.
+		want, _ := obd.VINCheckDigit(b.VIN)
+		r.errf("vin", "basicInfo.vin", "check_digit", "the VIN %q has check digit %c at position 9, %c is expected for a Chinese VIN: correct the VIN, or confirm it with a reason", b.VIN, b.VIN[8], want)
 	case !obd.VINCheckDigitOK(b.VIN):
 		// Some markets do not use the check digit: a warning, never a rejection.
 		want, _ := obd.VINCheckDigit(b.VIN)
 		r.warnf("vin", "basicInfo.vin", "check_digit", "the VIN %q has check digit %c at position 9, %c was expected: check the VIN", b.VIN, b.VIN[8], want)
 	}
-	if c.VINMismatch {
+	switch {
+	case c.VINMismatch && !c.VINMismatchConfirmed:
+		r.errf("vin", "basicInfo.vin", "vin_mismatch", "the VIN read from the car (%s) differs from the typed VIN (%s): correct the VIN, or confirm the typed one with a reason", c.VINRead, c.VINTyped)
+	case c.VINMismatch:
 		r.warnf("vin", "basicInfo.vin", "vin_mismatch", "the VIN read from the car (%s) differs from the typed VIN (%s)", c.VINRead, c.VINTyped)
 	}
 

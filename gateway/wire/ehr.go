@@ -89,9 +89,16 @@ type EHRMeta struct {
 	WorkOrder    string `json:"workorder"`         // the gateway's work-order id
 	CostListCode string `json:"costlistcode"`      // idempotency key with the company code
 	Revision     int    `json:"revision"`          // 1 for the first submission, +1 per correction
-	VINSource    string `json:"vin_source"`        // "obd" or "typed"
+	VINSource    string `json:"vin_source"`        // "obd", "typed" or "typed_confirmed"
 	TestNo       string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
 	Reason       string `json:"reason,omitempty"`  // why a revision was made
+	// CarVIN is the VIN the car itself reported (OBD Mode 09), when a scan read one: equal to
+	// record.basicInfo.vin unless vin_source is typed_confirmed.
+	CarVIN string `json:"car_vin,omitempty"`
+	// VINReason is why the typed VIN was kept against the car's (vin_source typed_confirmed).
+	VINReason string `json:"vin_reason,omitempty"`
+	// VINCheckDigitReason is why a Chinese VIN with a wrong check digit was accepted.
+	VINCheckDigitReason string `json:"vin_check_digit_reason,omitempty"`
 }
 
 // The receiver checks every ehr payload's structure.

@@ -54,7 +54,7 @@ func (s *Store) SelfTestOrder(bay, id string) (Order, error) {
 func (s *Store) KeepScan(order, bay, note string, r obd.Report) (string, error) {
 	var attachErr error
 	if order != "" {
-		o, err := s.AttachScanTo(order, bay, note, r)
+		o, err := s.AttachScanTo(order, bay, note, r, nil)
 		if err == nil && len(o.Scans) > 0 {
 			return o.Scans[len(o.Scans)-1].ID, nil
 		}

@@ -11,7 +11,7 @@ func TestSelfTestOrder(t *testing.T) {
 	if _, err := f.s.SelfTestOrder("bay1", ""); !errors.Is(err, ErrNoEmissionOrder) {
 		t.Fatalf("empty bay: %v", err)
 	}
-	plain, err := f.s.Create(NewOrder{Plate: "浙A1", PlateColor: "blue", Bay: "bay2"})
+	plain, err := f.s.Create(NewOrder{Plate: "浙A10001", PlateColor: "blue", Bay: "bay2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +49,7 @@ func TestSelfTestOrder(t *testing.T) {
 
 func TestKeepScanNeverDropsAScan(t *testing.T) {
 	f := newFixture(t, nil)
-	o, err := f.s.Create(NewOrder{Plate: "浙A1", PlateColor: "blue", VIN: exampleVIN, Bay: "bay1"})
+	o, err := f.s.Create(NewOrder{Plate: "浙A10001", PlateColor: "blue", VIN: exampleVIN, Bay: "bay1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestKeepScanNeverDropsAScan(t *testing.T) {
 	}
 	// An order that does not exist: the scan is still stored, and the error says why it is
 	// not on that order.
-	id, err = f.s.KeepScan("WO-none", "bay2", "after clearing fault codes", exampleScan("LSVNV2182E2100001"))
+	id, err = f.s.KeepScan("WO-none", "bay2", "after clearing fault codes", exampleScan("LSVNV2187E2100001"))
 	if id == "" || !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown order: %q %v", id, err)
 	}

@@ -26,6 +26,9 @@ type NewOrder struct {
 	OwnerPhone     string `json:"owner_phone,omitempty"`
 	Items          []Item `json:"items,omitempty"`
 	Parts          []Part `json:"parts,omitempty"`
+	// ConfirmVINCheckDigit accepts a Chinese VIN (WMI starting with L) whose check digit is
+	// wrong, with the reason; without it such a VIN is refused.
+	ConfirmVINCheckDigit *Confirmation `json:"confirm_vin_check_digit,omitempty"`
 }
 
 // Patch changes fields of an open order, or (in a RevisionRequest) of a settled one. Nil
@@ -45,6 +48,10 @@ type Patch struct {
 	OwnerPhone     *string `json:"owner_phone,omitempty"`
 	Items          *[]Item `json:"items,omitempty"`
 	Parts          *[]Part `json:"parts,omitempty"`
+	// ConfirmVINCheckDigit: as in NewOrder. ConfirmVINMismatch keeps a VIN that differs from
+	// the one read from the car by an attached scan, with the reason.
+	ConfirmVINCheckDigit *Confirmation `json:"confirm_vin_check_digit,omitempty"`
+	ConfirmVINMismatch   *Confirmation `json:"confirm_vin_mismatch,omitempty"`
 }
 
 // SettleRequest settles an order with the number of its JT/T 1133 settlement list.
@@ -69,15 +76,46 @@ const (
 	maxItems  = 200
 )
 
+// normPlate returns the plate in its stored form (ehr.NormPlate: no dot, no spaces, upper
+// case) or refuses one that fits no Chinese plate form.
 func normPlate(s string) (string, error) {
-	p := strings.ToUpper(strings.Join(strings.Fields(s), ""))
-	switch n := utf8.RuneCountInString(p); {
-	case n == 0:
+	if strings.TrimSpace(s) == "" {
 		return "", inputErr("plate", "the plate number is missing")
-	case n > ehr.MaxPlate:
-		return "", inputErr("plate", "%q has %d characters, at most %d", clip(p), n, ehr.MaxPlate)
+	}
+	p, err := ehr.NormPlate(s)
+	if err != nil {
+		return "", &RuleError{Field: "plate", Code: "plate_format", Msg: err.Error()}
 	}
 	return p, nil
+}
+
+// chineseVIN reports whether a VIN was assigned in China (WMI starting with L), where GB 16735
+// makes the check digit mandatory.
+func chineseVIN(v string) bool { return strings.HasPrefix(v, "L") }
+
+// checkDigitWarning is the warning an order carries for a VIN with a wrong check digit.
+func checkDigitWarning(v string) ehr.Problem {
+	return ehr.Problem{Field: "vin", Record: "basicInfo.vin", Code: "check_digit",
+		Message: fmt.Sprintf("the VIN %s has check digit %c at position 9, %c was expected: check the VIN", v, v[8], expectedCheckDigit(v))}
+}
+
+// setVINWarnings replaces the order's VIN warnings (check digit, mismatch) with the current
+// ones; settlement replaces all warnings with the validator's.
+func setVINWarnings(o *Order) {
+	ws := []ehr.Problem{}
+	for _, w := range o.Warnings {
+		if w.Field != "vin" {
+			ws = append(ws, w)
+		}
+	}
+	if o.VIN != "" && obd.VINWellFormed(o.VIN) && !obd.VINCheckDigitOK(o.VIN) {
+		ws = append(ws, checkDigitWarning(o.VIN))
+	}
+	if o.VINMismatch {
+		ws = append(ws, ehr.Problem{Field: "vin", Record: "basicInfo.vin", Code: "vin_mismatch",
+			Message: fmt.Sprintf("the VIN read from the car (%s) differs from the typed VIN (%s)", o.VINRead, o.VIN)})
+	}
+	o.Warnings = ws
 }
 
 func normVIN(s string) (string, error) {
@@ -218,21 +256,56 @@ func (p *Patch) apply(o *Order, knownBay func(string) bool) (changed []string, e
 		if err != nil {
 			return nil, err
 		}
+		cdReason, cdOK, err := confirmReason("confirm_vin_check_digit", p.ConfirmVINCheckDigit)
+		if err != nil {
+			return nil, err
+		}
+		mmReason, mmOK, err := confirmReason("confirm_vin_mismatch", p.ConfirmVINMismatch)
+		if err != nil {
+			return nil, err
+		}
+		if v == o.VIN && v != "" && (mmOK && o.VINMismatch && o.VINReason == "" || cdOK && chineseVIN(v) && !obd.VINCheckDigitOK(v) && o.VINCheckDigitReason == "") {
+			// A confirmation of the VIN the order already has: an order kept from before these
+			// checks, which settlement refuses until a person decides.
+			if mmOK && o.VINMismatch {
+				o.VINSource, o.VINReason = VINTypedConfirmed, mmReason
+			}
+			if cdOK && chineseVIN(v) && !obd.VINCheckDigitOK(v) {
+				o.VINCheckDigitReason = cdReason
+			}
+			set("vin")
+		}
 		if v != o.VIN {
+			if v != "" && chineseVIN(v) && !obd.VINCheckDigitOK(v) {
+				if !cdOK {
+					d := expectedCheckDigit(v)
+					return nil, &RuleError{Field: "vin", Code: "check_digit", Expected: string(d),
+						Msg: fmt.Sprintf("%s has check digit %c at position 9 but %c is expected: Chinese VINs (starting with L) carry a valid check digit (GB 16735); check the VIN on the car, or send confirm_vin_check_digit with the reason to keep it", v, v[8], d)}
+				}
+				o.VINCheckDigitReason = cdReason
+			} else {
+				o.VINCheckDigitReason = ""
+			}
+			// A VIN typed against the car's own answer needs a person's confirmation.
+			if v != "" && o.VINRead != "" && v != o.VINRead && !mmOK {
+				return nil, &VINMismatchError{OrderID: o.ID, OrderVIN: v, CarVIN: o.VINRead}
+			}
 			o.VIN = v
 			set("vin")
 			// A person chose this VIN: it is typed unless it is what the car reported.
 			o.VINSource = VINTyped
 			o.VINMismatch = false
+			o.VINReason = ""
 			if v == "" {
 				o.VINSource = ""
 			} else if o.VINRead != "" {
 				if v == o.VINRead {
 					o.VINSource = VINOBD
 				} else {
-					o.VINMismatch = true
+					o.VINSource, o.VINMismatch, o.VINReason = VINTypedConfirmed, true, mmReason
 				}
 			}
+			setVINWarnings(o)
 		}
 	}
 	if p.MileageKm != nil {
@@ -334,4 +407,10 @@ func (p *Patch) ownerOnly() bool {
 	q := *p
 	q.OwnerName, q.OwnerPhone = nil, nil
 	return (p.OwnerName != nil || p.OwnerPhone != nil) && q == (Patch{})
+}
+
+// expectedCheckDigit is the check digit position 9 of a well-formed VIN should hold.
+func expectedCheckDigit(vin string) byte {
+	d, _ := obd.VINCheckDigit(vin)
+	return d
 }

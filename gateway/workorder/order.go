@@ -22,6 +22,9 @@ const (
 const (
 	VINTyped = "typed" // entered by a person
 	VINOBD   = "obd"   // read from the car (Mode 09), or typed and confirmed by the car
+	// VINTypedConfirmed: typed, the car reported another VIN, and a person confirmed the typed
+	// one with a reason (VINReason), e.g. a replaced engine ECU that reports its donor's VIN.
+	VINTypedConfirmed = "typed_confirmed"
 )
 
 // Order is one work order as stored. Lists are never nil in JSON.
@@ -36,11 +39,20 @@ type Order struct {
 	// still possible (a replaced ECU can report another VIN) but the record carries a warning.
 	VINMismatch bool   `json:"vin_mismatch,omitempty"`
 	VINRead     string `json:"vin_read,omitempty"`
+	// VINReason is why the typed VIN was kept against the car's (VINTypedConfirmed).
+	VINReason string `json:"vin_reason,omitempty"`
+	// VINCheckDigitReason is why a Chinese VIN with a wrong check digit was accepted.
+	VINCheckDigitReason string `json:"vin_check_digit_reason,omitempty"`
+	// VINConflict is a bay scan of another car that was kept but not attached; nil when none.
+	VINConflict *VINConflict `json:"vin_conflict,omitempty"`
 
-	MileageKm  *int64 `json:"mileage_km,omitempty"`
-	Fault      string `json:"fault_description,omitempty"`
-	Bay        string `json:"bay,omitempty"`
-	RepairDate string `json:"repair_date"` // 送修日期 yyyyMMdd: the day the car came in
+	MileageKm *int64 `json:"mileage_km,omitempty"`
+	Fault     string `json:"fault_description,omitempty"`
+	// FaultRecord is the faultdescription the record carries if settled now: the technician's
+	// text, with the attached scans' codes when that text is short (pending ones marked 待定).
+	FaultRecord string `json:"fault_record"`
+	Bay         string `json:"bay,omitempty"`
+	RepairDate  string `json:"repair_date"` // 送修日期 yyyyMMdd: the day the car came in
 
 	EmissionRepair bool   `json:"emission_repair,omitempty"`
 	TestNo         string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
@@ -64,6 +76,23 @@ type Order struct {
 	Created   time.Time  `json:"created"`
 	Updated   time.Time  `json:"updated"`
 	SettledAt *time.Time `json:"settled_at,omitempty"`
+}
+
+// VINConflict is a scan taken on the order's bay whose VIN differs from the order's: the scan
+// is kept unattached until a person either corrects the order's VIN or confirms the typed one
+// (POST /workorders/{id}/scans with the scan id and confirm_vin_mismatch).
+type VINConflict struct {
+	ScanID   string    `json:"scan_id"`
+	OrderVIN string    `json:"order_vin"`
+	CarVIN   string    `json:"car_vin"`
+	Bay      string    `json:"bay,omitempty"`
+	At       time.Time `json:"at"`
+}
+
+// Confirmation is a person's explicit decision to go on against a refusal, with the reason,
+// which is kept on the order and travels with the record.
+type Confirmation struct {
+	Reason string `json:"reason"`
 }
 
 // Owner is the vehicle's owner or the person who brought it in.
@@ -131,6 +160,10 @@ func (o Order) View(withOwner bool) Order {
 	o.Scans = append([]ScanRef{}, o.Scans...)
 	o.Revisions = append([]Revision{}, o.Revisions...)
 	o.Warnings = append([]ehr.Problem{}, o.Warnings...)
+	if o.Status == Open {
+		// Orders stored before fault_record existed show it too.
+		o.FaultRecord = ehr.FaultText(o.Fault, o.EmissionRepair, faultDTCs(&o))
+	}
 	return o
 }
 
@@ -150,6 +183,48 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string { return "workorder: " + e.Field + ": " + e.Msg }
+
+// RuleError is a value of the right shape that breaks a rule of the record: a plate that fits
+// no Chinese form, a Chinese VIN with a wrong check digit. Code names the rule; Expected is
+// the check digit the VIN should carry (check_digit only). The API answers 422.
+type RuleError struct {
+	Field    string
+	Code     string
+	Msg      string
+	Expected string
+}
+
+func (e *RuleError) Error() string { return "workorder: " + e.Field + ": " + e.Msg }
+
+// VINMismatchError: the VIN read from the car (CarVIN) differs from the order's (OrderVIN).
+// Nothing was attached. ScanID is the scan kept unattached (a bay scan), "" when nothing was
+// kept. The API answers 409.
+type VINMismatchError struct {
+	OrderID  string
+	ScanID   string
+	OrderVIN string
+	CarVIN   string
+}
+
+func (e *VINMismatchError) Error() string {
+	return fmt.Sprintf("workorder: the car reports VIN %s but order %s has %s: correct the order's VIN if it was mistyped, "+
+		"or check that the right car is on the bay; to keep the typed VIN (e.g. a replaced ECU) send confirm_vin_mismatch with the reason", e.CarVIN, e.OrderID, e.OrderVIN)
+}
+
+// confirmReason checks a confirmation: nil is no confirmation; a confirmation needs a reason.
+func confirmReason(field string, c *Confirmation) (string, bool, error) {
+	if c == nil {
+		return "", false, nil
+	}
+	r := strings.TrimSpace(c.Reason)
+	if r == "" {
+		return "", false, inputErr(field+".reason", "missing: say why (it is kept with the record)")
+	}
+	if err := checkText(field+".reason", r, maxReason); err != nil {
+		return "", false, err
+	}
+	return r, true, nil
+}
 
 func inputErr(field, format string, a ...any) error {
 	return &InputError{Field: field, Msg: fmt.Sprintf(format, a...)}

@@ -2,6 +2,7 @@ package workorder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -94,8 +95,10 @@ func getScan(tx *buffer.Tx, id string) (*StoredScan, error) {
 	return &sc, nil
 }
 
-// attach links a stored scan to an open order and reconciles the VIN.
-func (s *Store) attach(tx *buffer.Tx, o *Order, sc *StoredScan) error {
+// attach links a stored scan to an open order and reconciles the VIN. A scan whose VIN
+// differs from the order's is refused (*VINMismatchError) unless confirmed with a reason
+// (confirm non-empty): the record would otherwise carry one car's VIN and another's codes.
+func (s *Store) attach(tx *buffer.Tx, o *Order, sc *StoredScan, confirm string) error {
 	if o.Status != Open {
 		return ErrSettled
 	}
@@ -109,16 +112,24 @@ func (s *Store) attach(tx *buffer.Tx, o *Order, sc *StoredScan) error {
 	}
 	oldVIN := o.VIN
 	if v := sc.ref.VIN; v != "" {
-		o.VINRead = v
 		switch {
 		case o.VIN == "":
-			o.VIN, o.VINSource, o.VINMismatch = v, VINOBD, false
+			o.VIN, o.VINSource, o.VINMismatch, o.VINReason = v, VINOBD, false, ""
 		case o.VIN == v:
-			o.VINSource, o.VINMismatch = VINOBD, false
+			o.VINSource, o.VINMismatch, o.VINReason = VINOBD, false, ""
+		case o.VINSource == VINTypedConfirmed && o.VINRead == v:
+			// The same car as the confirmed scan: the decision stands.
+		case confirm == "":
+			return &VINMismatchError{OrderID: o.ID, ScanID: sc.ID, OrderVIN: o.VIN, CarVIN: v}
 		default:
-			o.VINMismatch = true
-			s.log.Warn("workorder: VIN read from the car differs from the order's", "order", o.ID, "scan", sc.ID, "read", v, "order_vin", o.VIN)
+			o.VINSource, o.VINMismatch, o.VINReason = VINTypedConfirmed, true, confirm
+			s.log.Info("workorder: typed VIN kept against the car's, confirmed", "order", o.ID, "scan", sc.ID, "read", v, "order_vin", o.VIN)
 		}
+		o.VINRead = v
+		setVINWarnings(o)
+	}
+	if o.VINConflict != nil && o.VINConflict.ScanID == sc.ID {
+		o.VINConflict = nil
 	}
 	if o.Bay == "" {
 		o.Bay = sc.Bay
@@ -155,9 +166,12 @@ func openOrders(tx *buffer.Tx) ([]*Order, error) {
 // AddScan stores a scan taken on a bay and attaches it: to the open order with the scan's VIN,
 // else to the open order on the bay. With no match the scan is kept unattached (result.Order
 // nil). With several matches the scan is kept and an *AmbiguousError lists the candidates.
+// When the bay's one order has another VIN, the scan is kept unattached, the order shows the
+// conflict (Order.VINConflict) and a *VINMismatchError names both VINs.
 func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) {
 	var res AttachResult
 	var amb *AmbiguousError
+	var mm *VINMismatchError
 	err := s.db.Update(func(tx *buffer.Tx) error {
 		sc, err := s.storeScan(tx, bay, note, &rep)
 		if err != nil {
@@ -172,7 +186,7 @@ func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) 
 		reason := "vin"
 		if v := sc.ref.VIN; v != "" {
 			for _, o := range open {
-				if o.VIN == v {
+				if o.VIN == v || o.VINSource == VINTypedConfirmed && o.VINRead == v {
 					match = append(match, o)
 				}
 			}
@@ -190,8 +204,15 @@ func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) 
 		case 0:
 			return nil
 		case 1:
-			if err := s.attach(tx, match[0], sc); err != nil {
-				return err
+			if err := s.attach(tx, match[0], sc, ""); err != nil {
+				if !errors.As(err, &mm) {
+					return err
+				}
+				// Keep the scan, and show the conflict on the order until a person decides.
+				o := match[0]
+				o.VINConflict = &VINConflict{ScanID: sc.ID, OrderVIN: mm.OrderVIN, CarVIN: mm.CarVIN, Bay: bay, At: s.now()}
+				o.Updated = s.now()
+				return putOrder(tx, o)
 			}
 			o := *match[0]
 			res.Order = &o
@@ -212,6 +233,11 @@ func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) 
 		s.log.Info("workorder: scan attached", "scan", res.ScanID, "order", res.Order.ID, "bay", bay)
 	}
 	s.publish("scan.stored", bay, data)
+	if mm != nil {
+		s.log.Info("workorder: scan kept, not attached: the car's VIN differs from the order's", "scan", res.ScanID, "order", mm.OrderID, "read", mm.CarVIN, "order_vin", mm.OrderVIN)
+		s.publish("workorder.vin_conflict", bay, map[string]any{"id": mm.OrderID, "scan": mm.ScanID, "order_vin": mm.OrderVIN, "car_vin": mm.CarVIN})
+		return res, mm
+	}
 	if amb != nil {
 		s.log.Info("workorder: scan matches several orders", "scan", res.ScanID, "by", amb.Reason, "candidates", len(amb.Candidates))
 		return res, amb
@@ -220,10 +246,15 @@ func (s *Store) AddScan(bay, note string, rep obd.Report) (AttachResult, error) 
 }
 
 // AttachScanTo stores a scan and attaches it to the given open order (an explicit choice, so
-// no matching is done).
-func (s *Store) AttachScanTo(orderID, bay, note string, rep obd.Report) (Order, error) {
+// no matching is done). A scan of another VIN is refused — nothing is stored — unless confirm
+// gives the reason (*VINMismatchError).
+func (s *Store) AttachScanTo(orderID, bay, note string, rep obd.Report, confirm *Confirmation) (Order, error) {
+	reason, _, err := confirmReason("confirm_vin_mismatch", confirm)
+	if err != nil {
+		return Order{}, err
+	}
 	var out Order
-	err := s.db.Update(func(tx *buffer.Tx) error {
+	err = s.db.Update(func(tx *buffer.Tx) error {
 		o, err := getOrder(tx, orderID)
 		if err != nil {
 			return err
@@ -235,7 +266,11 @@ func (s *Store) AttachScanTo(orderID, bay, note string, rep obd.Report) (Order, 
 		if err != nil {
 			return err
 		}
-		if err := s.attach(tx, o, sc); err != nil {
+		if err := s.attach(tx, o, sc, reason); err != nil {
+			var mm *VINMismatchError
+			if errors.As(err, &mm) {
+				mm.ScanID = "" // rolled back with the refusal
+			}
 			return err
 		}
 		out = *o
@@ -244,11 +279,16 @@ func (s *Store) AttachScanTo(orderID, bay, note string, rep obd.Report) (Order, 
 	return out, err
 }
 
-// AttachStoredScan attaches a scan already stored (after an *AmbiguousError, the technician's
-// choice) to an open order.
-func (s *Store) AttachStoredScan(orderID, scanID string) (Order, error) {
+// AttachStoredScan attaches a scan already stored (after an *AmbiguousError or a VIN
+// conflict, the technician's choice) to an open order; confirm as in AttachScanTo (the scan
+// stays stored when refused).
+func (s *Store) AttachStoredScan(orderID, scanID string, confirm *Confirmation) (Order, error) {
+	reason, _, err := confirmReason("confirm_vin_mismatch", confirm)
+	if err != nil {
+		return Order{}, err
+	}
 	var out Order
-	err := s.db.Update(func(tx *buffer.Tx) error {
+	err = s.db.Update(func(tx *buffer.Tx) error {
 		o, err := getOrder(tx, orderID)
 		if err != nil {
 			return err
@@ -257,7 +297,7 @@ func (s *Store) AttachStoredScan(orderID, scanID string) (Order, error) {
 		if err != nil {
 			return err
 		}
-		if err := s.attach(tx, o, sc); err != nil {
+		if err := s.attach(tx, o, sc, reason); err != nil {
 			return err
 		}
 		out = *o

@@ -24,7 +24,12 @@ type Settlement struct {
 // KindIM is the outbox kind of the I/M M-station record appended through Options.IM.
 const KindIM = "im"
 
-func costListKey(company, code string) string { return company + "/" + code }
+// costListKey is the uniqueness key of a settlement number: the number ignores case (HS-1
+// and hs-1 are the same list on paper).
+func costListKey(company, code string) string { return company + "/" + strings.ToUpper(code) }
+
+// legacyCostListKey is the key of orders settled before the number ignored case.
+func legacyCostListKey(company, code string) string { return company + "/" + code }
 
 // input gathers the record builder's input from an order.
 func (s *Store) input(o *Order) ehr.Input {
@@ -34,11 +39,7 @@ func (s *Store) input(o *Order) ehr.Input {
 	}
 	in.RepairDate, _ = ehr.ParseDate(o.RepairDate)
 	in.SettleDate, _ = ehr.ParseDate(o.SettleDate)
-	for _, sc := range o.Scans {
-		for _, d := range sc.DTCs {
-			in.DTCs = append(in.DTCs, ehr.DTC{Code: d.Code, Description: d.Description})
-		}
-	}
+	in.DTCs = faultDTCs(o)
 	for _, it := range o.Items {
 		in.Items = append(in.Items, ehr.Item{Name: it.Name, Hours: it.Hours.String()})
 	}
@@ -48,15 +49,34 @@ func (s *Store) input(o *Order) ehr.Input {
 	return in
 }
 
+// faultDTCs lists the attached scans' codes for the fault text: confirmed codes (stored,
+// permanent) first, then pending ones, so a code seen both ways is not marked pending.
+func faultDTCs(o *Order) []ehr.DTC {
+	var conf, pend []ehr.DTC
+	for _, sc := range o.Scans {
+		for _, d := range sc.DTCs {
+			if d.Kind == "pending" {
+				pend = append(pend, ehr.DTC{Code: d.Code, Description: d.Description, Pending: true})
+			} else {
+				conf = append(conf, ehr.DTC{Code: d.Code, Description: d.Description})
+			}
+		}
+	}
+	return append(conf, pend...)
+}
+
 // checks gathers what validation needs beyond the record, inside the transaction.
 func (s *Store) checks(tx *buffer.Tx, o *Order) ehr.Checks {
 	c := ehr.Checks{Now: s.now, Emission: o.EmissionRepair, TestNo: o.TestNo,
-		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN}
+		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN, VINMismatchConfirmed: o.VINReason != "",
+		VINCheckDigitConfirmed: o.VINCheckDigitReason != "" || (o.VIN != "" && o.VIN == o.VINRead)}
 	if o.FailedTestEnd != "" {
 		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd)
 	}
-	if id := tx.Get(bucketCostList, costListKey(s.opts.CompanyCode, o.CostListCode)); id != nil && string(id) != o.ID {
-		c.CostListCodeUsed = true
+	for _, key := range []string{costListKey(s.opts.CompanyCode, o.CostListCode), legacyCostListKey(s.opts.CompanyCode, o.CostListCode)} {
+		if id := tx.Get(bucketCostList, key); id != nil && string(id) != o.ID {
+			c.CostListCodeUsed = true
+		}
 	}
 	// The last record of this VIN: the most recently settled other order.
 	var last *Order
@@ -183,7 +203,8 @@ func (s *Store) submit(tx *buffer.Tx, o *Order, rev int, reason string, changed 
 		return &ValidationError{Problems: res.Errors, Warnings: res.Warnings}
 	}
 	now := s.now()
-	meta := wire.EHRMeta{WorkOrder: o.ID, CostListCode: o.CostListCode, Revision: rev, VINSource: o.VINSource, TestNo: o.TestNo, Reason: reason}
+	meta := wire.EHRMeta{WorkOrder: o.ID, CostListCode: o.CostListCode, Revision: rev, VINSource: o.VINSource, TestNo: o.TestNo, Reason: reason,
+		CarVIN: o.VINRead, VINReason: o.VINReason, VINCheckDigitReason: o.VINCheckDigitReason}
 	payload, err := encode(wire.EHRPayload{Record: rec, Meta: meta})
 	if err != nil {
 		return err

@@ -125,6 +125,8 @@ func getOrder(tx *buffer.Tx, id string) (*Order, error) {
 }
 
 func putOrder(tx *buffer.Tx, o *Order) error {
+	// The fault text the record would carry, so the order shows what will be published.
+	o.FaultRecord = ehr.FaultText(o.Fault, o.EmissionRepair, faultDTCs(o))
 	b, err := json.Marshal(o)
 	if err != nil {
 		return fmt.Errorf("workorder: encode %s: %w", o.ID, err)
@@ -179,7 +181,8 @@ func (s *Store) Create(in NewOrder) (Order, error) {
 	}
 	p := Patch{Plate: &in.Plate, PlateColor: &in.PlateColor, VIN: &in.VIN, MileageKm: in.MileageKm, Fault: &in.Fault,
 		Bay: &in.Bay, EmissionRepair: &in.EmissionRepair, TestNo: &in.TestNo, FailedTestEnd: &in.FailedTestEnd,
-		OwnerName: &in.OwnerName, OwnerPhone: &in.OwnerPhone, Items: &in.Items, Parts: &in.Parts}
+		OwnerName: &in.OwnerName, OwnerPhone: &in.OwnerPhone, Items: &in.Items, Parts: &in.Parts,
+		ConfirmVINCheckDigit: in.ConfirmVINCheckDigit}
 	if in.RepairDate != "" {
 		p.RepairDate = &in.RepairDate
 	}
@@ -250,6 +253,11 @@ func (s *Store) List(f Filter) ([]Order, string, error) {
 	if f.Limit > 1000 {
 		f.Limit = 1000
 	}
+	if f.Plate != "" {
+		if p, err := ehr.NormPlate(f.Plate); err == nil {
+			f.Plate = p
+		}
+	}
 	var out []Order
 	next := ""
 	err := s.db.View(func(tx *buffer.Tx) error {
@@ -265,7 +273,7 @@ func (s *Store) List(f Filter) ([]Order, string, error) {
 			}
 			if (f.Status != "" && o.Status != f.Status) || (f.VIN != "" && o.VIN != strings.ToUpper(f.VIN)) ||
 				(f.Plate != "" && o.Plate != strings.ToUpper(f.Plate)) || (f.Bay != "" && o.Bay != f.Bay) ||
-				(f.CostListCode != "" && o.CostListCode != f.CostListCode) ||
+				(f.CostListCode != "" && !strings.EqualFold(o.CostListCode, f.CostListCode)) ||
 				(!f.Since.IsZero() && o.Created.Before(f.Since)) || (!f.Until.IsZero() && !o.Created.Before(f.Until)) {
 				return nil
 			}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -182,7 +183,7 @@ func TestSettleProducesTheReferenceRecord(t *testing.T) {
 	if env.Schema != "ehr/1" || env.Gateway != "gw-test" || env.CompanyCode != companyCode || len(env.Warnings) != 0 {
 		t.Fatalf("envelope %+v", env)
 	}
-	if p.Meta != (wire.EHRMeta{WorkOrder: o.ID, CostListCode: "HS2024031300187", Revision: 1, VINSource: "obd", TestNo: "440600202403110042"}) {
+	if p.Meta != (wire.EHRMeta{WorkOrder: o.ID, CostListCode: "HS2024031300187", Revision: 1, VINSource: "obd", TestNo: "440600202403110042", CarVIN: exampleVIN}) {
 		t.Fatalf("meta %+v", p.Meta)
 	}
 	// The record is the example of ehr-record.md §3.1 (without the token the last hop adds).
@@ -316,13 +317,21 @@ func TestCostListCodeUniquePerCompany(t *testing.T) {
 	if _, err := settleSimple(t, f, exampleVIN, 1000, "HS-1"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := settleSimple(t, f, "LSVNV2182E2100001", 2000, "HS-1")
+	_, err := settleSimple(t, f, "LSVNV2187E2100001", 2000, "HS-1")
 	var ve *ValidationError
 	if !errors.As(err, &ve) || ve.Problems[0].Field != "costlistcode" || ve.Problems[0].Code != "duplicate" {
 		t.Fatalf("duplicate costlistcode: %v", err)
 	}
+	// The number ignores case: hs-1 is the same settlement list as HS-1.
+	_, err = settleSimple(t, f, "LSVNV2187E2100001", 2000, "hs-1")
+	if !errors.As(err, &ve) || ve.Problems[0].Code != "duplicate" {
+		t.Fatalf("duplicate costlistcode in other case: %v", err)
+	}
 	if n := len(outbox(t, f.db)); n != 1 {
 		t.Fatalf("outbox has %d records, want 1", n)
+	}
+	if got, _, _ := f.s.List(Filter{CostListCode: "hs-1"}); len(got) != 1 {
+		t.Fatalf("list by costlistcode ignoring case: %d orders", len(got))
 	}
 	// Another company on its own gateway may use the same number: the index is per company.
 	g := newFixture(t, func(o *Options) { o.CompanyCode = "330106000099902" })
@@ -353,24 +362,50 @@ func TestWarningsTravelInTheEnvelope(t *testing.T) {
 	if len(env.Warnings) != 1 || !strings.HasPrefix(env.Warnings[0], "mileage_decreased: mileage_km: ") {
 		t.Fatalf("envelope warnings %q", env.Warnings)
 	}
-	// A VIN with a wrong check digit is a warning too, not a refusal.
-	st, err = settleSimple(t, f, "LJ8ECM2B3R1063348", 1, "HS-3")
+	// A VIN from outside China with a wrong check digit is a warning, not a refusal (some
+	// markets do not use the check digit).
+	st, err = settleSimple(t, f, "1M8GDM9A1KP042788", 1, "HS-3")
 	if err != nil || len(st.Warnings) != 1 || st.Warnings[0].Code != "check_digit" {
 		t.Fatalf("check digit: %+v, %v", st.Warnings, err)
+	}
+	// A Chinese VIN (L…) must carry a valid check digit: refused with the expected digit, kept
+	// only when a person confirms it with a reason, which travels with the record.
+	_, err = f.s.Create(NewOrder{Plate: "浙A12345", PlateColor: "blue", VIN: "LJ8ECM2B3R1063348"})
+	var re *RuleError
+	if !errors.As(err, &re) || re.Field != "vin" || re.Code != "check_digit" || re.Expected != "2" || !strings.Contains(re.Msg, "2 is expected") {
+		t.Fatalf("Chinese VIN with a wrong check digit: %v", err)
+	}
+	var ie *InputError
+	if _, err := f.s.Create(NewOrder{Plate: "浙A12345", PlateColor: "blue", VIN: "LJ8ECM2B3R1063348", ConfirmVINCheckDigit: &Confirmation{Reason: " "}}); !errors.As(err, &ie) || ie.Field != "confirm_vin_check_digit.reason" {
+		t.Fatalf("confirmation without a reason: %v", err)
+	}
+	o, err := f.s.Create(NewOrder{Plate: "浙A12345", PlateColor: "blue", VIN: "LJ8ECM2B3R1063348", MileageKm: km(5), Fault: "更换机油机滤保养",
+		ConfirmVINCheckDigit: &Confirmation{Reason: "行驶证上的VIN即如此"}})
+	if err != nil || len(o.Warnings) != 1 || o.Warnings[0].Code != "check_digit" || o.VINCheckDigitReason != "行驶证上的VIN即如此" {
+		t.Fatalf("confirmed check digit: %+v, %v", o, err)
+	}
+	f.s.AddItems(o.ID, Item{Name: "保养", Hours: "0.5"})
+	st, err = f.s.Settle(o.ID, SettleRequest{CostListCode: "HS-4"})
+	if err != nil || len(st.Warnings) != 1 || st.Warnings[0].Code != "check_digit" {
+		t.Fatalf("settle confirmed check digit: %+v, %v", st.Warnings, err)
+	}
+	_, p := decode(t, outbox(t, f.db)[3])
+	if p.Meta.VINCheckDigitReason != "行驶证上的VIN即如此" || p.Record.Basic.VIN != "LJ8ECM2B3R1063348" {
+		t.Fatalf("meta %+v", p.Meta)
 	}
 }
 
 func TestScanAttachment(t *testing.T) {
 	f := newFixture(t, nil)
-	typed, err := f.s.Create(NewOrder{Plate: "浙A1", PlateColor: "blue", VIN: exampleVIN, Bay: "bay2"})
+	typed, err := f.s.Create(NewOrder{Plate: "浙A10001", PlateColor: "blue", VIN: exampleVIN, Bay: "bay2"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if typed.VINSource != VINTyped {
 		t.Fatalf("typed VIN source %q", typed.VINSource)
 	}
-	a, _ := f.s.Create(NewOrder{Plate: "浙A2", PlateColor: "yellow", Bay: "bay1"})
-	b, _ := f.s.Create(NewOrder{Plate: "浙A3", PlateColor: "green", Bay: "bay1"})
+	a, _ := f.s.Create(NewOrder{Plate: "浙A20002", PlateColor: "yellow", Bay: "bay1"})
+	b, _ := f.s.Create(NewOrder{Plate: "浙A30003", PlateColor: "green", Bay: "bay1"})
 
 	// By VIN, wherever the car stands: the typed VIN is confirmed by the car.
 	res, err := f.s.AddScan("bay1", "", exampleScan(exampleVIN))
@@ -378,7 +413,7 @@ func TestScanAttachment(t *testing.T) {
 		t.Fatalf("attach by VIN: %+v, %v", res, err)
 	}
 	// No VIN match, two open orders on the bay: ambiguous, the scan is kept.
-	_, err = f.s.AddScan("bay1", "", exampleScan("LSVNV2182E2100001"))
+	_, err = f.s.AddScan("bay1", "", exampleScan("LSVNV2187E2100001"))
 	var amb *AmbiguousError
 	if !errors.As(err, &amb) || amb.Reason != "bay" || len(amb.Candidates) != 2 || amb.Candidates[0].ID != a.ID || amb.Candidates[1].ID != b.ID {
 		t.Fatalf("ambiguous: %v", err)
@@ -390,31 +425,75 @@ func TestScanAttachment(t *testing.T) {
 		t.Fatalf("ambiguous scan not kept: %v", err)
 	}
 	// The technician picks b.
-	got, err := f.s.AttachStoredScan(b.ID, amb.ScanID)
-	if err != nil || got.VIN != "LSVNV2182E2100001" || got.VINSource != VINOBD || len(got.Scans) != 1 || len(got.Scans[0].DTCs) != 3 {
+	got, err := f.s.AttachStoredScan(b.ID, amb.ScanID, nil)
+	if err != nil || got.VIN != "LSVNV2187E2100001" || got.VINSource != VINOBD || len(got.Scans) != 1 || len(got.Scans[0].DTCs) != 3 {
 		t.Fatalf("AttachStoredScan: %+v, %v", got, err)
 	}
-	if _, err := f.s.AttachStoredScan(a.ID, amb.ScanID); err == nil {
+	if _, err := f.s.AttachStoredScan(a.ID, amb.ScanID, nil); err == nil {
 		t.Fatal("a scan attached to one order must not attach to another")
 	}
 	// Now a is the only open order on bay1 without that VIN; a scan with b's VIN goes to b.
-	res, err = f.s.AddScan("bay1", "after clear", exampleScan("LSVNV2182E2100001"))
+	res, err = f.s.AddScan("bay1", "after clear", exampleScan("LSVNV2187E2100001"))
 	if err != nil || res.Order == nil || res.Order.ID != b.ID {
 		t.Fatalf("attach by VIN after choice: %+v, %v", res, err)
 	}
 	// A scan with another car's VIN on the bay: b's VIN was confirmed by its car, so only a
-	// (typed VIN, maybe a typo) is a candidate: attached, mismatch flagged.
-	if _, err := f.s.Update(a.ID, Patch{VIN: strptr("LFV2A21K6E3000001")}); err != nil {
+	// (typed VIN, maybe a typo) is a candidate — but its VIN differs: the scan is kept, not
+	// attached, and the order shows the conflict with both VINs.
+	if _, err := f.s.Update(a.ID, Patch{VIN: strptr("LFV2A21K0E3000001")}); err != nil {
 		t.Fatal(err)
 	}
-	res, err = f.s.AddScan("bay1", "", exampleScan("LGBH52E07EY000001"))
-	if err != nil || res.Order == nil || res.Order.ID != a.ID || !res.Order.VINMismatch || res.Order.VIN != "LFV2A21K6E3000001" || res.Order.VINRead != "LGBH52E07EY000001" || res.Order.VINSource != VINTyped {
-		t.Fatalf("mismatch: %+v, %v", res.Order, err)
+	res, err = f.s.AddScan("bay1", "", exampleScan("LGBH52E08EY000001"))
+	var mm *VINMismatchError
+	if !errors.As(err, &mm) || res.Order != nil || res.ScanID == "" || mm.ScanID != res.ScanID || mm.OrderID != a.ID ||
+		mm.OrderVIN != "LFV2A21K0E3000001" || mm.CarVIN != "LGBH52E08EY000001" {
+		t.Fatalf("mismatch: %+v, %v", res, err)
 	}
-	// Correcting the VIN to what the car says clears the flag.
-	got, err = f.s.Update(a.ID, Patch{VIN: strptr("LGBH52E07EY000001")})
-	if err != nil || got.VINMismatch || got.VINSource != VINOBD {
+	got, _ = f.s.Get(a.ID)
+	if c := got.VINConflict; c == nil || c.ScanID != res.ScanID || c.OrderVIN != "LFV2A21K0E3000001" || c.CarVIN != "LGBH52E08EY000001" || len(got.Scans) != 0 || got.VINRead != "" {
+		t.Fatalf("conflict on the order: %+v", got)
+	}
+	f.ev.mu.Lock()
+	notices := strings.Join(f.ev.all, "\n")
+	f.ev.mu.Unlock()
+	if !strings.Contains(notices, `workorder.vin_conflict bay1 {"car_vin":"LGBH52E08EY000001"`) {
+		t.Fatalf("no vin_conflict notice: %s", notices)
+	}
+	conflictScan := res.ScanID
+	if _, err := f.s.AttachStoredScan(a.ID, conflictScan, nil); !errors.As(err, &mm) {
+		t.Fatalf("explicit attach without confirmation: %v", err)
+	}
+	var ie *InputError
+	if _, err := f.s.AttachStoredScan(a.ID, conflictScan, &Confirmation{}); !errors.As(err, &ie) || ie.Field != "confirm_vin_mismatch.reason" {
+		t.Fatalf("confirmation without a reason: %v", err)
+	}
+	// Correcting the VIN to what the car says, then attaching, clears the conflict.
+	if _, err = f.s.Update(a.ID, Patch{VIN: strptr("LGBH52E08EY000001")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = f.s.AttachStoredScan(a.ID, conflictScan, nil)
+	if err != nil || got.VINMismatch || got.VINSource != VINOBD || got.VINConflict != nil || len(got.Scans) != 1 {
 		t.Fatalf("corrected VIN: %+v, %v", got, err)
+	}
+	// Once the typed VIN is confirmed against a car, that car's next scans attach without
+	// asking again, wherever it stands.
+	c, err := f.s.Create(NewOrder{Plate: "浙A40004", PlateColor: "blue", VIN: "LFV2A21K0E3000001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.s.AttachScanTo(c.ID, "", "", exampleScan("LVSHCAMB1CE000009"), nil); !errors.As(err, &mm) || mm.ScanID != "" {
+		t.Fatalf("report of the other car: %v", err)
+	}
+	if _, err := f.s.AttachScanTo(c.ID, "", "", exampleScan("LVSHCAMB1CE000009"), &Confirmation{Reason: "更换过发动机电脑"}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := f.s.AddScan("", "", exampleScan("LVSHCAMB1CE000009"))
+	if err != nil || r2.Order == nil || r2.Order.ID != c.ID || r2.Order.VINSource != VINTypedConfirmed || len(r2.Order.Scans) != 2 {
+		t.Fatalf("second scan of the confirmed car: %+v, %v", r2.Order, err)
+	}
+	// Typing another VIN over the car's answer needs a confirmation too.
+	if _, err := f.s.Update(a.ID, Patch{VIN: strptr("LFV2A21K0E3000001")}); !errors.As(err, &mm) || mm.CarVIN != "LGBH52E08EY000001" {
+		t.Fatalf("VIN typed against the car's: %v", err)
 	}
 	// No open order on the bay and no VIN match: kept unattached.
 	res, err = f.s.AddScan("bay2", "", exampleScan("LVSHCAMB1CE000001"))
@@ -491,7 +570,7 @@ func TestRevisionIsANewRecordUnderTheSameCostListCode(t *testing.T) {
 	if err != nil || len(recs) != 2 || recs[0].Record.Basic.MileageKm != "86412" {
 		t.Fatalf("history %+v, %v", recs, err)
 	}
-	open, _ := f.s.Create(NewOrder{Plate: "浙A1", PlateColor: "blue"})
+	open, _ := f.s.Create(NewOrder{Plate: "浙A10001", PlateColor: "blue"})
 	if _, err := f.s.Revise(open.ID, RevisionRequest{Reason: "x", Patch: Patch{MileageKm: km(1)}}); !errors.Is(err, ErrNotSettled) {
 		t.Fatalf("revise an open order: %v", err)
 	}
@@ -542,7 +621,7 @@ func TestIMRecordAppendedInTheSameTransaction(t *testing.T) {
 	}
 	// Orders that are not emission repairs never call the hook.
 	n := calls
-	if _, err := settleSimple(t, f, "LSVNV2182E2100001", 5, "HS-2"); err != nil {
+	if _, err := settleSimple(t, f, "LSVNV2187E2100001", 5, "HS-2"); err != nil {
 		t.Fatal(err)
 	}
 	if calls != n {
@@ -633,7 +712,7 @@ func TestListFiltersAndPages(t *testing.T) {
 		if i%2 == 1 {
 			bay = "bay2"
 		}
-		if _, err := f.s.Create(NewOrder{Plate: "浙A" + string(rune('1'+i)), PlateColor: "blue", Bay: bay}); err != nil {
+		if _, err := f.s.Create(NewOrder{Plate: "浙A1234" + string(rune('1'+i)), PlateColor: "blue", Bay: bay}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -660,7 +739,7 @@ func TestListFiltersAndPages(t *testing.T) {
 		"settled":  {Filter{Status: Settled}, 1},
 		"open":     {Filter{Status: Open}, 5},
 		"vin":      {Filter{VIN: strings.ToLower(exampleVIN)}, 1},
-		"plate":    {Filter{Plate: "浙a3"}, 1},
+		"plate":    {Filter{Plate: "浙a·12343"}, 1},
 		"costlist": {Filter{CostListCode: "HS-1"}, 1},
 		"until":    {Filter{Until: f.clock.now().Add(-time.Hour)}, 0},
 	} {
@@ -678,18 +757,18 @@ func TestInputErrorsNameTheField(t *testing.T) {
 		field string
 	}{
 		{NewOrder{PlateColor: "blue"}, "plate"},
-		{NewOrder{Plate: "浙A1"}, "plate_color"},
-		{NewOrder{Plate: "浙A1", PlateColor: "purple"}, "plate_color"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", VIN: "LJ8ECM2B2R10633"}, "vin"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", VIN: "LJ8ECM2B2R1O63348"}, "vin"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", MileageKm: km(-5)}, "mileage_km"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", Bay: "bay9"}, "bay"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", RepairDate: "20990101"}, "repair_date"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", RepairDate: "2024-03-11"}, "repair_date"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", OwnerPhone: "call me"}, "owner_phone"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", Items: []Item{{Name: "x", Hours: "1.25"}}}, "items[0].hours"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", Parts: []Part{{Name: "x", Quantity: "0"}}}, "parts[0].quantity"},
-		{NewOrder{Plate: "浙A1", PlateColor: "blue", Parts: []Part{{Name: "", Quantity: "1"}}}, "parts[0].name"},
+		{NewOrder{Plate: "浙A10001"}, "plate_color"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "purple"}, "plate_color"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", VIN: "LJ8ECM2B2R10633"}, "vin"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", VIN: "LJ8ECM2B2R1O63348"}, "vin"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", MileageKm: km(-5)}, "mileage_km"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", Bay: "bay9"}, "bay"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", RepairDate: "20990101"}, "repair_date"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", RepairDate: "2024-03-11"}, "repair_date"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", OwnerPhone: "call me"}, "owner_phone"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", Items: []Item{{Name: "x", Hours: "1.25"}}}, "items[0].hours"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", Parts: []Part{{Name: "x", Quantity: "0"}}}, "parts[0].quantity"},
+		{NewOrder{Plate: "浙A10001", PlateColor: "blue", Parts: []Part{{Name: "", Quantity: "1"}}}, "parts[0].name"},
 	} {
 		_, err := f.s.Create(tc.in)
 		var ie *InputError
@@ -749,5 +828,56 @@ func TestScanReportInTx(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An order stored before plates and VINs were checked at entry — a plate "HELLO", a Chinese
+// VIN with a wrong check digit, a scan of another car attached with only a warning — is not
+// published as it is: settlement refuses it until the plate is corrected and a person confirms
+// the VIN with a reason.
+func TestOrderFromBeforeTheChecksIsRefusedAtSettlement(t *testing.T) {
+	f := newFixture(t, nil)
+	o, err := f.s.Create(NewOrder{Plate: "浙A12345", PlateColor: "blue", MileageKm: km(1000), Fault: "更换机油机滤保养",
+		Items: []Item{{Name: "保养", Hours: "0.5"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = f.db.Update(func(tx *buffer.Tx) error {
+		old, err := getOrder(tx, o.ID)
+		if err != nil {
+			return err
+		}
+		old.Plate, old.VIN, old.VINSource, old.VINRead, old.VINMismatch = "HELLO", "LJ8ECM2B3R1063348", VINTyped, "LK6ADCE15PB405127", true
+		return putOrder(tx, old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.s.Settle(o.ID, SettleRequest{CostListCode: "HS-OLD-1"})
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("settle = %v, want a validation error", err)
+	}
+	codes := problemCodes(ve.Problems)
+	for _, want := range []string{"plate:plate_format", "vin:check_digit", "vin:vin_mismatch"} {
+		if !slices.Contains(codes, want) {
+			t.Errorf("problems %v lack %s", codes, want)
+		}
+	}
+	if n := len(outbox(t, f.db)); n != 0 {
+		t.Fatalf("outbox has %d records", n)
+	}
+	if _, err := f.s.Update(o.ID, Patch{Plate: strptr("浙A·12345"), VIN: strptr("LJ8ECM2B3R1063348"),
+		ConfirmVINCheckDigit: &Confirmation{Reason: "与行驶证核对无误"}, ConfirmVINMismatch: &Confirmation{Reason: "更换过发动机电脑"}}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := f.s.Settle(o.ID, SettleRequest{CostListCode: "HS-OLD-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, p := decode(t, outbox(t, f.db)[0])
+	if p.Record.Basic.Plate != "浙A12345" || p.Meta.VINSource != VINTypedConfirmed || p.Meta.VINReason != "更换过发动机电脑" ||
+		p.Meta.VINCheckDigitReason != "与行驶证核对无误" || p.Meta.CarVIN != "LK6ADCE15PB405127" || len(st.Warnings) != 2 {
+		t.Fatalf("record %+v, warnings %+v", p, st.Warnings)
 	}
 }

@@ -95,7 +95,7 @@ function problemParts(p) {
 }
 const problemHTML = p => { const x = problemParts(p); return h`${x.head}${raw(x.detail ? h` <span class="muted small">${x.detail}</span>` : "")}`; };
 function problemsOf(e) {
-  return (e.body && Array.isArray(e.body.problems) && e.body.problems.length) ? e.body.problems : [{ field: e.field, message: e.message }];
+  return (e.body && Array.isArray(e.body.problems) && e.body.problems.length) ? e.body.problems : [{ field: e.field, message: e.message, code: e.body && e.body.code }];
 }
 // problemLines lists what an error says, one line per field.
 function problemLines(e) { return problemsOf(e).map(p => { const x = problemParts(p); return x.head + (x.detail ? " (" + x.detail + ")" : ""); }); }
@@ -158,6 +158,7 @@ async function viewBays() {
       <p>${t("scan.vin")}: <span class="mono" data-role="vin">${(b.vehicle && b.vehicle.vin) || "—"}</span></p>
       ${raw(b.vehicle ? h`<p>${t("scan.mil")}: ${raw(milPill(b.vehicle.mil))}</p>` : "")}
       ${raw(b.order ? h`<p>${t("bay.order")}: <a href="#/orders/${enc(b.order)}">${b.order}</a></p>` : "")}
+      ${raw(b.vin_conflict ? h`<p class="warnings" data-role="bay-vin-conflict">${t("bay.vinconflict")}: <span class="mono">${b.vin_conflict.order_vin}</span> ≠ <span class="mono">${b.vin_conflict.car_vin}</span></p>` : "")}
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
       <p class="muted small mono">${b.adapter || ""}</p>
@@ -742,6 +743,9 @@ function follow() {
     case "scan.done": case "scan.stored": case "dtcs.cleared":
       if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
       break;
+    case "workorder.vin_conflict":
+      if (hash === "#/orders/" + enc((ev.data && ev.data.id) || "") || hash === "#/bays/" + enc(bay)) route();
+      break;
     case "workorder.opened": case "workorder.settled": case "workorder.revised":
       if (hash === "#/orders") route();
       if (view === "outbox") route();
@@ -828,14 +832,25 @@ async function viewNewOrder() {
       <div class="row"><div><label for="f-owner">${t("order.owner")}</label><input id="f-owner" name="owner_name" autocomplete="off"></div>
         <div><label for="f-phone">${t("order.phone")}</label><input id="f-phone" name="owner_phone" type="tel" autocomplete="off"></div></div>
       <div class="errors" data-role="errors"></div>
+      <div class="warnings" data-role="vin-confirm" hidden><p>${t("vin.checkdigit.help")}</p>
+        <label for="f-vinreason">${t("vin.checkdigit.reason")}</label><input id="f-vinreason" name="vin_reason" autocomplete="off">
+        <p><button type="submit" data-act="confirm-vin">${t("vin.checkdigit.confirm")}</button></p></div>
       <p><button class="primary" type="submit" data-act="save">${t("order.save")}</button></p>
     </form>`;
   $("#order-form").addEventListener("submit", async ev => {
     ev.preventDefault();
-    const body = formBody(ev.target);
+    const form = ev.target, confirmBox = $("[data-role=vin-confirm]", form);
+    const body = formBody(form);
+    delete body.vin_reason;
     if (body.test_no) body.emission_repair = true;
+    // A Chinese VIN with a wrong check digit is kept only on the technician's confirmation.
+    const confirming = ev.submitter && ev.submitter.dataset.act === "confirm-vin";
+    if (confirming) body.confirm_vin_check_digit = { reason: form.vin_reason.value.trim() };
     try { const o = await api("POST", "/workorders", body); flash(t("saved"), "info"); state.keepFlash = true; location.hash = "#/orders/" + enc(o.id); }
-    catch (e) { showFormError(ev.target, e); }
+    catch (e) {
+      showFormError(form, e);
+      if (e.body && e.body.code === "check_digit") { confirmBox.hidden = false; if (!confirming) form.vin_reason.value = ""; }
+    }
   });
 }
 
@@ -855,11 +870,21 @@ async function viewOrder(id) {
         ${raw(o.vin_mismatch ? h`<span class="pill bad">${t("order.vinmismatch")}: ${o.vin_read || ""}</span>` : "")}</p>
       <p>${t("order.mileage")}: <span data-role="order-mileage">${o.mileage_km ?? "—"}</span> · ${t("order.bay")}: ${o.bay || "—"} · ${t("order.repairdate")}: ${o.repair_date || "—"}</p>
       <p>${t("order.fault")}: ${o.fault_description || "—"}</p>
+      ${raw(o.fault_record && o.fault_record !== o.fault_description ? h`<p>${t("order.faultrecord")}: <span data-role="fault-record">${o.fault_record}</span></p>` : "")}
       ${raw(o.test_no ? h`<p>${t("order.testno")}: <span class="mono">${o.test_no}</span></p>` : "")}
       ${raw(o.owner ? h`<p class="owner" data-role="owner">${t("order.ownerdata")}: ${o.owner.name || ""} ${o.owner.phone || ""}</p>` : "")}
       ${raw(settled ? h`<p>${t("order.costlistcode")}: <span class="mono" data-role="costlistcode">${o.costlistcode}</span> · ${t("order.settledate")}: ${o.settle_date || ""} · ${t("order.revision")}: ${o.revision}</p>` : "")}
       ${raw(warns.length ? h`<div class="warnings" data-role="warnings"><b>${t("order.warnings")}</b><ul>${join(warns.map(w => h`<li>${raw(problemHTML(w))}</li>`))}</ul></div>` : "")}
     </section>
+    ${raw(o.vin_conflict && !settled ? h`<section class="card warnings" data-role="vin-conflict"><h2>${t("vin.conflict")}</h2>
+      <p>${t("vin.conflict.order")}: <span class="mono big" data-role="conflict-order-vin">${o.vin_conflict.order_vin}</span></p>
+      <p>${t("vin.conflict.car")}: <span class="mono big" data-role="conflict-car-vin">${o.vin_conflict.car_vin}</span>
+        <span class="muted small mono">${o.vin_conflict.scan_id} · ${o.vin_conflict.bay || ""} · ${when(o.vin_conflict.at)}</span></p>
+      <p class="muted">${t("vin.conflict.help")}</p>
+      <p><button data-act="use-car-vin">${t("vin.conflict.usecar")}</button></p>
+      <form id="vin-confirm-form" novalidate><label for="c-reason">${t("vin.conflict.reason")}</label><input id="c-reason" name="reason" autocomplete="off">
+        <div class="errors" data-role="errors"></div>
+        <p><button class="danger" data-act="confirm-vin-mismatch">${t("vin.conflict.confirm")}</button></p></form></section>` : "")}
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
       ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
         <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
@@ -891,6 +916,9 @@ async function viewOrder(id) {
         <div><label for="e-km">${t("order.mileage")}</label><input id="e-km" name="mileage_km" type="number" min="0" value="${o.mileage_km ?? ""}"></div></div>
       <label for="e-fault">${t("order.fault")}</label><textarea id="e-fault" name="fault_description" rows="2">${o.fault_description || ""}</textarea>
       <div class="errors" data-role="errors"></div>
+      <div class="warnings" data-role="vin-confirm" hidden><p data-role="vin-confirm-help"></p>
+        <label for="e-vinreason">${t("vin.checkdigit.reason")}</label><input id="e-vinreason" name="vin_reason" autocomplete="off">
+        <p><button type="submit" data-act="confirm-edit-vin">${t("vin.checkdigit.confirm")}</button></p></div>
       <p><button data-act="save-edit">${t("order.save")}</button></p></form></section>
     <section class="card"><form id="settle-form" novalidate><h2>${t("order.settle")}</h2><div class="row">
         <div><label for="s-code">${t("order.costlistcode")}</label><input id="s-code" name="costlistcode" class="mono" autocomplete="off"></div>
@@ -906,7 +934,43 @@ async function viewOrder(id) {
   const reload = () => viewOrder(id).then(translatePage, showError);
   bind("#item-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/items`, { name: b.name || "", hours: b.hours ? Number(b.hours) : 0 }); await reload(); });
   bind("#part-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/parts`, { name: b.name || "", code: b.code || "", quantity: b.quantity ? Number(b.quantity) : 0 }); await reload(); });
-  bind("#edit-form", async f => { await api("PATCH", `/workorders/${enc(id)}`, changes(formBody(f))); flash(t("saved"), "info"); await reload(); });
+  bind("#vin-confirm-form", async f => {
+    await api("POST", `/workorders/${enc(id)}/scans`, { scan_id: o.vin_conflict.scan_id, confirm_vin_mismatch: { reason: f.reason.value.trim() } });
+    flash(t("scan.attached") + " " + id, "info");
+    await reload();
+  });
+  const useCar = $("[data-act=use-car-vin]");
+  if (useCar) useCar.addEventListener("click", async () => {
+    useCar.disabled = true;
+    try {
+      await api("PATCH", `/workorders/${enc(id)}`, { vin: o.vin_conflict.car_vin });
+      await api("POST", `/workorders/${enc(id)}/scans`, { scan_id: o.vin_conflict.scan_id });
+      flash(t("scan.attached") + " " + id, "info");
+      await reload();
+    } catch (e) { showError(e); useCar.disabled = false; }
+  });
+  // A VIN the rules refuse (a Chinese VIN with a wrong check digit, or another VIN than the car
+  // reported) is saved only when the technician confirms it with a reason.
+  const editForm = $("#edit-form");
+  if (editForm) editForm.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const f = ev.target, box = $("[data-role=vin-confirm]", f);
+    const p = changes(formBody(f));
+    if (ev.submitter && ev.submitter.dataset.act === "confirm-edit-vin" && f.dataset.confirm) {
+      p[f.dataset.confirm] = { reason: f.vin_reason.value.trim() };
+      if (p.vin === undefined) p.vin = o.vin || "";
+    }
+    try { await api("PATCH", `/workorders/${enc(id)}`, p); flash(t("saved"), "info"); await reload(); }
+    catch (e) {
+      showFormError(f, e);
+      const code = e.body && e.body.code;
+      if (code === "check_digit" || code === "vin_mismatch") {
+        f.dataset.confirm = code === "check_digit" ? "confirm_vin_check_digit" : "confirm_vin_mismatch";
+        $("[data-role=vin-confirm-help]", f).textContent = t(code === "check_digit" ? "vin.checkdigit.help" : "vin.conflict.help");
+        box.hidden = false;
+      }
+    }
+  });
   // changes lists the record fields a form changes (only those, so a revision says what it corrects).
   const changes = (b) => {
     const p = {};
