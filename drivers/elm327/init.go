@@ -27,6 +27,9 @@ type initStep struct {
 	when func(a *Adapter, s *initState) bool
 	// wait is the deadline for the answer; nil: Options.ATTimeout.
 	wait func(o *Options) time.Duration
+	// firm, when set, is the deadline instead of wait, and a firm one: progress lines
+	// (SEARCHING..., BUS INIT:) do not extend it.
+	firm func(a *Adapter, s *initState) time.Duration
 	// fatal says which failures of the exchange end the connect; the others go to accept.
 	fatal fatality
 	// accept reads the answer into the adapter and s. A degraded error costs a capability
@@ -81,6 +84,14 @@ type initState struct {
 	refused bool     // the adapter refused the count digit with an error string
 	keepAT2 bool     // 0100 without the digit brought every ECU under ATAT2
 	relaxed bool     // back to ATAT1 after the count-digit probe failed under ATAT2
+
+	// The quick connect (quickSteps).
+	remembered string   // the protocol to try first: the last connect's, else Options.Protocol
+	tried      []string // protocols tried directly so far
+	trying     string   // the protocol set for the 0100 of the step under way
+	quick      string   // the protocol a direct try proved; "" until one did
+	dirty      bool     // a direct try changed the adapter's protocol: close it before the search
+	stuck      bool     // the last direct try's 0100 drew no prompt: interrupt the adapter
 }
 
 // initSteps is the connect sequence. Resync with "7F7F" (a bare CR would repeat the last
@@ -88,7 +99,7 @@ type initState struct {
 // first 0100 starts the protocol search; then protocol, version and STN probes; then what
 // the adapter can do: the count digit (under ATAT2 on CAN, which proves the aggressive
 // timing as well) and multi-PID requests.
-var initSteps = []initStep{
+var initSteps = slices.Concat([]initStep{
 	{name: "resync", send: fixed("7F7F"), fatal: failLink, accept: acceptResync},
 	// The first line may be junk from a baud probe; the banner is found among the lines.
 	{name: "reset", send: fixed("ATZ"), wait: func(o *Options) time.Duration { return o.ResetTimeout }, fatal: failAny, accept: acceptBanner},
@@ -101,40 +112,47 @@ var initSteps = []initStep{
 	{name: "headers on", send: fixed("ATH1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.f.headers = true })},
 	// ATAT1 first, so the search's 0100 hears every ECU; ATAT2 comes once the ECUs are known.
 	{name: "adaptive timing", send: fixed("ATAT1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.timing = 1 })},
-	{name: "protocol", send: protocolCmd, fatal: failSilent, accept: wantOK(true, nil)},
-	// Clones may answer "12.1" or nothing.
-	{name: "supply voltage", send: fixed("ATRV"), fatal: failLink, accept: acceptVoltage},
-	// SEARCHING... and BUS INIT: extend the deadline (readPrompt).
-	{name: "protocol search", send: fixed("0100"), wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
-	{name: "protocol number", send: fixed("ATDPN"), fatal: failLink, accept: acceptProtocolNum},
-	// The search's 0100 answer is parsed now that the protocol is known.
-	{name: "vehicle answer", accept: acceptVehicle},
-	{name: "protocol name", send: fixed("ATDP"), fatal: failLink, accept: acceptProtocolName},
-	{name: "version", send: fixed("ATI"), fatal: failLink, accept: acceptVersion},
-	{name: "STN version", send: fixed("STI"), fatal: failLink, accept: acceptSTN},
-	// On CAN the count-digit probe also proves aggressive adaptive timing: every ECU that
-	// answered the patient search must still make it in time.
-	{name: "aggressive timing", send: fixed("ATAT2"), when: func(a *Adapter, _ *initState) bool { return a.f.can() && a.timing == 1 },
-		fatal: failSilent, accept: wantOK(false, func(a *Adapter, _ *initState) { a.timing = 2 })},
-	{name: "count digit", send: probeCmd, wait: queryWait, fatal: failLink, accept: acceptProbe},
-	// The digit refused under ATAT2: ATAT1 would change nothing there. Without the digit
-	// every request waits out the timeout, so ATAT2 saves the most: 0100 without a digit
-	// must still bring every ECU.
-	{name: "aggressive timing without the count digit", send: fixed("0100"), wait: queryWait, fatal: failLink,
-		when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && s.refused },
-		accept: acceptProbeAll},
-	// An ECU missing under ATAT2: back to ATAT1, and the probe again, which tells a slow ECU
-	// from an adapter that mishandles the digit.
-	{name: "patient timing", send: fixed("ATAT1"), fatal: failSilent,
-		when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && !s.keepAT2 },
-		accept: wantOK(false, func(a *Adapter, s *initState) { a.timing, s.relaxed = 1, true })},
-	{name: "count digit under patient timing", send: probeCmd, wait: queryWait, fatal: failLink,
-		when:   func(_ *Adapter, s *initState) bool { return s.relaxed && !s.refused },
-		accept: acceptReprobe},
-	{name: "multi-PID", send: func(a *Adapter, s *initState) string { c, _ := multiPIDCmd(a, s); return c },
-		when: func(a *Adapter, s *initState) bool { c, _ := multiPIDCmd(a, s); return a.f.can() && c != "" },
-		wait: queryWait, fatal: failLink, accept: acceptMultiPID},
-}
+}, quickSteps("remembered protocol", func(_ *Adapter, s *initState) string { return s.remembered }),
+	quickSteps("CAN 11/500", quickProtocol("6")),
+	quickSteps("CAN 29/500", quickProtocol("7")),
+	[]initStep{
+		// No direct try proved a protocol: the automatic search, from a closed protocol.
+		{name: "close the protocol", send: fixed("ATPC"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.dirty },
+			fatal: failSilent, accept: wantOK(false, nil)},
+		{name: "protocol", send: fixed("ATSP0"), when: searching, fatal: failSilent, accept: wantOK(true, nil)},
+		// Clones may answer "12.1" or nothing.
+		{name: "supply voltage", send: fixed("ATRV"), fatal: failLink, accept: acceptVoltage},
+		// SEARCHING... and BUS INIT: extend the deadline (readPrompt).
+		{name: "protocol search", send: fixed("0100"), when: searching, wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
+		{name: "protocol number", send: fixed("ATDPN"), fatal: failLink, accept: acceptProtocolNum},
+		// The search's 0100 answer is parsed now that the protocol is known.
+		{name: "vehicle answer", accept: acceptVehicle},
+		{name: "protocol name", send: fixed("ATDP"), fatal: failLink, accept: acceptProtocolName},
+		{name: "version", send: fixed("ATI"), fatal: failLink, accept: acceptVersion},
+		{name: "STN version", send: fixed("STI"), fatal: failLink, accept: acceptSTN},
+		// On CAN the count-digit probe also proves aggressive adaptive timing: every ECU that
+		// answered the patient search must still make it in time.
+		{name: "aggressive timing", send: fixed("ATAT2"), when: func(a *Adapter, _ *initState) bool { return a.f.can() && a.timing == 1 },
+			fatal: failSilent, accept: wantOK(false, func(a *Adapter, _ *initState) { a.timing = 2 })},
+		{name: "count digit", send: probeCmd, wait: queryWait, fatal: failLink, accept: acceptProbe},
+		// The digit refused under ATAT2: ATAT1 would change nothing there. Without the digit
+		// every request waits out the timeout, so ATAT2 saves the most: 0100 without a digit
+		// must still bring every ECU.
+		{name: "aggressive timing without the count digit", send: fixed("0100"), wait: queryWait, fatal: failLink,
+			when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && s.refused },
+			accept: acceptProbeAll},
+		// An ECU missing under ATAT2: back to ATAT1, and the probe again, which tells a slow ECU
+		// from an adapter that mishandles the digit.
+		{name: "patient timing", send: fixed("ATAT1"), fatal: failSilent,
+			when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && !s.keepAT2 },
+			accept: wantOK(false, func(a *Adapter, s *initState) { a.timing, s.relaxed = 1, true })},
+		{name: "count digit under patient timing", send: probeCmd, wait: queryWait, fatal: failLink,
+			when:   func(_ *Adapter, s *initState) bool { return s.relaxed && !s.refused },
+			accept: acceptReprobe},
+		{name: "multi-PID", send: func(a *Adapter, s *initState) string { c, _ := multiPIDCmd(a, s); return c },
+			when: func(a *Adapter, s *initState) bool { c, _ := multiPIDCmd(a, s); return a.f.can() && c != "" },
+			wait: queryWait, fatal: failLink, accept: acceptMultiPID},
+	})
 
 func fixed(cmd string) func(*Adapter, *initState) string {
 	return func(*Adapter, *initState) string { return cmd }
@@ -153,7 +171,10 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	// One deadline for the whole connect, whatever its steps' own deadlines add up to.
 	ctx, cancel := context.WithTimeoutCause(ctx, a.opts.ConnectTimeout, ErrConnectTimeout)
 	defer cancel()
-	s := &initState{prof: obd.Profile{Device: a.port.String()}}
+	s := &initState{prof: obd.Profile{Device: a.port.String()}, remembered: strings.ToUpper(a.opts.Protocol)}
+	if p := strings.TrimPrefix(a.Profile().ProtocolNum, "A"); p != "" {
+		s.remembered = p // a connect again (the adapter lost its settings, the link came back)
+	}
 	if err := a.runSteps(ctx, initSteps, s); err != nil {
 		return err
 	}
@@ -195,7 +216,11 @@ func (a *Adapter) runSteps(ctx context.Context, steps []initStep, s *initState) 
 			if st.wait != nil {
 				wait = st.wait(&a.opts)
 			}
-			r.lines, r.err = a.exchange(ctx, r.cmd, wait)
+			if st.firm != nil {
+				r.lines, r.err = a.exchangeFirm(ctx, r.cmd, st.firm(a, s))
+			} else {
+				r.lines, r.err = a.exchange(ctx, r.cmd, wait)
+			}
 			if r.err != nil && context.Cause(ctx) == ErrConnectTimeout {
 				return fmt.Errorf("elm327: %s on %s: %w (%v): is the adapter stuck? unplug it and plug it in again", stepName(st.name, r.cmd), a.port, ErrConnectTimeout, a.opts.ConnectTimeout)
 			}
@@ -255,11 +280,89 @@ func wantOK(sign bool, then func(a *Adapter, s *initState)) func(*Adapter, *init
 	}
 }
 
-func protocolCmd(a *Adapter, _ *initState) string {
-	if a.opts.Protocol != "" {
-		return "ATSPA" + strings.ToUpper(a.opts.Protocol)
+// The quick connect (elm327-obd.md §3). An adapter on ATSP0 searches protocol after protocol,
+// for seconds; most cars talk CAN 11/500 or CAN 29/500. So before the search the connect tries
+// protocols directly, each with ATSP<n> (no search) and a 0100 under a short deadline: the
+// protocol this adapter or bay found last time, then CAN 11/500, then CAN 29/500. A protocol
+// counts only when its 0100 drew a positive answer (41 00): an OK to ATSP<n> proves nothing,
+// and NO DATA, CAN ERROR, BUS INIT: ...ERROR, a negative answer or no prompt leave the next
+// try to go. When none answered, the protocol is closed (ATPC) and the automatic search runs
+// as it would have from the start (ATSP0).
+
+// quickSteps tries the protocol proto names, unless it is empty, was tried already or a
+// protocol was proved: set it (name), send 0100 (name + " answer"), and interrupt an adapter
+// that gave no prompt (name + " stopped").
+func quickSteps(name string, proto func(a *Adapter, s *initState) string) []initStep {
+	return []initStep{
+		{name: name, send: func(a *Adapter, s *initState) string { return "ATSP" + proto(a, s) },
+			when: func(a *Adapter, s *initState) bool {
+				p := proto(a, s)
+				return p != "" && s.quick == "" && !slices.Contains(s.tried, p)
+			},
+			fatal: failSilent, accept: func(a *Adapter, s *initState, r stepReply) error {
+				p := proto(a, s)
+				s.tried = append(s.tried, p)
+				return wantOK(false, func(_ *Adapter, s *initState) { s.trying, s.dirty = p, true })(a, s, r)
+			}},
+		{name: name + " answer", send: fixed("0100"), when: func(_ *Adapter, s *initState) bool { return s.trying != "" },
+			firm: quickWait, fatal: failLink, accept: acceptQuick},
+		// Any byte stops an ELM327 at work (STOPPED); the rest of the command then draws "?".
+		// Everything it says is let come and drained before the next command, so no answer
+		// is taken for the next one's.
+		{name: name + " stopped", send: fixed("7F7F"), when: func(_ *Adapter, s *initState) bool { return s.stuck },
+			fatal: failLink, accept: func(a *Adapter, s *initState, _ stepReply) error {
+				s.stuck = false
+				a.waitQuiet(200 * time.Millisecond)
+				return nil
+			}},
 	}
-	return "ATSP0"
+}
+
+// quickWait is the firm deadline of a direct try's 0100: Options.QuickTimeout, and the time
+// of a K-line or J1850 bus init on top for those protocols (2–3 s, elm327-obd.md §8).
+func quickWait(a *Adapter, s *initState) time.Duration {
+	if p := s.trying; p != "" && p[0] >= '1' && p[0] <= '5' {
+		return a.opts.QuickTimeout + 3*time.Second
+	}
+	return a.opts.QuickTimeout
+}
+
+// quickProtocol is one of the protocols most cars talk, tried unless Options.NoQuick.
+func quickProtocol(p string) func(a *Adapter, s *initState) string {
+	return func(a *Adapter, _ *initState) string {
+		if a.opts.NoQuick {
+			return ""
+		}
+		return p
+	}
+}
+
+// searching says whether the automatic search must run: no direct try proved a protocol.
+func searching(_ *Adapter, s *initState) bool { return s.quick == "" }
+
+// acceptQuick reads the 0100 of a direct try: a positive answer (41 00 from an ECU) proves the
+// protocol and stands for the search's answer; anything else leaves the protocol unproved.
+func acceptQuick(a *Adapter, s *initState, r stepReply) error {
+	p := s.trying
+	s.trying = ""
+	if r.err != nil {
+		// No prompt in time (the link is fine, see fatality): the adapter may be at work still.
+		s.stuck = true
+		a.log.Debug("elm327: protocol tried directly did not answer", "protocol", p, "err", r.err)
+		return degraded("")
+	}
+	f := a.f
+	f.protocol = p[0]
+	rep, err := parseReply(r.lines, f, "0100")
+	if err == nil && slices.ContainsFunc(rep.responses, func(x obd.Response) bool {
+		return len(x.Data) >= 6 && x.Data[0] == 0x41 && x.Data[1] == 0x00
+	}) {
+		s.quick = p
+		s.search = r.lines
+		return nil
+	}
+	a.log.Debug("elm327: protocol tried directly did not answer", "protocol", p, "answer", escape(strings.Join(r.lines, " | "), 120))
+	return degraded("")
 }
 
 func acceptResync(a *Adapter, s *initState, r stepReply) error {
