@@ -92,6 +92,7 @@ type initState struct {
 	quick      string   // the protocol a direct try proved; "" until one did
 	dirty      bool     // a direct try changed the adapter's protocol: close it before the search
 	stuck      bool     // the last direct try's 0100 drew no prompt: interrupt the adapter
+	err94      bool     // a direct try drew ERR94: CAN is out of the search until ATFE
 }
 
 // initSteps is the connect sequence. Resync with "7F7F" (a bare CR would repeat the last
@@ -118,6 +119,10 @@ var initSteps = slices.Concat([]initStep{
 	[]initStep{
 		// No direct try proved a protocol: the automatic search, from a closed protocol.
 		{name: "close the protocol", send: fixed("ATPC"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.dirty },
+			fatal: failSilent, accept: wantOK(false, nil)},
+		// After ERR94 (a fatal CAN error, which a CAN try at the wrong rate may draw) the
+		// adapter leaves the CAN protocols out of its search until ATFE (elm327-obd.md §4).
+		{name: "forget the CAN error", send: fixed("ATFE"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.err94 },
 			fatal: failSilent, accept: wantOK(false, nil)},
 		{name: "protocol", send: fixed("ATSP0"), when: searching, fatal: failSilent, accept: wantOK(true, nil)},
 		// Clones may answer "12.1" or nothing.
@@ -351,6 +356,7 @@ func acceptQuick(a *Adapter, s *initState, r stepReply) error {
 		a.log.Debug("elm327: protocol tried directly did not answer", "protocol", p, "err", r.err)
 		return degraded("")
 	}
+	s.err94 = s.err94 || slices.ContainsFunc(r.lines, func(l string) bool { return strings.Contains(normalise(l), "ERR94") })
 	f := a.f
 	f.protocol = p[0]
 	rep, err := parseReply(r.lines, f, "0100")

@@ -130,3 +130,33 @@ func TestQuickOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestQuickForgetsERR94: a CAN try that drew ERR94 leaves CAN out of the adapter's automatic
+// search until ATFE, so the connect sends ATFE before ATSP0; without ERR94 it does not.
+func TestQuickForgetsERR94(t *testing.T) {
+	for _, err94 := range []bool{true, false} {
+		synctest.Test(t, func(t *testing.T) {
+			r := genuine()
+			r["ATSP7"] = [][]step{ok()}
+			r["ATPC"] = [][]step{ok()}
+			r["ATFE"] = [][]step{ok()}
+			r["ATDPN"] = [][]step{say("A8\r\r>")}
+			first := say("CAN ERROR\r\r>")
+			if err94 {
+				first = say("ERR94\r\r>")
+			}
+			r["0100"] = [][]step{first, say("NO DATA\r\r>"), say("SEARCHING...\r7E806410 0BE3FA813\r\r>")}
+			s := newScript(t, r)
+			newAdapter(t, s, testOptions(nil))
+			cmds := s.commands()
+			i := slices.Index(cmds, "ATPC")
+			want := []string{"ATPC", "ATSP0"}
+			if err94 {
+				want = []string{"ATPC", "ATFE", "ATSP0"}
+			}
+			if i < 0 || !reflect.DeepEqual(cmds[i:i+len(want)], want) {
+				t.Errorf("ERR94 %v: commands %q, want %q before the search", err94, cmds, want)
+			}
+		})
+	}
+}
