@@ -85,7 +85,7 @@ type initState struct {
 	keepAT2 bool     // 0100 without the digit brought every ECU under ATAT2
 	relaxed bool     // back to ATAT1 after the count-digit probe failed under ATAT2
 
-	// The quick connect (quickSteps).
+	// The quick connect (quickSet, quickAnswer, quickStop).
 	remembered string   // the protocol to try first: the last connect's, else Options.Protocol
 	tried      []string // protocols tried directly so far
 	trying     string   // the protocol set for the 0100 of the step under way
@@ -96,11 +96,12 @@ type initState struct {
 }
 
 // initSteps is the connect sequence. Resync with "7F7F" (a bare CR would repeat the last
-// command), reset, set the output format, adaptive timing, protocol and supply voltage; the
-// first 0100 starts the protocol search; then protocol, version and STN probes; then what
+// command), reset, set the output format and adaptive timing; the quick connect (protocols
+// tried directly); only when none answered, the automatic protocol (ATSP0); the supply
+// voltage; the search's first 0100 when it runs; then protocol, version and STN probes; then what
 // the adapter can do: the count digit (under ATAT2 on CAN, which proves the aggressive
 // timing as well) and multi-PID requests.
-var initSteps = slices.Concat([]initStep{
+var initSteps = []initStep{
 	{name: "resync", send: fixed("7F7F"), fatal: failLink, accept: acceptResync},
 	// The first line may be junk from a baud probe; the banner is found among the lines.
 	{name: "reset", send: fixed("ATZ"), wait: func(o *Options) time.Duration { return o.ResetTimeout }, fatal: failAny, accept: acceptBanner},
@@ -113,51 +114,51 @@ var initSteps = slices.Concat([]initStep{
 	{name: "headers on", send: fixed("ATH1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.f.headers = true })},
 	// ATAT1 first, so the search's 0100 hears every ECU; ATAT2 comes once the ECUs are known.
 	{name: "adaptive timing", send: fixed("ATAT1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.timing = 1 })},
-}, quickSteps("remembered protocol", func(_ *Adapter, s *initState) string { return s.remembered }),
-	quickSteps("CAN 11/500", quickProtocol("6")),
-	quickSteps("CAN 29/500", quickProtocol("7")),
-	[]initStep{
-		// No direct try proved a protocol: the automatic search, from a closed protocol.
-		{name: "close the protocol", send: fixed("ATPC"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.dirty },
-			fatal: failSilent, accept: wantOK(false, nil)},
-		// After ERR94 (a fatal CAN error, which a CAN try at the wrong rate may draw) the
-		// adapter leaves the CAN protocols out of its search until ATFE (elm327-obd.md §4).
-		{name: "forget the CAN error", send: fixed("ATFE"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.err94 },
-			fatal: failSilent, accept: wantOK(false, nil)},
-		{name: "protocol", send: fixed("ATSP0"), when: searching, fatal: failSilent, accept: wantOK(true, nil)},
-		// Clones may answer "12.1" or nothing.
-		{name: "supply voltage", send: fixed("ATRV"), fatal: failLink, accept: acceptVoltage},
-		// SEARCHING... and BUS INIT: extend the deadline (readPrompt).
-		{name: "protocol search", send: fixed("0100"), when: searching, wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
-		{name: "protocol number", send: fixed("ATDPN"), fatal: failLink, accept: acceptProtocolNum},
-		// The search's 0100 answer is parsed now that the protocol is known.
-		{name: "vehicle answer", accept: acceptVehicle},
-		{name: "protocol name", send: fixed("ATDP"), fatal: failLink, accept: acceptProtocolName},
-		{name: "version", send: fixed("ATI"), fatal: failLink, accept: acceptVersion},
-		{name: "STN version", send: fixed("STI"), fatal: failLink, accept: acceptSTN},
-		// On CAN the count-digit probe also proves aggressive adaptive timing: every ECU that
-		// answered the patient search must still make it in time.
-		{name: "aggressive timing", send: fixed("ATAT2"), when: func(a *Adapter, _ *initState) bool { return a.f.can() && a.timing == 1 },
-			fatal: failSilent, accept: wantOK(false, func(a *Adapter, _ *initState) { a.timing = 2 })},
-		{name: "count digit", send: probeCmd, wait: queryWait, fatal: failLink, accept: acceptProbe},
-		// The digit refused under ATAT2: ATAT1 would change nothing there. Without the digit
-		// every request waits out the timeout, so ATAT2 saves the most: 0100 without a digit
-		// must still bring every ECU.
-		{name: "aggressive timing without the count digit", send: fixed("0100"), wait: queryWait, fatal: failLink,
-			when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && s.refused },
-			accept: acceptProbeAll},
-		// An ECU missing under ATAT2: back to ATAT1, and the probe again, which tells a slow ECU
-		// from an adapter that mishandles the digit.
-		{name: "patient timing", send: fixed("ATAT1"), fatal: failSilent,
-			when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && !s.keepAT2 },
-			accept: wantOK(false, func(a *Adapter, s *initState) { a.timing, s.relaxed = 1, true })},
-		{name: "count digit under patient timing", send: probeCmd, wait: queryWait, fatal: failLink,
-			when:   func(_ *Adapter, s *initState) bool { return s.relaxed && !s.refused },
-			accept: acceptReprobe},
-		{name: "multi-PID", send: func(a *Adapter, s *initState) string { c, _ := multiPIDCmd(a, s); return c },
-			when: func(a *Adapter, s *initState) bool { c, _ := multiPIDCmd(a, s); return a.f.can() && c != "" },
-			wait: queryWait, fatal: failLink, accept: acceptMultiPID},
-	})
+	quickSet("remembered protocol", func(_ *Adapter, s *initState) string { return s.remembered }),
+	quickAnswer("remembered protocol"), quickStop("remembered protocol"),
+	quickSet("CAN 11/500", quickProtocol("6")), quickAnswer("CAN 11/500"), quickStop("CAN 11/500"),
+	quickSet("CAN 29/500", quickProtocol("7")), quickAnswer("CAN 29/500"), quickStop("CAN 29/500"),
+	// No direct try proved a protocol: the automatic search, from a closed protocol.
+	{name: "close the protocol", send: fixed("ATPC"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.dirty },
+		fatal: failSilent, accept: wantOK(false, nil)},
+	// After ERR94 (a fatal CAN error, which a CAN try at the wrong rate may draw) the
+	// adapter leaves the CAN protocols out of its search until ATFE (elm327-obd.md §4).
+	{name: "forget the CAN error", send: fixed("ATFE"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.err94 },
+		fatal: failSilent, accept: wantOK(false, nil)},
+	{name: "protocol", send: fixed("ATSP0"), when: searching, fatal: failSilent, accept: wantOK(true, nil)},
+	// Clones may answer "12.1" or nothing.
+	{name: "supply voltage", send: fixed("ATRV"), fatal: failLink, accept: acceptVoltage},
+	// SEARCHING... and BUS INIT: extend the deadline (readPrompt).
+	{name: "protocol search", send: fixed("0100"), when: searching, wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
+	{name: "protocol number", send: fixed("ATDPN"), fatal: failLink, accept: acceptProtocolNum},
+	// The search's 0100 answer is parsed now that the protocol is known.
+	{name: "vehicle answer", accept: acceptVehicle},
+	{name: "protocol name", send: fixed("ATDP"), fatal: failLink, accept: acceptProtocolName},
+	{name: "version", send: fixed("ATI"), fatal: failLink, accept: acceptVersion},
+	{name: "STN version", send: fixed("STI"), fatal: failLink, accept: acceptSTN},
+	// On CAN the count-digit probe also proves aggressive adaptive timing: every ECU that
+	// answered the patient search must still make it in time.
+	{name: "aggressive timing", send: fixed("ATAT2"), when: func(a *Adapter, _ *initState) bool { return a.f.can() && a.timing == 1 },
+		fatal: failSilent, accept: wantOK(false, func(a *Adapter, _ *initState) { a.timing = 2 })},
+	{name: "count digit", send: probeCmd, wait: queryWait, fatal: failLink, accept: acceptProbe},
+	// The digit refused under ATAT2: ATAT1 would change nothing there. Without the digit
+	// every request waits out the timeout, so ATAT2 saves the most: 0100 without a digit
+	// must still bring every ECU.
+	{name: "aggressive timing without the count digit", send: fixed("0100"), wait: queryWait, fatal: failLink,
+		when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && s.refused },
+		accept: acceptProbeAll},
+	// An ECU missing under ATAT2: back to ATAT1, and the probe again, which tells a slow ECU
+	// from an adapter that mishandles the digit.
+	{name: "patient timing", send: fixed("ATAT1"), fatal: failSilent,
+		when:   func(a *Adapter, s *initState) bool { return !s.works && a.timing == 2 && !s.keepAT2 },
+		accept: wantOK(false, func(a *Adapter, s *initState) { a.timing, s.relaxed = 1, true })},
+	{name: "count digit under patient timing", send: probeCmd, wait: queryWait, fatal: failLink,
+		when:   func(_ *Adapter, s *initState) bool { return s.relaxed && !s.refused },
+		accept: acceptReprobe},
+	{name: "multi-PID", send: func(a *Adapter, s *initState) string { c, _ := multiPIDCmd(a, s); return c },
+		when: func(a *Adapter, s *initState) bool { c, _ := multiPIDCmd(a, s); return a.f.can() && c != "" },
+		wait: queryWait, fatal: failLink, accept: acceptMultiPID},
+}
 
 func fixed(cmd string) func(*Adapter, *initState) string {
 	return func(*Adapter, *initState) string { return cmd }
@@ -294,33 +295,37 @@ func wantOK(sign bool, then func(a *Adapter, s *initState)) func(*Adapter, *init
 // try to go. When none answered, the protocol is closed (ATPC) and the automatic search runs
 // as it would have from the start (ATSP0).
 
-// quickSteps tries the protocol proto names, unless it is empty, was tried already or a
-// protocol was proved: set it (name), send 0100 (name + " answer"), and interrupt an adapter
-// that gave no prompt (name + " stopped").
-func quickSteps(name string, proto func(a *Adapter, s *initState) string) []initStep {
-	return []initStep{
-		{name: name, send: func(a *Adapter, s *initState) string { return "ATSP" + proto(a, s) },
-			when: func(a *Adapter, s *initState) bool {
-				p := proto(a, s)
-				return p != "" && s.quick == "" && !slices.Contains(s.tried, p)
-			},
-			fatal: failSilent, accept: func(a *Adapter, s *initState, r stepReply) error {
-				p := proto(a, s)
-				s.tried = append(s.tried, p)
-				return wantOK(false, func(_ *Adapter, s *initState) { s.trying, s.dirty = p, true })(a, s, r)
-			}},
-		{name: name + " answer", send: fixed("0100"), when: func(_ *Adapter, s *initState) bool { return s.trying != "" },
-			firm: quickWait, fatal: failLink, accept: acceptQuick},
-		// Any byte stops an ELM327 at work (STOPPED); the rest of the command then draws "?".
-		// Everything it says is let come and drained before the next command, so no answer
-		// is taken for the next one's.
-		{name: name + " stopped", send: fixed("7F7F"), when: func(_ *Adapter, s *initState) bool { return s.stuck },
-			fatal: failLink, accept: func(a *Adapter, s *initState, _ stepReply) error {
-				s.stuck = false
-				a.waitQuiet(200 * time.Millisecond)
-				return nil
-			}},
-	}
+// quickSet sets the protocol proto names directly (ATSP<n>), unless it is empty, was tried
+// already or a protocol was proved; name says which for people.
+func quickSet(name string, proto func(a *Adapter, s *initState) string) initStep {
+	return initStep{name: name, send: func(a *Adapter, s *initState) string { return "ATSP" + proto(a, s) },
+		when: func(a *Adapter, s *initState) bool {
+			p := proto(a, s)
+			return p != "" && s.quick == "" && !slices.Contains(s.tried, p)
+		},
+		fatal: failSilent, accept: func(a *Adapter, s *initState, r stepReply) error {
+			p := proto(a, s)
+			s.tried = append(s.tried, p)
+			return wantOK(false, func(_ *Adapter, s *initState) { s.trying, s.dirty = p, true })(a, s, r)
+		}}
+}
+
+// quickAnswer sends 0100 on the protocol quickSet set, under a firm deadline (quickWait).
+func quickAnswer(name string) initStep {
+	return initStep{name: name + " answer", send: fixed("0100"), when: func(_ *Adapter, s *initState) bool { return s.trying != "" },
+		firm: quickWait, fatal: failLink, accept: acceptQuick}
+}
+
+// quickStop interrupts an adapter that gave no prompt for quickAnswer's 0100. Any byte stops
+// an ELM327 at work (STOPPED); the rest of the command then draws "?". Everything it says is
+// let come and drained before the next command, so no answer is taken for the next one's.
+func quickStop(name string) initStep {
+	return initStep{name: name + " stopped", send: fixed("7F7F"), when: func(_ *Adapter, s *initState) bool { return s.stuck },
+		fatal: failLink, accept: func(a *Adapter, s *initState, _ stepReply) error {
+			s.stuck = false
+			a.waitQuiet(200 * time.Millisecond)
+			return nil
+		}}
 }
 
 // quickWait is the firm deadline of a direct try's 0100: Options.QuickTimeout, and the time
