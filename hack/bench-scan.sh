@@ -9,8 +9,15 @@
 #                  count digit is used well); waited-ms/op is the time that cost
 #   x-replay       wall time / the same commands sent by a bare client (the driver's own overhead)
 #   replay-x-bound the bare client against the bound (what the simulator and pty add)
+#
+# Then the quick connect (BenchmarkQuickConnect): the same open + full scan through an adapter
+# whose automatic protocol search takes 3 s, side by side with an adapter that starts on the
+# right protocol and with the connect that searches:
+#   x-right        the default connect (CAN 11/500 tried directly) / the right-protocol
+#                  baseline; target ≤ 1.3
+#   search-x-right the searching connect / the same baseline (what the quick tries save)
 # Absolute times drift on shared machines; the ratios are measured in the same run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
-$GO test -run '^$' -bench 'BenchmarkScanPetrol' -benchtime "${BENCHTIME:-3x}" -timeout 30m ./drivers/elm327/elm327sim
+$GO test -run '^$' -bench 'BenchmarkScanPetrol|BenchmarkQuickConnect' -benchtime "${BENCHTIME:-3x}" -timeout 30m ./drivers/elm327/elm327sim

@@ -23,9 +23,18 @@ type Options struct {
 	// Logger receives warnings (stale bytes, reconnects, clone quirks) and, at debug level,
 	// every exchange. nil discards.
 	Logger *slog.Logger
-	// Protocol is the ELM protocol number last seen on this vehicle ("6"); the adapter tries
-	// it first and falls back to the automatic search (ATSP A6). Empty: automatic search.
+	// Protocol is the ELM protocol number last seen on this vehicle or bay ("6"). The connect
+	// tries it first, directly (ATSP6 and a 0100 that must draw a positive answer), then the
+	// protocols most cars talk, CAN 11/500 and CAN 29/500, the same way, and only then the
+	// automatic search (ATSP0). Empty: the quick ones, then the search.
 	Protocol string
+	// NoQuick leaves out the direct tries of CAN 11/500 and CAN 29/500 before the automatic
+	// search; a remembered Protocol is still tried first.
+	NoQuick bool
+	// QuickTimeout bounds the 0100 of each protocol tried directly before the search (default
+	// 2 s): on the car's protocol an ECU answers within the adapter's own timeout (≈ 200 ms);
+	// BUS INIT: extends it as in the search, for a remembered K-line protocol.
+	QuickTimeout time.Duration
 	// ATTimeout bounds AT commands (default 1 s); ResetTimeout bounds ATZ (default 3 s).
 	ATTimeout    time.Duration
 	ResetTimeout time.Duration
@@ -85,6 +94,7 @@ func (o *Options) defaults() {
 	def(&o.ResetTimeout, 3*time.Second)
 	def(&o.SearchTimeout, 30*time.Second)
 	def(&o.QueryTimeout, 5*time.Second)
+	def(&o.QuickTimeout, 2*time.Second)
 	def(&o.ConnectTimeout, 2*o.SearchTimeout+30*time.Second)
 	if o.Now == nil {
 		o.Now = time.Now

@@ -13,7 +13,9 @@ import (
 	"github.com/obdgw/obdgw/obd"
 )
 
-var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP0", "ATRV", "0100", "ATDPN", "ATDP", "ATI", "STI", "ATAT2", "01001", "01000C2"}
+// initSeq is the connect of genuine(): CAN 11/500 tried directly proves the protocol, so no
+// search.
+var initSeq = []string{"7F7F", "ATZ", "ATE0", "ATL0", "ATS0", "ATH1", "ATAT1", "ATSP6", "0100", "ATRV", "ATDPN", "ATDP", "ATI", "STI", "ATAT2", "01001", "01000C2"}
 
 func TestInitGenuine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -110,13 +112,36 @@ func TestNoCountHintOnNoData(t *testing.T) {
 	})
 }
 
+// TestInitRememberedProtocol: the remembered protocol is tried first, directly, then CAN
+// 11/500 and CAN 29/500, each once; the first whose 0100 draws 41 00 is kept, without a search.
 func TestInitRememberedProtocol(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
-		r["ATSPA6"] = [][]step{ok()}
+		r["ATSP3"] = [][]step{ok()}
+		r["ATSP7"] = [][]step{ok()}
+		r["ATPC"] = [][]step{ok()}
+		// A K-line init that fails, CAN at 500k that nobody answers, then 29-bit ECUs.
+		r["0100"] = [][]step{say("BUS INIT: ...ERROR\r\r>"), say("NO DATA\r\r>"), say("18DAF110064100BE3FA813\r\r>")}
+		r["ATDPN"] = [][]step{say("7\r\r>")}
 		s := newScript(t, r)
-		newAdapter(t, s, Options{Protocol: "6"})
-		if s.count("ATSPA6") != 1 || s.count("ATSP0") != 0 {
+		a := newAdapter(t, s, Options{Protocol: "3"})
+		want := []string{"ATAT1", "ATSP3", "0100", "ATSP6", "0100", "ATSP7", "0100", "ATRV", "ATDPN"}
+		if got := s.commands()[6 : 6+len(want)]; !reflect.DeepEqual(got, want) {
+			t.Errorf("commands %q, want %q after ATH1", s.commands(), want)
+		}
+		if p := a.Profile(); p.ProtocolNum != "7" {
+			t.Errorf("protocol %q, want 7", p.ProtocolNum)
+		}
+	})
+	// The remembered protocol is one of the quick ones: tried once.
+	synctest.Test(t, func(t *testing.T) {
+		r := genuine()
+		r["ATSP7"] = [][]step{ok()}
+		r["ATDPN"] = [][]step{say("7\r\r>")}
+		r["0100"] = [][]step{say("18DAF110064100BE3FA813\r\r>")}
+		s := newScript(t, r)
+		newAdapter(t, s, Options{Protocol: "7"})
+		if s.count("ATSP7") != 1 || s.count("ATSP6") != 0 || s.count("ATSP0") != 0 || s.count("0100") != 1 {
 			t.Errorf("commands %q", s.commands())
 		}
 	})
@@ -140,6 +165,7 @@ func TestInitSearching(t *testing.T) {
 		s := newScript(t, r)
 		start := time.Now()
 		o := testOptions(nil)
+		o.NoQuick = true // the search itself
 		var seen []string
 		o.Progress = func(msg string) { seen = append(seen, msg) }
 		a := newAdapter(t, s, o)
@@ -183,7 +209,7 @@ func TestInitSearchGivesUp(t *testing.T) {
 		r := genuine()
 		r["0100"] = [][]step{{w("SEARCHING...\r"), pause(time.Hour)}}
 		s := newScript(t, r)
-		_, err := NewContext(context.Background(), s.start(), Options{})
+		_, err := NewContext(context.Background(), s.start(), Options{NoQuick: true})
 		if !errors.Is(err, obd.ErrNoVehicle) || !errors.Is(err, context.DeadlineExceeded) && !strings.Contains(err.Error(), "deadline") {
 			t.Errorf("err = %v, want no vehicle after the search deadline", err)
 		}

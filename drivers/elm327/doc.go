@@ -5,9 +5,12 @@
 //
 //   - Initialisation (Open, New) follows a fixed sequence: resync with "7F7F" (never a bare CR,
 //     which repeats the previous command), ATZ, echo/linefeeds/spaces off, headers on,
-//     adaptive timing, protocol (automatic, or "try the remembered one first"), supply
-//     voltage, a first 0100 with a long deadline that SEARCHING... and BUS INIT: extend, then
-//     protocol, version and STN probes. What the adapter proved it can do is its obd.Profile.
+//     adaptive timing, the quick connect (the remembered protocol, CAN 11/500 and CAN 29/500
+//     set directly, each kept only when 0100 draws 41 00 within a short firm deadline), supply
+//     voltage, and only when no direct try answered the automatic search (ATPC, ATSP0, and a
+//     first 0100 with a long deadline that SEARCHING... and BUS INIT: extend); then protocol,
+//     version and STN probes (elm327-obd.md §3). What the adapter proved it can do is its
+//     obd.Profile.
 //     The sequence is a list of named steps (init.go: what each sends, which failures end
 //     the connect, which only cost a capability); Options.InitProgress is told each step as
 //     it starts, and an error that ends the connect names its step and command

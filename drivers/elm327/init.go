@@ -27,6 +27,9 @@ type initStep struct {
 	when func(a *Adapter, s *initState) bool
 	// wait is the deadline for the answer; nil: Options.ATTimeout.
 	wait func(o *Options) time.Duration
+	// firm, when set, is the deadline instead of wait, and a firm one: progress lines
+	// (SEARCHING..., BUS INIT:) do not extend it.
+	firm func(a *Adapter, s *initState) time.Duration
 	// fatal says which failures of the exchange end the connect; the others go to accept.
 	fatal fatality
 	// accept reads the answer into the adapter and s. A degraded error costs a capability
@@ -81,11 +84,21 @@ type initState struct {
 	refused bool     // the adapter refused the count digit with an error string
 	keepAT2 bool     // 0100 without the digit brought every ECU under ATAT2
 	relaxed bool     // back to ATAT1 after the count-digit probe failed under ATAT2
+
+	// The quick connect (quickSet, quickAnswer, quickStop).
+	remembered string   // the protocol to try first: the last connect's, else Options.Protocol
+	tried      []string // protocols tried directly so far
+	trying     string   // the protocol set for the 0100 of the step under way
+	quick      string   // the protocol a direct try proved; "" until one did
+	dirty      bool     // a direct try changed the adapter's protocol: close it before the search
+	stuck      bool     // the last direct try's 0100 drew no prompt: interrupt the adapter
+	err94      bool     // a direct try drew ERR94: CAN is out of the search until ATFE
 }
 
 // initSteps is the connect sequence. Resync with "7F7F" (a bare CR would repeat the last
-// command), reset, set the output format, adaptive timing, protocol and supply voltage; the
-// first 0100 starts the protocol search; then protocol, version and STN probes; then what
+// command), reset, set the output format and adaptive timing; the quick connect (protocols
+// tried directly); only when none answered, the automatic protocol (ATSP0); the supply
+// voltage; the search's first 0100 when it runs; then protocol, version and STN probes; then what
 // the adapter can do: the count digit (under ATAT2 on CAN, which proves the aggressive
 // timing as well) and multi-PID requests.
 var initSteps = []initStep{
@@ -101,11 +114,22 @@ var initSteps = []initStep{
 	{name: "headers on", send: fixed("ATH1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.f.headers = true })},
 	// ATAT1 first, so the search's 0100 hears every ECU; ATAT2 comes once the ECUs are known.
 	{name: "adaptive timing", send: fixed("ATAT1"), fatal: failSilent, accept: wantOK(true, func(a *Adapter, _ *initState) { a.timing = 1 })},
-	{name: "protocol", send: protocolCmd, fatal: failSilent, accept: wantOK(true, nil)},
+	quickSet("remembered protocol", func(_ *Adapter, s *initState) string { return s.remembered }),
+	quickAnswer("remembered protocol"), quickStop("remembered protocol"),
+	quickSet("CAN 11/500", quickProtocol("6")), quickAnswer("CAN 11/500"), quickStop("CAN 11/500"),
+	quickSet("CAN 29/500", quickProtocol("7")), quickAnswer("CAN 29/500"), quickStop("CAN 29/500"),
+	// No direct try proved a protocol: the automatic search, from a closed protocol.
+	{name: "close the protocol", send: fixed("ATPC"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.dirty },
+		fatal: failSilent, accept: wantOK(false, nil)},
+	// After ERR94 (a fatal CAN error, which a CAN try at the wrong rate may draw) the
+	// adapter leaves the CAN protocols out of its search until ATFE (elm327-obd.md §4).
+	{name: "forget the CAN error", send: fixed("ATFE"), when: func(_ *Adapter, s *initState) bool { return s.quick == "" && s.err94 },
+		fatal: failSilent, accept: wantOK(false, nil)},
+	{name: "protocol", send: fixed("ATSP0"), when: searching, fatal: failSilent, accept: wantOK(true, nil)},
 	// Clones may answer "12.1" or nothing.
 	{name: "supply voltage", send: fixed("ATRV"), fatal: failLink, accept: acceptVoltage},
 	// SEARCHING... and BUS INIT: extend the deadline (readPrompt).
-	{name: "protocol search", send: fixed("0100"), wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
+	{name: "protocol search", send: fixed("0100"), when: searching, wait: func(o *Options) time.Duration { return o.SearchTimeout }, fatal: failLink, accept: acceptSearch},
 	{name: "protocol number", send: fixed("ATDPN"), fatal: failLink, accept: acceptProtocolNum},
 	// The search's 0100 answer is parsed now that the protocol is known.
 	{name: "vehicle answer", accept: acceptVehicle},
@@ -153,7 +177,10 @@ func (a *Adapter) initialise(ctx context.Context) error {
 	// One deadline for the whole connect, whatever its steps' own deadlines add up to.
 	ctx, cancel := context.WithTimeoutCause(ctx, a.opts.ConnectTimeout, ErrConnectTimeout)
 	defer cancel()
-	s := &initState{prof: obd.Profile{Device: a.port.String()}}
+	s := &initState{prof: obd.Profile{Device: a.port.String()}, remembered: strings.ToUpper(a.opts.Protocol)}
+	if p := strings.TrimPrefix(a.Profile().ProtocolNum, "A"); p != "" {
+		s.remembered = p // a connect again (the adapter lost its settings, the link came back)
+	}
 	if err := a.runSteps(ctx, initSteps, s); err != nil {
 		return err
 	}
@@ -195,7 +222,11 @@ func (a *Adapter) runSteps(ctx context.Context, steps []initStep, s *initState) 
 			if st.wait != nil {
 				wait = st.wait(&a.opts)
 			}
-			r.lines, r.err = a.exchange(ctx, r.cmd, wait)
+			if st.firm != nil {
+				r.lines, r.err = a.exchangeFirm(ctx, r.cmd, st.firm(a, s))
+			} else {
+				r.lines, r.err = a.exchange(ctx, r.cmd, wait)
+			}
 			if r.err != nil && context.Cause(ctx) == ErrConnectTimeout {
 				return fmt.Errorf("elm327: %s on %s: %w (%v): is the adapter stuck? unplug it and plug it in again", stepName(st.name, r.cmd), a.port, ErrConnectTimeout, a.opts.ConnectTimeout)
 			}
@@ -255,11 +286,94 @@ func wantOK(sign bool, then func(a *Adapter, s *initState)) func(*Adapter, *init
 	}
 }
 
-func protocolCmd(a *Adapter, _ *initState) string {
-	if a.opts.Protocol != "" {
-		return "ATSPA" + strings.ToUpper(a.opts.Protocol)
+// The quick connect (elm327-obd.md §3). An adapter on ATSP0 searches protocol after protocol,
+// for seconds; most cars talk CAN 11/500 or CAN 29/500. So before the search the connect tries
+// protocols directly, each with ATSP<n> (no search) and a 0100 under a short deadline: the
+// protocol this adapter or bay found last time, then CAN 11/500, then CAN 29/500. A protocol
+// counts only when its 0100 drew a positive answer (41 00): an OK to ATSP<n> proves nothing,
+// and NO DATA, CAN ERROR, BUS INIT: ...ERROR, a negative answer or no prompt leave the next
+// try to go. When none answered, the protocol is closed (ATPC) and the automatic search runs
+// as it would have from the start (ATSP0).
+
+// quickSet sets the protocol proto names directly (ATSP<n>), unless it is empty, was tried
+// already or a protocol was proved; name says which for people.
+func quickSet(name string, proto func(a *Adapter, s *initState) string) initStep {
+	return initStep{name: name, send: func(a *Adapter, s *initState) string { return "ATSP" + proto(a, s) },
+		when: func(a *Adapter, s *initState) bool {
+			p := proto(a, s)
+			return p != "" && s.quick == "" && !slices.Contains(s.tried, p)
+		},
+		fatal: failSilent, accept: func(a *Adapter, s *initState, r stepReply) error {
+			p := proto(a, s)
+			s.tried = append(s.tried, p)
+			return wantOK(false, func(_ *Adapter, s *initState) { s.trying, s.dirty = p, true })(a, s, r)
+		}}
+}
+
+// quickAnswer sends 0100 on the protocol quickSet set, under a firm deadline (quickWait).
+func quickAnswer(name string) initStep {
+	return initStep{name: name + " answer", send: fixed("0100"), when: func(_ *Adapter, s *initState) bool { return s.trying != "" },
+		firm: quickWait, fatal: failLink, accept: acceptQuick}
+}
+
+// quickStop interrupts an adapter that gave no prompt for quickAnswer's 0100. Any byte stops
+// an ELM327 at work (STOPPED); the rest of the command then draws "?". Everything it says is
+// let come and drained before the next command, so no answer is taken for the next one's.
+func quickStop(name string) initStep {
+	return initStep{name: name + " stopped", send: fixed("7F7F"), when: func(_ *Adapter, s *initState) bool { return s.stuck },
+		fatal: failLink, accept: func(a *Adapter, s *initState, _ stepReply) error {
+			s.stuck = false
+			a.waitQuiet(200 * time.Millisecond)
+			return nil
+		}}
+}
+
+// quickWait is the firm deadline of a direct try's 0100: Options.QuickTimeout, and the time
+// of a K-line or J1850 bus init on top for those protocols (2–3 s, elm327-obd.md §8).
+func quickWait(a *Adapter, s *initState) time.Duration {
+	if p := s.trying; p != "" && p[0] >= '1' && p[0] <= '5' {
+		return a.opts.QuickTimeout + 3*time.Second
 	}
-	return "ATSP0"
+	return a.opts.QuickTimeout
+}
+
+// quickProtocol is one of the protocols most cars talk, tried unless Options.NoQuick.
+func quickProtocol(p string) func(a *Adapter, s *initState) string {
+	return func(a *Adapter, _ *initState) string {
+		if a.opts.NoQuick {
+			return ""
+		}
+		return p
+	}
+}
+
+// searching says whether the automatic search must run: no direct try proved a protocol.
+func searching(_ *Adapter, s *initState) bool { return s.quick == "" }
+
+// acceptQuick reads the 0100 of a direct try: a positive answer (41 00 from an ECU) proves the
+// protocol and stands for the search's answer; anything else leaves the protocol unproved.
+func acceptQuick(a *Adapter, s *initState, r stepReply) error {
+	p := s.trying
+	s.trying = ""
+	if r.err != nil {
+		// No prompt in time (the link is fine, see fatality): the adapter may be at work still.
+		s.stuck = true
+		a.log.Debug("elm327: protocol tried directly did not answer", "protocol", p, "err", r.err)
+		return degraded("")
+	}
+	s.err94 = s.err94 || slices.ContainsFunc(r.lines, func(l string) bool { return strings.Contains(normalise(l), "ERR94") })
+	f := a.f
+	f.protocol = p[0]
+	rep, err := parseReply(r.lines, f, "0100")
+	if err == nil && slices.ContainsFunc(rep.responses, func(x obd.Response) bool {
+		return len(x.Data) >= 6 && x.Data[0] == 0x41 && x.Data[1] == 0x00
+	}) {
+		s.quick = p
+		s.search = r.lines
+		return nil
+	}
+	a.log.Debug("elm327: protocol tried directly did not answer", "protocol", p, "answer", escape(strings.Join(r.lines, " | "), 120))
+	return degraded("")
 }
 
 func acceptResync(a *Adapter, s *initState, r stepReply) error {

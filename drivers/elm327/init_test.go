@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -206,31 +207,36 @@ func found(raw string) func(a *Adapter, s *initState) {
 // TestInitStepOrder: the steps that run, in order, with the command each sends, for the
 // adapters the connect tells apart. InitProgress reports each step as it starts.
 func TestInitStepOrder(t *testing.T) {
-	common := []string{"resync 7F7F", "reset ATZ", "echo off ATE0", "linefeeds off ATL0", "spaces off ATS0", "headers on ATH1",
-		"adaptive timing ATAT1", "protocol ATSP0", "supply voltage ATRV", "protocol search 0100", "protocol number ATDPN",
-		"vehicle answer", "protocol name ATDP", "version ATI", "STN version STI"}
+	head := []string{"resync 7F7F", "reset ATZ", "echo off ATE0", "linefeeds off ATL0", "spaces off ATS0", "headers on ATH1",
+		"adaptive timing ATAT1"}
+	quick := []string{"CAN 11/500 ATSP6", "CAN 11/500 answer 0100", "supply voltage ATRV"}
+	tail := []string{"protocol number ATDPN", "vehicle answer", "protocol name ATDP", "version ATI", "STN version STI"}
 	for _, tc := range []struct {
 		name    string
 		replies map[string][][]step
 		want    []string
+		connect []string // the steps between head and tail; nil: quick
 	}{
 		{"genuine ELM327 on CAN", nil,
-			[]string{"aggressive timing ATAT2", "count digit 01001", "multi-PID 01000C2"}},
+			[]string{"aggressive timing ATAT2", "count digit 01001", "multi-PID 01000C2"}, nil},
 		{"count digit stops at the first ECU", map[string][][]step{
 			"0100":  {say("SEARCHING...\r7E806410 0BE3FA813\r7E9064100 80000001\r\r>")},
 			"01002": {say("7E8064100BE3FA813\r\r>")},
-		}, []string{"aggressive timing ATAT2", "count digit 01002", "patient timing ATAT1", "count digit under patient timing 01002", "multi-PID 01000C"}},
+		}, []string{"aggressive timing ATAT2", "count digit 01002", "patient timing ATAT1", "count digit under patient timing 01002", "multi-PID 01000C"}, nil},
 		{"count digit refused under ATAT2", map[string][][]step{
 			"01001": {say("?\r\r>")},
-		}, []string{"aggressive timing ATAT2", "count digit 01001", "aggressive timing without the count digit 0100", "multi-PID 01000C"}},
+		}, []string{"aggressive timing ATAT2", "count digit 01001", "aggressive timing without the count digit 0100", "multi-PID 01000C"}, nil},
 		{"ATAT2 refused", map[string][][]step{
 			"ATAT2": {say("?\r\r>")},
-		}, []string{"aggressive timing ATAT2", "count digit 01001", "multi-PID 01000C2"}},
+		}, []string{"aggressive timing ATAT2", "count digit 01001", "multi-PID 01000C2"}, nil},
 		{"K-line", map[string][][]step{
-			"0100":  {say("SEARCHING...\r48 6B 10 41 00 BE 3F A8 13 E5\r\r>")},
+			"ATSP7": {ok()},
+			"ATPC":  {ok()},
+			"0100":  {say("CAN ERROR\r\r>"), say("CAN ERROR\r\r>"), say("SEARCHING...\r48 6B 10 41 00 BE 3F A8 13 E5\r\r>")},
 			"ATDPN": {say("A3\r\r>")},
 			"01001": {say("486B104100BE3FA813E5\r\r>")},
-		}, []string{"count digit 01001"}},
+		}, []string{"count digit 01001"}, []string{"CAN 11/500 ATSP6", "CAN 11/500 answer 0100", "CAN 29/500 ATSP7", "CAN 29/500 answer 0100",
+			"close the protocol ATPC", "protocol ATSP0", "supply voltage ATRV", "protocol search 0100"}},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			r := genuine()
@@ -259,7 +265,11 @@ func TestInitStepOrder(t *testing.T) {
 			if len(cmds) > 0 {
 				t.Errorf("commands %q sent by no step", cmds)
 			}
-			if want := append(append([]string(nil), common...), tc.want...); !reflect.DeepEqual(got, want) {
+			connect := quick
+			if tc.connect != nil {
+				connect = tc.connect
+			}
+			if want := slices.Concat(head, connect, tail, tc.want); !reflect.DeepEqual(got, want) {
 				t.Errorf("steps\n%q\nwant\n%q", got, want)
 			}
 		})
@@ -280,7 +290,7 @@ func TestInitErrorNamesStep(t *testing.T) {
 			[]string{`elm327: init step "spaces off" (ATS0) on /dev/ttyUSB0@38400: `}, ErrDisconnected},
 		{"ignition off", map[string][][]step{"0100": {say("SEARCHING...\rUNABLE TO CONNECT\r\r>")}},
 			[]string{`elm327: init step "vehicle answer" on /dev/ttyUSB0@38400: `, "ignition"}, obd.ErrNoVehicle},
-		{"search never ends", map[string][][]step{"0100": {{w("SEARCHING...\r"), pause(time.Hour)}}},
+		{"search never ends", map[string][][]step{"0100": {say("NO DATA\r\r>"), {w("SEARCHING...\r"), pause(time.Hour)}}},
 			[]string{`elm327: init step "protocol search" (0100) on /dev/ttyUSB0@38400: no answer during the protocol search`}, obd.ErrNoVehicle},
 		{"unplugged during the multi-PID probe", map[string][][]step{"01000C2": {{hangup()}}},
 			[]string{`elm327: init step "multi-PID" (01000C2) on `}, ErrDisconnected},

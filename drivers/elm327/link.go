@@ -37,6 +37,21 @@ func (a *Adapter) exchange(ctx context.Context, cmd string, timeout time.Duratio
 	return cleanLines(raw, cmd), nil
 }
 
+// exchangeFirm is exchange under a firm deadline: progress lines do not extend it. A reply
+// that has not ended by then is a *TimeoutError, as in exchange; what came of it is drained
+// before the next command.
+func (a *Adapter) exchangeFirm(ctx context.Context, cmd string, timeout time.Duration) ([]string, error) {
+	fctx, cancel := context.WithTimeoutCause(ctx, timeout, errFirmDeadline)
+	defer cancel()
+	lines, err := a.exchange(fctx, cmd, timeout)
+	if err != nil && ctx.Err() == nil && context.Cause(fctx) == errFirmDeadline {
+		return nil, &TimeoutError{Command: cmd, Raw: string(a.leftover)}
+	}
+	return lines, err
+}
+
+var errFirmDeadline = errors.New("elm327: firm deadline")
+
 // ioError marks a failure of the link itself (not of the adapter or the bus): the port must
 // be reopened.
 type ioError struct {

@@ -71,6 +71,7 @@ func genuine() map[string][][]step {
 		"ATH1":   {ok()},
 		"ATAT1":  {ok()},
 		"ATSP0":  {ok()},
+		"ATSP6":  {ok()},
 		"ATRV":   {say("12.4V\r\r>")},
 		"0100":   {say("SEARCHING...\r7E806410 0BE3FA813\r\r>")},
 		"ATDPN":  {say("A6\r\r>")},

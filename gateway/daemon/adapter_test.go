@@ -18,17 +18,19 @@ import (
 
 // TestBayRemembersProtocolAndCar: a bay's adapter is opened the way `obdgw run` opens it, over
 // a real pty, at 115200 baud behind an address that names no rate (the simulator answers
-// only a client at its rate). After one session the buffer file holds the rate found, the
-// protocol the car talked and the sizes of its answers; a gateway restarted on the same file
-// opens the adapter at that rate first (no noise), tells it to try that protocol first
-// (ATSP A6, no search) and scans the returning car without waiting out the adapter's timeout
-// after any request.
+// only a client at its rate). The car talks CAN 11/250, which the connect does not try
+// directly unless remembered: the first session tries CAN 11/500 and 29/500, then searches.
+// After it the buffer file holds the rate found, the protocol the car talked and the sizes of
+// its answers; a gateway restarted on the same file opens the adapter at that rate first (no
+// noise), tries that protocol first and alone (ATSP8, no search) and scans the returning car
+// without waiting out the adapter's timeout after any request.
 func TestBayRemembersProtocolAndCar(t *testing.T) {
 	sc, err := elm327sim.Builtin("petrol")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc.Adapter.ResetDelay = 0
+	sc.Protocol = "8"
 	p, err := ptypair.Open()
 	if err != nil {
 		t.Fatal(err)
@@ -65,16 +67,16 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 	}
 
 	b1, a1 := session()
-	if cmds := a1.Commands[len(b1.Commands):]; !slices.Contains(cmds, "ATSP0") || a1.Search == b1.Search {
-		t.Errorf("first session: want a protocol search (ATSP0); sent %q", cmds)
+	if cmds := a1.Commands[len(b1.Commands):]; !slices.Contains(cmds, "ATSP6") || !slices.Contains(cmds, "ATSP0") || a1.Search == b1.Search {
+		t.Errorf("first session: want CAN 11/500 tried, then a protocol search (ATSP0); sent %q", cmds)
 	}
 	db, err := buffer.Open(filepath.Join(cfg.StateDir, StoreFile), buffer.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := bay.NewMemory(db, bay.MemoryOptions{})
-	if got := m.Protocol("bay1"); got != "6" {
-		t.Errorf("bay1 protocol remembered as %q, want 6", got)
+	if got := m.Protocol("bay1"); got != "8" {
+		t.Errorf("bay1 protocol remembered as %q, want 8", got)
 	}
 	if got := m.Baud("bay1"); got != 115200 || a1.Garbled == b1.Garbled {
 		t.Errorf("bay1 rate remembered as %d after %d noise bytes, want 115200 found by trying", got, a1.Garbled-b1.Garbled)
@@ -86,8 +88,14 @@ func TestBayRemembersProtocolAndCar(t *testing.T) {
 
 	b2, a2 := session()
 	cmds := a2.Commands[len(b2.Commands):]
-	if !slices.Contains(cmds, "ATSPA6") || a2.Search != b2.Search {
-		t.Errorf("second session: want ATSPA6 and no search; sent %q", cmds)
+	var sp []string
+	for _, c := range cmds {
+		if strings.HasPrefix(c, "ATSP") {
+			sp = append(sp, c)
+		}
+	}
+	if !slices.Equal(sp, []string{"ATSP8"}) || a2.Search != b2.Search {
+		t.Errorf("second session: want ATSP8 alone and no search; sent %q", cmds)
 	}
 	if a2.Garbled != b2.Garbled {
 		t.Errorf("second session: %d noise bytes; the remembered rate was not tried first", a2.Garbled-b2.Garbled)

@@ -157,3 +157,73 @@ func replay(b *testing.B, sc elm327sim.Scenario, baud int, cmds []string) time.D
 	}
 	return time.Since(t0)
 }
+
+// BenchmarkQuickConnect is `obdgw scan` — open and initialise the adapter, then the full scan
+// of the petrol car (CAN 11/500) — through an adapter whose automatic protocol search (ATSP0)
+// takes 3 s, as on a public emulator (real cars often take longer), paced at 38400 baud with
+// 15 ms ECU latency like BenchmarkScanPetrol. Three connects run side by side in each
+// iteration, in turn, each on a fresh simulator:
+//
+//	quick   the default connect: CAN 11/500 tried directly before any search
+//	right   the baseline: an adapter that starts on the right protocol (its search costs
+//	        nothing, and the connect goes straight to it)
+//	search  the connect without the quick tries (Options.NoQuick): the 3 s search
+//
+// x-right is quick's wall time over right's (target ≤ 1.3); search-x-right is the same for
+// the search, what the quick tries save.
+//
+// Run: hack/bench-scan.sh (or go test -run '^$' -bench QuickConnect -benchtime 3x ./drivers/elm327/elm327sim).
+func BenchmarkQuickConnect(b *testing.B) {
+	const search = 3 * time.Second
+	type side struct {
+		name   string
+		delay  time.Duration // the simulator's automatic search
+		opts   elm327.Options
+		wall   time.Duration
+		search time.Duration // the simulator's search time
+	}
+	sides := []*side{
+		{name: "quick", delay: search},
+		{name: "right", opts: elm327.Options{NoQuick: true}}, // quick() switches the search off
+		{name: "search", delay: search, opts: elm327.Options{NoQuick: true}},
+	}
+	run := func(s *side) {
+		sc := quick(b, "petrol")
+		r := serve(b, sc, elm327sim.Options{Baud: 38400, Latency: 15 * time.Millisecond, SearchDelay: s.delay})
+		defer r.close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		t0 := time.Now()
+		ad, err := elm327.OpenContext(ctx, r.addr, s.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := obd.Scan(ctx, ad, obd.ScanOptions{}); err != nil {
+			b.Fatal(err)
+		}
+		s.wall += time.Since(t0)
+		ad.Close()
+		st := r.sim.Stats()
+		if st.Clears != 0 {
+			b.Fatalf("the scan sent 04")
+		}
+		if p := ad.Profile().ProtocolNum; p != "6" {
+			b.Fatalf("%s: connected on protocol %q, want 6", s.name, p)
+		}
+		s.search += st.Search
+	}
+	for i := 0; i < b.N; i++ {
+		// In turn, each first once in three iterations: a load that drifts hits all alike.
+		for j := range sides {
+			run(sides[(i+j)%len(sides)])
+		}
+	}
+	n := float64(b.N)
+	quickSide, right, searchSide := sides[0], sides[1], sides[2]
+	b.ReportMetric(quickSide.wall.Seconds()/right.wall.Seconds(), "x-right")
+	b.ReportMetric(searchSide.wall.Seconds()/right.wall.Seconds(), "search-x-right")
+	for _, s := range sides {
+		b.ReportMetric(float64(s.wall.Milliseconds())/n, s.name+"-ms/op")
+	}
+	b.ReportMetric(float64(quickSide.search.Milliseconds())/n, "quick-search-ms/op")
+}

@@ -106,10 +106,10 @@ func TestSearchingForever(t *testing.T) {
 }
 
 // TestConnectDeadline: the connect as a whole has one deadline (Options.ConnectTimeout),
-// whatever its steps' own ones add up to.
+// whatever its steps' own ones add up to. (NoQuick: straight to the search, the step named.)
 func TestConnectDeadline(t *testing.T) {
 	t.Parallel()
-	_, err := connectSearchingForever(t, elm327.Options{ConnectTimeout: 300 * time.Millisecond})
+	_, err := connectSearchingForever(t, elm327.Options{ConnectTimeout: 300 * time.Millisecond, NoQuick: true})
 	if !errors.Is(err, elm327.ErrConnectTimeout) || !strings.Contains(err.Error(), "protocol search") {
 		t.Fatalf("connect: %v, want elm327.ErrConnectTimeout naming the step it was in", err)
 	}

@@ -101,7 +101,9 @@ type Faults struct {
 	// CRLF: every line ends in CR LF whatever ATL says.
 	CRLF bool `yaml:"crlf"`
 	// SearchingDelay is how long the protocol search after ATSP0 takes (SEARCHING... is printed
-	// first), or the K-line bus init when the protocol is set.
+	// first), or the K-line bus init when the protocol is set (a failed one as well).
+	// Options.SearchDelay replaces it for the search alone: a protocol selected directly
+	// (ATSP6 on a CAN 11/500 car) answers at once however long the search takes.
 	SearchingDelay time.Duration `yaml:"searching_delay"`
 	// IgnitionOff: no ECU answers; the first request ends in UNABLE TO CONNECT.
 	IgnitionOff bool `yaml:"ignition_off"`

@@ -26,6 +26,11 @@ type Options struct {
 	// Timeout, when positive, replaces the modelled response timeout (the wait after the last
 	// frame without a satisfied count digit, and before NO DATA).
 	Timeout time.Duration
+	// SearchDelay, when positive, replaces the scenario's faults.searching_delay for the
+	// automatic protocol search (ATSP0, or ATSP A<n> naming another protocol than the car's):
+	// a real adapter may search for several seconds, while a protocol selected directly
+	// (ATSP6 on a CAN 11/500 car) answers at once.
+	SearchDelay time.Duration
 	// Log receives one debug line per command (nil → discard).
 	Log *slog.Logger
 	// HostBaud, when set, reports the rate the host set on its end of the line (for a pty,
@@ -80,6 +85,7 @@ type Sim struct {
 	baud    int
 	latency time.Duration
 	timeout time.Duration
+	search  time.Duration // the automatic search (Options.SearchDelay, else faults.searching_delay)
 	log     *slog.Logger
 
 	hostBaud func() int
@@ -134,6 +140,10 @@ func New(scenario Scenario, opts Options) *Sim {
 		s.latency = 0
 	}
 	s.timeout = opts.Timeout
+	s.search = v.faults.SearchingDelay
+	if opts.SearchDelay > 0 {
+		s.search = opts.SearchDelay
+	}
 	s.hostBaud = opts.HostBaud
 	s.reset()
 	return s
@@ -875,8 +885,8 @@ func (s *Sim) connect() (bool, error) {
 			if err := s.emit("SEARCHING..."+eol, true); err != nil {
 				return false, err
 			}
-			s.delay(d)
-			s.count(func(st *Stats) { st.Search += d })
+			s.delay(s.search)
+			s.count(func(st *Stats) { st.Search += s.search })
 			return false, s.emit("UNABLE TO CONNECT"+eol+eol+">", true)
 		}
 		if isCAN(s.spProto) {
@@ -889,16 +899,19 @@ func (s *Sim) connect() (bool, error) {
 		if err := s.emit("SEARCHING..."+eol, true); err != nil {
 			return false, err
 		}
-		s.delay(d)
-		s.count(func(st *Stats) { st.Search += d })
+		s.delay(s.search)
+		s.count(func(st *Stats) { st.Search += s.search })
 		s.found = true
 	case s.spProto != 0 && s.spProto != s.v.proto && !s.auto:
 		switch {
 		case isCAN(s.spProto) && isCAN(s.v.proto) && is29(s.spProto) != is29(s.v.proto):
 			return false, s.noData() // right bit rate, wrong ID length: nobody answers
 		case isCAN(s.spProto):
-			return false, s.reply("CAN ERROR")
+			return false, s.reply("CAN ERROR") // no CAN bus at this rate on the socket
 		default:
+			// A K-line or J1850 init that nobody answers fails only after the init's time.
+			s.delay(d)
+			s.count(func(st *Stats) { st.Search += d })
 			return false, s.reply("BUS INIT: ...ERROR")
 		}
 	default:

@@ -671,3 +671,68 @@ func TestFailAfterConnect(t *testing.T) {
 		}
 	}
 }
+
+// startWith is start with options of the test's own (the pacing stays off).
+func startWith(t *testing.T, sc Scenario, opts Options) *host {
+	t.Helper()
+	a, b := net.Pipe()
+	opts.Baud, opts.NoLatency = -1, true
+	sim := New(sc, opts)
+	h := &host{t: t, conn: a, sim: sim, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { h.done <- sim.Serve(ctx, b) }()
+	t.Cleanup(func() {
+		cancel()
+		a.Close()
+		b.Close()
+	})
+	return h
+}
+
+// TestSlowSearchDirectProtocol: with a slow automatic search (Options.SearchDelay), ATSP0
+// spends it searching, while ATSP6 on the CAN 11/500 car answers without a search; the search
+// time shows in Stats.Search, not measured by the clock.
+func TestSlowSearchDirectProtocol(t *testing.T) {
+	h := startWith(t, fast(t, "petrol"), Options{SearchDelay: 50 * time.Millisecond})
+	h.setup("ATZ", "ATE0", "ATH1", "ATSP6")
+	if got := h.cmd("0100"); strings.Contains(got, "SEARCHING") || !strings.Contains(got, "7E8 06 41 00") {
+		t.Errorf("0100 under ATSP6: %q", got)
+	}
+	if st := h.sim.Stats(); st.Search != 0 {
+		t.Errorf("ATSP6: a search of %v was counted", st.Search)
+	}
+	if got := h.cmd("ATDPN"); got != "6\r\r" {
+		t.Errorf("ATDPN under ATSP6: %q", got)
+	}
+	h.setup("ATPC", "ATSP0")
+	if got := h.cmd("0100"); !strings.HasPrefix(got, "SEARCHING...\r") || !strings.Contains(got, "7E8 06 41 00") {
+		t.Errorf("0100 under ATSP0: %q", got)
+	}
+	if st := h.sim.Stats(); st.Search != 50*time.Millisecond {
+		t.Errorf("ATSP0: search counted %v, want the 50ms of Options.SearchDelay", st.Search)
+	}
+	if got := h.cmd("ATDPN"); got != "A6\r\r" {
+		t.Errorf("ATDPN after the search: %q", got)
+	}
+}
+
+// TestWrongProtocolAnswers: a protocol the car does not speak never draws data: CAN at the
+// right rate with the other ID length hears nobody (NO DATA), CAN on a K-line car finds no
+// bus (CAN ERROR), a K-line init on a CAN car fails (BUS INIT: ...ERROR).
+func TestWrongProtocolAnswers(t *testing.T) {
+	for _, c := range []struct{ car, sp, want string }{
+		{"petrol", "ATSP7", "NO DATA"},
+		{"diesel", "ATSP6", "NO DATA"},
+		{"kline", "ATSP6", "CAN ERROR"},
+		{"kline", "ATSP7", "CAN ERROR"},
+		{"petrol", "ATSP3", "BUS INIT: ...ERROR"},
+	} {
+		t.Run(c.car+"/"+c.sp, func(t *testing.T) {
+			h := start(t, fast(t, c.car))
+			h.setup("ATZ", "ATE0", "ATH1", c.sp)
+			if got := strings.TrimSpace(h.cmd("0100")); got != c.want {
+				t.Errorf("0100: %q, want %q", got, c.want)
+			}
+		})
+	}
+}

@@ -33,14 +33,15 @@ func init() {
 }
 
 func runScan(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "scan", "--port ADDR [--json] [--lang zh|en] [--timeout D]\n\n"+
+	fs := newFlags(e, "scan", "--port ADDR [--json] [--lang zh|en] [--timeout D] [--protocol N] [--state FILE]\n\n"+
 		"ADDR is serial:///dev/ttyUSB0, usb://VID:PID, tcp://HOST:PORT or a device path ('obdgw ports' lists them).\n"+
 		"Exit codes: 0 scanned, 1 failed (also: MIL, readiness or fault codes could not be read), 2 usage, 3 no such/busy device, 4 not an ELM327, 5 no vehicle (ignition off?).")
 	port := fs.String("port", "", "adapter address (required)")
 	asJSON := fs.Bool("json", false, "print the report as JSON instead of text")
 	lang := fs.String("lang", "zh", "language of the text report and fault descriptions: zh or en")
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this long (connect, protocol search and scan)")
-	protocol := fs.String("protocol", "", "ELM protocol number to try first (e.g. 6); default: automatic search")
+	protocol := fs.String("protocol", "", "ELM protocol number to try first (e.g. 6); default: the one this adapter's last car talked, then CAN 11/500 and 29/500, then the automatic search")
+	statePath := fs.String("state", "", "file keeping the protocol each adapter's last car talked (default $"+scanStateEnv+", else $XDG_STATE_HOME/obdgw/scan.json or ~/.local/state/obdgw/scan.json)")
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
 	}
@@ -58,6 +59,20 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	defer cancel()
 
 	progress := func(format string, a ...any) { fmt.Fprintf(e.stderr, format+"\n", a...) }
+	// The protocol remembered for this adapter: a state file that cannot be read costs only
+	// the search it would have saved.
+	path, err := scanStatePath(*statePath)
+	var state scanState
+	if err == nil {
+		state, err = loadScanState(path)
+	}
+	if err != nil {
+		e.log.Warn("scan state ignored: the protocol search may take longer", "err", err)
+	}
+	if p := state.protocol(*port); *protocol == "" && p != "" {
+		*protocol = p
+		progress("trying protocol %s first: this adapter's last car talked it (%s)", p, path)
+	}
 	progress("connecting to %s …", *port)
 	t0 := time.Now()
 	ad, err := elm327.OpenContext(ctx, *port, elm327.Options{
@@ -72,6 +87,11 @@ func runScan(ctx context.Context, e *env, args []string) error {
 	}
 	defer ad.Close()
 	p := ad.Profile()
+	if path != "" && state.remember(*port, p.ProtocolNum) {
+		if err := state.save(path); err != nil {
+			e.log.Warn("scan state not saved: the next scan may search for the protocol again", "err", err)
+		}
+	}
 	progress("connected in %.1f s: %s, protocol %s (%s), %.1f V, count hint %v, multi-PID %v, timing %s",
 		time.Since(t0).Seconds(), p.Version, p.ProtocolNum, p.Protocol, p.VoltageV, yesNo(p.CountHint), yesNo(p.MultiPID),
 		timingName(p.AdaptiveTiming))

@@ -60,11 +60,12 @@ func runSim(ctx context.Context, e *env, args []string) error {
 }
 
 func runSimELM327(ctx context.Context, e *env, args []string) error {
-	fs := newFlags(e, "sim elm327", "[--scenario NAME|FILE] [--baud N] [--strict-baud] [--latency D]")
+	fs := newFlags(e, "sim elm327", "[--scenario NAME|FILE] [--baud N] [--strict-baud] [--latency D] [--search-delay D]")
 	scenario := fs.String("scenario", "petrol", "built-in scenario ("+strings.Join(elm327sim.Builtins(), ", ")+") or a YAML file")
 	baud := fs.Int("baud", 0, "pace output at this serial rate (0: the scenario's)")
 	strict := fs.Bool("strict-baud", false, "answer only a client whose serial rate is the adapter's (--baud, else the scenario's), as a real adapter does; other rates see noise")
 	latency := fs.Duration("latency", 0, "ECU response time per request (default: the scenario's)")
+	searchDelay := fs.Duration("search-delay", 0, "how long the automatic protocol search (ATSP0) takes (default: the scenario's faults.searching_delay); a protocol set directly answers at once")
 	list := fs.Bool("list", false, "list the built-in scenarios and exit")
 	if err := fs.Parse(args); err != nil {
 		return usageError("%v", err)
@@ -86,7 +87,10 @@ func runSimELM327(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return usageError("--scenario: %v", err)
 	}
-	opts := elm327sim.Options{Baud: *baud, Log: e.log}
+	if *searchDelay < 0 {
+		return usageError("--search-delay %v: must not be negative", *searchDelay)
+	}
+	opts := elm327sim.Options{Baud: *baud, Log: e.log, SearchDelay: *searchDelay}
 	latencySet := false
 	fs.Visit(func(f *flag.Flag) { latencySet = latencySet || f.Name == "latency" })
 	if latencySet {

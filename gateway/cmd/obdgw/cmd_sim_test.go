@@ -93,6 +93,7 @@ func TestSimUsage(t *testing.T) {
 		{[]string{"sim", "elm327", "--scenario", "nope"}, `no built-in scenario "nope"`},
 		{[]string{"sim", "elm327", "--baud", "-5"}, "--baud"},
 		{[]string{"sim", "elm327", "--latency", "-1s"}, "--latency"},
+		{[]string{"sim", "elm327", "--search-delay", "-1s"}, "--search-delay -1s: must not be negative"},
 	} {
 		var out, errb bytes.Buffer
 		if code := runMain(c.args, &out, &errb); code != exitUsage || !strings.Contains(errb.String(), c.want) {
