@@ -415,3 +415,26 @@ func TestNoReceiptWhileReceiverDown(t *testing.T) {
 	r.stop()
 	checkDelivery(t, appended, r.out)
 }
+
+// TestReceiverSubscribesAfterTheGateway: the broker has just restarted (it keeps no sessions)
+// and the gateway, just started itself, connects before the receiver has subscribed again.
+// What the gateway publishes then reaches nobody; once the receiver subscribes, later records
+// would reach it before the lost ones are resent. The first connection of a process therefore
+// sends one record and opens its window only when that record's receipt came back: every
+// record is stored, in order.
+func TestReceiverSubscribesAfterTheGateway(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{})
+	box := openBox(t, t.TempDir(), "gw-late")
+	appended := appendRecords(t, box, "gw-late", 60, "alpha")
+	o := gwOptions(t, b, "gw-late")
+	o.ReceiptTimeout = time.Second
+	o.DrainRate, o.DrainBurst = 40, 1 // the window fills over 1.5 s, while the receiver comes up
+	u := startUplink(t, box, o)
+	waitFor(t, 20*time.Second, "the gateway connected", func() bool { return u.Status().Connected })
+	time.Sleep(300 * time.Millisecond) // scenario set-up: the receiver subscribes in the middle of the first window
+	r := startReceiver(t, b, b.URL(), nil)
+	waitFor(t, 60*time.Second, "drain once the receiver runs", func() bool { return depth(box) == 0 })
+	u.stop()
+	r.stop()
+	checkDelivery(t, appended, r.out)
+}

@@ -49,10 +49,14 @@ type Uplink struct {
 	mu      sync.Mutex
 	st      Status
 	running bool
-	// cautious: the last connection ended in an error. The next one sends one record and
-	// waits for its acknowledgement before opening the whole window, so a record that kills
-	// the connection (an ACL denial makes Mosquitto close it) does not take the records
-	// before it down with it on every attempt.
+	// cautious: the connection is the process's first, or the last one ended in an error. It
+	// sends one record and waits for its acknowledgement before opening the whole window:
+	//   - a record that kills the connection (an ACL denial makes Mosquitto close it) does not
+	//     take the records before it down with it on every attempt;
+	//   - after a broker restart (it keeps no sessions) the receiver may not have subscribed
+	//     again yet: what is published before it does reaches nobody, and the records after
+	//     it would be stored before the lost ones are resent, out of order. The first record's
+	//     receipt proves the receiver is there before the window opens.
 	cautious atomic.Bool
 	// warn holds back warnings that anyone able to publish on the receipt topic could repeat
 	// per message.
@@ -108,6 +112,7 @@ func NewUplink(box Outbox, o UplinkOptions) (*Uplink, error) {
 		o.Logger.Warn("uplink: " + err.Error())
 	}
 	u := &Uplink{o: o, box: box, reg: o.Registry, sent: map[string]sentRecord{}}
+	u.cautious.Store(true) // the first connection too: see cautious
 	if u.reg == nil {
 		u.reg = prometheus.NewRegistry()
 		u.reg.MustRegister(OutboxCollector(box), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
