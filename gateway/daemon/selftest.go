@@ -233,5 +233,7 @@ func (s selfTests) OBDCheck(bayName string) (any, error) {
 	if o, ok, err := s.d.wo.BayOrder(bayName); err == nil && ok {
 		vin = o.VIN
 	}
-	return emission.CheckOBD(emission.OBDInputFromScan(st.LastScan, vin)), nil
+	in := emission.OBDInputFromScan(st.LastScan, vin)
+	in.Rules = s.d.cfg.Emission.OBD
+	return emission.CheckOBD(in), nil
 }

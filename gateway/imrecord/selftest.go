@@ -37,6 +37,8 @@ var ErrNotJudged = errors.New("imrecord: only a judged self-test (pass or fail) 
 type Options struct {
 	Events *events.Bus  // "selftest.progress" and "selftest.done" go here; nil publishes nothing
 	Logger *slog.Logger // nil discards
+	// OBD are the OBD check's configured rules (emission.Limits.OBD); zero → the defaults.
+	OBD emission.OBDRules
 }
 
 // Store keeps the judged self-tests of work orders in the buffer file and turns them into the
@@ -46,6 +48,7 @@ type Store struct {
 	db  *buffer.DB
 	bus *events.Bus
 	log *slog.Logger
+	obd emission.OBDRules
 }
 
 // NewStore returns a store over db's Bucket.
@@ -54,7 +57,7 @@ func NewStore(db *buffer.DB, o Options) *Store {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Store{db: db, bus: o.Events, log: log}
+	return &Store{db: db, bus: o.Events, log: log, obd: o.OBD}
 }
 
 func (s *Store) publish(typ, bay string, data any) {
@@ -166,7 +169,10 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 			return "", nil, err
 		}
 		in.Diagnosis = emission.OBDInputFromScan(first, o.VIN)
-		in.OBDCheck = emission.CheckOBD(emission.OBDInputFromScan(last, o.VIN))
+		in.Diagnosis.Rules = s.obd
+		after := emission.OBDInputFromScan(last, o.VIN)
+		after.Rules = s.obd
+		in.OBDCheck = emission.CheckOBD(after)
 	}
 	p, err := Build(in)
 	if err != nil {
