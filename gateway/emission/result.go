@@ -194,9 +194,9 @@ type IdleProcess struct {
 type AccelResult struct {
 	RatedRPM    float64        `json:"rated_rpm,omitempty"`
 	Limit       float64        `json:"limit_k_m1"`
-	PeaksKM1    []float64      `json:"peaks_k_m1"` // EMISSION_ONE, _TWO, _THREE
+	PeaksKM1    []float64      `json:"peaks_k_m1"` // EMISSION_ONE, _TWO, _THREE, as measured (not rounded)
 	PeakRPM     []float64      `json:"peak_rpm,omitempty"`
-	AvgKM1      *float64       `json:"avg_k_m1,omitempty"` // EMISSION_AVG
+	AvgKM1      *float64       `json:"avg_k_m1,omitempty"` // EMISSION_AVG: the mean of the peaks, rounded once to 0.01
 	IdleRPM     *float64       `json:"idle_rpm,omitempty"` // ENGIN_SPEED (idle before the accelerations)
 	MaxRPM      *float64       `json:"max_rpm,omitempty"`  // ACTUAL_ENGINE_SPEED
 	KFromN      bool           `json:"k_from_n"`           // the opacimeter reported N only
