@@ -1,15 +1,19 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
+	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
 // apiCall sends one authenticated request and returns the status and the body.
@@ -94,6 +98,152 @@ func TestOBDCheckCountsTheStationsMonitors(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("no readiness line in %s", body)
+			}
+		})
+	}
+}
+
+// richRig is the scripted analyzer with a rich λ.
+type richRig struct {
+	*analyzer
+	lambda float64
+}
+
+func (r *richRig) Read(ctx context.Context) (rig.Reading, error) {
+	rd, err := r.analyzer.Read(ctx)
+	rd.Lambda = rig.F(r.lambda)
+	return rd, err
+}
+
+// emissionBay starts a daemon with one bay whose car is the named elm327sim scenario and whose
+// rig is r (registered as model), and opens an emission-repair order on it.
+func emissionBay(t *testing.T, scenario, model string, r rig.Rig, edit func(*config.Config)) (*Daemon, string, workorder.Order) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.Bays = []config.Bay{{Name: "bay1", OBD: "sim://" + scenario, Rig: &config.Rig{Model: model, Address: "sim://", Serial: "RIG-2023-0042"}}}
+	idle := &cfg.Emission.TwoSpeedIdle
+	idle.Precondition, idle.Stabilise, idle.Sample = 300*time.Millisecond, 200*time.Millisecond, 500*time.Millisecond
+	idle.SamplePeriod, idle.ReachTimeout = 50*time.Millisecond, 5*time.Second
+	cfg.Emission.Rig.ZeroBeforeTest = false
+	if edit != nil {
+		edit(&cfg)
+	}
+	d, base, _ := startDaemon(t, &cfg, Options{Dial: simDial(t, scenario), Poll: 100 * time.Millisecond,
+		OpenRig: func(config.Bay) (rig.Rig, error) { return r, nil }})
+	waitFor(t, "a scan on bay1", func() bool { st := d.Bay("bay1").Status(); return st.State == bay.Ready && st.LastScan != nil })
+	km := int64(86412)
+	o, err := d.Store().Create(workorder.NewOrder{Plate: "浙A7K2M9", PlateColor: "blue", VIN: d.Bay("bay1").Status().VIN, MileageKm: &km, Bay: "bay1",
+		EmissionRepair: true, TestNo: "330100202403110001", Fault: "双怠速检验CO超标"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, base, o
+}
+
+// followRun points the analyzer's script at the bay's run once it has started.
+func followRun(d *Daemon, an *analyzer) {
+	var mu sync.Mutex
+	an.cond = func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		run, err := d.SelfTest("bay1")
+		if err != nil {
+			return 0
+		}
+		p, _ := run.Latest()
+		return p.Condition
+	}
+}
+
+// TestSelfTestPreconditionsRefusedAtStart: a method that does not fit the bay's instrument or
+// the car's fuel is refused by the API at once (422, saying what to run instead), before the
+// rig is read; a bad fuel name is a 400 naming the field.
+func TestSelfTestPreconditionsRefusedAtStart(t *testing.T) {
+	an := &analyzer{rated: 5000}
+	d, base, _ := emissionBay(t, "petrol", "nha506", an, nil)
+	followRun(d, an)
+	for _, c := range []struct {
+		body string
+		code int
+		want string
+	}{
+		{`{"method":"free_acceleration","rated_rpm":5000}`, http.StatusUnprocessableEntity, "free acceleration needs an opacimeter, and this bay's instrument is a gas analyzer"},
+		{`{"method":"two_speed_idle","rated_rpm":5000,"fuel":"diesel"}`, http.StatusUnprocessableEntity, "run free_acceleration (GB 3847-2018)"},
+		{`{"method":"two_speed_idle","rated_rpm":5000,"fuel":"kerosene"}`, http.StatusBadRequest, `"field":"fuel"`},
+		{`{"method":"two_speed_idle","rated_rpm":5000,"gross_mass_kg":-1}`, http.StatusBadRequest, `"field":"gross_mass_kg"`},
+	} {
+		code, body := apiCall(t, base, "POST", "/bays/bay1/selftest", c.body)
+		if code != c.code || !strings.Contains(string(body), c.want) {
+			t.Errorf("POST %s: %d %s, want %d saying %q", c.body, code, body, c.code, c.want)
+		}
+	}
+	if _, err := d.SelfTest("bay1"); err == nil {
+		t.Error("a refused start left a run on the bay")
+	}
+}
+
+// TestSelfTestOnADieselByItsScan: the bay's scan says the car is a compression-ignition
+// engine, so two-speed idle is refused without a fuel on the request.
+func TestSelfTestOnADieselByItsScan(t *testing.T) {
+	an := &analyzer{rated: 3000}
+	_, base, _ := emissionBay(t, "diesel", "nha506", an, nil)
+	code, body := apiCall(t, base, "POST", "/bays/bay1/selftest", `{"method":"two_speed_idle","rated_rpm":3000}`)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(string(body), "compression ignition (diesel), as its OBD readiness says") {
+		t.Errorf("two-speed idle on the diesel: %d %s", code, body)
+	}
+}
+
+// TestLambdaShownNotJudgedThroughTheAPI: λ 0.90 fails a petrol car; the same car stated to
+// have no closed-loop fuel control with a three-way catalyst passes, its λ shown, not judged,
+// and its heavy mass moves high idle to 1800 ± 200 r/min.
+func TestLambdaShownNotJudgedThroughTheAPI(t *testing.T) {
+	for _, c := range []struct {
+		body    string
+		verdict string
+		judged  bool
+		hiMin   float64
+	}{
+		{`{"method":"two_speed_idle","rated_rpm":5000}`, "fail", true, 2300},
+		{`{"method":"two_speed_idle","rated_rpm":5000,"lambda_judged":false,"gross_mass_kg":4200}`, "pass", false, 1600},
+	} {
+		t.Run(c.verdict, func(t *testing.T) {
+			an := &analyzer{rated: 5000}
+			rr := &richRig{analyzer: an, lambda: 0.90}
+			d, base, _ := emissionBay(t, "petrol", "nha506", rr, nil)
+			followRun(d, an)
+			if c.hiMin < 2000 {
+				an.highRPM = 1800
+			}
+			code, body := apiCall(t, base, "POST", "/bays/bay1/selftest", c.body)
+			if code != http.StatusAccepted {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			run, _ := d.SelfTest("bay1")
+			<-run.Done()
+			code, body = apiCall(t, base, "GET", "/bays/bay1/selftest", "")
+			var st struct {
+				Result struct {
+					Verdict string `json:"verdict"`
+					Items   []struct {
+						Name      string  `json:"name"`
+						Value     float64 `json:"value"`
+						NotJudged bool    `json:"not_judged"`
+					} `json:"items"`
+					Idle struct {
+						LambdaJudged bool    `json:"lambda_judged"`
+						HighIdleMin  float64 `json:"high_idle_rpm_min"`
+					} `json:"two_speed_idle"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(body, &st); err != nil || code != http.StatusOK {
+				t.Fatalf("GET selftest: %d %s", code, body)
+			}
+			r := st.Result
+			if r.Verdict != c.verdict || r.Idle.LambdaJudged != c.judged || r.Idle.HighIdleMin != c.hiMin {
+				t.Errorf("verdict %s λ judged %v high idle from %v, want %s %v %v: %s", r.Verdict, r.Idle.LambdaJudged, r.Idle.HighIdleMin, c.verdict, c.judged, c.hiMin, body)
+			}
+			if len(r.Items) == 0 || r.Items[0].Name != "AIR_COEFFICIENT" || r.Items[0].Value != 0.9 || r.Items[0].NotJudged == c.judged {
+				t.Errorf("λ item %+v", r.Items)
 			}
 		})
 	}

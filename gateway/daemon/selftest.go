@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
@@ -84,17 +85,32 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if err != nil {
 		return nil, "", err
 	}
+	fuel, err := emission.ParseFuel(req.Fuel)
+	if err != nil {
+		r.Close()
+		return nil, "", err
+	}
 	t := emission.Test{
-		Method:   method,
-		Rig:      r,
-		Vehicle:  emission.Vehicle{VIN: o.VIN, RatedRPM: req.RatedRPM},
+		Method: method,
+		Rig:    r,
+		Vehicle: emission.Vehicle{VIN: o.VIN, RatedRPM: req.RatedRPM, FuelType: fuel, GrossMassKg: req.GrossMassKg,
+			LambdaJudged: req.LambdaJudged},
 		Limits:   d.cfg.Emission,
 		LimitSet: req.LimitSet,
 		Logger:   d.log.With("bay", bayName, "component", "emission"),
 		Now:      d.o.Now,
 	}
+	if m, ok := rig.Lookup(b.Rig.Model); ok {
+		t.Instrument = m.Kind
+	}
 	if s := d.byName[bayName]; s != nil {
 		t.Speed = emission.OBDSpeed{Adapter: s}
+		// What the bay's last scan of this car says: its engine type, and whether it runs in
+		// closed loop (then its λ is judged).
+		if rep := s.Status().LastScan; rep != nil && (o.VIN == "" || rep.VIN == "" || strings.EqualFold(rep.VIN, o.VIN)) {
+			t.Vehicle.Compression = emission.CompressionOf(rep)
+			t.Vehicle.ClosedLoopSeen = emission.ClosedLoopSeen(rep)
+		}
 	}
 	run, err := d.runs.Start(ctx, bayName, t)
 	if err != nil {

@@ -434,3 +434,28 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 	}
 	return in
 }
+
+// ClosedLoopSeen reports whether a scan read fuel system status "closed loop" (PID 03, first
+// system, value 02) from any ECU: the car has closed-loop fuel control, so GB 18285-2018
+// judges its λ (im-emission.md §6.1). An open-loop answer proves nothing (a cold engine runs
+// open loop), so false means "not seen", never "no closed loop".
+func ClosedLoopSeen(rep *obd.Report) bool {
+	if rep == nil {
+		return false
+	}
+	for _, v := range rep.Live {
+		if v.PID == 0x03 && v.Value == 0x02 {
+			return true
+		}
+	}
+	return false
+}
+
+// CompressionOf is the engine type the scan's readiness answers reported (PID 01 byte B bit 3):
+// true compression ignition, false spark; nil when no ECU answered it.
+func CompressionOf(rep *obd.Report) *bool {
+	if rep == nil {
+		return nil
+	}
+	return OBDInputFromScan(rep, "").Compression
+}

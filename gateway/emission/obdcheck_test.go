@@ -154,3 +154,25 @@ func TestOBDInputFromScan(t *testing.T) {
 		t.Errorf("nil report: %+v", got)
 	}
 }
+
+func TestClosedLoopAndEngineTypeFromScan(t *testing.T) {
+	ms, err := obd.DecodeMonitorStatus([]byte{0x81, 0x0F, 0xEB, 0x40}) // diesel.yaml: compression
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &obd.Report{ECUs: []obd.ECUReport{{ID: "18DAF110", Readiness: &ms}},
+		Live: []obd.Value{{ECU: "7E8", PID: 0x04, Value: 2}, {ECU: "7E8", PID: 0x03, Value: 0x01, Text: "open loop (insufficient temperature)"}}}
+	if c := CompressionOf(rep); c == nil || !*c {
+		t.Errorf("compression %v, want true", c)
+	}
+	if ClosedLoopSeen(rep) {
+		t.Error("open loop taken as closed loop")
+	}
+	rep.Live = append(rep.Live, obd.Value{ECU: "7E8", PID: 0x03, Value: 0x02, Text: "closed loop"})
+	if !ClosedLoopSeen(rep) {
+		t.Error("closed loop not seen")
+	}
+	if CompressionOf(&obd.Report{}) != nil || ClosedLoopSeen(nil) {
+		t.Error("a scan without readiness says nothing of the engine type")
+	}
+}

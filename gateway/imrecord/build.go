@@ -148,7 +148,10 @@ func selfTestSection(r *emission.Result, model, serial string) wire.IMSelfTest {
 	item := func(name string) (emission.Item, bool) { return r.Item(name) }
 	if ir := r.Idle; ir != nil {
 		d := &wire.IMDualIdle{Result: s.Result, LambdaSource: ir.LambdaSource, Process: []wire.IMIdleProcess{}}
-		if it, ok := item("AIR_COEFFICIENT"); ok {
+		if it, ok := item("AIR_COEFFICIENT"); ok && it.NotJudged {
+			// λ of a car without closed-loop fuel control and a three-way catalyst: shown only.
+			d.LambdaResult = num(it.Value, it.Decimals)
+		} else if ok {
 			d.LambdaLower, d.LambdaUpper = num(it.Lower, 2), num(it.Limit, 2)
 			d.LambdaResult, d.LambdaIf = num(it.Value, it.Decimals), judgement(it.Pass)
 		}
