@@ -248,3 +248,49 @@ func TestLambdaShownNotJudgedThroughTheAPI(t *testing.T) {
 		})
 	}
 }
+
+// TestEmissionRepairWithoutSelfTestNeedsAReason: settling an emission repair with no judged
+// self-test is refused (409, naming what is missing and how to run one); with
+// no_selftest_reason it settles, and the M-station record says no self-test was made.
+func TestEmissionRepairWithoutSelfTestNeedsAReason(t *testing.T) {
+	an := &analyzer{rated: 5000}
+	d, base, o := emissionBay(t, "petrol", "nha506", an, nil)
+	if _, err := d.Bay("bay1").ScanNow(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "scan attached", func() bool { got, _ := d.Store().Get(o.ID); return len(got.Scans) > 0 })
+	if _, err := d.Store().AddItems(o.ID, workorder.Item{Name: "更换三元催化转化器", Hours: "2.5"}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300187"}`)
+	for _, want := range []string{"needs a judged post-repair self-test", "/api/v1/bays/{bay}/selftest", "no_selftest_reason", `"field":"no_selftest_reason"`} {
+		if code != http.StatusConflict || !strings.Contains(string(body), want) {
+			t.Errorf("settle without a self-test: %d %s, want 409 saying %q", code, body, want)
+		}
+	}
+	if recs, _ := d.db.Peek(10); len(recs) != 0 {
+		t.Fatalf("a refused settlement queued %d records", len(recs))
+	}
+	code, body = apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300187","no_selftest_reason":"分析仪送检定，车主不愿等待"}`)
+	if code != http.StatusOK {
+		t.Fatalf("settle with a reason: %d %s", code, body)
+	}
+	recs, err := d.db.Peek(10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var im []byte
+	for _, r := range recs {
+		if r.Kind == "im" {
+			im = r.Payload
+		}
+	}
+	if len(recs) != 2 || im == nil {
+		t.Fatalf("outbox holds %d records, want the ehr and the im record", len(recs))
+	}
+	for _, want := range []string{`"SELF_TEST":null`, `"NO_SELF_TEST_REASON":"分析仪送检定，车主不愿等待"`} {
+		if !containsString(im, want) {
+			t.Errorf("im record lacks %s", want)
+		}
+	}
+}

@@ -32,6 +32,9 @@ type Input struct {
 	Diagnosis emission.OBDInput // the OBD read-out when the car came in
 	OBDCheck  emission.OBDCheck // CheckOBD over the read-out after the repair
 	SelfTest  *emission.Result  // a judged post-repair self-test
+	// NoSelfTestReason is why no self-test was made; with it, Build makes a record without
+	// one (SELF_TEST null, NO_SELF_TEST_REASON set). Ignored when SelfTest is judged.
+	NoSelfTestReason string
 
 	RigModel  string // e.g. "NHA-506"; required
 	RigSerial string // the rig's serial number (出厂编号); required
@@ -41,11 +44,15 @@ type Input struct {
 // Errors name the field (*wire.FieldError): the input field for a missing or unjudged
 // self-test, the record's JSON path otherwise.
 func Build(in Input) (wire.IMPayload, error) {
-	if in.SelfTest == nil {
-		return wire.IMPayload{}, fieldErr("self_test", "missing: run the post-repair self-test first")
+	noTest := strings.TrimSpace(in.NoSelfTestReason)
+	if in.SelfTest == nil && noTest == "" {
+		return wire.IMPayload{}, fieldErr("self_test", "missing: run the post-repair self-test first, or state why none was made (no_selftest_reason)")
 	}
 	st := in.SelfTest
-	if !st.Verdict.Judged() {
+	if st != nil && !st.Verdict.Judged() && noTest != "" {
+		st = nil // a refused or aborted run is no self-test; the reason says why there is none
+	}
+	if st != nil && !st.Verdict.Judged() {
 		why := ""
 		if len(st.Reasons) > 0 {
 			why = ": " + st.Reasons[0].EN
@@ -77,7 +84,12 @@ func Build(in Input) (wire.IMPayload, error) {
 			SettleDate: b.SettleDate, Fault: b.Fault, Parts: nonNil(in.Repair.Parts), Projects: nonNil(in.Repair.Projects)},
 		Diagnosis: obdSection(emission.CheckOBD(in.Diagnosis)),
 		OBDCheck:  obdSection(in.OBDCheck),
-		SelfTest:  selfTestSection(st, in.RigModel, in.RigSerial),
+	}
+	if st != nil {
+		s := selfTestSection(st, in.RigModel, in.RigSerial)
+		rec.SelfTest = &s
+	} else {
+		rec.NoSelfTestReason = noTest
 	}
 	if !in.FailedEnd.IsZero() {
 		rec.FailedEnd = in.FailedEnd.In(wire.IMZone).Format(wire.IMTimeLayout)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -130,14 +131,19 @@ func (s *Store) Follow(run *emission.Run, rig io.Closer, st SelfTest) {
 
 // Record is the workorder.IMHook: at settlement of an emission repair with a judged
 // post-repair self-test, the M-station record goes into the outbox in the same transaction.
-// Without a self-test it returns no payload and the JT/T 1132 record goes alone.
+// Without one the settlement is refused (workorder.ErrNoSelfTest) unless the order states why
+// none was made (Order.NoSelfTestReason): then the record goes without a self-test and says
+// why.
 func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, revision int, reason string) (string, []byte, error) {
 	if !o.EmissionRepair || o.TestNo == "" {
 		return "", nil, nil
 	}
 	st, ok, err := get(tx, o.ID)
-	if err != nil || !ok {
+	if err != nil {
 		return "", nil, err
+	}
+	if !ok && strings.TrimSpace(o.NoSelfTestReason) == "" {
+		return "", nil, workorder.ErrNoSelfTest
 	}
 	in := Input{
 		WorkOrder: o.ID,
@@ -146,8 +152,10 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		TestNo:    o.TestNo,
 		Repair:    *rec,
 		SelfTest:  st.Result,
-		RigModel:  st.RigModel,
-		RigSerial: st.RigSerial,
+		// The reason counts only when no self-test was kept.
+		NoSelfTestReason: map[bool]string{false: o.NoSelfTestReason}[ok],
+		RigModel:         st.RigModel,
+		RigSerial:        st.RigSerial,
 	}
 	if o.FailedTestEnd != "" {
 		if t, err := time.ParseInLocation("20060102", o.FailedTestEnd, wire.IMZone); err == nil {

@@ -50,6 +50,10 @@ type Patch struct {
 type SettleRequest struct {
 	CostListCode string `json:"costlistcode"`
 	SettleDate   string `json:"settle_date,omitempty"` // yyyyMMdd; default today
+	// NoSelfTestReason says why an emission repair settles without a judged post-repair
+	// self-test; without it such a settlement is refused (ErrNoSelfTest). Ignored when the
+	// order has a judged self-test.
+	NoSelfTestReason string `json:"no_selftest_reason,omitempty"`
 }
 
 // RevisionRequest corrects a settled order: the changes and why. SettleDate may change too.

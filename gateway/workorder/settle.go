@@ -95,6 +95,10 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 	if settle == "" {
 		settle = s.today()
 	}
+	noTest := strings.TrimSpace(req.NoSelfTestReason)
+	if err := checkText("no_selftest_reason", noTest, maxReason); err != nil {
+		return Settlement{}, err
+	}
 	var out Settlement
 	err = s.db.Update(func(tx *buffer.Tx) error {
 		o, err := getOrder(tx, id)
@@ -104,7 +108,7 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 		if o.Status != Open {
 			return ErrSettled
 		}
-		o.CostListCode, o.SettleDate = code, settle
+		o.CostListCode, o.SettleDate, o.NoSelfTestReason = code, settle, noTest
 		if err := s.submit(tx, o, 1, "", nil, &out); err != nil {
 			return err
 		}
