@@ -13,6 +13,7 @@ import (
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
+	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
@@ -262,7 +263,22 @@ func TestEmissionRepairWithoutSelfTestNeedsAReason(t *testing.T) {
 	if _, err := d.Store().AddItems(o.ID, workorder.Item{Name: "更换三元催化转化器", Hours: "2.5"}); err != nil {
 		t.Fatal(err)
 	}
-	code, body := apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300187"}`)
+	// The car failed its inspection today, just after midnight; the repair began when the order
+	// was opened, later the same day. The record keeps that time, not the day's midnight.
+	today := time.Now().In(wire.IMZone).Format("2006-01-02")
+	code, body := apiCall(t, base, "PATCH", "/workorders/"+o.ID, `{"failed_test_end":"`+today+` 00:00:01"}`)
+	if code != http.StatusOK {
+		t.Fatalf("PATCH failed_test_end: %d %s", code, body)
+	}
+	got, _ := d.Store().Get(o.ID)
+	wantRepair := got.Created.In(wire.IMZone).Format(wire.IMTimeLayout)
+	if got.FailedTestEnd != strings.ReplaceAll(today, "-", "")+"000001" {
+		t.Errorf("failed_test_end stored as %q", got.FailedTestEnd)
+	}
+	if wantRepair < today+" 00:00:01" {
+		wantRepair = today + " 00:00:01"
+	}
+	code, body = apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300187"}`)
 	for _, want := range []string{"needs a judged post-repair self-test", "/api/v1/bays/{bay}/selftest", "no_selftest_reason", `"field":"no_selftest_reason"`} {
 		if code != http.StatusConflict || !strings.Contains(string(body), want) {
 			t.Errorf("settle without a self-test: %d %s, want 409 saying %q", code, body, want)
@@ -288,7 +304,8 @@ func TestEmissionRepairWithoutSelfTestNeedsAReason(t *testing.T) {
 	if len(recs) != 2 || im == nil {
 		t.Fatalf("outbox holds %d records, want the ehr and the im record", len(recs))
 	}
-	for _, want := range []string{`"SELF_TEST":null`, `"NO_SELF_TEST_REASON":"分析仪送检定，车主不愿等待"`} {
+	for _, want := range []string{`"SELF_TEST":null`, `"NO_SELF_TEST_REASON":"分析仪送检定，车主不愿等待"`,
+		`"TEST_DATE_END":"` + today + ` 00:00:01"`, `"REPAIR_TIME":"` + wantRepair + `"`} {
 		if !containsString(im, want) {
 			t.Errorf("im record lacks %s", want)
 		}

@@ -21,6 +21,9 @@ type Input struct {
 	TestNo      string    // 检验报告编号 of the failed test; required
 	StationCode string    // I station of the failed test; optional
 	FailedEnd   time.Time // end of the failed test (DetectEndTime); optional, checked against repairdate
+	// RepairTime is when the repair began, on the day of the repair date (REPAIR_TIME); zero
+	// when not known.
+	RepairTime time.Time
 
 	// Repair is the JT/T 1132 record of the same work order (as gateway/ehr built and validated
 	// it): it gives the vehicle's VIN and plate and the repair section.
@@ -93,6 +96,9 @@ func Build(in Input) (wire.IMPayload, error) {
 	}
 	if !in.FailedEnd.IsZero() {
 		rec.FailedEnd = in.FailedEnd.In(wire.IMZone).Format(wire.IMTimeLayout)
+	}
+	if !in.RepairTime.IsZero() {
+		rec.RepairTime = in.RepairTime.In(wire.IMZone).Format(wire.IMTimeLayout)
 	}
 	p := wire.IMPayload{Record: rec, Meta: wire.IMMeta{WorkOrder: in.WorkOrder, CostListCode: b.CostListNo, Revision: rev, Reason: in.Reason}}
 	if err := p.Validate(); err != nil {

@@ -157,11 +157,13 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		RigModel:         st.RigModel,
 		RigSerial:        st.RigSerial,
 	}
+	var endTimed bool
 	if o.FailedTestEnd != "" {
-		if t, err := time.ParseInLocation("20060102", o.FailedTestEnd, wire.IMZone); err == nil {
-			in.FailedEnd = t
+		if t, timed, err := workorder.FailedEnd(o.FailedTestEnd, wire.IMZone); err == nil {
+			in.FailedEnd, endTimed = t, timed
 		}
 	}
+	in.RepairTime = repairTime(o, in.FailedEnd, endTimed)
 	if o.MileageKm != nil {
 		in.OdometerKm = float64(*o.MileageKm)
 	}
@@ -191,4 +193,24 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		return "", nil, err
 	}
 	return wire.SchemaIM, b, nil
+}
+
+// repairTime is when the repair began, kept to the second so a platform comparing it with the
+// failed test's end (MaintenanceTime ≥ DetectEndTime, im-emission.md §2) accepts a repair that
+// began the same day: the moment the order was opened when that was on the repair date, else
+// the start of the repair date. A repair does not begin before the failure it repairs, so on
+// the day the failed test ended (with its time known) it is at the earliest that end.
+func repairTime(o *workorder.Order, failedEnd time.Time, endTimed bool) time.Time {
+	day, err := time.ParseInLocation("20060102", o.RepairDate, wire.IMZone)
+	if err != nil {
+		return time.Time{}
+	}
+	t := day
+	if c := o.Created.In(wire.IMZone); !o.Created.IsZero() && c.Format("20060102") == o.RepairDate {
+		t = c.Truncate(time.Second)
+	}
+	if endTimed && failedEnd.In(wire.IMZone).Format("20060102") == o.RepairDate && t.Before(failedEnd) {
+		t = failedEnd
+	}
+	return t
 }

@@ -40,13 +40,16 @@ type IMMeta struct {
 // uses the JT/T 1132 names of the I/M back end's RepairInfo_M table (ehr-record.md §6). Every
 // value is a string, as those interfaces send them; a value not measured is "".
 type IMRecord struct {
-	TestNo      string    `json:"TEST_NO"`       // 检验报告编号 of the failed I-station test (test_no)
-	StationCode string    `json:"TS_NO"`         // the I station of the failed test, "" when unknown
-	FailedEnd   string    `json:"TEST_DATE_END"` // end of the failed test (DetectEndTime), "" when unknown
-	Vehicle     IMVehicle `json:"VEHICLE"`
-	Repair      IMRepair  `json:"REPAIR"`
-	Diagnosis   IMOBD     `json:"DIAGNOSIS"` // OBD read-out when the car came in
-	OBDCheck    IMOBD     `json:"OBD_CHECK"` // OBD check after the repair
+	TestNo      string `json:"TEST_NO"`       // 检验报告编号 of the failed I-station test (test_no)
+	StationCode string `json:"TS_NO"`         // the I station of the failed test, "" when unknown
+	FailedEnd   string `json:"TEST_DATE_END"` // end of the failed test (DetectEndTime), "" when unknown
+	// RepairTime is when the repair began (MaintenanceTime), yyyy-MM-dd HH:mm:ss on the day of
+	// repairdate; platforms check it is not before TEST_DATE_END. "" when not known.
+	RepairTime string    `json:"REPAIR_TIME,omitempty"`
+	Vehicle    IMVehicle `json:"VEHICLE"`
+	Repair     IMRepair  `json:"REPAIR"`
+	Diagnosis  IMOBD     `json:"DIAGNOSIS"` // OBD read-out when the car came in
+	OBDCheck   IMOBD     `json:"OBD_CHECK"` // OBD check after the repair
 	// SelfTest is the judged post-repair self-test; null when none was made, and then
 	// NoSelfTestReason says why (the settlement had to state it).
 	SelfTest         *IMSelfTest `json:"SELF_TEST"`
@@ -326,6 +329,19 @@ func (p IMPayload) Validate() error {
 		case rdErr == nil && rd.Before(truncDay(fe)):
 			// The I station rejects a repair dated before the failed test (ehr-record.md §6).
 			bad("record.REPAIR.repairdate", "%s is before the failed test ended (%s): the I station will not accept it", rp.RepairDate, r.FailedEnd)
+		}
+	}
+	if r.RepairTime != "" {
+		rt, err := time.ParseInLocation(IMTimeLayout, r.RepairTime, IMZone)
+		switch {
+		case err != nil:
+			bad("record.REPAIR_TIME", "%q: want yyyy-MM-dd HH:mm:ss", clip(r.RepairTime))
+		case rdErr == nil && !truncDay(rt).Equal(rd):
+			bad("record.REPAIR_TIME", "%s is not on repairdate %s", r.RepairTime, rp.RepairDate)
+		case r.FailedEnd != "":
+			if fe, err := time.ParseInLocation(IMTimeLayout, r.FailedEnd, IMZone); err == nil && rt.Before(fe) {
+				bad("record.REPAIR_TIME", "%s is before the failed test ended (%s): the I station will not accept it", r.RepairTime, r.FailedEnd)
+			}
 		}
 	}
 

@@ -44,8 +44,8 @@ type Order struct {
 
 	EmissionRepair bool   `json:"emission_repair,omitempty"`
 	TestNo         string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
-	// FailedTestEnd is when the failed inspection ended (yyyyMMdd), when known: the repair
-	// date may not be earlier.
+	// FailedTestEnd is when the failed inspection ended (yyyyMMdd, or yyyyMMddHHmmss with its
+	// time; FailedEnd parses it), when known: the repair date may not be earlier.
 	FailedTestEnd string `json:"failed_test_end,omitempty"`
 	// NoSelfTestReason is why an emission repair was settled without a judged post-repair
 	// self-test (SettleRequest.NoSelfTestReason); the M-station record carries it.

@@ -53,7 +53,7 @@ func (s *Store) checks(tx *buffer.Tx, o *Order) ehr.Checks {
 	c := ehr.Checks{Now: s.now, Emission: o.EmissionRepair, TestNo: o.TestNo,
 		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN}
 	if o.FailedTestEnd != "" {
-		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd)
+		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd[:min(8, len(o.FailedTestEnd))])
 	}
 	if id := tx.Get(bucketCostList, costListKey(s.opts.CompanyCode, o.CostListCode)); id != nil && string(id) != o.ID {
 		c.CostListCodeUsed = true

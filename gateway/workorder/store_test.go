@@ -751,3 +751,23 @@ func TestScanReportInTx(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// The failed inspection's end keeps its time when given, in the platforms' print form or
+// compact; a bad value names the field.
+func TestFailedTestEndKeepsItsTime(t *testing.T) {
+	for in, want := range map[string]string{"2026-11-20 15:42:10": "20261120154210", "20261120154210": "20261120154210", "20261120": "20261120", " ": ""} {
+		got, err := normEndTime("failed_test_end", in)
+		if err != nil || got != want {
+			t.Errorf("normEndTime(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"2026-11-20", "20261320154210", "2026-11-20T15:42:10"} {
+		if _, err := normEndTime("failed_test_end", in); err == nil || !strings.Contains(err.Error(), "failed_test_end") {
+			t.Errorf("normEndTime(%q) = %v, want an error naming failed_test_end", in, err)
+		}
+	}
+	end, timed, err := FailedEnd("20261120154210", time.UTC)
+	if err != nil || !timed || end.Hour() != 15 {
+		t.Errorf("FailedEnd = %v %v %v", end, timed, err)
+	}
+}
