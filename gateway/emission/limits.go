@@ -165,6 +165,9 @@ type RigConfig struct {
 	ErrorBurstMax int `yaml:"error_burst_max"`
 	// Zero the instrument before a test when it can zero itself (rig.Zeroer).
 	ZeroBeforeTest bool `yaml:"zero_before_test"`
+	// EngineWarmUpMax is how long a test waits, showing oil temperature and engine speed, for
+	// a cold engine to reach the method's oil_min_c before it refuses; 0 refuses at once.
+	EngineWarmUpMax time.Duration `yaml:"engine_warm_up_max"`
 }
 
 // DefaultLimits returns the values of im-emission.md §5 and our defaults for the procedure
@@ -232,6 +235,8 @@ func DefaultLimits() Limits {
 			BusyMax:        10 * time.Second, // inferred
 			ErrorBurstMax:  5,                // inferred
 			ZeroBeforeTest: true,
+			// inferred: a cold engine reaches 80 °C oil in a few minutes at fast idle
+			EngineWarmUpMax: 10 * time.Minute,
 		},
 		OBD: DefaultOBDRules(),
 	}
@@ -416,6 +421,9 @@ func (l Limits) Validate() error {
 
 	dur("rig.busy_max", l.Rig.BusyMax)
 	count("rig.error_burst_max", l.Rig.ErrorBurstMax, 0)
+	if l.Rig.EngineWarmUpMax < 0 {
+		bad("rig.engine_warm_up_max", "must be 0 (refuse a cold engine at once) or a duration such as 10m, got %v", l.Rig.EngineWarmUpMax)
+	}
 
 	monitors := func(key string, ms []string) {
 		if len(ms) == 0 {

@@ -301,15 +301,41 @@ func (p *proc) precheck(ctx context.Context) error {
 				// rather than after the first reach timeout.
 				return refuse(reason("no_rpm", "无法取得发动机转速：仪器没有转速信号，工位也没有 OBD 接头；请连接转速计或 OBD 接头", "no engine speed: the rig has no tachometer and the bay has no OBD adapter; connect one"))
 			}
+			// Warm-up, shown before the first prompt: oil temperature and engine speed. A cold
+			// engine is given up to engine_warm_up_max to warm, running at idle.
+			warm := s.r.OilC == nil || oilMin <= 0 || *s.r.OilC >= oilMin
+			p.warmUp(s, oilMin, warm)
 			switch {
-			case s.r.OilC != nil && oilMin > 0 && *s.r.OilC < oilMin:
-				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车：油温 %.0f ℃，应不低于 %.0f ℃", *s.r.OilC, oilMin), fmt.Sprintf("engine not warm: oil at %.0f °C, needs at least %.0f °C", *s.r.OilC, oilMin)))
+			case !warm && (p.t.Limits.Rig.EngineWarmUpMax <= 0 || s.at.Sub(p.start) >= p.t.Limits.Rig.EngineWarmUpMax):
+				waited := ""
+				if p.t.Limits.Rig.EngineWarmUpMax > 0 {
+					waited = fmt.Sprintf(" after %v", p.t.Limits.Rig.EngineWarmUpMax)
+				}
+				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车：油温 %.0f ℃，应不低于 %.0f ℃", *s.r.OilC, oilMin), fmt.Sprintf("engine not warm%s: oil at %.0f °C, needs at least %.0f °C", waited, *s.r.OilC, oilMin)))
+			case !warm:
+				continue
 			case s.r.OilC == nil && oilMin > 0:
 				p.res.Warnings = append(p.res.Warnings, reason("oil_unknown", "未测量油温，请确认发动机已充分预热", "oil temperature not measured: make sure the engine is at working temperature"))
 			}
 			return nil
 		}
 	}
+}
+
+// warmUp reports the engine's warm-up (phase "warm_up"): oil temperature against the minimum
+// and engine speed, with what to do while it is cold.
+func (p *proc) warmUp(s sample, oilMin float64, warm bool) {
+	pr := Progress{Phase: "warm_up", SecondsLeft: -1, RPM: s.rpm}
+	switch {
+	case s.r.OilC == nil:
+		pr.Prompt = Text{ZH: "仪器未测量油温：确认发动机已充分预热", EN: "the instrument does not measure oil temperature: make sure the engine is at working temperature"}
+	case warm:
+		pr.Prompt = Text{ZH: fmt.Sprintf("发动机已热车：油温 %.0f ℃", *s.r.OilC), EN: fmt.Sprintf("engine warm: oil at %.0f °C", *s.r.OilC)}
+	default:
+		pr.Prompt = Text{ZH: fmt.Sprintf("发动机预热中：油温 %.0f ℃，需达到 %.0f ℃，保持怠速运转", *s.r.OilC, oilMin),
+			EN: fmt.Sprintf("warming up: oil at %.0f °C, needs %.0f °C; keep the engine idling", *s.r.OilC, oilMin)}
+	}
+	p.progress(pr)
 }
 
 // zero zeroes the rig when the configuration asks for it and the rig can.
