@@ -13,7 +13,7 @@ import (
 
 // Limits is the "emission:" section of the daemon's configuration. It holds the legal limit
 // values of both limit sets and the procedure parameters the standard texts we have did not
-// confirm (im-emission.md §5 and §10): the provincial platform or the shop's configuration
+// confirm (im-emission.md §5 and §11): the provincial platform or the shop's configuration
 // decides them, the procedures never carry their own.
 //
 // Start from DefaultLimits() and lay the configuration over it, so a configuration names only
@@ -21,7 +21,7 @@ import (
 // a typo in a key must not silently leave a legal limit at its default).
 type Limits struct {
 	// LimitSet selects 限值a ("a") or 限值b ("b"). Which set applies to a vehicle depends on the
-	// province and date (im-emission.md §10, open); a test may override it.
+	// province and date (im-emission.md §11, open); a test may override it.
 	LimitSet string `yaml:"limit_set"`
 
 	TwoSpeedIdle     TwoSpeedIdleConfig `yaml:"two_speed_idle"`
