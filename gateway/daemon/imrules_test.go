@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
+	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
@@ -306,6 +308,77 @@ func TestEmissionRepairWithoutSelfTestNeedsAReason(t *testing.T) {
 	}
 	for _, want := range []string{`"SELF_TEST":null`, `"NO_SELF_TEST_REASON":"分析仪送检定，车主不愿等待"`,
 		`"TEST_DATE_END":"` + today + ` 00:00:01"`, `"REPAIR_TIME":"` + wantRepair + `"`} {
+		if !containsString(im, want) {
+			t.Errorf("im record lacks %s", want)
+		}
+	}
+}
+
+// opacimeter is a scripted opacimeter following the procedure's phases: idle smoke between
+// accelerations, and the n-th measured acceleration's k at peaks[n-1] while it lasts.
+type opacimeter struct {
+	d     func() (phase string, acc int)
+	peaks []float64
+}
+
+func (o *opacimeter) Read(ctx context.Context) (rig.Reading, error) {
+	phase, acc := o.d()
+	k, rpm := 0.05, 750.0
+	if phase == "accelerate" && acc >= 1 && acc <= len(o.peaks) {
+		k, rpm = o.peaks[acc-1], 2400
+	}
+	return rig.Reading{Time: time.Now(), KM1: rig.F(k), OpacityPct: rig.F(100 * (1 - math.Exp(-k*0.43))), RPM: rig.F(rpm), OilC: rig.F(85)}, nil
+}
+func (o *opacimeter) String() string { return "scripted opacimeter" }
+func (o *opacimeter) Halt() error    { return nil }
+func (o *opacimeter) Close() error   { return nil }
+
+// TestFreeAccelerationJudgedOnceThroughTheAPI: a diesel on an opacimeter bay, started through
+// the API, whose peaks 1.1951, 1.1951, 1.2151 m⁻¹ average 1.2018: judged 1.20, a pass. Rounding
+// each peak first would have made it 1.21, a fail. The M-station record prints the peaks to
+// two decimals and the judged mean.
+func TestFreeAccelerationJudgedOnceThroughTheAPI(t *testing.T) {
+	var d *Daemon
+	op := &opacimeter{peaks: []float64{1.1951, 1.1951, 1.2151}, d: func() (string, int) {
+		if d == nil {
+			return "", 0
+		}
+		run, err := d.SelfTest("bay1")
+		if err != nil {
+			return "", 0
+		}
+		p, _ := run.Latest()
+		return p.Phase, p.Acceleration
+	}}
+	d, base, o := emissionBay(t, "diesel", "nht6", op, func(cfg *config.Config) {
+		f := &cfg.Emission.FreeAcceleration
+		f.PurgeAccelerations, f.Accelerate, f.IdleBetween, f.SamplePeriod, f.ReachTimeout = 0, 400*time.Millisecond, 200*time.Millisecond, 50*time.Millisecond, 5*time.Second
+	})
+	code, body := apiCall(t, base, "POST", "/bays/bay1/selftest", `{"method":"free_acceleration","rated_rpm":2400,"fuel":"diesel"}`)
+	if code != http.StatusAccepted {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	run, _ := d.SelfTest("bay1")
+	<-run.Done()
+	res, err := run.Result()
+	if err != nil || res.Verdict != emission.Pass || res.Accel.AvgKM1 == nil || *res.Accel.AvgKM1 != 1.2 {
+		t.Fatalf("verdict %v avg %v err %v reasons %+v", res.Verdict, res.Accel.AvgKM1, err, res.Reasons)
+	}
+	waitFor(t, "the self-test kept on the order", func() bool { _, ok, _ := d.tests.Get(o.ID); return ok })
+	if _, err := d.Store().AddItems(o.ID, workorder.Item{Name: "清洗DPF", Hours: "1.5"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300188"}`); code != http.StatusOK {
+		t.Fatalf("settle: %d %s", code, body)
+	}
+	recs, _ := d.db.Peek(10)
+	var im []byte
+	for _, r := range recs {
+		if r.Kind == "im" {
+			im = r.Payload
+		}
+	}
+	for _, want := range []string{`"EMISSION_ONE":"1.20"`, `"EMISSION_THREE":"1.22"`, `"EMISSION_AVG":"1.20"`, `"EMISSION_IF":"1"`} {
 		if !containsString(im, want) {
 			t.Errorf("im record lacks %s", want)
 		}
