@@ -771,3 +771,26 @@ func TestFailedTestEndKeepsItsTime(t *testing.T) {
 		t.Errorf("FailedEnd = %v %v %v", end, timed, err)
 	}
 }
+
+// FuzzNormEndTime: any failed_test_end either normalises to a day or a moment that parses
+// back, or is refused naming the field; it never panics.
+func FuzzNormEndTime(f *testing.F) {
+	for _, s := range []string{"20261120", "20261120154210", "2026-11-20 15:42:10", "", "2026-13-40 25:61:61", "２０２６１１２０"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := normEndTime("failed_test_end", s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "failed_test_end") {
+				t.Fatalf("error %q does not name the field", err)
+			}
+			return
+		}
+		if got == "" {
+			return
+		}
+		if _, _, err := FailedEnd(got, time.UTC); err != nil {
+			t.Fatalf("%q normalised to %q, which does not parse: %v", s, got, err)
+		}
+	})
+}

@@ -80,7 +80,7 @@ window.I18N = {
     "obd.rule.communication": "通讯", "obd.rule.mil": "故障指示灯", "obd.rule.dtc": "故障码", "obd.rule.readiness": "就绪状态",
     "obd.rule.vin": "VIN", "obd.rule.calid_cvn": "CALID/CVN",
     "obd.status.pass": "通过", "obd.status.fail": "不通过", "obd.status.warning": "注意", "obd.status.not_checked": "未检查",
-    "obd.dtcs": "故障码数", "obd.incomplete": "未就绪项",
+    "obd.dtcs": "故障码数", "obd.incomplete": "未就绪项（计入判定）",
     "problem.required": "缺失，请填写", "problem.too_long": "过长", "problem.length": "VIN应为17位", "problem.charset": "VIN只能含0-9和A-Z（不含I、O、Q）", "problem.check_digit": "VIN校验位不符，请核对", "problem.vin_mismatch": "车辆读取的VIN与工单不一致", "problem.before_repair": "结算日期早于送修日期", "problem.future": "日期晚于今天", "problem.format": "格式不正确", "problem.too_large": "数值过大", "problem.mileage_decreased": "里程低于该车上一次记录，请核对里程表", "problem.emission_prefix": "尾气治理工单的故障描述须以“尾气治理”开头", "problem.test_no_missing": "尾气治理工单缺少排放检验报告编号", "problem.before_failed_test": "送修日期早于排放检验日期", "problem.duplicate": "该编号已被另一张已结算工单使用", "problem.control_char": "含有控制字符", "problem.null_list": "缺少维修项目", "problem.absurd_hours": "工时异常，请核对",
     "saved": "已保存"
   },
@@ -163,7 +163,7 @@ window.I18N = {
     "obd.rule.communication": "Communication", "obd.rule.mil": "MIL", "obd.rule.dtc": "Trouble codes", "obd.rule.readiness": "Readiness",
     "obd.rule.vin": "VIN", "obd.rule.calid_cvn": "CALID/CVN",
     "obd.status.pass": "pass", "obd.status.fail": "fail", "obd.status.warning": "note", "obd.status.not_checked": "not checked",
-    "obd.dtcs": "Trouble codes", "obd.incomplete": "Monitors incomplete",
+    "obd.dtcs": "Trouble codes", "obd.incomplete": "Monitors incomplete (counted)",
     "problem.required": "missing", "problem.too_long": "too long", "problem.length": "a VIN has 17 characters", "problem.charset": "only 0-9 and A-Z without I, O, Q", "problem.check_digit": "VIN check digit does not match", "problem.vin_mismatch": "the car reports another VIN", "problem.before_repair": "settlement before the repair date", "problem.future": "date in the future", "problem.format": "wrong format", "problem.too_large": "too large", "problem.mileage_decreased": "mileage below this car's last record", "problem.emission_prefix": "an emission repair's fault description must start with 尾气治理", "problem.test_no_missing": "emission repair without its inspection report number", "problem.before_failed_test": "repair date before the failed inspection", "problem.duplicate": "already used by another settled order", "problem.control_char": "contains control characters", "problem.null_list": "no repair items", "problem.absurd_hours": "unusual labour hours",
     "saved": "Saved"
   }
