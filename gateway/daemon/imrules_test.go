@@ -384,3 +384,35 @@ func TestFreeAccelerationJudgedOnceThroughTheAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestRevisionKeepsTheNoSelfTestRule: an emission repair settled with a reason and no
+// self-test; a revision that clears the reason is refused like the settlement would be, and one
+// that restates it sends a new M-station record revision carrying the new reason.
+func TestRevisionKeepsTheNoSelfTestRule(t *testing.T) {
+	an := &analyzer{rated: 5000}
+	d, base, o := emissionBay(t, "petrol", "nha506", an, nil)
+	if _, err := d.Store().AddItems(o.ID, workorder.Item{Name: "更换三元催化转化器", Hours: "2.5"}); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := apiCall(t, base, "POST", "/workorders/"+o.ID+"/settle", `{"costlistcode":"HS2024031300189","no_selftest_reason":"分析仪故障"}`); code != http.StatusOK {
+		t.Fatalf("settle: %d %s", code, body)
+	}
+	code, body := apiCall(t, base, "POST", "/workorders/"+o.ID+"/revisions", `{"reason":"撤回原因","no_selftest_reason":""}`)
+	if code != http.StatusConflict || !strings.Contains(string(body), `"field":"no_selftest_reason"`) {
+		t.Fatalf("revision clearing the reason: %d %s, want 409 on no_selftest_reason", code, body)
+	}
+	code, body = apiCall(t, base, "POST", "/workorders/"+o.ID+"/revisions", `{"reason":"原因更正","no_selftest_reason":"分析仪送检定"}`)
+	if code != http.StatusOK {
+		t.Fatalf("revision restating the reason: %d %s", code, body)
+	}
+	recs, _ := d.db.Peek(10)
+	var ims [][]byte
+	for _, r := range recs {
+		if r.Kind == "im" {
+			ims = append(ims, r.Payload)
+		}
+	}
+	if len(ims) != 2 || !containsString(ims[1], `"NO_SELF_TEST_REASON":"分析仪送检定"`) || !containsString(ims[1], `"revision":2`) {
+		t.Fatalf("%d im records; the last: %s", len(ims), ims[len(ims)-1])
+	}
+}

@@ -152,10 +152,11 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		TestNo:    o.TestNo,
 		Repair:    *rec,
 		SelfTest:  st.Result,
-		// The reason counts only when no self-test was kept.
-		NoSelfTestReason: map[bool]string{false: o.NoSelfTestReason}[ok],
-		RigModel:         st.RigModel,
-		RigSerial:        st.RigSerial,
+		RigModel:  st.RigModel,
+		RigSerial: st.RigSerial,
+	}
+	if !ok {
+		in.NoSelfTestReason = o.NoSelfTestReason // counts only when no self-test was kept
 	}
 	var endTimed bool
 	if o.FailedTestEnd != "" {

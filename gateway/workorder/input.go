@@ -61,6 +61,9 @@ type SettleRequest struct {
 type RevisionRequest struct {
 	Reason     string  `json:"reason"`
 	SettleDate *string `json:"settle_date,omitempty"`
+	// NoSelfTestReason, when set, states (or restates) why an emission repair has no judged
+	// self-test, as SettleRequest.NoSelfTestReason.
+	NoSelfTestReason *string `json:"no_selftest_reason,omitempty"`
 	Patch
 }
 

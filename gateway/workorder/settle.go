@@ -163,6 +163,16 @@ func (s *Store) Revise(id string, req RevisionRequest) (Settlement, error) {
 				changed = append(changed, "settle_date")
 			}
 		}
+		if req.NoSelfTestReason != nil {
+			r := strings.TrimSpace(*req.NoSelfTestReason)
+			if err := checkText("no_selftest_reason", r, maxReason); err != nil {
+				return err
+			}
+			if r != o.NoSelfTestReason {
+				o.NoSelfTestReason = r
+				changed = append(changed, "no_selftest_reason")
+			}
+		}
 		if len(changed) == 0 {
 			return inputErr("reason", "the revision changes nothing in the record")
 		}
