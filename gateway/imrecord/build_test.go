@@ -352,6 +352,7 @@ func TestBuildWithoutSelfTestSaysWhy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	golden(t, "im_no_selftest.golden.json", b)
 	if !strings.Contains(string(b), `"SELF_TEST":null`) || !strings.Contains(string(b), `"NO_SELF_TEST_REASON":"车主拒绝怠速检测，已告知复检风险"`) {
 		t.Errorf("encoded: %s", b)
 	}
