@@ -14,6 +14,11 @@ import (
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/rig/rigsim"
 	"github.com/obdgw/obdgw/gateway/emission"
+
+	// Every rig family with its simulator.
+	_ "github.com/obdgw/obdgw/drivers/fga4100/fga4100sim"
+	_ "github.com/obdgw/obdgw/drivers/mexa/mexasim"
+	_ "github.com/obdgw/obdgw/drivers/mqw50a/mqw50asim"
 )
 
 // driver is the person at the car: it holds the engine where each prompt asks — the middle of
@@ -145,4 +150,54 @@ func TestSimulatorDrivenThroughFreeAcceleration(t *testing.T) {
 			t.Errorf("EMISSION %+v verdict %s", it, res.Verdict)
 		}
 	})
+}
+
+// engineSpeed reads the driven engine's speed as the bay's OBD adapter would (PID 0C), for
+// instruments without a tachometer.
+type engineSpeed struct{ eng *rigsim.Engine }
+
+func (e engineSpeed) EngineSpeed(context.Context) (float64, error) { return e.eng.RPM(), nil }
+func (engineSpeed) String() string                                 { return "OBD 010C" }
+
+// Every registered simulator, driven by the prompts, completes its instrument's procedure to a
+// judged result with the default timings: each gas analyzer a two-speed idle, each opacimeter a
+// free acceleration.
+func TestEverySimulatorCompletesItsProcedure(t *testing.T) {
+	n := 0
+	for _, m := range rig.Models() {
+		sm, ok := rigsim.Lookup(m.Name)
+		if !ok {
+			continue
+		}
+		n++
+		t.Run(m.Name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				method, idle, rated, fuel, oil := emission.TwoSpeedIdle, 800.0, 5500.0, emission.FuelPetrol, 60.0
+				if m.Kind == emission.Opacimeter {
+					method, idle, rated, fuel, oil = emission.FreeAcceleration, 750, 2400, emission.FuelDiesel, 85
+				}
+				eng := rigsim.NewEngine(idle, oil, nil)
+				r := pipeRig(t, func(ctx context.Context, c net.Conn) error {
+					sim, err := sm.New(rigsim.Config{Engine: eng})
+					if err != nil {
+						return err
+					}
+					return sim.Serve(ctx, c)
+				}, func(c net.Conn) (rig.Rig, error) { return m.Open(c, rig.Options{}) })
+				d := &driver{eng: eng, rated: rated, idle: idle}
+				res, err := emission.RunTest(context.Background(), emission.Test{Method: method, Rig: r, Instrument: m.Kind,
+					Speed: engineSpeed{eng}, Limits: emission.DefaultLimits(), OnProgress: d.onProgress,
+					Vehicle: emission.Vehicle{VIN: "LSVAU2180N2183294", RatedRPM: rated, FuelType: fuel}})
+				if res == nil {
+					t.Fatalf("%s (%s): no result: %v", m.Name, m.Kind, err)
+				}
+				if err != nil || !res.Verdict.Judged() {
+					t.Fatalf("%s (%s): verdict %v err %v reasons %+v phases %v", m.Name, m.Kind, res.Verdict, err, res.Reasons, d.phases)
+				}
+			})
+		})
+	}
+	if n < 5 {
+		t.Fatalf("%d simulators found: the simulator packages are not linked", n)
+	}
 }
