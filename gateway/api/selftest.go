@@ -42,8 +42,9 @@ type SelfTestRequest struct {
 	// speed.
 	GrossMassKg float64 `json:"gross_mass_kg,omitempty"`
 	// LambdaJudged says whether the car has closed-loop fuel control and a three-way catalyst,
-	// so its λ is judged; absent: yes when the bay's last scan saw closed loop (PID 03), else by
-	// the fuel (petrol yes; LPG/CNG as configured). Otherwise λ is shown, not judged.
+	// so its λ is judged; absent: yes when the car reports closed loop (PID 03, asked through
+	// the bay's adapter at the start), else by the fuel (petrol yes; LPG/CNG as configured).
+	// Otherwise λ is shown, not judged.
 	LambdaJudged *bool `json:"lambda_judged,omitempty"`
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -414,5 +416,45 @@ func TestRevisionKeepsTheNoSelfTestRule(t *testing.T) {
 	}
 	if len(ims) != 2 || !containsString(ims[1], `"NO_SELF_TEST_REASON":"分析仪送检定"`) || !containsString(ims[1], `"revision":2`) {
 		t.Fatalf("%d im records; the last: %s", len(ims), ims[len(ims)-1])
+	}
+}
+
+// TestLambdaJudgedWhenTheCarRunsClosedLoop: a CNG car is not judged on λ by default; when the
+// car answers fuel system status "closed loop" (PID 03) at the start of the test its λ is
+// judged, and a rich λ fails it.
+func TestLambdaJudgedWhenTheCarRunsClosedLoop(t *testing.T) {
+	base, err := os.ReadFile(filepath.Join("..", "..", "drivers", "elm327", "elm327sim", "scenarios", "petrol.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name    string
+		pid03   string
+		verdict emission.Verdict
+		by      string
+	}{
+		{"open loop", `"03": "01 00"`, emission.Pass, "fuel_cng"},
+		{"closed loop", `"03": "02 00"`, emission.Fail, "obd_closed_loop"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			sc := strings.Replace(string(base), "    pids:\n", "    pids:\n      "+c.pid03+"\n", 1)
+			path := filepath.Join(t.TempDir(), "petrol-fuel-status.yaml")
+			if err := os.WriteFile(path, []byte(sc), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			an := &analyzer{rated: 5000}
+			d, apiBase, _ := emissionBay(t, path, "nha506", &richRig{analyzer: an, lambda: 0.90}, nil)
+			followRun(d, an)
+			code, body := apiCall(t, apiBase, "POST", "/bays/bay1/selftest", `{"method":"two_speed_idle","rated_rpm":5000,"fuel":"cng"}`)
+			if code != http.StatusAccepted {
+				t.Fatalf("start: %d %s", code, body)
+			}
+			run, _ := d.SelfTest("bay1")
+			<-run.Done()
+			res, _ := run.Result()
+			if res == nil || res.Verdict != c.verdict || res.Idle.LambdaJudgedBy != c.by {
+				t.Fatalf("result %+v, want %s with λ decided by %s", res, c.verdict, c.by)
+			}
+		})
 	}
 }

@@ -111,6 +111,15 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 			t.Vehicle.Compression = emission.CompressionOf(rep)
 			t.Vehicle.ClosedLoopSeen = emission.ClosedLoopSeen(rep)
 		}
+		// The full scan does not ask fuel system status: ask it now, once, when it decides
+		// whether λ is judged (the engine runs for the test, so closed loop shows if it has it).
+		if method == emission.TwoSpeedIdle && req.LambdaJudged == nil && !t.Vehicle.ClosedLoopSeen {
+			closed, err := emission.ClosedLoopNow(ctx, s, 0)
+			if err != nil {
+				d.log.Debug("daemon: fuel system status not read", "bay", bayName, "err", err)
+			}
+			t.Vehicle.ClosedLoopSeen = closed
+		}
 	}
 	run, err := d.runs.Start(ctx, bayName, t)
 	if err != nil {

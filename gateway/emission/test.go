@@ -45,10 +45,11 @@ type Vehicle struct {
 	// heavy high-idle speed applies. 0: not known, a light vehicle.
 	GrossMassKg float64
 	// LambdaJudged says whether the car has closed-loop fuel control and a three-way catalyst,
-	// so its λ is judged; nil: yes when the OBD scan saw closed loop (ClosedLoopSeen), else by
-	// fuel (petrol yes, LPG/CNG as configured). A car whose λ is not judged has it shown only.
+	// so its λ is judged; nil: yes when OBD showed closed loop (ClosedLoopSeen), else by fuel
+	// (petrol yes, LPG/CNG as configured). A car whose λ is not judged has it shown only.
 	LambdaJudged *bool
-	// ClosedLoopSeen: an OBD scan of the car read fuel system status "closed loop" (PID 03).
+	// ClosedLoopSeen: the car reported fuel system status "closed loop" (PID 03), in a scan or
+	// asked at the start of the test (ClosedLoopNow).
 	ClosedLoopSeen bool
 }
 
