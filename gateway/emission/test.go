@@ -308,11 +308,11 @@ func (p *proc) precheck(ctx context.Context) error {
 			p.warmUp(s, oilMin, warm)
 			switch {
 			case !warm && (p.t.Limits.Rig.EngineWarmUpMax <= 0 || s.at.Sub(p.start) >= p.t.Limits.Rig.EngineWarmUpMax):
-				waited := ""
-				if p.t.Limits.Rig.EngineWarmUpMax > 0 {
-					waited = fmt.Sprintf(" after %v", p.t.Limits.Rig.EngineWarmUpMax)
+				waited, waitedZH := "", ""
+				if m := p.t.Limits.Rig.EngineWarmUpMax; m > 0 {
+					waited, waitedZH = fmt.Sprintf(" after %v", m), fmt.Sprintf("（已等待 %v）", m)
 				}
-				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车：油温 %.0f ℃，应不低于 %.0f ℃", *s.r.OilC, oilMin), fmt.Sprintf("engine not warm%s: oil at %.0f °C, needs at least %.0f °C", waited, *s.r.OilC, oilMin)))
+				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车%s：油温 %.0f ℃，应不低于 %.0f ℃", waitedZH, *s.r.OilC, oilMin), fmt.Sprintf("engine not warm%s: oil at %.0f °C, needs at least %.0f °C", waited, *s.r.OilC, oilMin)))
 			case !warm:
 				continue
 			case s.r.OilC == nil && oilMin > 0:
