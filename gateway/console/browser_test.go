@@ -783,6 +783,7 @@ func TestConsole(t *testing.T) {
 	t.Run("FreeAccelerationResult", func(t *testing.T) { testFreeAccelerationResult(t, browser) })
 	t.Run("SelfTestVehicleFacts", func(t *testing.T) { testSelfTestVehicleFacts(t, browser) })
 	t.Run("EmissionSettleNeedsSelfTest", func(t *testing.T) { testEmissionSettleNeedsSelfTest(t, browser) })
+	t.Run("OBDReadinessCounted", func(t *testing.T) { testOBDReadinessCounted(t, browser) })
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {
 		e := newEnv(t)

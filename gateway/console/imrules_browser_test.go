@@ -21,6 +21,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // warmRun is a real two-speed idle on the fake clock of a car stated to have no closed-loop
@@ -173,4 +174,28 @@ func testEmissionSettleNeedsSelfTest(t *testing.T, browser context.Context) {
 	if !strings.Contains(string(recs[1].Payload), `"NO_SELF_TEST_REASON":"分析仪送检定，车主不愿等待"`) {
 		t.Fatalf("im record %s", recs[1].Payload)
 	}
+}
+
+// testOBDReadinessCounted: the OBD check's readiness line names the monitors inspection
+// stations count and, apart, those they do not; three incomplete of which one counts pass.
+func testOBDReadinessCounted(t *testing.T, browser context.Context) {
+	e := newEnv(t)
+	e.bays.mu.Lock()
+	e.bays.report.Readiness.Supported = append(e.bays.report.Readiness.Supported, obd.MonEvap, obd.MonSecondaryAir)
+	e.bays.report.Readiness.Incomplete = []string{obd.MonCatalyst, obd.MonEvap, obd.MonSecondaryAir}
+	e.bays.mu.Unlock()
+	p := newPage(t, browser)
+	p.login(e)
+	p.goTo(e.url + "/#/bays/bay1")
+	line := p.waitText(`[data-role=obd-lines] tr[data-rule="readiness"]`, "不计入判定")
+	for _, want := range []string{"催化器", "蒸发系统", "二次空气系统"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("readiness line %q lacks %s", line, want)
+		}
+	}
+	if st := p.eval(`document.querySelector('[data-role=obd-lines] tr[data-rule="readiness"]').dataset.status`); st != "pass" {
+		t.Errorf("readiness %s with one counted monitor incomplete, want pass", st)
+	}
+	p.click("#lang")
+	p.waitText(`[data-role=obd-lines] tr[data-rule="readiness"]`, "not counted by inspection stations: Evaporative system, Secondary air system")
 }
