@@ -34,6 +34,18 @@ type SelfTestRequest struct {
 	Order    string  `json:"order,omitempty"`     // the emission-repair work order; default the bay's open one
 	RatedRPM float64 `json:"rated_rpm,omitempty"` // 额定转速 from the vehicle's documents
 	LimitSet string  `json:"limit_set,omitempty"` // "a" or "b"; default from the configuration
+	// Fuel is the car's fuel: "petrol", "diesel", "lpg" or "cng"; empty: the engine type of
+	// the bay's last scan stands in. A method that does not fit the fuel (two-speed idle on a
+	// diesel, free acceleration on a petrol car) is refused at the start.
+	Fuel string `json:"fuel,omitempty"`
+	// GrossMassKg is the gross vehicle mass (总质量); a heavy vehicle holds the heavy high-idle
+	// speed.
+	GrossMassKg float64 `json:"gross_mass_kg,omitempty"`
+	// LambdaJudged says whether the car has closed-loop fuel control and a three-way catalyst,
+	// so its λ is judged; absent: yes when the car reports closed loop (PID 03, asked through
+	// the bay's adapter at the start), else by the fuel (petrol yes; LPG/CNG as configured).
+	// Otherwise λ is shown, not judged.
+	LambdaJudged *bool `json:"lambda_judged,omitempty"`
 }
 
 // SelfTestStatus is a bay's current or last self-test.
@@ -97,6 +109,12 @@ func (s *Server) startSelfTest(w http.ResponseWriter, r *http.Request, c *caller
 		return
 	case req.LimitSet != "" && req.LimitSet != "a" && req.LimitSet != "b":
 		writeError(w, &apiError{status: http.StatusBadRequest, field: "limit_set", msg: `limit_set: "a" (限值a) or "b" (限值b)`})
+		return
+	case req.Fuel != "" && req.Fuel != "petrol" && req.Fuel != "diesel" && req.Fuel != "lpg" && req.Fuel != "cng":
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "fuel", msg: fmt.Sprintf("fuel %q: want petrol, diesel, lpg or cng", clip(req.Fuel))})
+		return
+	case !(req.GrossMassKg >= 0 && req.GrossMassKg <= 100000):
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "gross_mass_kg", msg: "gross_mass_kg: the gross vehicle mass (总质量) from the registration certificate, 0–100000 kg"})
 		return
 	}
 	st, err := s.opts.SelfTests.Start(r.PathValue("bay"), req)

@@ -622,10 +622,16 @@ func storeError(err error) *apiError {
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}
 	case errors.Is(err, workorder.ErrSettled), errors.Is(err, workorder.ErrNotSettled), errors.Is(err, workorder.ErrDuplicate):
 		return &apiError{status: http.StatusConflict, msg: err.Error()}
+	case errors.Is(err, workorder.ErrNoSelfTest):
+		return &apiError{status: http.StatusConflict, field: "no_selftest_reason", msg: err.Error()}
 	case errors.As(err, &fe) && fe.Field == "created_at":
 		// Nothing is timestamped before the clock is synced: a record dated 1970 would be wrong
 		// for good, so settlement waits for the clock.
 		return &apiError{status: http.StatusServiceUnavailable, msg: "the gateway's clock is not set, so the record cannot be dated: check time synchronisation (NTP) and settle again"}
+	case errors.As(err, &fe):
+		// The M-station record refused the order's data (a last scan that cannot judge the
+		// car, …): the field says what to redo.
+		return &apiError{status: http.StatusUnprocessableEntity, field: fe.Field, msg: err.Error()}
 	case buffer.IsDiskFull(err):
 		return &apiError{status: http.StatusServiceUnavailable, diskFull: true}
 	case errors.Is(err, buffer.ErrFull):

@@ -781,6 +781,9 @@ func TestConsole(t *testing.T) {
 	t.Run("SelfTestStartAbortResult", func(t *testing.T) { testSelfTestStartAbortResult(t, browser) })
 	t.Run("OBDCheckLines", func(t *testing.T) { testOBDCheck(t, browser) })
 	t.Run("FreeAccelerationResult", func(t *testing.T) { testFreeAccelerationResult(t, browser) })
+	t.Run("SelfTestVehicleFacts", func(t *testing.T) { testSelfTestVehicleFacts(t, browser) })
+	t.Run("EmissionSettleNeedsSelfTest", func(t *testing.T) { testEmissionSettleNeedsSelfTest(t, browser) })
+	t.Run("OBDReadinessCounted", func(t *testing.T) { testOBDReadinessCounted(t, browser) })
 
 	t.Run("DeadLetterRequeue", func(t *testing.T) {
 		e := newEnv(t)

@@ -146,7 +146,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	for _, b := range cfg.Bays {
 		known[b.Name] = true
 	}
-	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest")})
+	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest"), OBD: cfg.Emission.OBD})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,

@@ -48,9 +48,10 @@ func simDial(t *testing.T, scenario string) func(ctx context.Context, b config.B
 // analyzer is a scripted five-gas analyzer that follows the procedure's phases: it holds the
 // engine where the operator is asked to hold it, and reports clean post-repair gases.
 type analyzer struct {
-	mu    sync.Mutex
-	cond  func() int // the procedure's current condition (0 precondition … 4 idle sampling)
-	rated float64
+	mu      sync.Mutex
+	cond    func() int // the procedure's current condition (0 precondition … 4 idle sampling)
+	rated   float64
+	highRPM float64 // high idle; 0: 2500 r/min
 }
 
 func (a *analyzer) Read(ctx context.Context) (rig.Reading, error) {
@@ -62,6 +63,9 @@ func (a *analyzer) Read(ctx context.Context) (rig.Reading, error) {
 		rpm = 0.7 * a.rated
 	case 1, 2:
 		rpm = 2500
+		if a.highRPM > 0 {
+			rpm = a.highRPM
+		}
 	}
 	hc, co := 20.0, 0.1
 	return rig.Reading{Time: time.Now(), HCppm: rig.F(hc), COPct: rig.F(co), CO2Pct: rig.F(14.8), O2Pct: rig.F(0.3),

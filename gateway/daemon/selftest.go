@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
@@ -84,17 +85,41 @@ func (d *Daemon) StartSelfTest(bayName string, req SelfTestRequest) (*emission.R
 	if err != nil {
 		return nil, "", err
 	}
+	fuel, err := emission.ParseFuel(req.Fuel)
+	if err != nil {
+		r.Close()
+		return nil, "", err
+	}
 	t := emission.Test{
-		Method:   method,
-		Rig:      r,
-		Vehicle:  emission.Vehicle{VIN: o.VIN, RatedRPM: req.RatedRPM},
+		Method: method,
+		Rig:    r,
+		Vehicle: emission.Vehicle{VIN: o.VIN, RatedRPM: req.RatedRPM, FuelType: fuel, GrossMassKg: req.GrossMassKg,
+			LambdaJudged: req.LambdaJudged},
 		Limits:   d.cfg.Emission,
 		LimitSet: req.LimitSet,
 		Logger:   d.log.With("bay", bayName, "component", "emission"),
 		Now:      d.o.Now,
 	}
+	if m, ok := rig.Lookup(b.Rig.Model); ok {
+		t.Instrument = m.Kind
+	}
 	if s := d.byName[bayName]; s != nil {
 		t.Speed = emission.OBDSpeed{Adapter: s}
+		// What the bay's last scan of this car says: its engine type, and whether it runs in
+		// closed loop (then its λ is judged).
+		if rep := s.Status().LastScan; rep != nil && (o.VIN == "" || rep.VIN == "" || strings.EqualFold(rep.VIN, o.VIN)) {
+			t.Vehicle.Compression = emission.CompressionOf(rep)
+			t.Vehicle.ClosedLoopSeen = emission.ClosedLoopSeen(rep)
+		}
+		// The full scan does not ask fuel system status: ask it now, once, when it decides
+		// whether λ is judged (the engine runs for the test, so closed loop shows if it has it).
+		if method == emission.TwoSpeedIdle && req.LambdaJudged == nil && !t.Vehicle.ClosedLoopSeen {
+			closed, err := emission.ClosedLoopNow(ctx, s, 0)
+			if err != nil {
+				d.log.Debug("daemon: fuel system status not read", "bay", bayName, "err", err)
+			}
+			t.Vehicle.ClosedLoopSeen = closed
+		}
 	}
 	run, err := d.runs.Start(ctx, bayName, t)
 	if err != nil {
@@ -233,5 +258,7 @@ func (s selfTests) OBDCheck(bayName string) (any, error) {
 	if o, ok, err := s.d.wo.BayOrder(bayName); err == nil && ok {
 		vin = o.VIN
 	}
-	return emission.CheckOBD(emission.OBDInputFromScan(st.LastScan, vin)), nil
+	in := emission.OBDInputFromScan(st.LastScan, vin)
+	in.Rules = s.d.cfg.Emission.OBD
+	return emission.CheckOBD(in), nil
 }

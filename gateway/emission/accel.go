@@ -61,7 +61,9 @@ func (p *proc) runAccel(ctx context.Context) error {
 			p.progress(Progress{Phase: "idle", Acceleration: n, Condition: n, SecondsLeft: -1, Restarts: ar.Repeated, Event: &ev})
 			continue
 		}
-		ar.PeaksKM1 = append(ar.PeaksKM1, round(*cy.peakK, 2))
+		// The peak as the instrument gave it: rounding happens once, on the mean (a peak rounded
+		// first can move the mean across the limit).
+		ar.PeaksKM1 = append(ar.PeaksKM1, *cy.peakK)
 		if cy.peakRPM != nil {
 			ar.PeakRPM = append(ar.PeakRPM, *cy.peakRPM)
 			if ar.MaxRPM == nil || *cy.peakRPM > *ar.MaxRPM {
@@ -199,8 +201,10 @@ func (p *proc) accelSpan(ctx context.Context, phase string, n int, d, extra time
 	}
 }
 
-// kOf is the light absorption coefficient of a sample: the opacimeter's own k, or k from N with
-// the configured path length when it reports N only (im-emission.md §7).
+// kOf is the light absorption coefficient of a sample: the opacimeter's own k — its real-time
+// value, which the instrument has already filtered (GB 3847-2018 puts the filter in the
+// opacimeter; rig-protocols.md §6) — or k from N with the configured path length when it
+// reports N only (im-emission.md §7). Each acceleration's peak is the largest of these values.
 func (p *proc) kOf(s sample) (float64, bool) {
 	if !s.ok {
 		return 0, false

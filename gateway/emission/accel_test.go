@@ -140,7 +140,8 @@ func TestFreeAccelerationKFromN(t *testing.T) {
 		if err != nil || res.Verdict != emission.Pass || !res.Accel.KFromN {
 			t.Fatalf("verdict %s k from N %v err %v", res.Verdict, res.Accel.KFromN, err)
 		}
-		if p := res.Accel.PeaksKM1; len(p) != 3 || p[0] != 0.8 || p[1] != 0.9 || p[2] != 1.0 {
+		near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+		if p := res.Accel.PeaksKM1; len(p) != 3 || !near(p[0], 0.8) || !near(p[1], 0.9) || !near(p[2], 1.0) {
 			t.Errorf("peaks from N: %v", p)
 		}
 	})
@@ -241,6 +242,25 @@ func TestFreeAccelerationWithoutRatedSpeedWarns(t *testing.T) {
 		res, err := run(t, tt)
 		if err != nil || res.Verdict != emission.Pass || !hasReason(res.Warnings, "rated_rpm_unknown") {
 			t.Fatalf("verdict %s warnings %+v err %v", res.Verdict, res.Warnings, err)
+		}
+	})
+}
+
+// Each peak is kept as the opacimeter gave it and the mean is rounded once: rounding the peaks
+// first (1.20, 1.20, 1.22 → 1.21) would fail a car whose mean is 1.2018 → 1.20.
+func TestFreeAccelerationRoundsOnceAtTheEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := newSmoke(2.5, 2.0, 1.5, 1.1951, 1.1951, 1.2151)
+		res, err := run(t, s.test())
+		if err != nil || res.Verdict != emission.Pass {
+			t.Fatalf("verdict %s err %v %+v", res.Verdict, err, res.Reasons)
+		}
+		a := res.Accel
+		if len(a.PeaksKM1) != 3 || a.PeaksKM1[0] != 1.1951 || a.PeaksKM1[2] != 1.2151 {
+			t.Errorf("peaks %v, want the instrument's values unrounded", a.PeaksKM1)
+		}
+		if it := item(t, res, "EMISSION"); it.Value != 1.2 || !it.Pass || a.AvgKM1 == nil || *a.AvgKM1 != 1.2 {
+			t.Errorf("EMISSION %+v avg %v, want 1.20 judged once", it, a.AvgKM1)
 		}
 	})
 }

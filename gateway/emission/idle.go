@@ -17,6 +17,32 @@ type idleParams struct {
 	low        RPMWindow
 	lmin, lmax float64
 	fuel       Fuel
+	judgeL     bool // λ is judged (closed loop with a three-way catalyst)
+}
+
+// lambdaJudged decides whether the car's λ is judged and says why: GB 18285-2018 judges λ on
+// cars with closed-loop fuel control and a three-way catalyst (im-emission.md §6.1).
+func lambdaJudged(v Vehicle, c TwoSpeedIdleConfig) (bool, string) {
+	switch {
+	case v.LambdaJudged != nil:
+		return *v.LambdaJudged, "stated"
+	case v.ClosedLoopSeen:
+		return true, "obd_closed_loop"
+	case v.FuelType == FuelLPG || v.FuelType == FuelCNG:
+		return c.LambdaJudgedGas, "fuel_" + v.FuelType
+	}
+	return true, "fuel_petrol"
+}
+
+// fuelOf is the H/C and O/C of the car's fuel for the computed λ (im-emission.md §6.2, §6.3).
+func fuelOf(fuel string, c TwoSpeedIdleConfig) Fuel {
+	switch fuel {
+	case FuelLPG:
+		return Fuel{HC: c.LPGHC}
+	case FuelCNG:
+		return Fuel{HC: c.CNGHC}
+	}
+	return Fuel{HC: c.FuelHC, OC: c.FuelOC}
 }
 
 // idlePhase is one step of the method: a window the engine must hold and for how long.
@@ -40,11 +66,15 @@ func (p *proc) prepareIdle() error {
 	if !(v.RatedRPM > 0) || !isFinite(v.RatedRPM) {
 		return errors.New("emission: rated engine speed unknown: enter 额定转速 from the registration certificate before a two-speed idle test")
 	}
+	judged, why := lambdaJudged(v, c)
 	ip := idleParams{cfg: c, limits: lim, period: c.SamplePeriod, lmin: c.LambdaMin, lmax: c.LambdaMax,
-		fuel: Fuel{HC: c.FuelHC, OC: c.FuelOC}}
+		fuel: fuelOf(v.FuelType, c), judgeL: judged}
 	target := c.PreconditionFraction * v.RatedRPM
 	ip.pre = RPMWindow{Min: target * (1 - c.PreconditionTolerance), Max: target * (1 + c.PreconditionTolerance)}
 	hi := c.HighIdleRPM
+	if v.GrossMassKg > c.HeavyGrossMassKg {
+		hi = c.HeavyHighIdleRPM
+	}
 	if v.HighIdleRPM > 0 {
 		hi = v.HighIdleRPM
 	}
@@ -63,7 +93,8 @@ func (p *proc) prepareIdle() error {
 	p.res.Idle = &IdleResult{
 		RatedRPM: v.RatedRPM, HighIdleMin: ip.high.Min, HighIdleMax: ip.high.Max,
 		IdleMin: ip.low.Min, IdleMax: ip.low.Max, LambdaMin: ip.lmin, LambdaMax: ip.lmax,
-		Limits: lim, Process: []IdleProcess{},
+		Limits: lim, Process: []IdleProcess{}, LambdaJudged: judged, LambdaJudgedBy: why,
+		FuelHC: ip.fuel.HC, FuelOC: ip.fuel.OC,
 	}
 	return nil
 }
@@ -320,25 +351,40 @@ func (p *proc) judgeIdle() error {
 	ir, ip := p.res.Idle, p.idle
 	hi, lo := ir.HighIdle, ir.Idle
 	lambda, src := hi.Lambda, "analyzer"
-	if lambda == nil {
+	switch {
+	case !ip.judgeL:
+		// Shown, not judged: the analyzer's λ, or the computed one when it reports none.
+		src = "not_judged"
+		if lambda == nil {
+			lambda = hi.LambdaComputed
+		}
+	case lambda == nil:
 		if !ip.cfg.JudgeComputedLambda || hi.LambdaComputed == nil {
 			return refuse(reason("no_lambda", "仪器未报告过量空气系数 λ，无法判定（计算值仅用于核对）", "the analyzer reports no λ, so λ cannot be judged (the computed value is only a cross-check)"))
 		}
 		lambda, src = hi.LambdaComputed, "computed"
-	} else if hi.LambdaComputed != nil && math.Abs(*hi.Lambda-*hi.LambdaComputed) > ip.cfg.LambdaPlausibility {
+	}
+	if hi.Lambda != nil && hi.LambdaComputed != nil && math.Abs(*hi.Lambda-*hi.LambdaComputed) > ip.cfg.LambdaPlausibility {
 		p.res.Warnings = append(p.res.Warnings, reason("lambda_implausible", fmt.Sprintf("仪器 λ %.3f 与按气体计算的 λ %.3f 相差超过 %.2f：请检查仪器标定", *hi.Lambda, *hi.LambdaComputed, ip.cfg.LambdaPlausibility), fmt.Sprintf("analyzer λ %.3f and λ computed from the gases %.3f differ by more than %.2f: check the analyzer's calibration", *hi.Lambda, *hi.LambdaComputed, ip.cfg.LambdaPlausibility)))
 	}
 	ir.LambdaSource = src
-	items := []Item{
-		{Name: "AIR_COEFFICIENT", Unit: "", Value: round(*lambda, 2), Lower: ip.lmin, Limit: ip.lmax, Decimals: 2},
+	var items []Item
+	if lambda != nil {
+		items = append(items, Item{Name: "AIR_COEFFICIENT", Unit: "", Value: round(*lambda, 2), Lower: ip.lmin, Limit: ip.lmax, Decimals: 2, NotJudged: !ip.judgeL})
+	}
+	items = append(items, []Item{
 		{Name: "HIGH_IDLE_CO", Unit: "%", Value: round(hi.COPct, 2), Limit: ip.limits.HighIdleCOPct, Decimals: 2},
 		{Name: "HIGH_IDLE_HC", Unit: "ppm", Value: round(hi.HCppm, 0), Limit: ip.limits.HighIdleHCppm, Decimals: 0},
 		{Name: "IDLE_CO", Unit: "%", Value: round(lo.COPct, 2), Limit: ip.limits.IdleCOPct, Decimals: 2},
 		{Name: "IDLE_HC", Unit: "ppm", Value: round(lo.HCppm, 0), Limit: ip.limits.IdleHCppm, Decimals: 0},
-	}
+	}...)
 	p.res.Verdict = Pass
 	for i := range items {
 		it := &items[i]
+		if it.NotJudged {
+			it.Pass = true // shown, never a cause of a fail
+			continue
+		}
 		if it.Name == "AIR_COEFFICIENT" {
 			it.Pass = it.Value >= it.Lower && it.Value <= it.Limit
 		} else {

@@ -190,7 +190,7 @@ func TestTwoSpeedIdleCleanPass(t *testing.T) {
 				phases = append(phases, u.Phase)
 			}
 		}
-		if got := strings.Join(phases, ","); got != "precondition,high_idle_prepare,high_idle_sample,idle_prepare,idle_sample,done" {
+		if got := strings.Join(phases, ","); got != "warm_up,precondition,high_idle_prepare,high_idle_sample,idle_prepare,idle_sample,done" {
 			t.Errorf("phases %s", got)
 		}
 	})

@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/obdgw/obdgw/obd"
 )
 
 // Limits is the "emission:" section of the daemon's configuration. It holds the legal limit
 // values of both limit sets and the procedure parameters the standard texts we have did not
-// confirm (im-emission.md §5 and §10): the provincial platform or the shop's configuration
+// confirm (im-emission.md §5 and §11): the provincial platform or the shop's configuration
 // decides them, the procedures never carry their own.
 //
 // Start from DefaultLimits() and lay the configuration over it, so a configuration names only
@@ -17,12 +21,43 @@ import (
 // a typo in a key must not silently leave a legal limit at its default).
 type Limits struct {
 	// LimitSet selects 限值a ("a") or 限值b ("b"). Which set applies to a vehicle depends on the
-	// province and date (im-emission.md §10, open); a test may override it.
+	// province and date (im-emission.md §11, open); a test may override it.
 	LimitSet string `yaml:"limit_set"`
 
 	TwoSpeedIdle     TwoSpeedIdleConfig `yaml:"two_speed_idle"`
 	FreeAcceleration FreeAccelConfig    `yaml:"free_acceleration"`
 	Rig              RigConfig          `yaml:"rig"`
+	OBD              OBDRules           `yaml:"obd_check"`
+}
+
+// OBDRules are the parts of the inspection-station OBD check that are configuration
+// (im-emission.md §8.1, §8.3).
+type OBDRules struct {
+	// Readiness monitors the stations count, by obd.Mon… key, per engine type. An incomplete
+	// monitor outside the list is shown but never fails the check.
+	ReadinessSpark       []string `yaml:"readiness_spark"`
+	ReadinessCompression []string `yaml:"readiness_compression"`
+	// MaxIncomplete counted monitors may be incomplete; one more fails the check.
+	MaxIncomplete int `yaml:"max_incomplete"`
+}
+
+// Counted returns the monitors counted for an engine type: spark, compression, or both lists
+// when the type is not known (nil). The monitor keys of the two types do not overlap except
+// EGR/VVT, so the union of both lists judges either kind of engine as its own list would.
+func (r OBDRules) Counted(compression *bool) []string {
+	switch {
+	case compression == nil:
+		out := append([]string{}, r.ReadinessSpark...)
+		for _, m := range r.ReadinessCompression {
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+		return out
+	case *compression:
+		return append([]string{}, r.ReadinessCompression...)
+	}
+	return append([]string{}, r.ReadinessSpark...)
 }
 
 // IdleLimits are the two-speed idle limits of one limit set. CO in % vol, HC in ppm vol.
@@ -42,9 +77,12 @@ type TwoSpeedIdleConfig struct {
 	LambdaMin float64 `yaml:"lambda_min"`
 	LambdaMax float64 `yaml:"lambda_max"`
 
-	// Engine speed windows, r/min.
+	// Engine speed windows, r/min. Heavy vehicles (gross mass above HeavyGrossMassKg) hold
+	// HeavyHighIdleRPM instead of HighIdleRPM at high idle, with the same tolerance.
 	HighIdleRPM          float64 `yaml:"high_idle_rpm"`
 	HighIdleToleranceRPM float64 `yaml:"high_idle_rpm_tolerance"`
+	HeavyHighIdleRPM     float64 `yaml:"heavy_high_idle_rpm"`
+	HeavyGrossMassKg     float64 `yaml:"heavy_gross_mass_kg"`
 	IdleRPMMin           float64 `yaml:"idle_rpm_min"`
 	IdleRPMMax           float64 `yaml:"idle_rpm_max"`
 	// Preconditioning runs at PreconditionFraction of the rated speed ± PreconditionTolerance
@@ -72,9 +110,16 @@ type TwoSpeedIdleConfig struct {
 	// Engine warm: oil temperature at least this when the rig measures it; 0 disables it.
 	OilMinC float64 `yaml:"oil_min_c"`
 
-	// Fuel atomic ratios for the Brettschneider λ (petrol).
+	// Fuel atomic ratios for the Brettschneider λ: petrol (FuelHC, FuelOC), LPG and CNG (no
+	// oxygen in the fuel). The car's fuel picks the pair.
 	FuelHC float64 `yaml:"fuel_h_c"`
 	FuelOC float64 `yaml:"fuel_o_c"`
+	LPGHC  float64 `yaml:"lpg_h_c"`
+	CNGHC  float64 `yaml:"cng_h_c"`
+	// λ is judged only on cars with closed-loop fuel control and a three-way catalyst. Petrol
+	// cars are taken to have them unless the test says otherwise; LPG and CNG cars only when
+	// this is set (or the test says so).
+	LambdaJudgedGas bool `yaml:"lambda_judged_gas"`
 	// A warning is added when the analyzer's λ and the computed one differ by more than this.
 	LambdaPlausibility float64 `yaml:"lambda_plausibility"`
 	// Judge the computed λ when the analyzer reports none. im-emission.md §6.2 says the
@@ -120,6 +165,9 @@ type RigConfig struct {
 	ErrorBurstMax int `yaml:"error_burst_max"`
 	// Zero the instrument before a test when it can zero itself (rig.Zeroer).
 	ZeroBeforeTest bool `yaml:"zero_before_test"`
+	// EngineWarmUpMax is how long a test waits, showing oil temperature and engine speed, for
+	// a cold engine to reach the method's oil_min_c before it refuses; 0 refuses at once.
+	EngineWarmUpMax time.Duration `yaml:"engine_warm_up_max"`
 }
 
 // DefaultLimits returns the values of im-emission.md §5 and our defaults for the procedure
@@ -134,9 +182,11 @@ func DefaultLimits() Limits {
 			// corroborated
 			LambdaMin: 0.95,
 			LambdaMax: 1.05,
-			// unconfirmed (2500 ± 200 for light-duty vehicles)
+			// unconfirmed (2500 ± 200 for light-duty vehicles; 1800 ± 200 above 3500 kg gross mass)
 			HighIdleRPM:          2500,
 			HighIdleToleranceRPM: 200,
+			HeavyHighIdleRPM:     1800,
+			HeavyGrossMassKg:     3500,
 			// inferred: GB 18285 names the manufacturer's idle speed, not a window
 			IdleRPMMin: 500,
 			IdleRPMMax: 1100,
@@ -155,10 +205,13 @@ func DefaultLimits() Limits {
 			MinSampleFraction: 0.9,
 			MinCOPlusCO2Pct:   6.0, // unconfirmed
 			OilMinC:           80,  // unconfirmed
-			// petrol, im-emission.md §6.2 (unconfirmed)
+			// petrol, im-emission.md §6.2 (unconfirmed); LPG and CNG §6.3 (unconfirmed)
 			FuelHC:              1.7261,
 			FuelOC:              0.0176,
-			LambdaPlausibility:  0.03, // inferred
+			LPGHC:               2.525,
+			CNGHC:               4.0,
+			LambdaJudgedGas:     false, // unconfirmed: whether stations judge λ on gas cars
+			LambdaPlausibility:  0.03,  // inferred
 			JudgeComputedLambda: false,
 		},
 		FreeAcceleration: FreeAccelConfig{
@@ -182,7 +235,29 @@ func DefaultLimits() Limits {
 			BusyMax:        10 * time.Second, // inferred
 			ErrorBurstMax:  5,                // inferred
 			ZeroBeforeTest: true,
+			// inferred: a cold engine reaches 80 °C oil in a few minutes at fast idle
+			EngineWarmUpMax: 10 * time.Minute,
 		},
+		OBD: DefaultOBDRules(),
+	}
+}
+
+// monitorKeys are the readiness monitor keys of package obd.
+var monitorKeys = []string{obd.MonMisfire, obd.MonFuelSystem, obd.MonComponents, obd.MonCatalyst, obd.MonHeatedCatalyst,
+	obd.MonEvap, obd.MonSecondaryAir, obd.MonOxygenSensor, obd.MonOxygenHeater, obd.MonEGRVVT, obd.MonNMHCCatalyst,
+	obd.MonNOxSCR, obd.MonBoostPressure, obd.MonExhaustGasSensor, obd.MonPMFilter}
+
+// DefaultOBDRules are the readiness monitors inspection stations count (im-emission.md §8.3):
+// petrol catalyst, O2 sensor, O2 sensor heater and EGR/VVT, diesel SCR/NOx aftertreatment, NMHC
+// catalyst (DOC), PM filter (DPF, POC) and EGR/VVT — corroborated by the item lists of public
+// I-station OBD code; the annexes of GB 18285-2018 / GB 3847-2018 and HJ 1237 / HJ 1238 that
+// name them were not available: unconfirmed. Boost pressure (diesel) is in no list we have
+// seen: unconfirmed. More than two incomplete fails (confirmed, §8.1).
+func DefaultOBDRules() OBDRules {
+	return OBDRules{
+		ReadinessSpark:       []string{obd.MonCatalyst, obd.MonOxygenSensor, obd.MonOxygenHeater, obd.MonEGRVVT},
+		ReadinessCompression: []string{obd.MonNOxSCR, obd.MonNMHCCatalyst, obd.MonPMFilter, obd.MonEGRVVT, obd.MonBoostPressure},
+		MaxIncomplete:        MaxIncompleteMonitors,
 	}
 }
 
@@ -286,12 +361,17 @@ func (l Limits) Validate() error {
 	if t.HighIdleToleranceRPM >= t.HighIdleRPM {
 		bad("two_speed_idle.high_idle_rpm_tolerance", "%v must be below high_idle_rpm %v", t.HighIdleToleranceRPM, t.HighIdleRPM)
 	}
+	pos("two_speed_idle.heavy_high_idle_rpm", t.HeavyHighIdleRPM)
+	if t.HighIdleToleranceRPM >= t.HeavyHighIdleRPM {
+		bad("two_speed_idle.high_idle_rpm_tolerance", "%v must be below heavy_high_idle_rpm %v", t.HighIdleToleranceRPM, t.HeavyHighIdleRPM)
+	}
+	pos("two_speed_idle.heavy_gross_mass_kg", t.HeavyGrossMassKg)
 	pos("two_speed_idle.idle_rpm_min", t.IdleRPMMin)
 	pos("two_speed_idle.idle_rpm_max", t.IdleRPMMax)
 	if t.IdleRPMMin >= t.IdleRPMMax {
 		bad("two_speed_idle.idle_rpm_max", "%v must be above idle_rpm_min %v", t.IdleRPMMax, t.IdleRPMMin)
 	}
-	if t.IdleRPMMax >= t.HighIdleRPM-t.HighIdleToleranceRPM {
+	if t.IdleRPMMax >= min(t.HighIdleRPM, t.HeavyHighIdleRPM)-t.HighIdleToleranceRPM {
 		bad("two_speed_idle.idle_rpm_max", "%v overlaps the high-idle window", t.IdleRPMMax)
 	}
 	frac("two_speed_idle.precondition_fraction", t.PreconditionFraction)
@@ -311,6 +391,8 @@ func (l Limits) Validate() error {
 	nonneg("two_speed_idle.oil_min_c", t.OilMinC)
 	pos("two_speed_idle.fuel_h_c", t.FuelHC)
 	nonneg("two_speed_idle.fuel_o_c", t.FuelOC)
+	pos("two_speed_idle.lpg_h_c", t.LPGHC)
+	pos("two_speed_idle.cng_h_c", t.CNGHC)
 	pos("two_speed_idle.lambda_plausibility", t.LambdaPlausibility)
 
 	f := l.FreeAcceleration
@@ -339,6 +421,23 @@ func (l Limits) Validate() error {
 
 	dur("rig.busy_max", l.Rig.BusyMax)
 	count("rig.error_burst_max", l.Rig.ErrorBurstMax, 0)
+	if l.Rig.EngineWarmUpMax < 0 {
+		bad("rig.engine_warm_up_max", "must be 0 (refuse a cold engine at once) or a duration such as 10m, got %v", l.Rig.EngineWarmUpMax)
+	}
+
+	monitors := func(key string, ms []string) {
+		if len(ms) == 0 {
+			bad(key, "empty: list the readiness monitors the stations count, e.g. [catalyst, oxygen_sensor]")
+		}
+		for i, m := range ms {
+			if !slices.Contains(monitorKeys, m) {
+				bad(fmt.Sprintf("%s[%d]", key, i), "%q is not a readiness monitor (known: %s)", clip(m), strings.Join(monitorKeys, ", "))
+			}
+		}
+	}
+	monitors("obd_check.readiness_spark", l.OBD.ReadinessSpark)
+	monitors("obd_check.readiness_compression", l.OBD.ReadinessCompression)
+	count("obd_check.max_incomplete", l.OBD.MaxIncomplete, 0)
 	return errors.Join(errs...)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -55,7 +56,7 @@ func TestExampleFileMatchesDefaults(t *testing.T) {
 	if err := dec.Decode(&doc); err != nil {
 		t.Fatal(err)
 	}
-	if doc.Emission != DefaultLimits() {
+	if !reflect.DeepEqual(doc.Emission, DefaultLimits()) {
 		t.Errorf("example:\n%+v\ndefaults:\n%+v", doc.Emission, DefaultLimits())
 	}
 }
@@ -73,6 +74,9 @@ func TestValidateNamesEveryKey(t *testing.T) {
 		{func(l *Limits) { l.FreeAcceleration.B.KM1 = 0 }, []string{"free_acceleration.b.k_m1"}},
 		{func(l *Limits) { l.FreeAcceleration.MeasuredAccelerations = 0 }, []string{"free_acceleration.measured_accelerations"}},
 		{func(l *Limits) { l.Rig.BusyMax = -time.Second }, []string{"rig.busy_max"}},
+		{func(l *Limits) { l.OBD.ReadinessSpark = []string{"catalyst", "catalytic"} }, []string{"obd_check.readiness_spark[1]"}},
+		{func(l *Limits) { l.OBD.ReadinessCompression = nil }, []string{"obd_check.readiness_compression"}},
+		{func(l *Limits) { l.TwoSpeedIdle.HeavyHighIdleRPM = 0 }, []string{"two_speed_idle.heavy_high_idle_rpm", "two_speed_idle.high_idle_rpm_tolerance", "two_speed_idle.idle_rpm_max"}},
 		// Every problem at once, not the first one only.
 		{func(l *Limits) { l.TwoSpeedIdle.B.IdleHCppm = math.NaN(); l.Rig.ErrorBurstMax = -1 }, []string{"two_speed_idle.b.idle_hc_ppm", "rig.error_burst_max"}},
 	} {

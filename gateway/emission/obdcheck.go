@@ -27,9 +27,15 @@ type OBDInput struct {
 	DTCs []string // stored (confirmed) emission DTCs, "P0420", every ECU, duplicates allowed
 	// DTCText describes codes for the record (code → text from the catalogue); optional.
 	DTCText map[string]string
-	// Incomplete lists the supported readiness monitors that are not complete, by name
-	// ("catalyst", "evaporative system"); the rule counts them.
+	// Incomplete lists the supported readiness monitors that are not complete, by key
+	// (obd.MonCatalyst, obd.MonEvap); the rule counts those of Rules' list for the engine type.
 	Incomplete []string
+	// Compression is the engine type the ECUs reported with their readiness (PID 01 byte B
+	// bit 3): true compression ignition (diesel), false spark; nil when not known, then the
+	// monitors of both lists count.
+	Compression *bool
+	// Rules are the configured rules (Limits.OBD); the zero value means DefaultOBDRules.
+	Rules OBDRules
 
 	VINRead     string // VIN read over OBD (service 09 PID 02); empty when the car gave none
 	VINExpected string // VIN on the work order
@@ -82,11 +88,13 @@ type OBDCheck struct {
 	// leaves it empty.
 	A7 OBDA7 `json:"ods_a7"`
 	// Inputs kept for the record's diagnosis section. DTCs is nil (JSON null) when the stored
-	// codes were not read, Incomplete when the readiness monitors were not.
-	DTCs         []string          `json:"dtcs"`
-	DTCText      map[string]string `json:"dtc_text,omitempty"`
-	Incomplete   []string          `json:"incomplete"`
-	Calibrations []Calibration     `json:"calibrations"`
+	// codes were not read, Incomplete when the readiness monitors were not. Incomplete lists
+	// every incomplete monitor; IncompleteCounted those the readiness rule counts.
+	DTCs              []string          `json:"dtcs"`
+	DTCText           map[string]string `json:"dtc_text,omitempty"`
+	Incomplete        []string          `json:"incomplete"`
+	IncompleteCounted []string          `json:"incomplete_counted"`
+	Calibrations      []Calibration     `json:"calibrations"`
 	// Unread is what the scan could not read, with the step and its error.
 	Unread []obd.Unread `json:"unread,omitempty"`
 }
@@ -114,7 +122,7 @@ type OBDA7 struct {
 	FaultIndicatorNormal string `json:"FAULT_INDICATOR_NORMAL"` // lamp self-test seen by the operator: not checkable over OBD, ""
 	FaultLight           int    `json:"FAULT_LIGHT"`            // 1 MIL on, 0 off
 	ModelRequirements    string `json:"MODEL_REQUIREMENTS"`     // "1", "5", "6", "29" or ""
-	ReadyStateUndone     int    `json:"READY_STATE_UNDONE"`     // number of incomplete monitors
+	ReadyStateUndone     int    `json:"READY_STATE_UNDONE"`     // number of incomplete monitors the rule counts
 	Result               int    `json:"RESULT"`                 // O_RESULT
 	VIN                  string `json:"VIN"`                    // read over OBD
 	TotalOdometer        string `json:"TOTAL_O_DOMETER"`        // km, "" when unknown
@@ -125,7 +133,8 @@ type OBDA7 struct {
 const MaxIncompleteMonitors = 2
 
 // CheckOBD applies the inspection-station OBD rules (im-emission.md §8.1): MIL on, any DTC and
-// more than two incomplete readiness monitors fail; a VIN read over OBD that differs from the
+// more than two incomplete readiness monitors of those the stations count (in.Rules, §8.3;
+// others are shown, never failed) fail; a VIN read over OBD that differs from the
 // work order's fails; CALID and CVN both empty is a warning. No communication, or a MIL, DTC
 // or readiness read that failed, cannot be judged (CannotJudge): a value that was not read is
 // never taken as off, none or complete.
@@ -136,8 +145,22 @@ func CheckOBD(in OBDInput) OBDCheck {
 	add := func(rule, status, zh, en string) {
 		out.Lines = append(out.Lines, CheckLine{Rule: rule, Status: status, Text: Text{ZH: zh, EN: en}})
 	}
+	rules := in.Rules
+	if rules.ReadinessSpark == nil && rules.ReadinessCompression == nil && rules.MaxIncomplete == 0 {
+		rules = DefaultOBDRules()
+	}
+	counted := rules.Counted(in.Compression)
+	var other []string
+	out.IncompleteCounted = []string{}
+	for _, m := range in.Incomplete {
+		if slices.Contains(counted, m) {
+			out.IncompleteCounted = append(out.IncompleteCounted, m)
+		} else {
+			other = append(other, m)
+		}
+	}
 	vinRead := normVIN(in.VINRead)
-	out.A7 = OBDA7{FaultCodeNum: len(dtcs), ReadyStateUndone: len(in.Incomplete), VIN: vinRead}
+	out.A7 = OBDA7{FaultCodeNum: len(dtcs), ReadyStateUndone: len(out.IncompleteCounted), VIN: vinRead}
 	if in.ModelRequirements > 0 {
 		out.A7.ModelRequirements = fmt.Sprint(in.ModelRequirements)
 	}
@@ -178,15 +201,24 @@ func CheckOBD(in OBDInput) OBDCheck {
 		add("dtc", "pass", "无故障码", "no trouble codes")
 	}
 
-	zhMon, enMon := monitorNames(in.Incomplete)
-	switch n := len(in.Incomplete); {
-	case n > MaxIncompleteMonitors:
+	zhMon, enMon := monitorNames(out.IncompleteCounted)
+	zhOther, enOther := "", ""
+	if len(other) > 0 {
+		z, e := monitorNames(other)
+		zhOther = "；不计入判定的未完成项：" + z
+		enOther = "; incomplete but not counted by inspection stations: " + e
+	}
+	maxInc := rules.MaxIncomplete
+	switch n := len(out.IncompleteCounted); {
+	case n > maxInc:
 		fail = true
-		add("readiness", "fail", fmt.Sprintf("就绪状态未完成项 %d 项，超过 %d 项：%s", n, MaxIncompleteMonitors, zhMon),
-			fmt.Sprintf("%d readiness monitors incomplete, more than %d: %s (drive the car until they complete)", n, MaxIncompleteMonitors, enMon))
+		add("readiness", "fail", fmt.Sprintf("就绪状态未完成项 %d 项，超过 %d 项：%s%s", n, maxInc, zhMon, zhOther),
+			fmt.Sprintf("%d counted readiness monitors incomplete, more than %d: %s (drive the car until they complete)%s", n, maxInc, enMon, enOther))
 	case n > 0:
-		add("readiness", "pass", fmt.Sprintf("就绪状态未完成 %d 项（不超过 %d 项）：%s", n, MaxIncompleteMonitors, zhMon),
-			fmt.Sprintf("%d readiness monitor(s) incomplete (at most %d allowed): %s", n, MaxIncompleteMonitors, enMon))
+		add("readiness", "pass", fmt.Sprintf("就绪状态未完成 %d 项（不超过 %d 项）：%s%s", n, maxInc, zhMon, zhOther),
+			fmt.Sprintf("%d counted readiness monitor(s) incomplete (at most %d allowed): %s%s", n, maxInc, enMon, enOther))
+	case len(other) > 0:
+		add("readiness", "pass", "计入判定的就绪状态全部完成"+zhOther, "all counted readiness monitors complete"+enOther)
 	default:
 		add("readiness", "pass", "就绪状态全部完成", "all readiness monitors complete")
 	}
@@ -265,7 +297,7 @@ func cannotJudge(in OBDInput, out *OBDCheck) {
 		out.DTCs, out.DTCText, out.A7.FaultCodeNum = nil, nil, 0
 	}
 	if _, ok := unread[obd.ItemReadiness]; ok || len(in.Unread) == 0 {
-		out.Incomplete, out.A7.ReadyStateUndone = nil, 0
+		out.Incomplete, out.IncompleteCounted, out.A7.ReadyStateUndone = nil, nil, 0
 	}
 	for _, r := range []string{"mil", "dtc", "readiness", "vin", "calid_cvn"} {
 		add(r, "not_checked", "无法判定，未检查", "not checked: cannot judge (communication)")
@@ -377,6 +409,12 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 	if rep.Readiness != nil {
 		in.Incomplete = append([]string{}, rep.Readiness.Incomplete...)
 	}
+	for _, e := range rep.ECUs {
+		if e.Readiness != nil && (in.Compression == nil || e.Readiness.Compression) {
+			c := e.Readiness.Compression
+			in.Compression = &c
+		}
+	}
 	in.VINRead = rep.VIN
 	for _, e := range rep.ECUs {
 		n := max(len(e.CALIDs), len(e.CVNs))
@@ -395,4 +433,29 @@ func OBDInputFromScan(rep *obd.Report, vinExpected string) OBDInput {
 		in.OdometerKm = *rep.OdometerKM
 	}
 	return in
+}
+
+// ClosedLoopSeen reports whether a scan read fuel system status "closed loop" (PID 03, first
+// system, value 02) from any ECU: the car has closed-loop fuel control, so GB 18285-2018
+// judges its λ (im-emission.md §6.1). An open-loop answer proves nothing (a cold engine runs
+// open loop), so false means "not seen", never "no closed loop".
+func ClosedLoopSeen(rep *obd.Report) bool {
+	if rep == nil {
+		return false
+	}
+	for _, v := range rep.Live {
+		if v.PID == 0x03 && v.Value == 0x02 {
+			return true
+		}
+	}
+	return false
+}
+
+// CompressionOf is the engine type the scan's readiness answers reported (PID 01 byte B bit 3):
+// true compression ignition, false spark; nil when no ECU answered it.
+func CompressionOf(rep *obd.Report) *bool {
+	if rep == nil {
+		return nil
+	}
+	return OBDInputFromScan(rep, "").Compression
 }

@@ -40,10 +40,27 @@ func TestCheckOBDRules(t *testing.T) {
 			map[string]string{"communication": "pass", "mil": "pass", "dtc": "pass", "readiness": "pass", "vin": "pass", "calid_cvn": "pass"}, "all readiness monitors complete"},
 		{"MIL on", func(in *OBDInput) { in.MIL = true }, false, 0, map[string]string{"mil": "fail"}, "MIL) is on"},
 		{"DTC stored", func(in *OBDInput) { in.DTCs = []string{"p0420", "P0420", " P0171"} }, false, 0, map[string]string{"dtc": "fail", "mil": "pass"}, "2 trouble code(s) stored: P0420, P0171"},
-		{"two incomplete still pass", func(in *OBDInput) { in.Incomplete = []string{"catalyst", "evaporative system"} }, true, 1,
-			map[string]string{"readiness": "pass"}, "2 readiness monitor(s) incomplete"},
-		{"three incomplete fail", func(in *OBDInput) { in.Incomplete = []string{"catalyst", "evaporative system", "oxygen sensor"} }, false, 0,
-			map[string]string{"readiness": "fail"}, "3 readiness monitors incomplete, more than 2"},
+		{"two incomplete still pass", func(in *OBDInput) { in.Incomplete = []string{obd.MonCatalyst, obd.MonOxygenSensor} }, true, 1,
+			map[string]string{"readiness": "pass"}, "2 counted readiness monitor(s) incomplete"},
+		{"three incomplete fail", func(in *OBDInput) {
+			in.Incomplete = []string{obd.MonCatalyst, obd.MonOxygenHeater, obd.MonOxygenSensor}
+		}, false, 0, map[string]string{"readiness": "fail"}, "3 counted readiness monitors incomplete, more than 2"},
+		// Evaporative system, secondary air and misfire are not counted by inspection stations:
+		// shown, never failed.
+		{"uncounted incomplete shown, pass", func(in *OBDInput) {
+			spark := false
+			in.Compression = &spark
+			in.Incomplete = []string{obd.MonCatalyst, obd.MonEvap, obd.MonSecondaryAir, obd.MonHeatedCatalyst}
+		}, true, 1, map[string]string{"readiness": "pass"}, "not counted by inspection stations: Evaporative system, Secondary air system, Heated catalyst"},
+		{"diesel counts SCR, DOC and DPF", func(in *OBDInput) {
+			diesel := true
+			in.Compression = &diesel
+			in.Incomplete = []string{obd.MonNOxSCR, obd.MonNMHCCatalyst, obd.MonPMFilter, obd.MonExhaustGasSensor}
+		}, false, 0, map[string]string{"readiness": "fail"}, "3 counted readiness monitors incomplete, more than 2: NOx / SCR aftertreatment, NMHC catalyst, PM filter (DPF) (drive the car until they complete); incomplete but not counted by inspection stations: Exhaust gas sensor"},
+		{"configured list", func(in *OBDInput) {
+			in.Rules = OBDRules{ReadinessSpark: []string{obd.MonCatalyst}, ReadinessCompression: []string{obd.MonPMFilter}, MaxIncomplete: 0}
+			in.Incomplete = []string{obd.MonOxygenSensor, obd.MonPMFilter}
+		}, false, 0, map[string]string{"readiness": "fail"}, "1 counted readiness monitors incomplete, more than 0: PM filter (DPF)"},
 		{"VIN mismatch", func(in *OBDInput) { in.VINRead = "LSVAU2180N2183295" }, false, 0, map[string]string{"vin": "fail"}, "VIN mismatch"},
 		{"VIN case and spaces", func(in *OBDInput) { in.VINRead = " lsvau2180n2183294 " }, true, 1, map[string]string{"vin": "pass"}, "matches"},
 		{"VIN not readable", func(in *OBDInput) { in.VINRead = "" }, true, 1, map[string]string{"vin": "warning"}, "check it by eye"},
@@ -135,5 +152,27 @@ func TestOBDInputFromScan(t *testing.T) {
 	}
 	if got := OBDInputFromScan(nil, vin); got.CommunicationOK || got.FailureReason != 3 {
 		t.Errorf("nil report: %+v", got)
+	}
+}
+
+func TestClosedLoopAndEngineTypeFromScan(t *testing.T) {
+	ms, err := obd.DecodeMonitorStatus([]byte{0x81, 0x0F, 0xEB, 0x40}) // diesel.yaml: compression
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := &obd.Report{ECUs: []obd.ECUReport{{ID: "18DAF110", Readiness: &ms}},
+		Live: []obd.Value{{ECU: "7E8", PID: 0x04, Value: 2}, {ECU: "7E8", PID: 0x03, Value: 0x01, Text: "open loop (insufficient temperature)"}}}
+	if c := CompressionOf(rep); c == nil || !*c {
+		t.Errorf("compression %v, want true", c)
+	}
+	if ClosedLoopSeen(rep) {
+		t.Error("open loop taken as closed loop")
+	}
+	rep.Live = append(rep.Live, obd.Value{ECU: "7E8", PID: 0x03, Value: 0x02, Text: "closed loop"})
+	if !ClosedLoopSeen(rep) {
+		t.Error("closed loop not seen")
+	}
+	if CompressionOf(&obd.Report{}) != nil || ClosedLoopSeen(nil) {
+		t.Error("a scan without readiness says nothing of the engine type")
 	}
 }

@@ -97,6 +97,9 @@ type Item struct {
 	Limit    float64 `json:"limit"`
 	Decimals int     `json:"decimals"` // resolution the value is rounded to before it is judged
 	Pass     bool    `json:"pass"`
+	// NotJudged: the value is shown but not judged (λ of a car without closed-loop fuel control
+	// and a three-way catalyst); Pass is then true.
+	NotJudged bool `json:"not_judged,omitempty"`
 }
 
 // Result is what a test produced. It is complete for pass and fail; for refused, aborted
@@ -166,10 +169,19 @@ type IdleResult struct {
 	Limits      IdleLimits     `json:"limits"`
 	HighIdle    *PhaseAverages `json:"high_idle,omitempty"`
 	Idle        *PhaseAverages `json:"idle,omitempty"`
-	// LambdaSource says which λ was judged: "analyzer" or "computed".
-	LambdaSource string        `json:"lambda_source,omitempty"`
-	Restarts     int           `json:"restarts"`
-	Process      []IdleProcess `json:"process"`
+	// LambdaSource says which λ was judged: "analyzer" or "computed"; "not_judged" when λ is
+	// shown only.
+	LambdaSource string `json:"lambda_source,omitempty"`
+	// LambdaJudged: λ is judged; LambdaJudgedBy says what decided it: "stated" (the test
+	// request), "obd_closed_loop" (the scan saw closed-loop fuel control), "fuel_petrol",
+	// "fuel_lpg", "fuel_cng" (the fuel's default, lambda_judged_gas for gas).
+	LambdaJudged   bool   `json:"lambda_judged"`
+	LambdaJudgedBy string `json:"lambda_judged_by"`
+	// FuelHC and FuelOC are the fuel's atomic ratios the computed λ used.
+	FuelHC   float64       `json:"fuel_h_c"`
+	FuelOC   float64       `json:"fuel_o_c"`
+	Restarts int           `json:"restarts"`
+	Process  []IdleProcess `json:"process"`
 }
 
 // IdleProcess is one second of two-speed idle process data (ODS_A16 names in the comments).
@@ -194,9 +206,9 @@ type IdleProcess struct {
 type AccelResult struct {
 	RatedRPM    float64        `json:"rated_rpm,omitempty"`
 	Limit       float64        `json:"limit_k_m1"`
-	PeaksKM1    []float64      `json:"peaks_k_m1"` // EMISSION_ONE, _TWO, _THREE
+	PeaksKM1    []float64      `json:"peaks_k_m1"` // EMISSION_ONE, _TWO, _THREE, as measured (not rounded)
 	PeakRPM     []float64      `json:"peak_rpm,omitempty"`
-	AvgKM1      *float64       `json:"avg_k_m1,omitempty"` // EMISSION_AVG
+	AvgKM1      *float64       `json:"avg_k_m1,omitempty"` // EMISSION_AVG: the mean of the peaks, rounded once to 0.01
 	IdleRPM     *float64       `json:"idle_rpm,omitempty"` // ENGIN_SPEED (idle before the accelerations)
 	MaxRPM      *float64       `json:"max_rpm,omitempty"`  // ACTUAL_ENGINE_SPEED
 	KFromN      bool           `json:"k_from_n"`           // the opacimeter reported N only

@@ -90,6 +90,9 @@ func precheckTest(t Test) error {
 	if err := t.Limits.Validate(); err != nil {
 		return err
 	}
+	if err := checkFit(t); err != nil {
+		return err
+	}
 	p := &proc{t: t, res: &Result{}}
 	switch t.Method {
 	case TwoSpeedIdle:

@@ -84,3 +84,29 @@ func DecodeRPM(data []byte) (float64, error) {
 	}
 	return float64(int(data[2])<<8|int(data[3])) / 4, nil
 }
+
+// ClosedLoopNow asks fuel system status (PID 0103) through the bay's adapter and reports
+// whether any ECU runs in closed loop now (A or B = 02: closed loop using the oxygen sensor).
+// The car then has closed-loop fuel control and its λ is judged (im-emission.md §6.1). Open
+// loop, no answer or an error is "not seen", never "no closed loop": a cold engine runs open
+// loop. timeout 0 → 800 ms.
+func ClosedLoopNow(ctx context.Context, a obd.Adapter, timeout time.Duration) (bool, error) {
+	if a == nil {
+		return false, errors.New("emission: fuel system status: no OBD adapter on this bay")
+	}
+	if timeout <= 0 {
+		timeout = 800 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	rs, err := a.Query(ctx, obd.Req(0x01, 0x03))
+	if err != nil {
+		return false, fmt.Errorf("emission: fuel system status over OBD (0103): %w", err)
+	}
+	for _, r := range rs {
+		if d := r.Data; len(d) >= 3 && d[0] == 0x41 && d[1] == 0x03 && (d[2] == 0x02 || len(d) >= 4 && d[3] == 0x02) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -67,3 +67,20 @@ func TestOBDSpeedFirstDecodableECU(t *testing.T) {
 		t.Fatal("no adapter: want an error")
 	}
 }
+
+func TestClosedLoopNow(t *testing.T) {
+	pb := obdtest.New(t,
+		obdtest.Ex("0103", obdtest.Resp("7E8", "41 03 01 00")),                                  // open loop, cold
+		obdtest.Ex("0103", obdtest.Resp("7E9", "7F 01 12"), obdtest.Resp("7E8", "41 03 00 02")), // bank 2 closed loop
+		obdtest.ExErr("0103", obd.ErrNoData),
+	)
+	for i, want := range []bool{false, true, false} {
+		got, err := ClosedLoopNow(context.Background(), pb, 0)
+		if got != want || (i == 2) != (err != nil) {
+			t.Errorf("answer %d: %v, %v; want %v", i, got, err, want)
+		}
+	}
+	if _, err := ClosedLoopNow(context.Background(), nil, 0); err == nil {
+		t.Error("no adapter: want an error")
+	}
+}

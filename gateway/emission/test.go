@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,6 +32,92 @@ type Vehicle struct {
 	IdleRPMMin, IdleRPMMax float64
 	// LambdaMin/Max are the manufacturer's λ range when it has one (GB 18285 allows it).
 	LambdaMin, LambdaMax float64
+
+	// FuelType is the car's fuel (FuelPetrol, FuelDiesel, FuelLPG, FuelCNG; "" not known). It
+	// decides whether the method fits the car (two-speed idle is for spark-ignition cars,
+	// GB 18285-2018; free acceleration for diesels, GB 3847-2018), the H/C ratio of the
+	// computed λ and whether λ is judged.
+	FuelType string
+	// Compression is the engine type the OBD scan reported (true: compression ignition); nil
+	// when not scanned. It stands in for FuelType when the fuel is not known.
+	Compression *bool
+	// GrossMassKg is the gross vehicle mass (总质量); above Limits' heavy_gross_mass_kg the
+	// heavy high-idle speed applies. 0: not known, a light vehicle.
+	GrossMassKg float64
+	// LambdaJudged says whether the car has closed-loop fuel control and a three-way catalyst,
+	// so its λ is judged; nil: yes when OBD showed closed loop (ClosedLoopSeen), else by fuel
+	// (petrol yes, LPG/CNG as configured). A car whose λ is not judged has it shown only.
+	LambdaJudged *bool
+	// ClosedLoopSeen: the car reported fuel system status "closed loop" (PID 03), in a scan or
+	// asked at the start of the test (ClosedLoopNow).
+	ClosedLoopSeen bool
+}
+
+// Fuel types of Vehicle.FuelType.
+const (
+	FuelPetrol = "petrol"
+	FuelDiesel = "diesel"
+	FuelLPG    = "lpg"
+	FuelCNG    = "cng"
+)
+
+// ParseFuel accepts the fuel names ("petrol", "diesel", "lpg", "cng", also "gasoline" and
+// the Chinese 汽油, 柴油, 液化石油气, 天然气) and "" (not known).
+func ParseFuel(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return "", nil
+	case "petrol", "gasoline", "汽油":
+		return FuelPetrol, nil
+	case "diesel", "柴油":
+		return FuelDiesel, nil
+	case "lpg", "液化石油气":
+		return FuelLPG, nil
+	case "cng", "天然气", "压缩天然气":
+		return FuelCNG, nil
+	}
+	return "", fmt.Errorf("emission: fuel %q: want petrol, diesel, lpg or cng", clip(s))
+}
+
+// Instrument kinds of Test.Instrument (the rig registry's Model.Kind).
+const (
+	GasAnalyzer = "analyzer"
+	Opacimeter  = "opacimeter"
+)
+
+// PreconditionError is a test that must not start: the method does not fit the instrument or
+// the car. The API answers 422 with its message.
+type PreconditionError struct{ Msg string }
+
+func (e *PreconditionError) Error() string { return "emission: " + e.Msg }
+
+// checkFit refuses a method that does not fit the bay's instrument or the car's fuel, before
+// anything is measured.
+func checkFit(t Test) error {
+	diesel := t.Vehicle.FuelType == FuelDiesel
+	spark := t.Vehicle.FuelType == FuelPetrol || t.Vehicle.FuelType == FuelLPG || t.Vehicle.FuelType == FuelCNG
+	fuel := t.Vehicle.FuelType
+	if t.Vehicle.FuelType == "" && t.Vehicle.Compression != nil {
+		diesel, spark = *t.Vehicle.Compression, !*t.Vehicle.Compression
+		fuel = map[bool]string{true: "compression ignition (diesel), as its OBD readiness says", false: "spark ignition, as its OBD readiness says"}[diesel]
+	}
+	switch t.Method {
+	case TwoSpeedIdle:
+		if t.Instrument != "" && t.Instrument != GasAnalyzer {
+			return &PreconditionError{fmt.Sprintf("two-speed idle needs a gas analyzer, and this bay's instrument is an %s: run free_acceleration here, or two-speed idle on a bay with an analyzer", t.Instrument)}
+		}
+		if diesel {
+			return &PreconditionError{fmt.Sprintf("two-speed idle is the method for spark-ignition cars (GB 18285-2018), and this car is %s: run free_acceleration (GB 3847-2018)", fuel)}
+		}
+	case FreeAcceleration:
+		if t.Instrument != "" && t.Instrument != Opacimeter {
+			return &PreconditionError{fmt.Sprintf("free acceleration needs an opacimeter, and this bay's instrument is a gas %s: run two_speed_idle here, or free acceleration on a bay with an opacimeter", t.Instrument)}
+		}
+		if spark {
+			return &PreconditionError{fmt.Sprintf("free acceleration is the method for diesel cars (GB 3847-2018), and this car is %s: run two_speed_idle (GB 18285-2018)", fuel)}
+		}
+	}
+	return nil
 }
 
 // Test is one self-test on one bay.
@@ -40,6 +127,8 @@ type Test struct {
 	Speed   SpeedSource // engine speed when the rig has no tachometer; nil when the bay has no adapter
 	Vehicle Vehicle
 	Limits  Limits // validated by RunTest
+	// Instrument is the rig's kind (GasAnalyzer, Opacimeter; "" not known, not checked).
+	Instrument string
 	// LimitSet overrides Limits.LimitSet for this vehicle ("a" or "b").
 	LimitSet string
 
@@ -86,6 +175,9 @@ func RunTest(ctx context.Context, t Test) (*Result, error) {
 	p.rd = &reader{p: p}
 	p.start = p.now()
 	p.res = &Result{Method: t.Method, LimitSet: set, Start: p.start, Rig: t.Rig.String()}
+	if err := checkFit(t); err != nil {
+		return nil, err
+	}
 
 	var run func(context.Context) error
 	switch t.Method {
@@ -210,15 +302,41 @@ func (p *proc) precheck(ctx context.Context) error {
 				// rather than after the first reach timeout.
 				return refuse(reason("no_rpm", "无法取得发动机转速：仪器没有转速信号，工位也没有 OBD 接头；请连接转速计或 OBD 接头", "no engine speed: the rig has no tachometer and the bay has no OBD adapter; connect one"))
 			}
+			// Warm-up, shown before the first prompt: oil temperature and engine speed. A cold
+			// engine is given up to engine_warm_up_max to warm, running at idle.
+			warm := s.r.OilC == nil || oilMin <= 0 || *s.r.OilC >= oilMin
+			p.warmUp(s, oilMin, warm)
 			switch {
-			case s.r.OilC != nil && oilMin > 0 && *s.r.OilC < oilMin:
-				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车：油温 %.0f ℃，应不低于 %.0f ℃", *s.r.OilC, oilMin), fmt.Sprintf("engine not warm: oil at %.0f °C, needs at least %.0f °C", *s.r.OilC, oilMin)))
+			case !warm && (p.t.Limits.Rig.EngineWarmUpMax <= 0 || s.at.Sub(p.start) >= p.t.Limits.Rig.EngineWarmUpMax):
+				waited, waitedZH := "", ""
+				if m := p.t.Limits.Rig.EngineWarmUpMax; m > 0 {
+					waited, waitedZH = fmt.Sprintf(" after %v", m), fmt.Sprintf("（已等待 %v）", m)
+				}
+				return refuse(reason("engine_cold", fmt.Sprintf("发动机未热车%s：油温 %.0f ℃，应不低于 %.0f ℃", waitedZH, *s.r.OilC, oilMin), fmt.Sprintf("engine not warm%s: oil at %.0f °C, needs at least %.0f °C", waited, *s.r.OilC, oilMin)))
+			case !warm:
+				continue
 			case s.r.OilC == nil && oilMin > 0:
 				p.res.Warnings = append(p.res.Warnings, reason("oil_unknown", "未测量油温，请确认发动机已充分预热", "oil temperature not measured: make sure the engine is at working temperature"))
 			}
 			return nil
 		}
 	}
+}
+
+// warmUp reports the engine's warm-up (phase "warm_up"): oil temperature against the minimum
+// and engine speed, with what to do while it is cold.
+func (p *proc) warmUp(s sample, oilMin float64, warm bool) {
+	pr := Progress{Phase: "warm_up", SecondsLeft: -1, RPM: s.rpm}
+	switch {
+	case s.r.OilC == nil:
+		pr.Prompt = Text{ZH: "仪器未测量油温：确认发动机已充分预热", EN: "the instrument does not measure oil temperature: make sure the engine is at working temperature"}
+	case warm:
+		pr.Prompt = Text{ZH: fmt.Sprintf("发动机已热车：油温 %.0f ℃", *s.r.OilC), EN: fmt.Sprintf("engine warm: oil at %.0f °C", *s.r.OilC)}
+	default:
+		pr.Prompt = Text{ZH: fmt.Sprintf("发动机预热中：油温 %.0f ℃，需达到 %.0f ℃，保持怠速运转", *s.r.OilC, oilMin),
+			EN: fmt.Sprintf("warming up: oil at %.0f °C, needs %.0f °C; keep the engine idling", *s.r.OilC, oilMin)}
+	}
+	p.progress(pr)
 }
 
 // zero zeroes the rig when the configuration asks for it and the rig can.

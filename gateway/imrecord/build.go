@@ -21,6 +21,9 @@ type Input struct {
 	TestNo      string    // 检验报告编号 of the failed test; required
 	StationCode string    // I station of the failed test; optional
 	FailedEnd   time.Time // end of the failed test (DetectEndTime); optional, checked against repairdate
+	// RepairTime is when the repair began, on the day of the repair date (REPAIR_TIME); zero
+	// when not known.
+	RepairTime time.Time
 
 	// Repair is the JT/T 1132 record of the same work order (as gateway/ehr built and validated
 	// it): it gives the vehicle's VIN and plate and the repair section.
@@ -32,6 +35,9 @@ type Input struct {
 	Diagnosis emission.OBDInput // the OBD read-out when the car came in
 	OBDCheck  emission.OBDCheck // CheckOBD over the read-out after the repair
 	SelfTest  *emission.Result  // a judged post-repair self-test
+	// NoSelfTestReason is why no self-test was made; with it, Build makes a record without
+	// one (SELF_TEST null, NO_SELF_TEST_REASON set). Ignored when SelfTest is judged.
+	NoSelfTestReason string
 
 	RigModel  string // e.g. "NHA-506"; required
 	RigSerial string // the rig's serial number (出厂编号); required
@@ -41,11 +47,15 @@ type Input struct {
 // Errors name the field (*wire.FieldError): the input field for a missing or unjudged
 // self-test, the record's JSON path otherwise.
 func Build(in Input) (wire.IMPayload, error) {
-	if in.SelfTest == nil {
-		return wire.IMPayload{}, fieldErr("self_test", "missing: run the post-repair self-test first")
+	noTest := strings.TrimSpace(in.NoSelfTestReason)
+	if in.SelfTest == nil && noTest == "" {
+		return wire.IMPayload{}, fieldErr("self_test", "missing: run the post-repair self-test first, or state why none was made (no_selftest_reason)")
 	}
 	st := in.SelfTest
-	if !st.Verdict.Judged() {
+	if st != nil && !st.Verdict.Judged() && noTest != "" {
+		st = nil // a refused or aborted run is no self-test; the reason says why there is none
+	}
+	if st != nil && !st.Verdict.Judged() {
 		why := ""
 		if len(st.Reasons) > 0 {
 			why = ": " + st.Reasons[0].EN
@@ -77,10 +87,18 @@ func Build(in Input) (wire.IMPayload, error) {
 			SettleDate: b.SettleDate, Fault: b.Fault, Parts: nonNil(in.Repair.Parts), Projects: nonNil(in.Repair.Projects)},
 		Diagnosis: obdSection(emission.CheckOBD(in.Diagnosis)),
 		OBDCheck:  obdSection(in.OBDCheck),
-		SelfTest:  selfTestSection(st, in.RigModel, in.RigSerial),
+	}
+	if st != nil {
+		s := selfTestSection(st, in.RigModel, in.RigSerial)
+		rec.SelfTest = &s
+	} else {
+		rec.NoSelfTestReason = noTest
 	}
 	if !in.FailedEnd.IsZero() {
 		rec.FailedEnd = in.FailedEnd.In(wire.IMZone).Format(wire.IMTimeLayout)
+	}
+	if !in.RepairTime.IsZero() {
+		rec.RepairTime = in.RepairTime.In(wire.IMZone).Format(wire.IMTimeLayout)
 	}
 	p := wire.IMPayload{Record: rec, Meta: wire.IMMeta{WorkOrder: in.WorkOrder, CostListCode: b.CostListNo, Revision: rev, Reason: in.Reason}}
 	if err := p.Validate(); err != nil {
@@ -148,7 +166,10 @@ func selfTestSection(r *emission.Result, model, serial string) wire.IMSelfTest {
 	item := func(name string) (emission.Item, bool) { return r.Item(name) }
 	if ir := r.Idle; ir != nil {
 		d := &wire.IMDualIdle{Result: s.Result, LambdaSource: ir.LambdaSource, Process: []wire.IMIdleProcess{}}
-		if it, ok := item("AIR_COEFFICIENT"); ok {
+		if it, ok := item("AIR_COEFFICIENT"); ok && it.NotJudged {
+			// λ of a car without closed-loop fuel control and a three-way catalyst: shown only.
+			d.LambdaResult = num(it.Value, it.Decimals)
+		} else if ok {
 			d.LambdaLower, d.LambdaUpper = num(it.Lower, 2), num(it.Limit, 2)
 			d.LambdaResult, d.LambdaIf = num(it.Value, it.Decimals), judgement(it.Pass)
 		}

@@ -334,3 +334,53 @@ func TestBuildStatesNoValueThatWasNotRead(t *testing.T) {
 		t.Errorf("a check that cannot judge: %v", err)
 	}
 }
+
+// An emission repair settled without a self-test, with the reason stated, makes a record whose
+// SELF_TEST is null and whose NO_SELF_TEST_REASON says why; the strict check takes it, and
+// refuses a record with neither or with both.
+func TestBuildWithoutSelfTestSaysWhy(t *testing.T) {
+	in := imInput(nil)
+	in.NoSelfTestReason = "  车主拒绝怠速检测，已告知复检风险 "
+	p, err := imrecord.Build(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Record.SelfTest != nil || p.Record.NoSelfTestReason != "车主拒绝怠速检测，已告知复检风险" {
+		t.Fatalf("self-test %+v reason %q", p.Record.SelfTest, p.Record.NoSelfTestReason)
+	}
+	b, err := p.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "im_no_selftest.golden.json", b)
+	if !strings.Contains(string(b), `"SELF_TEST":null`) || !strings.Contains(string(b), `"NO_SELF_TEST_REASON":"车主拒绝怠速检测，已告知复检风险"`) {
+		t.Errorf("encoded: %s", b)
+	}
+	if err := wire.CheckIMPayload(wire.SchemaIM, b); err != nil {
+		t.Errorf("strict check: %v", err)
+	}
+	// A refused run with a reason is no self-test either.
+	in.SelfTest = &emission.Result{Method: emission.TwoSpeedIdle, Verdict: emission.Refused}
+	if p, err := imrecord.Build(in); err != nil || p.Record.SelfTest != nil {
+		t.Errorf("refused run with a reason: %v %+v", err, p.Record.SelfTest)
+	}
+	// A judged self-test wins over a reason.
+	in.SelfTest = imIdleResult(t)
+	if p, err := imrecord.Build(in); err != nil || p.Record.SelfTest == nil || p.Record.NoSelfTestReason != "" {
+		t.Errorf("judged self-test with a reason: %v %+v %q", err, p.Record.SelfTest, p.Record.NoSelfTestReason)
+	}
+	for _, c := range []struct {
+		edit func(*wire.IMPayload)
+		want string
+	}{
+		{func(p *wire.IMPayload) { p.Record.NoSelfTestReason = "" }, "record.SELF_TEST: null without NO_SELF_TEST_REASON"},
+		{func(p *wire.IMPayload) { p.Record.SelfTest = &wire.IMSelfTest{} }, "record.NO_SELF_TEST_REASON: set beside a SELF_TEST"},
+	} {
+		in.SelfTest = nil
+		p, _ := imrecord.Build(in)
+		c.edit(&p)
+		if err := p.Validate(); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Validate = %v, want %q", err, c.want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -37,6 +38,8 @@ var ErrNotJudged = errors.New("imrecord: only a judged self-test (pass or fail) 
 type Options struct {
 	Events *events.Bus  // "selftest.progress" and "selftest.done" go here; nil publishes nothing
 	Logger *slog.Logger // nil discards
+	// OBD are the OBD check's configured rules (emission.Limits.OBD); zero → the defaults.
+	OBD emission.OBDRules
 }
 
 // Store keeps the judged self-tests of work orders in the buffer file and turns them into the
@@ -46,6 +49,7 @@ type Store struct {
 	db  *buffer.DB
 	bus *events.Bus
 	log *slog.Logger
+	obd emission.OBDRules
 }
 
 // NewStore returns a store over db's Bucket.
@@ -54,7 +58,7 @@ func NewStore(db *buffer.DB, o Options) *Store {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	return &Store{db: db, bus: o.Events, log: log}
+	return &Store{db: db, bus: o.Events, log: log, obd: o.OBD}
 }
 
 func (s *Store) publish(typ, bay string, data any) {
@@ -127,14 +131,19 @@ func (s *Store) Follow(run *emission.Run, rig io.Closer, st SelfTest) {
 
 // Record is the workorder.IMHook: at settlement of an emission repair with a judged
 // post-repair self-test, the M-station record goes into the outbox in the same transaction.
-// Without a self-test it returns no payload and the JT/T 1132 record goes alone.
+// Without one the settlement is refused (workorder.ErrNoSelfTest) unless the order states why
+// none was made (Order.NoSelfTestReason): then the record goes without a self-test and says
+// why.
 func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, revision int, reason string) (string, []byte, error) {
 	if !o.EmissionRepair || o.TestNo == "" {
 		return "", nil, nil
 	}
 	st, ok, err := get(tx, o.ID)
-	if err != nil || !ok {
+	if err != nil {
 		return "", nil, err
+	}
+	if !ok && strings.TrimSpace(o.NoSelfTestReason) == "" {
+		return "", nil, workorder.ErrNoSelfTest
 	}
 	in := Input{
 		WorkOrder: o.ID,
@@ -146,11 +155,16 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		RigModel:  st.RigModel,
 		RigSerial: st.RigSerial,
 	}
+	if !ok {
+		in.NoSelfTestReason = o.NoSelfTestReason // counts only when no self-test was kept
+	}
+	var endTimed bool
 	if o.FailedTestEnd != "" {
-		if t, err := time.ParseInLocation("20060102", o.FailedTestEnd, wire.IMZone); err == nil {
-			in.FailedEnd = t
+		if t, timed, err := workorder.FailedEnd(o.FailedTestEnd, wire.IMZone); err == nil {
+			in.FailedEnd, endTimed = t, timed
 		}
 	}
+	in.RepairTime = repairTime(o, in.FailedEnd, endTimed)
 	if o.MileageKm != nil {
 		in.OdometerKm = float64(*o.MileageKm)
 	}
@@ -166,7 +180,10 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 			return "", nil, err
 		}
 		in.Diagnosis = emission.OBDInputFromScan(first, o.VIN)
-		in.OBDCheck = emission.CheckOBD(emission.OBDInputFromScan(last, o.VIN))
+		in.Diagnosis.Rules = s.obd
+		after := emission.OBDInputFromScan(last, o.VIN)
+		after.Rules = s.obd
+		in.OBDCheck = emission.CheckOBD(after)
 	}
 	p, err := Build(in)
 	if err != nil {
@@ -177,4 +194,24 @@ func (s *Store) Record(tx *buffer.Tx, o *workorder.Order, rec *wire.EHRRecord, r
 		return "", nil, err
 	}
 	return wire.SchemaIM, b, nil
+}
+
+// repairTime is when the repair began, kept to the second so a platform comparing it with the
+// failed test's end (MaintenanceTime ≥ DetectEndTime, im-emission.md §2) accepts a repair that
+// began the same day: the moment the order was opened when that was on the repair date, else
+// the start of the repair date. A repair does not begin before the failure it repairs, so on
+// the day the failed test ended (with its time known) it is at the earliest that end.
+func repairTime(o *workorder.Order, failedEnd time.Time, endTimed bool) time.Time {
+	day, err := time.ParseInLocation("20060102", o.RepairDate, wire.IMZone)
+	if err != nil {
+		return time.Time{}
+	}
+	t := day
+	if c := o.Created.In(wire.IMZone); !o.Created.IsZero() && c.Format("20060102") == o.RepairDate {
+		t = c.Truncate(time.Second)
+	}
+	if endTimed && failedEnd.In(wire.IMZone).Format("20060102") == o.RepairDate && t.Before(failedEnd) {
+		t = failedEnd
+	}
+	return t
 }

@@ -40,14 +40,20 @@ type IMMeta struct {
 // uses the JT/T 1132 names of the I/M back end's RepairInfo_M table (ehr-record.md §6). Every
 // value is a string, as those interfaces send them; a value not measured is "".
 type IMRecord struct {
-	TestNo      string     `json:"TEST_NO"`       // 检验报告编号 of the failed I-station test (test_no)
-	StationCode string     `json:"TS_NO"`         // the I station of the failed test, "" when unknown
-	FailedEnd   string     `json:"TEST_DATE_END"` // end of the failed test (DetectEndTime), "" when unknown
-	Vehicle     IMVehicle  `json:"VEHICLE"`
-	Repair      IMRepair   `json:"REPAIR"`
-	Diagnosis   IMOBD      `json:"DIAGNOSIS"` // OBD read-out when the car came in
-	OBDCheck    IMOBD      `json:"OBD_CHECK"` // OBD check after the repair
-	SelfTest    IMSelfTest `json:"SELF_TEST"`
+	TestNo      string `json:"TEST_NO"`       // 检验报告编号 of the failed I-station test (test_no)
+	StationCode string `json:"TS_NO"`         // the I station of the failed test, "" when unknown
+	FailedEnd   string `json:"TEST_DATE_END"` // end of the failed test (DetectEndTime), "" when unknown
+	// RepairTime is when the repair began (MaintenanceTime), yyyy-MM-dd HH:mm:ss on the day of
+	// repairdate; platforms check it is not before TEST_DATE_END. "" when not known.
+	RepairTime string    `json:"REPAIR_TIME,omitempty"`
+	Vehicle    IMVehicle `json:"VEHICLE"`
+	Repair     IMRepair  `json:"REPAIR"`
+	Diagnosis  IMOBD     `json:"DIAGNOSIS"` // OBD read-out when the car came in
+	OBDCheck   IMOBD     `json:"OBD_CHECK"` // OBD check after the repair
+	// SelfTest is the judged post-repair self-test; null when none was made, and then
+	// NoSelfTestReason says why (the settlement had to state it).
+	SelfTest         *IMSelfTest `json:"SELF_TEST"`
+	NoSelfTestReason string      `json:"NO_SELF_TEST_REASON,omitempty"`
 }
 
 // IMVehicle identifies the car (ODS_A4 names).
@@ -325,6 +331,19 @@ func (p IMPayload) Validate() error {
 			bad("record.REPAIR.repairdate", "%s is before the failed test ended (%s): the I station will not accept it", rp.RepairDate, r.FailedEnd)
 		}
 	}
+	if r.RepairTime != "" {
+		rt, err := time.ParseInLocation(IMTimeLayout, r.RepairTime, IMZone)
+		switch {
+		case err != nil:
+			bad("record.REPAIR_TIME", "%q: want yyyy-MM-dd HH:mm:ss", clip(r.RepairTime))
+		case rdErr == nil && !truncDay(rt).Equal(rd):
+			bad("record.REPAIR_TIME", "%s is not on repairdate %s", r.RepairTime, rp.RepairDate)
+		case r.FailedEnd != "":
+			if fe, err := time.ParseInLocation(IMTimeLayout, r.FailedEnd, IMZone); err == nil && rt.Before(fe) {
+				bad("record.REPAIR_TIME", "%s is before the failed test ended (%s): the I station will not accept it", r.RepairTime, r.FailedEnd)
+			}
+		}
+	}
 
 	for _, o := range []struct {
 		name string
@@ -341,44 +360,53 @@ func (p IMPayload) Validate() error {
 		bad("record.OBD_CHECK.VIN", "%q differs from the vehicle's VIN %q", clip(v), r.Vehicle.VIN)
 	}
 
-	st := r.SelfTest
-	switch st.Method {
-	case "1":
-		if st.DualIdle == nil || st.FreeAccel != nil {
-			bad("record.SELF_TEST.DUAL_IDLE", "method 1 (双怠速) carries DUAL_IDLE and nothing else")
-		} else if len(st.DualIdle.Process) == 0 {
-			bad("record.SELF_TEST.DUAL_IDLE.PROCESS_DATA", "empty: the self-test's second-by-second data are required")
-		}
-	case "5":
-		if st.FreeAccel == nil || st.DualIdle != nil {
-			bad("record.SELF_TEST.FREE_ACCELERATION", "method 5 (自由加速) carries FREE_ACCELERATION and nothing else")
-		} else if len(st.FreeAccel.Process) == 0 {
-			bad("record.SELF_TEST.FREE_ACCELERATION.PROCESS_DATA", "empty: the self-test's process data are required")
-		}
+	switch st := r.SelfTest; {
+	case st == nil && strings.TrimSpace(r.NoSelfTestReason) == "":
+		bad("record.SELF_TEST", "null without NO_SELF_TEST_REASON: an emission repair carries its post-repair self-test or says why none was made")
+	case st == nil:
+		text("record.NO_SELF_TEST_REASON", r.NoSelfTestReason, 1, 200)
+	case r.NoSelfTestReason != "":
+		bad("record.NO_SELF_TEST_REASON", "set beside a SELF_TEST: a record has one or the other")
 	default:
-		bad("record.SELF_TEST.INSPECTION_METHOD", "%q: want 1 (双怠速) or 5 (自由加速不透光)", clip(st.Method))
-	}
-	if st.Result != "0" && st.Result != "1" {
-		bad("record.SELF_TEST.RESULT", "%q: want 1 合格 or 0 不合格", clip(st.Result))
-	}
-	if st.LimitType != "限值a" && st.LimitType != "限值b" {
-		bad("record.SELF_TEST.LIMIT_TYPE", "%q: want 限值a or 限值b", clip(st.LimitType))
-	}
-	start, err := time.ParseInLocation(IMTimeLayout, st.TestDate, IMZone)
-	if err != nil {
-		bad("record.SELF_TEST.TEST_DATE", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestDate))
-	} else if rdErr == nil && truncDay(start).Before(rd) {
-		bad("record.SELF_TEST.TEST_DATE", "%s is before repairdate %s: a post-repair self-test comes after the repair starts", st.TestDate, rp.RepairDate)
-	}
-	if end, err := time.ParseInLocation(IMTimeLayout, st.TestEnd, IMZone); err != nil {
-		bad("record.SELF_TEST.TEST_DATE_END", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestEnd))
-	} else if end.Before(start) {
-		bad("record.SELF_TEST.TEST_DATE_END", "%s is before TEST_DATE %s", st.TestEnd, st.TestDate)
-	}
-	text("record.SELF_TEST.RIG_MODEL", st.RigModel, 1, 32)
-	text("record.SELF_TEST.RIG_SERIAL", st.RigSerial, 1, 32)
-	if st.Reasons == nil || st.Warnings == nil {
-		bad("record.SELF_TEST", "REASONS and WARNINGS must be lists ([] when empty)")
+		switch st.Method {
+		case "1":
+			if st.DualIdle == nil || st.FreeAccel != nil {
+				bad("record.SELF_TEST.DUAL_IDLE", "method 1 (双怠速) carries DUAL_IDLE and nothing else")
+			} else if len(st.DualIdle.Process) == 0 {
+				bad("record.SELF_TEST.DUAL_IDLE.PROCESS_DATA", "empty: the self-test's second-by-second data are required")
+			}
+		case "5":
+			if st.FreeAccel == nil || st.DualIdle != nil {
+				bad("record.SELF_TEST.FREE_ACCELERATION", "method 5 (自由加速) carries FREE_ACCELERATION and nothing else")
+			} else if len(st.FreeAccel.Process) == 0 {
+				bad("record.SELF_TEST.FREE_ACCELERATION.PROCESS_DATA", "empty: the self-test's process data are required")
+			}
+		default:
+			bad("record.SELF_TEST.INSPECTION_METHOD", "%q: want 1 (双怠速) or 5 (自由加速不透光)", clip(st.Method))
+		}
+		if st.Result != "0" && st.Result != "1" {
+			bad("record.SELF_TEST.RESULT", "%q: want 1 合格 or 0 不合格", clip(st.Result))
+		}
+		if st.LimitType != "限值a" && st.LimitType != "限值b" {
+			bad("record.SELF_TEST.LIMIT_TYPE", "%q: want 限值a or 限值b", clip(st.LimitType))
+		}
+		start, err := time.ParseInLocation(IMTimeLayout, st.TestDate, IMZone)
+		if err != nil {
+			bad("record.SELF_TEST.TEST_DATE", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestDate))
+		} else if rdErr == nil && truncDay(start).Before(rd) {
+			bad("record.SELF_TEST.TEST_DATE", "%s is before repairdate %s: a post-repair self-test comes after the repair starts", st.TestDate, rp.RepairDate)
+		}
+		if end, err := time.ParseInLocation(IMTimeLayout, st.TestEnd, IMZone); err != nil {
+			bad("record.SELF_TEST.TEST_DATE_END", "%q: want yyyy-MM-dd HH:mm:ss", clip(st.TestEnd))
+		} else if end.Before(start) {
+			bad("record.SELF_TEST.TEST_DATE_END", "%s is before TEST_DATE %s", st.TestEnd, st.TestDate)
+		}
+		text("record.SELF_TEST.RIG_MODEL", st.RigModel, 1, 32)
+		text("record.SELF_TEST.RIG_SERIAL", st.RigSerial, 1, 32)
+		if st.Reasons == nil || st.Warnings == nil {
+			bad("record.SELF_TEST", "REASONS and WARNINGS must be lists ([] when empty)")
+		}
+
 	}
 
 	m := p.Meta

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/obdgw/obdgw/gateway/ehr"
@@ -21,7 +22,7 @@ type NewOrder struct {
 	RepairDate     string `json:"repair_date,omitempty"` // yyyyMMdd; default today
 	EmissionRepair bool   `json:"emission_repair,omitempty"`
 	TestNo         string `json:"test_no,omitempty"`
-	FailedTestEnd  string `json:"failed_test_end,omitempty"` // yyyyMMdd
+	FailedTestEnd  string `json:"failed_test_end,omitempty"` // yyyyMMdd, or with its time: yyyyMMddHHmmss / yyyy-MM-dd HH:mm:ss
 	OwnerName      string `json:"owner_name,omitempty"`
 	OwnerPhone     string `json:"owner_phone,omitempty"`
 	Items          []Item `json:"items,omitempty"`
@@ -58,12 +59,19 @@ type Patch struct {
 type SettleRequest struct {
 	CostListCode string `json:"costlistcode"`
 	SettleDate   string `json:"settle_date,omitempty"` // yyyyMMdd; default today
+	// NoSelfTestReason says why an emission repair settles without a judged post-repair
+	// self-test; without it such a settlement is refused (ErrNoSelfTest). Ignored when the
+	// order has a judged self-test.
+	NoSelfTestReason string `json:"no_selftest_reason,omitempty"`
 }
 
 // RevisionRequest corrects a settled order: the changes and why. SettleDate may change too.
 type RevisionRequest struct {
 	Reason     string  `json:"reason"`
 	SettleDate *string `json:"settle_date,omitempty"`
+	// NoSelfTestReason, when set, states (or restates) why an emission repair has no judged
+	// self-test, as SettleRequest.NoSelfTestReason.
+	NoSelfTestReason *string `json:"no_selftest_reason,omitempty"`
 	Patch
 }
 
@@ -141,6 +149,44 @@ func normDate(field, s string) (string, error) {
 		return "", inputErr(field, "%q is not a date in the form yyyyMMdd", clip(s))
 	}
 	return s, nil
+}
+
+// normEndTime normalises the end of the failed inspection: a day (yyyyMMdd) or, better, the
+// moment (yyyyMMddHHmmss, or yyyy-MM-dd HH:mm:ss as platforms print DetectEndTime), kept as
+// yyyyMMdd or yyyyMMddHHmmss. The time matters when the repair starts the same day: platforms
+// compare the repair time with it.
+func normEndTime(field, s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 19 {
+		if t, err := time.Parse("2006-01-02 15:04:05", s); err == nil {
+			return t.Format(FailedEndLayout), nil
+		}
+	}
+	if len(s) == 14 {
+		if _, err := time.Parse(FailedEndLayout, s); err == nil {
+			return s, nil
+		}
+	}
+	if len(s) == 8 || s == "" {
+		if d, err := normDate(field, s); err == nil {
+			return d, nil
+		}
+	}
+	return "", inputErr(field, "%q is neither a day yyyyMMdd nor a moment yyyyMMddHHmmss or yyyy-MM-dd HH:mm:ss", clip(s))
+}
+
+// FailedEndLayout is Order.FailedTestEnd with its time of day.
+const FailedEndLayout = "20060102150405"
+
+// FailedEnd parses Order.FailedTestEnd in zone: the moment when it has one (hasTime), else the
+// start of its day.
+func FailedEnd(s string, zone *time.Location) (t time.Time, hasTime bool, err error) {
+	if len(s) == len(FailedEndLayout) {
+		t, err = time.ParseInLocation(FailedEndLayout, s, zone)
+		return t, true, err
+	}
+	t, err = time.ParseInLocation("20060102", s, zone)
+	return t, false, err
 }
 
 func checkMileage(km *int64) error {
@@ -353,7 +399,7 @@ func (p *Patch) apply(o *Order, knownBay func(string) bool) (changed []string, e
 		set("test_no")
 	}
 	if p.FailedTestEnd != nil {
-		d, err := normDate("failed_test_end", *p.FailedTestEnd)
+		d, err := normEndTime("failed_test_end", *p.FailedTestEnd)
 		if err != nil {
 			return nil, err
 		}

@@ -56,9 +56,12 @@ type Order struct {
 
 	EmissionRepair bool   `json:"emission_repair,omitempty"`
 	TestNo         string `json:"test_no,omitempty"` // 检验报告编号 of the failed I-station test
-	// FailedTestEnd is when the failed inspection ended (yyyyMMdd), when known: the repair
-	// date may not be earlier.
+	// FailedTestEnd is when the failed inspection ended (yyyyMMdd, or yyyyMMddHHmmss with its
+	// time; FailedEnd parses it), when known: the repair date may not be earlier.
 	FailedTestEnd string `json:"failed_test_end,omitempty"`
+	// NoSelfTestReason is why an emission repair was settled without a judged post-repair
+	// self-test (SettleRequest.NoSelfTestReason); the M-station record carries it.
+	NoSelfTestReason string `json:"no_selftest_reason,omitempty"`
 
 	// Owner is personal data for the shop only (never in a record, topic, event or log).
 	Owner *Owner `json:"owner,omitempty"`
@@ -174,6 +177,11 @@ var (
 	ErrSettled     = errors.New("workorder: the order is settled; send a revision instead")
 	ErrNotSettled  = errors.New("workorder: the order is not settled yet; settle it first")
 	ErrDuplicate   = errors.New("workorder: request id already used")
+	// ErrNoSelfTest: an emission repair settles only with a judged post-repair self-test, or
+	// with a reason why none was made (SettleRequest.NoSelfTestReason).
+	ErrNoSelfTest = errors.New("workorder: an emission repair (尾气治理) needs a judged post-repair self-test before it settles: " +
+		"run one on the bay's rig (POST /api/v1/bays/{bay}/selftest, two_speed_idle for a petrol car, free_acceleration for a diesel) " +
+		"or settle with no_selftest_reason saying why none was made")
 )
 
 // InputError is a bad value in a request, naming the field.

@@ -71,7 +71,7 @@ func (s *Store) checks(tx *buffer.Tx, o *Order) ehr.Checks {
 		VINMismatch: o.VINMismatch, VINRead: o.VINRead, VINTyped: o.VIN, VINMismatchConfirmed: o.VINReason != "",
 		VINCheckDigitConfirmed: o.VINCheckDigitReason != "" || (o.VIN != "" && o.VIN == o.VINRead)}
 	if o.FailedTestEnd != "" {
-		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd)
+		c.FailedTestEnd, _ = ehr.ParseDate(o.FailedTestEnd[:min(8, len(o.FailedTestEnd))])
 	}
 	for _, key := range []string{costListKey(s.opts.CompanyCode, o.CostListCode), legacyCostListKey(s.opts.CompanyCode, o.CostListCode)} {
 		if id := tx.Get(bucketCostList, key); id != nil && string(id) != o.ID {
@@ -115,6 +115,10 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 	if settle == "" {
 		settle = s.today()
 	}
+	noTest := strings.TrimSpace(req.NoSelfTestReason)
+	if err := checkText("no_selftest_reason", noTest, maxReason); err != nil {
+		return Settlement{}, err
+	}
 	var out Settlement
 	err = s.db.Update(func(tx *buffer.Tx) error {
 		o, err := getOrder(tx, id)
@@ -124,7 +128,7 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 		if o.Status != Open {
 			return ErrSettled
 		}
-		o.CostListCode, o.SettleDate = code, settle
+		o.CostListCode, o.SettleDate, o.NoSelfTestReason = code, settle, noTest
 		if err := s.submit(tx, o, 1, "", nil, &out); err != nil {
 			return err
 		}
@@ -177,6 +181,16 @@ func (s *Store) Revise(id string, req RevisionRequest) (Settlement, error) {
 			if d != o.SettleDate {
 				o.SettleDate = d
 				changed = append(changed, "settle_date")
+			}
+		}
+		if req.NoSelfTestReason != nil {
+			r := strings.TrimSpace(*req.NoSelfTestReason)
+			if err := checkText("no_selftest_reason", r, maxReason); err != nil {
+				return err
+			}
+			if r != o.NoSelfTestReason {
+				o.NoSelfTestReason = r
+				changed = append(changed, "no_selftest_reason")
 			}
 		}
 		if len(changed) == 0 {

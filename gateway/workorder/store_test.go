@@ -881,3 +881,46 @@ func TestOrderFromBeforeTheChecksIsRefusedAtSettlement(t *testing.T) {
 		t.Fatalf("record %+v, warnings %+v", p, st.Warnings)
 	}
 }
+
+// The failed inspection's end keeps its time when given, in the platforms' print form or
+// compact; a bad value names the field.
+func TestFailedTestEndKeepsItsTime(t *testing.T) {
+	for in, want := range map[string]string{"2026-11-20 15:42:10": "20261120154210", "20261120154210": "20261120154210", "20261120": "20261120", " ": ""} {
+		got, err := normEndTime("failed_test_end", in)
+		if err != nil || got != want {
+			t.Errorf("normEndTime(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"2026-11-20", "20261320154210", "2026-11-20T15:42:10"} {
+		if _, err := normEndTime("failed_test_end", in); err == nil || !strings.Contains(err.Error(), "failed_test_end") {
+			t.Errorf("normEndTime(%q) = %v, want an error naming failed_test_end", in, err)
+		}
+	}
+	end, timed, err := FailedEnd("20261120154210", time.UTC)
+	if err != nil || !timed || end.Hour() != 15 {
+		t.Errorf("FailedEnd = %v %v %v", end, timed, err)
+	}
+}
+
+// FuzzNormEndTime: any failed_test_end either normalises to a day or a moment that parses
+// back, or is refused naming the field; it never panics.
+func FuzzNormEndTime(f *testing.F) {
+	for _, s := range []string{"20261120", "20261120154210", "2026-11-20 15:42:10", "", "2026-13-40 25:61:61", "２０２６１１２０"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := normEndTime("failed_test_end", s)
+		if err != nil {
+			if !strings.Contains(err.Error(), "failed_test_end") {
+				t.Fatalf("error %q does not name the field", err)
+			}
+			return
+		}
+		if got == "" {
+			return
+		}
+		if _, _, err := FailedEnd(got, time.UTC); err != nil {
+			t.Fatalf("%q normalised to %q, which does not parse: %v", s, got, err)
+		}
+	})
+}

@@ -90,6 +90,9 @@ type Config struct {
 	// Op is how long a zero, leak check or calibration takes on the simulated instrument;
 	// 0 means 2 s.
 	Op time.Duration
+	// Engine, when set, is the engine under test: its speed, oil and exhaust replace the fixed
+	// scripts, so a test can drive a whole procedure by its prompts.
+	Engine *Engine
 }
 
 // Core is the state every simulator shares. Its methods are safe for concurrent use.
@@ -140,19 +143,28 @@ func (c *Core) WarmingUp() bool { return c.Elapsed() < c.cfg.WarmUp }
 // WarmupLeft is the remaining warm-up.
 func (c *Core) WarmupLeft() time.Duration { return max(0, c.cfg.WarmUp-c.Elapsed()) }
 
-// Gas is the petrol script now; ambient air while warming up.
+// Gas is the petrol script (or the driven engine's exhaust) now; ambient air while warming up.
 func (c *Core) Gas() Gas {
+	gas := PetrolGas
+	if c.cfg.Engine != nil {
+		gas = c.cfg.Engine.Gas
+	}
 	if c.WarmingUp() {
 		g := Ambient
-		g.OilC = PetrolGas(c.Elapsed()).OilC
+		g.OilC = gas(c.Elapsed()).OilC
 		return g
 	}
-	return PetrolGas(c.Elapsed())
+	return gas(c.Elapsed())
 }
 
-// Smoke is the diesel script now; clean air (N 0) while warming up.
+// Smoke is the diesel script (or the driven engine's exhaust) now; clean air (N 0) while
+// warming up.
 func (c *Core) Smoke() Smoke {
-	s := DieselSmoke(c.Elapsed())
+	smoke := DieselSmoke
+	if c.cfg.Engine != nil {
+		smoke = c.cfg.Engine.Smoke
+	}
+	s := smoke(c.Elapsed())
 	if c.WarmingUp() {
 		s.NPct, s.KM1 = 0, 0
 	}

@@ -82,6 +82,8 @@ const fieldKeys = {
   owner_phone: "order.phone", costlistcode: "order.costlistcode", settle_date: "order.settledate",
   repair_date: "order.repairdate", items: "order.items", parts: "order.parts",
   method: "selftest.method", rated_rpm: "selftest.rated", limit_set: "selftest.limitset",
+  fuel: "selftest.fuel", gross_mass_kg: "selftest.mass", lambda_judged: "selftest.lambdajudged",
+  no_selftest_reason: "order.noselftest",
 };
 function fieldLabel(f) {
   const base = String(f || "").replace(/\[.*$/, "");
@@ -370,7 +372,14 @@ function renderStartForm(v) {
       <div><label for="st-limit">${t("selftest.limitset")}</label><select id="st-limit" name="limit_set">
         <option value="">${t("selftest.limitset.config")}</option>${join(["a", "b"].map(x => h`<option value="${x}"${sel(v.limit_set, x)}>${t("selftest.limitset." + x)}</option>`))}</select></div>
     </div>
-    <p class="muted small">${t("selftest.rated.help")}</p>
+    <div class="row">
+      <div><label for="st-fuel">${t("selftest.fuel")}</label><select id="st-fuel" name="fuel">
+        <option value="">${t("selftest.fuel.scan")}</option>${join(["petrol", "diesel", "lpg", "cng"].map(x => h`<option value="${x}"${sel(v.fuel, x)}>${t("selftest.fuel." + x)}</option>`))}</select></div>
+      <div><label for="st-mass">${t("selftest.mass")}</label><input id="st-mass" name="gross_mass_kg" type="number" min="0" max="100000" step="10" inputmode="numeric" autocomplete="off" value="${v.gross_mass_kg || ""}"></div>
+      <div><label for="st-lambda">${t("selftest.lambdajudged")}</label><select id="st-lambda" name="lambda_judged">
+        <option value="">${t("selftest.lambdajudged.auto")}</option>${join(["yes", "no"].map(x => h`<option value="${x}"${sel(v.lambda_judged, x)}>${t("selftest.lambdajudged." + x)}</option>`))}</select></div>
+    </div>
+    <p class="muted small">${t("selftest.rated.help")} ${t("selftest.vehicle.help")}</p>
     <div class="errors" data-role="errors"></div>
     <p><button class="primary" type="submit" data-act="st-start">${t("selftest.start")}</button></p></form>`;
 }
@@ -395,9 +404,10 @@ function renderResult(r) {
     ${raw(warns.length ? h`<div class="warnings"><b>${t("selftest.warnings")}</b><ul data-role="st-warnings">${join(warns.map(x => h`<li data-code="${x.code}">${txt(x)}</li>`))}</ul></div>` : "")}
     ${raw((r.items || []).length ? h`<h3>${t("selftest.items")}</h3>
       <table data-role="st-items"><tr><th>${t("selftest.item")}</th><th>${t("selftest.value")}</th><th>${t("selftest.limit")}</th><th>${t("selftest.judgement")}</th></tr>
-      ${join(r.items.map(it => h`<tr data-item="${it.name}" data-pass="${it.pass ? "true" : "false"}" class="${it.pass ? "" : "over"}">
-        <td>${itemName(it.name)}</td><td class="mono">${fixed(it.value, it.decimals)}${it.unit ? " " + it.unit : ""}</td><td class="mono">${itemLimit(it)}</td>
-        <td><span class="pill ${it.pass ? "ok" : "bad"}">${it.pass ? t("selftest.verdict.pass") : t("selftest.verdict.fail")}</span></td></tr>`))}</table>` : "")}
+      ${join(r.items.map(it => h`<tr data-item="${it.name}" data-pass="${it.pass ? "true" : "false"}" data-judged="${it.not_judged ? "false" : "true"}" class="${it.pass ? "" : "over"}">
+        <td>${itemName(it.name)}</td><td class="mono">${fixed(it.value, it.decimals)}${it.unit ? " " + it.unit : ""}</td><td class="mono">${it.not_judged ? "—" : itemLimit(it)}</td>
+        <td>${raw(it.not_judged ? h`<span class="pill" title="${t("selftest.notjudged.help")}">${t("selftest.notjudged")}</span>`
+          : h`<span class="pill ${it.pass ? "ok" : "bad"}">${it.pass ? t("selftest.verdict.pass") : t("selftest.verdict.fail")}</span>`)}</td></tr>`))}</table>` : "")}
     ${raw(idle ? renderIdleDetail(idle) : "")}
     ${raw(acc ? renderAccelDetail(acc) : "")}`;
 }
@@ -533,6 +543,9 @@ async function startSelfTest(form, bay) {
   const body = { method: b.method || "two_speed_idle" };
   if (b.rated_rpm !== undefined) body.rated_rpm = Number(b.rated_rpm);
   if (b.limit_set) body.limit_set = b.limit_set;
+  if (b.fuel) body.fuel = b.fuel;
+  if (b.gross_mass_kg !== undefined && b.gross_mass_kg !== "") body.gross_mass_kg = Number(b.gross_mass_kg);
+  if (b.lambda_judged) body.lambda_judged = b.lambda_judged === "yes";
   if (body.method === "two_speed_idle" && !body.rated_rpm) {
     showFormError(form, new APIError(400, { error: t("selftest.rated.required"), field: "rated_rpm" }));
     return;
@@ -923,6 +936,8 @@ async function viewOrder(id) {
     <section class="card"><form id="settle-form" novalidate><h2>${t("order.settle")}</h2><div class="row">
         <div><label for="s-code">${t("order.costlistcode")}</label><input id="s-code" name="costlistcode" class="mono" autocomplete="off"></div>
         <div><label for="s-date">${t("order.settledate")}</label><input id="s-date" name="settle_date" type="date"></div></div>
+        ${raw(o.emission_repair ? h`<label for="s-noselftest">${t("order.noselftest")}</label><textarea id="s-noselftest" name="no_selftest_reason" rows="2" maxlength="200"></textarea>
+        <p class="muted small">${t("order.noselftest.help")}</p>` : "")}
         <div class="errors" data-role="errors"></div>
         <p><button class="primary" type="submit" data-act="settle">${t("order.settle")}</button></p></form></section>`)}`;
 
@@ -988,7 +1003,8 @@ async function viewOrder(id) {
   });
   bind("#settle-form", async f => {
     const b = formBody(f);
-    const res = await api("POST", `/workorders/${enc(id)}/settle`, { costlistcode: b.costlistcode || "", settle_date: b.settle_date ? b.settle_date.replaceAll("-", "") : undefined });
+    const res = await api("POST", `/workorders/${enc(id)}/settle`, { costlistcode: b.costlistcode || "", settle_date: b.settle_date ? b.settle_date.replaceAll("-", "") : undefined,
+      no_selftest_reason: b.no_selftest_reason ? b.no_selftest_reason : undefined });
     state.settled[id] = res.warnings || [];
     flash(t("order.settled.ok"), "info");
     await reload();
