@@ -105,6 +105,15 @@ type Adapter interface {
 	Query(ctx context.Context, req Request) ([]Response, error)
 }
 
+// StrayReporter is implemented by adapters that drop frames answering none of their requests
+// (a positive answer of another service, a late frame of an earlier request) before they
+// return. Strays returns those the last Query dropped, so a scan can note them; nil when
+// there were none. An adapter may instead return such frames from Query: the scan drops and
+// notes them itself.
+type StrayReporter interface {
+	Strays() []Response
+}
+
 // Profile describes what an adapter proved it can do; adapters that know it implement Profiler.
 type Profile struct {
 	Device      string  `json:"device,omitempty"`    // e.g. "/dev/ttyUSB0@38400"

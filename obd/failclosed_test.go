@@ -50,14 +50,14 @@ func TestScanFailedReadsAreUnknown(t *testing.T) {
 		name string
 		good map[string][]obd.Response
 		err  error
-		// readiness is the status of the readiness step: failed when 0101 was asked, skipped
-		// when the bitmaps never said it is supported.
+		// readiness is the status of the readiness step: failed, as 0101 is always asked.
 		readiness string
 	}{
 		{"can error after the bitmaps", petrolUntil(bitmaps...), errors.New("elm327: 0101: can error: CAN trouble"), obd.StepFailed},
 		{"? after the bitmaps", petrolUntil(bitmaps...), errors.New("elm327: 0101: command not understood"), obd.StepFailed},
 		{"garbage after the bitmaps", petrolUntil(bitmaps...), errors.New(`elm327: 0101: unexpected reply "#%&!x"`), obd.StepFailed},
-		{"can error from the first request", nil, errors.New("elm327: 0100: can error: CAN trouble"), obd.StepSkipped},
+		// 0101 is asked even with no bitmap read (a bitmap never hides readiness): it fails too.
+		{"can error from the first request", nil, errors.New("elm327: 0100: can error: CAN trouble"), obd.StepFailed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			a := brokenAfter{p: obd.Profile{ProtocolNum: "6", MultiPID: true}, good: c.good, err: c.err}

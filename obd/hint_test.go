@@ -104,13 +104,15 @@ func TestScanHintsLegacyDTCs(t *testing.T) {
 	script := []obdtest.Exchange{
 		E("0100", R("10", "41 00 88 00 00 00")), // 01 05
 		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("0902", obd.ErrNoData),
 		E("0101", R("10", "41 01 84 07 65 00")), // MIL, 4 codes
 		E("03", obdtest.Legacy("10", "43 04 20 01 71 03 00", "43 24 63 00 00 00 00")...),
 		E("07", obdtest.Legacy("10", "47 00 00 00 00 00 00")...),
 		obdtest.ExErr("0A", obd.ErrNoData),
 		obdtest.ExErr("020000", obd.ErrNoData),
-		E("0105", R("10", "41 05 7B")),
 	}
+	script = withNoData(script, "0904", "0906", "090A", "0908", "090B")
+	script = withNoData(append(script, E("0105", R("10", "41 05 7B"))), "0131", "01A6")
 	pb := obdtest.New(t, script...)
 	prof := obd.Profile{Version: "ELM327 v1.5", Protocol: "ISO 14230-4 KWP", ProtocolNum: "5", CountHint: true}
 	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: prof}, obd.ScanOptions{})

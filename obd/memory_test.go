@@ -180,7 +180,9 @@ func TestMemoryNotForLegacy(t *testing.T) {
 		E("07", obdtest.Legacy("10", "47 00 00 00 00 00 00")...),
 		obdtest.ExErr("0A", obd.ErrNoData),
 		obdtest.ExErr("020000", obd.ErrNoData),
+		obdtest.ExErr("0904", obd.ErrNoData), obdtest.ExErr("0906", obd.ErrNoData), // in no bitmap: asked all the same
 		E("0105", R("10", "41 05 7B")),
+		obdtest.ExErr("0131", obd.ErrNoData), obdtest.ExErr("01A6", obd.ErrNoData),
 	}
 	mem := &obd.MapMemory{}
 	prof := obd.Profile{Version: "ELM327 v1.5", ProtocolNum: "5", CountHint: true}

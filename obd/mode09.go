@@ -26,6 +26,27 @@ func infoPayload(pid byte, data []byte) (payload []byte, count int, err error) {
 	return data[3:], int(data[2]), nil
 }
 
+// withoutCount handles a CAN answer of pid whose ECU left out the item count byte
+// ("49 04" + 16 characters, "49 06 00 00 F2 29"), as some ECUs do for the VIN (DecodeVIN).
+// An answer whose count byte fits its length (NN items of size bytes after 49 PID NN) has a
+// count; one that does not fit, but whose bytes after 49 PID are whole items, has none, and
+// its items start right after the PID. So has a CALID answer (ascii) that starts with a
+// printable character where the count would be: its last item may be shorter than 16, the
+// ECU sending only its characters. It returns the payload and item count to use.
+func withoutCount(data, p []byte, n, size int, ascii bool) ([]byte, int, bool) {
+	if n < 0 || len(p) == n*size {
+		return p, n, false
+	}
+	rest := len(data) - 2
+	switch {
+	case rest > 0 && rest%size == 0:
+		return data[2:], rest / size, true
+	case ascii && rest > 0 && data[2] >= 0x20 && data[2] <= 0x7E:
+		return data[2:], (rest + size - 1) / size, true
+	}
+	return p, n, false
+}
+
 // legacyInfo reports whether data looks like concatenated legacy messages: every 7th byte
 // restarts with 49 PID and the sequence numbers count up from 1.
 func legacyInfo(pid byte, data []byte) bool {
@@ -88,12 +109,20 @@ func DecodeCVNs(data []byte) ([]string, error) {
 }
 
 func fixedItems(what string, data, p []byte, n, size int, conv func([]byte) string) ([]string, error) {
-	if n < 0 { // legacy: the count is not known, legacy payloads are padded with 00 at the front
+	legacy, noCount := n < 0, false
+	if legacy { // legacy: the count is not known, legacy payloads are padded with 00 at the front
 		n = len(p) / size
+	} else {
+		p, n, noCount = withoutCount(data, p, n, size, size == 16)
 	}
 	out := make([]string, 0, n)
 	var err error
 	for i := 0; i < n; i++ {
+		if noCount && len(p) < size && i == n-1 {
+			out = append(out, conv(p)) // a CALID of fewer than 16 characters, no count byte
+			p = nil
+			break
+		}
 		if len(p) < size {
 			err = decodeErr(what, data, "count byte says %d items of %d bytes, item %d has %d bytes", n, size, i+1, len(p))
 			if len(p) > 0 && size > 4 {
@@ -103,6 +132,14 @@ func fixedItems(what string, data, p []byte, n, size int, conv func([]byte) stri
 		}
 		out = append(out, conv(p[:size]))
 		p = p[size:]
+	}
+	if err == nil && len(p) > 0 && !legacy {
+		// More than the count byte says: keep every whole item, and say the answer did not
+		// add up, so the step is not taken for complete.
+		for ; len(p) >= size; p = p[size:] {
+			out = append(out, conv(p[:size]))
+		}
+		err = decodeErr(what, data, "count byte says %d items of %d bytes; the answer carries %d more bytes", n, size, len(data)-3-n*size)
 	}
 	return out, err
 }
@@ -126,6 +163,9 @@ func DecodeECUName(data []byte) (ECUName, error) {
 	p, _, err := infoPayload(0x0A, data)
 	if err != nil {
 		return ECUName{}, err
+	}
+	if len(data) == 22 {
+		p = data[2:] // 49 0A + 20 bytes: no count byte (see withoutCount)
 	}
 	if len(p) < 20 {
 		return ECUName{}, decodeErr("090A ECU name", data, "need 20 name bytes, have %d", len(p))
@@ -194,6 +234,8 @@ func DecodeIUPR(pid byte, data []byte) (IUPR, error) {
 	}
 	if n < 0 {
 		n = len(p) / 2
+	} else {
+		p, n, _ = withoutCount(data, p, n, 2, false)
 	}
 	u := IUPR{PID: HexByte(pid), Items: []IUPRItem{}}
 	for i := 0; i < n; i++ {

@@ -208,12 +208,27 @@ type scanner struct {
 	learnt   map[string][]Answer
 	// dtcAnswers keeps each ECU's answers to 03 and 07 (see Answers.Codes).
 	dtcAnswers map[string]map[byte][]byte
+	// noBitmap09 is set when no ECU gave a usable 0900 bitmap (NO DATA, a negative answer,
+	// an empty or zero bitmap): the Mode 09 steps then ask their PIDs directly.
+	noBitmap09 bool
 }
+
+// needed09 are the Mode 09 PIDs every record needs (VIN, CALIDs, CVNs): asked even when no
+// bitmap names them. needed01 are the Mode 01 PIDs the daemon reads (readiness and MIL,
+// distance since codes cleared, odometer), asked the same way. A bitmap that is missing or
+// wrong costs one request that draws NO DATA; it never hides a value the car gives
+// (elm327-obd.md §17).
+var (
+	needed09 = []byte{0x02, 0x04, 0x06}
+	needed01 = []byte{0x01, 0x31, 0xA6}
+)
 
 // Scan runs the workshop full scan (elm327-obd.md §17) over a, in this order: adapter profile,
 // supported PIDs of services 01 and 09, VIN, 0101 readiness, DTCs (03, 07, 0A), freeze frame,
-// CALIDs, CVNs, ECU names, IUPR, context PIDs. Only PIDs the bitmaps name are requested; every
-// result keeps its ECU. The VIN comes right after the bitmaps, ahead of §17's order, because
+// CALIDs, CVNs, ECU names, IUPR, context PIDs. PIDs the bitmaps name are requested, and
+// those every record needs (needed01, needed09) even when no bitmap names them; without any
+// 0900 bitmap every Mode 09 PID of the plan is asked directly, once. Every result keeps its
+// ECU, also from an ECU that answered no bitmap. The VIN comes right after the bitmaps, ahead of §17's order, because
 // it names the car: with opts.Memory, what the car answered on an earlier visit then sizes
 // the answers that follow.
 //
@@ -249,6 +264,10 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		// 0100.
 		{"supported_pids_09", func() {
 			s.supportedChain(0x09, s.hint(func(*ECUReport) (Expect, bool) { return Expect{Len: 6, Messages: 1}, true }), sup09)
+			if !s.anyBitmap(sup09) {
+				s.noBitmap09 = true
+				s.note("no ECU gave a 0900 bitmap; 0902, 0904, 0906, 090A, 0908 and 090B are asked directly")
+			}
 		}},
 		{"vin", func() { s.vinStep(); s.recallCar() }},
 		{"readiness", s.readinessStep},
@@ -413,6 +432,12 @@ func (s *scanner) query(req Request) ([]Response, error) {
 		s.log.Info("obd scan: link to the adapter lost; asking again", "request", req.String(), "err", err)
 		resps, err = s.a.Query(s.ctx, req)
 	}
+	if sr, ok := s.a.(StrayReporter); ok {
+		for _, r := range sr.Strays() {
+			s.stray(req, r)
+		}
+	}
+	resps = s.dropStrays(req, resps)
 	if !sized && (err == nil || errors.Is(err, ErrNoData)) {
 		s.learn(req, resps)
 	}
@@ -440,6 +465,50 @@ func (s *scanner) query(req Request) ([]Response, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// dropStrays removes, with a note, the responses that answer no part of req: a positive
+// answer of another service ("61 A6 …" to 01A6), of another PID, or a late frame of an
+// earlier request. They never fail the step nor hide the other answers.
+func (s *scanner) dropStrays(req Request, resps []Response) []Response {
+	out := resps[:0:0]
+	for _, r := range resps {
+		if answersRequest(req, r) {
+			out = append(out, r)
+			continue
+		}
+		s.stray(req, r)
+	}
+	return out
+}
+
+func (s *scanner) stray(req Request, r Response) {
+	ecu := r.ECU
+	if ecu == "" {
+		ecu = "?"
+	}
+	s.note("%s: ECU %s: ignored %s, which answers another request", req, ecu, hexSpaced(r.Data))
+}
+
+// answersRequest reports whether r answers req: a negative answer to its service, or a
+// positive answer of its service and, for services 01, 02, 06 and 09, of one of its PIDs.
+func answersRequest(req Request, r Response) bool {
+	d := r.Data
+	switch {
+	case len(d) == 0:
+		return false
+	case d[0] == 0x7F:
+		return len(d) >= 2 && d[1] == req.Service
+	case d[0] != req.Service|0x40:
+		return false
+	}
+	switch req.Service {
+	case 0x01:
+		return len(req.Data) == 0 || len(d) >= 2 && bytes.IndexByte(req.Data, d[1]) >= 0
+	case 0x02, 0x06, 0x09:
+		return len(req.Data) == 0 || len(d) >= 2 && d[1] == req.Data[0]
+	}
+	return true
 }
 
 // audit records one exchange in the report's audit trail.
@@ -525,6 +594,33 @@ func (s *scanner) supportedChain(service byte, first []Expect, set func(*ECURepo
 	}, s.bad)
 }
 
+// anyBitmap reports whether some ECU named at least one PID in its bitmaps of set.
+func (s *scanner) anyBitmap(set func(*ECUReport) *PIDSet) bool {
+	for _, e := range s.ecus {
+		if len(set(e).HexList()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// wants09 reports whether the scan asks Mode 09 pid: some bitmap names it, no ECU gave a
+// bitmap, or every record needs it. Asked without a bitmap naming it, the step says so.
+func (s *scanner) wants09(pid byte) bool {
+	if s.anySupports(sup09, pid) {
+		return true
+	}
+	switch {
+	case s.noBitmap09:
+		s.note("09%02X asked without a 0900 bitmap", pid)
+	case slices.Contains(needed09, pid):
+		s.note("09%02X is in no 0900 bitmap; asked all the same", pid)
+	default:
+		return false
+	}
+	return true
+}
+
 func (s *scanner) anySupports(set func(*ECUReport) *PIDSet, pid byte) bool {
 	for _, e := range s.ecus {
 		if set(e).Has(pid) {
@@ -585,7 +681,7 @@ func (s *scanner) pidHint(pids ...byte) []Expect {
 
 func (s *scanner) readinessStep() {
 	if !s.anySupports(sup01, 0x01) {
-		return
+		s.note("0101 is in no 0100 bitmap; asked all the same")
 	}
 	resps, err := s.query(Req(0x01, 0x01).Expecting(s.pidHint(0x01)...))
 	if err != nil {
@@ -755,7 +851,7 @@ func (s *scanner) freezeFrameStep() {
 }
 
 func (s *scanner) vinStep() {
-	if !s.anySupports(sup09, 0x02) {
+	if !s.wants09(0x02) {
 		return
 	}
 	// 49 02 01 + 17 characters on CAN (three frames); five messages on legacy (§14, §7).
@@ -813,7 +909,7 @@ func firstVINECU(s *scanner) string {
 }
 
 func (s *scanner) infoStep(pid byte, apply func(Response) error) {
-	if !s.anySupports(sup09, pid) {
+	if !s.wants09(pid) {
 		return
 	}
 	req := Req(0x09, pid)
@@ -858,7 +954,7 @@ func (s *scanner) ecuName(r Response) error {
 
 func (s *scanner) iuprStep() {
 	for _, pid := range []byte{0x08, 0x0B} {
-		if !s.anySupports(sup09, pid) {
+		if !s.wants09(pid) {
 			continue
 		}
 		resps, err := s.query(Req(0x09, pid))
@@ -881,12 +977,26 @@ func (s *scanner) iuprStep() {
 }
 
 func (s *scanner) contextStep() {
-	var pids []byte
+	var pids, direct []byte
 	for _, p := range ContextPIDs {
-		if s.anySupports(sup01, p) {
+		switch {
+		case s.anySupports(sup01, p):
 			pids = append(pids, p)
+		case slices.Contains(needed01, p):
+			direct = append(direct, p)
 		}
 	}
+	defer s.odometer()
+	defer func() {
+		// Asked after the others, one by one, so a batch never draws NO DATA for them.
+		for _, p := range direct {
+			if s.fatal != nil {
+				return
+			}
+			s.note("01%02X is in no 0100 bitmap; asked all the same", p)
+			s.singlePID(p)
+		}
+	}()
 	if len(pids) == 0 {
 		return
 	}
@@ -934,6 +1044,11 @@ func (s *scanner) contextStep() {
 			}
 		}
 	}
+}
+
+// odometer sorts the live values by ECU and takes the odometer from the first ECU giving
+// PID A6.
+func (s *scanner) odometer() {
 	slices.SortStableFunc(s.r.Live, func(a, b Value) int { return strings.Compare(a.ECU, b.ECU) })
 	for _, v := range s.r.Live {
 		if v.PID == 0xA6 {

@@ -39,6 +39,21 @@ func (a timed) Query(ctx context.Context, req obd.Request) ([]obd.Response, erro
 
 var t0 = time.Date(2026, 11, 22, 8, 30, 0, 0, time.UTC)
 
+// noData scripts NO DATA for each request: the PIDs a scan asks although no bitmap names
+// them (needed01, needed09, or every Mode 09 PID when there is no 0900 bitmap).
+func noData(reqs ...string) []obdtest.Exchange {
+	var out []obdtest.Exchange
+	for _, r := range reqs {
+		out = append(out, obdtest.ExErr(r, obd.ErrNoData))
+	}
+	return out
+}
+
+// withNoData puts ex, then the NO DATA exchanges of reqs.
+func withNoData(ex []obdtest.Exchange, reqs ...string) []obdtest.Exchange {
+	return append(ex, noData(reqs...)...)
+}
+
 func asciiHex(s string) string { return hex.EncodeToString([]byte(s)) }
 
 func u16Hex(vals ...uint16) string {
@@ -219,6 +234,8 @@ func dieselScript() []obdtest.Exchange {
 		E("010C", R("7E8", "41 0C 0B B8")),
 		E("010D", R("7E8", "41 0D 00")),
 		E("0105", R("7E8", "41 05 55")),
+		// The odometer is in no bitmap: asked all the same, once.
+		obdtest.ExErr("01A6", obd.ErrNoData),
 	}
 }
 
@@ -273,7 +290,7 @@ func TestScanDiesel(t *testing.T) {
 			step{"cvn", "ok", 1, nil},
 			step{"ecu_name", "ok", 1, nil},
 			step{"iupr", "ok", 1, nil},
-			step{"context_pids", "ok", 6, []string{"0131: no data"}},
+			step{"context_pids", "ok", 7, []string{"0131: no data", "01A6 is in no 0100 bitmap; asked all the same", "01A6: no data"}},
 		),
 		"audit": auditOf(script, t0),
 	}
@@ -287,17 +304,23 @@ func TestScanDiesel(t *testing.T) {
 // #284), and no multi-PID request may be sent even if the profile claims it.
 func TestScanLegacyDTCs(t *testing.T) {
 	E, R := obdtest.Ex, obdtest.Resp
-	script := []obdtest.Exchange{
+	var script []obdtest.Exchange
+	script = append(script,
 		E("0100", R("10", "41 00 08 18 00 00")), // 05 0C 0D
-		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("0900", obd.ErrNoData))
+	// Without a 0900 bitmap the VIN and 0101 (in no bitmap) are asked all the same.
+	script = withNoData(script, "0902", "0101")
+	script = append(script,
 		E("03", obdtest.Legacy("10", "43 04 20 01 71 03 00", "43 24 63 00 00 00 00")...),
 		E("07", obdtest.Legacy("10", "47 00 00 00 00 00 00")...),
 		obdtest.ExErr("0A", obd.ErrNoData),
-		obdtest.ExErr("020000", obd.ErrNoData),
+		obdtest.ExErr("020000", obd.ErrNoData))
+	script = withNoData(script, "0904", "0906", "090A", "0908", "090B")
+	script = append(script,
 		E("010C", R("10", "41 0C 0C E4")),
 		E("010D", R("10", "41 0D 00")),
-		E("0105", R("10", "41 05 7B")),
-	}
+		E("0105", R("10", "41 05 7B")))
+	script = withNoData(script, "0131", "01A6")
 	pb := obdtest.New(t, script...)
 	prof := obd.Profile{Version: "ELM327 v1.5", Protocol: "ISO 9141-2", ProtocolNum: "3", MultiPID: true}
 	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: prof}, obd.ScanOptions{Now: func() time.Time { return t0 }})
@@ -320,8 +343,8 @@ func TestScanLegacyDTCs(t *testing.T) {
 		t.Errorf("pending %v, VIN %q valid %v", rep.DTCs.Pending, rep.VIN, rep.VINValid)
 	}
 	for _, s := range rep.Steps {
-		if s.Name == "readiness" && (s.Status != obd.StepSkipped || s.Requests != 0) {
-			t.Errorf("readiness step %+v: PID 01 is not supported, nothing should be sent", s)
+		if s.Name == "readiness" && (s.Status != obd.StepNotSupported || s.Requests != 1) {
+			t.Errorf("readiness step %+v: PID 01 is in no bitmap, it should be asked once and found not supported", s)
 		}
 	}
 }
@@ -363,17 +386,21 @@ func TestScanToleratesFailures(t *testing.T) {
 	script := []obdtest.Exchange{
 		E("0100", R("7E8", "41 00 88 18 00 01")), // 01 05 0C 0D, next part announced
 		obdtest.ExErr("0120", busErr),            // the part fails: keep what we have, go on
-		E("0900", R("7E8", "49 00 00 00 00 00")),
+		E("0900", R("7E8", "49 00 00 00 00 00")), // a zero bitmap: Mode 09 is asked directly
+		obdtest.ExErr("0902", obd.ErrNoData),
 		E("0101", R("7E8", "41 01 82")), // truncated
 		E("03", R("7E8", "43 00")),
 		E("07", R("7E8", "47 00")),
 		E("0A", R("7E8", "4A 00")),
 		obdtest.ExErr("020000", obd.ErrNoData),
+	}
+	script = withNoData(script, "0904", "0906", "090A", "0908", "090B")
+	script = append(script,
 		obdtest.ExErr("010C0D05", obd.ErrNoData), // the ECU ignores batches
 		E("010C", R("7E8", "41 0C 0C E4")),
 		E("010D", R("7E8", "41 0D 00")),
-		E("0105", R("7E8", "41 05 7B")),
-	}
+		E("0105", R("7E8", "41 05 7B")))
+	script = withNoData(script, "0131", "01A6")
 	pb := obdtest.New(t, script...)
 	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: obd.Profile{ProtocolNum: "6", MultiPID: true}}, obd.ScanOptions{})
 	if err != nil {
@@ -392,7 +419,7 @@ func TestScanToleratesFailures(t *testing.T) {
 	if s := status["readiness"]; s.Status != obd.StepFailed || !strings.Contains(s.Error, "41 01 82") {
 		t.Errorf("readiness = %+v, want a failure naming the bytes", s)
 	}
-	if s := status["context_pids"]; s.Status != obd.StepOK || s.Requests != 4 {
+	if s := status["context_pids"]; s.Status != obd.StepOK || s.Requests != 6 {
 		t.Errorf("context_pids = %+v", s)
 	}
 	if len(rep.Live) != 3 || rep.Live[0].Value != 825 {
@@ -597,13 +624,14 @@ func TestScanVINChecks(t *testing.T) {
 		{"LK6ADCE15PB4O5127", "never used in a VIN", false, false},
 	} {
 		E, R := obdtest.Ex, obdtest.Resp
-		pb := obdtest.New(t,
+		pb := obdtest.New(t, withNoData([]obdtest.Exchange{
 			obdtest.ExErr("0100", obd.ErrNoData),
 			E("0900", R("7E8", "49 00 40 00 00 00")),
 			E("0902", R("7E8", "49 02 01"+asciiHex(tc.vin))),
+			obdtest.ExErr("0101", obd.ErrNoData),
 			obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
 			obdtest.ExErr("020000", obd.ErrNoData),
-		)
+		}, "0904", "0906", "0131", "01A6")...)
 		rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
 		if err != nil {
 			t.Fatal(err)
@@ -686,13 +714,15 @@ func TestReportJSONRoundTrip(t *testing.T) {
 // 0101 says two confirmed codes, 03 delivers one: the report must say so rather than look clean.
 func TestScanDTCCountMismatch(t *testing.T) {
 	E, R := obdtest.Ex, obdtest.Resp
-	pb := obdtest.New(t,
+	script := []obdtest.Exchange{
 		E("0100", R("7E8", "41 00 80 00 00 00")),
 		obdtest.ExErr("0900", obd.ErrNoData),
+		obdtest.ExErr("0902", obd.ErrNoData),
 		E("0101", R("7E8", "41 01 82 07 65 05")),
 		E("03", R("7E8", "43 01 04 20")),
 		obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData), obdtest.ExErr("020000", obd.ErrNoData),
-	)
+	}
+	pb := obdtest.New(t, withNoData(script, "0904", "0906", "090A", "0908", "090B", "0131", "01A6")...)
 	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -55,8 +55,13 @@ func TestWriteTextGolden(t *testing.T) {
 }
 
 func TestWriteTextEmptyReport(t *testing.T) {
-	pb := obdtest.New(t, obdtest.ExErr("0100", obd.ErrNoData), obdtest.ExErr("0900", obd.ErrNoData),
-		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData))
+	var script []obdtest.Exchange
+	// Without any bitmap the scan still asks the VIN, 0101, the DTCs, the rest of Mode 09
+	// and the odometer and distance, once each.
+	for _, r := range []string{"0100", "0900", "0902", "0101", "03", "07", "0A", "0904", "0906", "090A", "0908", "090B", "0131", "01A6"} {
+		script = append(script, obdtest.ExErr(r, obd.ErrNoData))
+	}
+	pb := obdtest.New(t, script...)
 	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
 	if err != nil {
 		t.Fatal(err)

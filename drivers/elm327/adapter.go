@@ -114,8 +114,9 @@ type Adapter struct {
 	leftover []byte
 	learned  map[string]learnedCount
 	noHint   map[string]bool
-	timing   int // adaptive timing in force: 0 (refused), 1 (ATAT1) or 2 (ATAT2, proven)
-	silent   int // OBD requests in a row that drew nothing at all before their deadline
+	timing   int            // adaptive timing in force: 0 (refused), 1 (ATAT1) or 2 (ATAT2, proven)
+	silent   int            // OBD requests in a row that drew nothing at all before their deadline
+	strays   []obd.Response // frames the last Query dropped as answers to another request
 
 	limit lograte.Limiter // warnings of a babbling adapter
 
@@ -128,8 +129,9 @@ type Adapter struct {
 type learnedCount struct{ frames, ecus int }
 
 var (
-	_ obd.Adapter  = (*Adapter)(nil)
-	_ obd.Profiler = (*Adapter)(nil)
+	_ obd.Adapter       = (*Adapter)(nil)
+	_ obd.Profiler      = (*Adapter)(nil)
+	_ obd.StrayReporter = (*Adapter)(nil)
 )
 
 // Open opens the adapter at addr (see serialport.Open) and initialises it. A serial or USB

@@ -36,6 +36,39 @@ type reply struct {
 	// first frame announced), and from the ECUs it came from.
 	need int
 	from []string
+	// strays are legacy messages that answer another service (a 41 line among the 49 lines
+	// of a VIN), taken out before the ECU's lines were joined.
+	strays []obd.Response
+}
+
+// reasonOnlyStray is the FrameError reason of an answer made only of frames that answer
+// another request; Query turns it into NO DATA once no retry rule applies.
+const reasonOnlyStray = "only frames that answer another request"
+
+// cmdService is the service byte of an OBD command line ("0902", "09023"), 0 when the line
+// is not one.
+func cmdService(cmd string) byte {
+	if len(cmd) < 2 {
+		return 0
+	}
+	b, ok := hexBytes(cmd[:2])
+	if !ok {
+		return 0
+	}
+	return b[0]
+}
+
+// keepService splits one ECU's legacy messages into those that answer service svc (its
+// positive or negative answers) and the others; svc 0 keeps everything.
+func keepService(msgs [][]byte, svc byte) (kept, stray [][]byte) {
+	for _, m := range msgs {
+		if svc == 0 || len(m) > 0 && (m[0] == svc|0x40 || m[0] == 0x7F) {
+			kept = append(kept, m)
+			continue
+		}
+		stray = append(stray, m)
+	}
+	return kept, stray
 }
 
 // cleanLines splits raw adapter output into trimmed, non-empty lines. It drops NUL bytes, the
@@ -96,9 +129,9 @@ func parseReply(lines []string, f format, cmd string) (reply, error) {
 	)
 	switch {
 	case !f.headers:
-		r, err = parseHeadersOff(data, f)
+		r, err = parseHeadersOff(data, f, cmdService(cmd))
 	case f.legacy():
-		r, err = parseLegacy(data)
+		r, err = parseLegacy(data, cmdService(cmd))
 	default:
 		r, err = parseCAN(data, f)
 	}
@@ -320,8 +353,9 @@ func parseCAN(lines []string, f format) (reply, error) {
 
 // parseLegacy reads headers-on J1850 / ISO 9141 / KWP lines: three header bytes (priority or
 // format, target, source), data, checksum. Lines are grouped by source address and each
-// ECU's lines joined (joinLegacy).
-func parseLegacy(lines []string) (reply, error) {
+// ECU's lines joined (joinLegacy). Lines of another service than svc's (0: any) are set
+// aside as strays.
+func parseLegacy(lines []string, svc byte) (reply, error) {
 	var order []string
 	groups := map[string][][]byte{}
 	for _, l := range lines {
@@ -340,11 +374,21 @@ func parseLegacy(lines []string) (reply, error) {
 	}
 	r := reply{frames: len(lines)}
 	for _, src := range order {
-		d, err := joinLegacy(dropPending(groups[src]))
+		kept, stray := keepService(groups[src], svc)
+		for _, m := range stray {
+			r.strays = append(r.strays, obd.Response{ECU: src, Data: m})
+		}
+		if len(kept) == 0 {
+			continue
+		}
+		d, err := joinLegacy(dropPending(kept))
 		if err != nil {
 			return reply{}, err
 		}
 		r.responses = append(r.responses, obd.Response{ECU: src, Data: d})
+	}
+	if len(r.responses) == 0 {
+		return r, &FrameError{Line: strings.Join(lines, "\r"), Reason: reasonOnlyStray}
 	}
 	return r, nil
 }
@@ -410,8 +454,9 @@ func joinLegacy(msgs [][]byte) ([]byte, error) {
 
 // parseHeadersOff reads output without headers (ATH0). On CAN a multi-frame message is a
 // byte-count line ("014") followed by "0:", "1:", … lines, possibly run together on one
-// line; single frames are bare data. The ECU cannot be named.
-func parseHeadersOff(lines []string, f format) (reply, error) {
+// line; single frames are bare data. The ECU cannot be named. Legacy lines of another
+// service than svc's (0: any) are set aside as strays.
+func parseHeadersOff(lines []string, f format, svc byte) (reply, error) {
 	var expanded []string
 	for _, l := range lines {
 		expanded = append(expanded, expandIndexed(l)...)
@@ -481,12 +526,19 @@ func parseHeadersOff(lines []string, f format) (reply, error) {
 	if err := flush(strings.Join(lines, "\r")); err != nil {
 		return reply{}, err
 	}
-	if len(legacy) > 0 {
-		d, err := joinLegacy(legacy)
+	kept, stray := keepService(legacy, svc)
+	for _, m := range stray {
+		r.strays = append(r.strays, obd.Response{Data: m})
+	}
+	if len(kept) > 0 {
+		d, err := joinLegacy(kept)
 		if err != nil {
 			return reply{}, err
 		}
 		r.responses = append(r.responses, obd.Response{Data: d})
+	}
+	if len(r.responses) == 0 && len(r.strays) > 0 {
+		return r, &FrameError{Line: strings.Join(lines, "\r"), Reason: reasonOnlyStray}
 	}
 	return r, nil
 }

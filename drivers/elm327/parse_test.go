@@ -3,6 +3,7 @@ package elm327
 import (
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -124,8 +125,19 @@ func TestParseReply(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			lines := cleanLines([]byte(tc.raw), "0902")
-			r, err := parseReply(lines, tc.f, "0902")
+			// The command is the service the expected answers answer: frames of another
+			// service are set aside as strays.
+			d := tc.want[0].Data
+			svc := d[0] &^ 0x40
+			if d[0] == 0x7F {
+				svc = d[1]
+			}
+			cmd := fmt.Sprintf("%02X", svc)
+			if svc == 0x09 {
+				cmd = "0902" // the VIN cases carry its echo
+			}
+			lines := cleanLines([]byte(tc.raw), cmd)
+			r, err := parseReply(lines, tc.f, cmd)
 			if err != nil {
 				t.Fatalf("parseReply(%q): %v", lines, err)
 			}

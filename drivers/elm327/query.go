@@ -37,10 +37,20 @@ func (a *Adapter) Query(ctx context.Context, req obd.Request) ([]obd.Response, e
 			return nil, err
 		}
 	}
+	a.strays = nil
 	if req.Service == 0x01 && len(req.Data) > 1 {
 		return a.queryPIDs(ctx, req)
 	}
 	return a.query(ctx, req)
+}
+
+// Strays returns the frames the last Query dropped because they answer another request (a
+// positive answer of another service, a late frame of an earlier request), for the caller
+// to note (obd.StrayReporter).
+func (a *Adapter) Strays() []obd.Response {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]obd.Response(nil), a.strays...)
 }
 
 func (a *Adapter) profile() obd.Profile {
@@ -85,9 +95,14 @@ func (a *Adapter) query(ctx context.Context, req obd.Request) ([]obd.Response, e
 		}
 		rule := seq.next(a, x)
 		if rule == nil {
+			var fe *FrameError
 			switch {
 			case x.timedOut:
 				return nil, err
+			case errors.As(x.perr, &fe) && fe.Reason == reasonOnlyStray:
+				// Frames of another request only (Strays has them): for this request, no
+				// ECU answered.
+				return nil, newError(CodeNoData, cmd, fe.Line)
 			case x.perr != nil:
 				return nil, x.perr
 			}
@@ -137,10 +152,11 @@ func (a *Adapter) readAnswer(req obd.Request, line string, lines []string) (repl
 	if r.stale > 0 {
 		a.logLimited("elm327: dropped the tail of an earlier answer", "request", line, "frames", r.stale)
 	}
+	a.strays = append(a.strays, r.strays...)
 	if perr == nil {
 		r.responses = a.dropRepeats(req, a.dropStale(req, r.responses))
 		if len(r.responses) == 0 {
-			perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: "only frames that answer another request"}
+			perr = &FrameError{Command: line, Line: strings.Join(lines, "\r"), Reason: reasonOnlyStray}
 		}
 	}
 	return r, perr
@@ -257,6 +273,7 @@ func (a *Adapter) dropStale(req obd.Request, rs []obd.Response) []obd.Response {
 			out = append(out, r)
 			continue
 		}
+		a.strays = append(a.strays, r)
 		a.logLimited("elm327: dropped a response to another request", "request", req.String(), "ecu", r.ECU, "data", fmt.Sprintf("% X", r.Data))
 	}
 	return out

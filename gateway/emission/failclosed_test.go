@@ -36,6 +36,10 @@ func scanCar(t *testing.T, fail error) *obd.Report {
 		}
 		script = append(script, ex)
 	}
+	// In no bitmap, asked all the same (CALIDs, CVNs, distance since clear, odometer).
+	for _, r := range []string{"0904", "0906", "0131", "01A6"} {
+		script = append(script, obdtest.ExErr(r, obd.ErrNoData))
+	}
 	pb := obdtest.New(t, script...)
 	rep, err := obd.Scan(context.Background(), obdtest.Profiled{Playback: pb, P: obd.Profile{ProtocolNum: "6"}}, obd.ScanOptions{Lang: "en"})
 	if err != nil {
