@@ -837,14 +837,18 @@ func TestScanReadsOxygenSensors(t *testing.T) {
 		// 13 14 15 (+20); 24 3C.
 		E("0100", R("7E8", "41 00 00 00 38 01")),
 		E("0120", R("7E8", "41 20 10 00 00 10")),
-		obdtest.ExErr("0900", obd.ErrNoData),
+		// No 0900 bitmap: the VIN and readiness are asked all the same, and every mode 09 item.
+		obdtest.ExErr("0900", obd.ErrNoData), obdtest.ExErr("0902", obd.ErrNoData), obdtest.ExErr("0101", obd.ErrNoData),
 		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
 		obdtest.ExErr("020000", obd.ErrNoData),
+		obdtest.ExErr("0904", obd.ErrNoData), obdtest.ExErr("0906", obd.ErrNoData), obdtest.ExErr("090A", obd.ErrNoData),
+		obdtest.ExErr("0908", obd.ErrNoData), obdtest.ExErr("090B", obd.ErrNoData),
 		E("0113", R("7E8", "41 13 33")),
 		E("0114", R("7E8", "41 14 5A 8A")),
 		E("0115", R("7E8", "41 15 B4 FF")),
 		E("0124", R("7E8", "41 24 80 00 80 00")),
 		E("013C", R("7E8", "41 3C 11 94")),
+		obdtest.ExErr("0131", obd.ErrNoData), obdtest.ExErr("01A6", obd.ErrNoData),
 	)
 	rep, err := obd.Scan(context.Background(), pb, obd.ScanOptions{})
 	if err != nil {
@@ -880,11 +884,15 @@ func TestScanReadsOxygenSensors(t *testing.T) {
 	// An ECU with the 4 banks × 2 layout (PID 1D): sensor 3 is bank 2 sensor 1.
 	pb = obdtest.New(t,
 		E("0100", R("7E8", "41 00 00 00 04 08")), // 16 1D
-		obdtest.ExErr("0900", obd.ErrNoData),
+		// No 0900 bitmap: the VIN and readiness are asked all the same, and every mode 09 item.
+		obdtest.ExErr("0900", obd.ErrNoData), obdtest.ExErr("0902", obd.ErrNoData), obdtest.ExErr("0101", obd.ErrNoData),
 		obdtest.ExErr("03", obd.ErrNoData), obdtest.ExErr("07", obd.ErrNoData), obdtest.ExErr("0A", obd.ErrNoData),
 		obdtest.ExErr("020000", obd.ErrNoData),
+		obdtest.ExErr("0904", obd.ErrNoData), obdtest.ExErr("0906", obd.ErrNoData), obdtest.ExErr("090A", obd.ErrNoData),
+		obdtest.ExErr("0908", obd.ErrNoData), obdtest.ExErr("090B", obd.ErrNoData),
 		E("011D", R("7E8", "41 1D 0F")),
 		E("0116", R("7E8", "41 16 5A 80")),
+		obdtest.ExErr("0131", obd.ErrNoData), obdtest.ExErr("01A6", obd.ErrNoData),
 	)
 	rep, err = obd.Scan(context.Background(), pb, obd.ScanOptions{})
 	if err != nil {
