@@ -329,7 +329,7 @@ func visit(ctx context.Context, c *client, outPath string, res *Result, say func
 	if err := c.do(ctx, "POST", "/workorders/"+order.ID+"/settle", map[string]any{"costlistcode": visitCostList}, &settled); err != nil {
 		return fmt.Errorf("demo: settle: %w", err)
 	}
-	res.RecordID = wire.MakeID(demoGateway, settled.Seq)
+	res.RecordID = wire.MakeID(demoGateway, "", settled.Seq)
 	say("settled as %s; JT/T 1132 record %s queued in the outbox", visitCostList, res.RecordID)
 	for _, w := range settled.Warnings {
 		say("  warning: %s %s", w.Field, w.Message)

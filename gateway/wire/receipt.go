@@ -30,7 +30,7 @@ type Receipt struct {
 
 // Validate names the field that is wrong.
 func (r Receipt) Validate() error {
-	if _, _, err := SplitID(r.ID); err != nil && !(r.Status == Rejected && r.ID == "") {
+	if _, err := ParseID(r.ID); err != nil && !(r.Status == Rejected && r.ID == "") {
 		return err
 	}
 	switch r.Status {
