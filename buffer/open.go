@@ -79,7 +79,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if sideErr != nil {
 		return nil, db.refuse(fmt.Errorf("%w (if the store file is known good, remove the sidecar)", sideErr))
 	}
-	bdb, err := openBolt(path, timeout)
+	bdb, err := openBolt(path, timeout, false)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is held by another process (is another obdgw running? stop it first); gave up after %s: %w", ErrLocked, path, timeout, err)
 	}
@@ -175,7 +175,7 @@ func checkSidecar(bdb *bolt.DB, side sidecar) error {
 }
 
 // openBolt opens the file, turning the panics bbolt may raise on a mangled file into errors.
-func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
+func openBolt(path string, timeout time.Duration, readOnly bool) (bdb *bolt.DB, err error) {
 	var f *os.File
 	// bbolt reads the meta and freelist pages through its memory map while opening; a damaged
 	// page id can fault (see checkFile).
@@ -189,7 +189,8 @@ func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
 		}
 	}()
 	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: timeout,
+		Timeout:  timeout,
+		ReadOnly: readOnly,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			var err error
 			f, err = os.OpenFile(name, flag, perm)
