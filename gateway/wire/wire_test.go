@@ -338,3 +338,30 @@ func FuzzParseTopic(f *testing.F) {
 		}
 	})
 }
+
+// A status from a gateway before incarnations still parses; the new fields round-trip; a
+// malformed incarnation is named.
+func TestStatusOldAndNewFormat(t *testing.T) {
+	old := []byte(`{"state":"online","gateway":"gw-7","version":"1.2.0","at":"2026-03-01T08:00:00Z"}`)
+	st, err := ParseStatus(old)
+	if err != nil || st.Incarnation != "" || st.NewStore || st.Gateway != "gw-7" {
+		t.Fatalf("old status: %+v, %v", st, err)
+	}
+	st.Incarnation, st.NewStore = "k3v7q2ab", true
+	b, err := MarshalStatus(st)
+	if err != nil || !strings.Contains(string(b), `"incarnation":"k3v7q2ab","new_store":true`) {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	if got, err := ParseStatus(b); err != nil || got.Incarnation != "k3v7q2ab" || !got.NewStore {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	st.NewStore = false
+	if b, _ := MarshalStatus(st); strings.Contains(string(b), "new_store") {
+		t.Errorf("new_store written when false: %s", b)
+	}
+	bad := []byte(`{"state":"online","gateway":"gw-7","version":"1","at":"2026-03-01T08:00:00Z","incarnation":"ABC"}`)
+	var fe *FieldError
+	if _, err := ParseStatus(bad); !errors.As(err, &fe) || fe.Field != "incarnation" {
+		t.Errorf("bad incarnation: %v", err)
+	}
+}
