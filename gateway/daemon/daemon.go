@@ -328,6 +328,9 @@ func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version, "store": d.db.Info()})
 }
 
+// StoreInfo describes the state file in use (its incarnation is part of every record id).
+func (d *Daemon) StoreInfo() buffer.StoreInfo { return d.db.Info() }
+
 // Store returns the work-order store (the demo drives a visit through it).
 func (d *Daemon) Store() *workorder.Store { return d.wo }
 
