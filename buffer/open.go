@@ -183,7 +183,10 @@ func openBolt(path string, timeout time.Duration, readOnly bool) (bdb *bolt.DB, 
 	defer func() {
 		if p := recover(); p != nil {
 			if f != nil {
-				f.Close() // releases the flock of the half-opened database
+				// Release the flock of the half-opened database, so that another attempt
+				// (--new-store, restore) in this process can open the path.
+				unlock(f)
+				f.Close()
 			}
 			bdb, err = nil, &corruption{err: fmt.Errorf("bbolt panicked: %v", p)}
 		}

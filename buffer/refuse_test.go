@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // storeWith makes a closed store file holding n records and returns its path.
@@ -270,4 +271,33 @@ func TestOldStoreGetsIncarnationKeepsIDs(t *testing.T) {
 	if r := mustAppend(t, db, "ehr", "c"); r.ID != "gw-"+inc+"-3" {
 		t.Errorf("new record id %s", r.ID)
 	}
+}
+
+// bbolt panics while opening a file whose freelist page is damaged, after it has locked and
+// mapped the file: the lock must still be released, so that the same process can try again
+// and, once the file is moved aside, start a new store.
+func TestOpenReleasesTheLockAfterABboltPanic(t *testing.T) {
+	path := storeWith(t, 5)
+	b, _ := os.ReadFile(path)
+	newer := 0
+	if metaTxid(b, 1) > metaTxid(b, 0) {
+		newer = 1
+	}
+	free := int(binary.LittleEndian.Uint64(b[newer*4096+16+32:]))
+	binary.LittleEndian.PutUint16(b[free*4096+8:], 0x5a10)
+	os.WriteFile(path, b, 0o600)
+	for range 2 {
+		_, err := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "panicked") {
+			t.Fatalf("open: %v", err)
+		}
+	}
+	if _, err := MoveAside(path, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(path, Options{LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("new store after the panic: %v", err)
+	}
+	db.Close()
 }
