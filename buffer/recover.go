@@ -150,6 +150,71 @@ func (db *DB) renewIncarnation() error {
 	return err
 }
 
+// salvageOutbox reads the records of a damaged outbox in seq order. Where a page cannot be
+// read, it seeks past it: keys are sequence numbers, so it probes ever further ahead (1, 2, 4,
+// … past the last good one) until the cursor lands on a page it can read, and names the range
+// it had to skip.
+func salvageOutbox(ob *bolt.Bucket, rep *SalvageReport) []Record {
+	var recs []Record
+	c := ob.Cursor()
+	// step runs one cursor move and the read of its record; ok is false when it faulted.
+	step := func(move func() ([]byte, []byte)) (k []byte, rec Record, bad error, ok bool) {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer func() {
+			if p := recover(); p != nil {
+				ok = false
+			}
+		}()
+		k, v := move()
+		if k == nil {
+			return nil, rec, nil, true
+		}
+		seq, good := keySeq(k)
+		if !good {
+			return append([]byte{}, k...), rec, fmt.Errorf("key %x is not a sequence number", k), true
+		}
+		r, err := decodeRecordOpt(seq, v, false)
+		if err != nil {
+			return append([]byte{}, k...), rec, err, true
+		}
+		r.Payload = append([]byte{}, r.Payload...)
+		return append([]byte{}, k...), r, nil, true
+	}
+	last := uint64(0)
+	k, r, bad, ok := step(c.First)
+	for {
+		if !ok {
+			// The page after seq last is unreadable: probe further ahead.
+			found := false
+			for d := uint64(1); d != 0 && last+d > last; d *= 2 {
+				target := last + d
+				k, r, bad, ok = step(func() ([]byte, []byte) { return c.Seek(seqKey(target)) })
+				if ok {
+					rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("outbox records after seq %d up to seq %d: unreadable page", last, target-1))
+					found = true
+					break
+				}
+			}
+			if !found {
+				rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("outbox records after seq %d: unreadable page", last))
+				return recs
+			}
+		}
+		if k == nil {
+			return recs
+		}
+		if seq, good := keySeq(k); good {
+			last = seq
+		}
+		if bad != nil {
+			rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("outbox record %x: %v", k, bad))
+		} else {
+			recs = append(recs, r)
+		}
+		k, r, bad, ok = step(c.Next)
+	}
+}
+
 func copyFile(from, to string) error {
 	src, err := os.Open(from)
 	if err != nil {
@@ -229,17 +294,8 @@ func Salvage(old string, db *DB) (rep SalvageReport, err error) {
 			if ob == nil {
 				return errors.New("bucket missing")
 			}
-			return ob.ForEach(func(k, v []byte) error {
-				seq, ok := keySeq(k)
-				r, err := decodeRecordOpt(seq, v, false)
-				if !ok || err != nil {
-					rep.Unreadable = append(rep.Unreadable, fmt.Sprintf("outbox record %x: %v", k, err))
-					return nil
-				}
-				r.Payload = append([]byte{}, r.Payload...)
-				recs = append(recs, r)
-				return nil
-			})
+			recs = salvageOutbox(ob, &rep)
+			return nil
 		})
 		protect("dead letters", func() error {
 			if d := tx.Bucket(bucketDead); d != nil {
