@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
 	"github.com/obdgw/obdgw/cloud"
 	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -140,6 +142,9 @@ api:
 	addr, stop = runUntilReady(t, cfg, runFlags{newStore: true}, logs)
 	settle(addr, 20, 20)
 	all := received(40)
+	// The platform sees the new store in the gateway's retained status (online: the offline
+	// one of the first run may still be the retained message a moment longer).
+	st := retainedStatus(t, b.URL(), wire.Topic{Province: "33", CompanyCode: "330106000099901", Gateway: gateway}.Status())
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -156,11 +161,42 @@ api:
 	if len(all) != 40 || len(distinct) != 40 || len(incs) != 2 {
 		t.Fatalf("the receiver holds %d records, %d distinct, from %d incarnations; want 40, 40, 2\n%v", len(all), len(distinct), len(incs), all)
 	}
+	if r, err := wire.ParseIDOf(all[39], gateway); err != nil || st.Incarnation != r.Incarnation || !st.NewStore || st.State != wire.Online {
+		t.Errorf("retained status %+v, last record %s", st, all[39])
+	}
 	if st := rx.Status(); st.Duplicates != 0 || st.Rejected != 0 {
 		t.Errorf("receiver status %+v", st)
 	}
 	if kept, _ := filepath.Glob(state + ".old-*"); len(kept) == 0 {
 		t.Error("the damaged file was not kept")
+	}
+}
+
+// retainedStatus reads the status messages on topic until one says online.
+func retainedStatus(t *testing.T, url, topic string) wire.Status {
+	t.Helper()
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(url).SetClientID("status-reader").SetAutoReconnect(false))
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(0)
+	got := make(chan []byte, 8)
+	if tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) { got <- m.Payload() }); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	for {
+		select {
+		case b := <-got:
+			st, err := wire.ParseStatus(b)
+			if err != nil {
+				t.Fatalf("status %s: %v", b, err)
+			}
+			if st.State == wire.Online {
+				return st
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("no online status")
+		}
 	}
 }
 
