@@ -10,7 +10,7 @@ import (
 // Record is one outgoing message in the outbox.
 type Record struct {
 	Seq      uint64    `json:"seq"`      // gap-free, durable, assigned by Append
-	ID       string    `json:"id"`       // stable across retries: "<gateway id>-<seq>"
+	ID       string    `json:"id"`       // stable across retries: "<gateway id>-<incarnation>-<seq>"
 	Kind     string    `json:"kind"`     // e.g. "ehr", "im", "status"
 	Topic    string    `json:"topic"`    // MQTT topic it goes to
 	Payload  []byte    `json:"payload"`  // opaque bytes (the envelope built by the gateway)
@@ -87,8 +87,12 @@ var (
 	ErrFull = errors.New("buffer: outbox full")
 	// ErrNotFound: no record with that sequence number.
 	ErrNotFound = errors.New("buffer: no such record")
-	// ErrCorrupt: the file failed its integrity check; Open moved it aside (see the error text).
+	// ErrCorrupt: Open refused the file (unreadable, failed its integrity check, or rolled
+	// back) and left it in place; a person must restore a backup or start a new store.
 	ErrCorrupt = errors.New("buffer: store file corrupt")
+	// ErrRolledBack (with ErrCorrupt): the file is behind its sidecar "<path>.last": it lost
+	// commits it had made (bbolt fell back to its older meta page) or is another file.
+	ErrRolledBack = errors.New("buffer: store file rolled back")
 	// ErrLocked: another process holds the store file (Open gave up after Options.LockTimeout).
 	ErrLocked = errors.New("buffer: store file locked")
 	// ErrTooLarge: one payload is larger than Options.MaxBytes, so it can never be stored.

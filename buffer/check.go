@@ -108,8 +108,9 @@ func (lenStringer) ValueToString(v []byte) string { return fmt.Sprintf("<%d-byte
 // checkGuarded runs checkFile under a marker file "<path>.checking" that counts the checks
 // begun and not finished. Some damage can still crash the process inside bbolt's Check (on
 // its own goroutine, out of our reach); without the marker the daemon would crash at every
-// start. After two unfinished checks in a row the file is treated as corrupt (moved aside),
-// not after one, so that a power cut during a check does not on its own cost the outbox.
+// start. After two unfinished checks in a row the file is treated as corrupt (refused, and the
+// marker kept so that it stays refused until a person acts), not after one, so that a power
+// cut during a check does not on its own cost the outbox.
 func checkGuarded(path string, bdb *bolt.DB, log *slog.Logger) (tally, error) {
 	marker := path + ".checking"
 	n := 0
@@ -117,7 +118,6 @@ func checkGuarded(path string, bdb *bolt.DB, log *slog.Logger) (tally, error) {
 		n, _ = strconv.Atoi(strings.TrimSpace(string(b)))
 	}
 	if n >= 2 {
-		os.Remove(marker)
 		return tally{}, &corruption{err: fmt.Errorf("the integrity check did not finish the last %d times (the process died in it)", n)}
 	}
 	// Best effort: on a full disk the marker cannot be written, and the store must still open

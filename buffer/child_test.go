@@ -263,7 +263,7 @@ func TestCrashDuringAppendsLosesNothingCommitted(t *testing.T) {
 			present[r.Seq] = r
 			maxSeq = max(maxSeq, r.Seq)
 			bytes += int64(len(r.Payload))
-			if r.ID != fmt.Sprintf("gw-%d", r.Seq) {
+			if r.ID != fmt.Sprintf("gw-%s-%d", db.Info().Incarnation, r.Seq) {
 				t.Fatalf("round %d: record %d has id %s", round, r.Seq, r.ID)
 			}
 		}

@@ -61,22 +61,25 @@ func (db *DB) write(fn func(*Tx) error) (*Tx, error) {
 func (db *DB) commit(batch []*writeOp) {
 	for len(batch) > 0 {
 		failed := -1
-		err := db.bolt.Update(func(btx *bolt.Tx) error {
+		err := db.boltUpdate(func(btx *bolt.Tx) (bool, error) {
+			appended := false
 			for i, op := range batch {
 				op.tx = &Tx{db: db, tx: btx}
 				if err := safeCall(op.fn, op.tx); err != nil {
 					failed = i
-					return err
+					return false, err
 				}
+				appended = appended || op.tx.signal
 			}
-			return nil
+			return appended, nil
 		})
 		if failed >= 0 {
 			op := batch[failed]
 			batch = slices.Delete(batch, failed, failed+1)
-			op.err = db.bolt.Update(func(btx *bolt.Tx) error {
+			op.err = db.boltUpdate(func(btx *bolt.Tx) (bool, error) {
 				op.tx = &Tx{db: db, tx: btx}
-				return safeCall(op.fn, op.tx)
+				err := safeCall(op.fn, op.tx)
+				return op.tx.signal, err
 			})
 			op.wake <- false // buffered: the leader's own op is never waited on, so this cannot block
 			continue

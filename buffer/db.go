@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,11 @@ var (
 	keyDepth  = []byte("depth")
 	keyBytes  = []byte("bytes")
 	keyDead   = []byte("dead")
+	// keyIncarnation: 8 lowercase base32 characters drawn when the file got its first
+	// incarnation (at creation, or at the first Open by an obdgw that knows incarnations);
+	// keyCreated: when that was (Unix ns).
+	keyIncarnation = []byte("incarnation")
+	keyCreated     = []byte("created")
 )
 
 // storeFormat is the layout of the buckets above; bump it with a migration when it changes.
@@ -53,6 +59,14 @@ type DB struct {
 	now    func() time.Time
 	log    *slog.Logger
 	signal chan struct{}
+
+	inc     string    // the file's incarnation (record ids "<gateway>-<inc>-<seq>")
+	created time.Time // when the incarnation was drawn
+	isNew   bool      // Open created the file
+
+	sideMu sync.Mutex
+	side   *os.File // the sidecar, nil when it could not be created
+	sideTx uint64   // the transaction the sidecar records (it never goes back)
 
 	gc struct { // group commit of concurrent writes, see write
 		mu    sync.Mutex
@@ -83,12 +97,65 @@ type refusal struct{ kind, reason string }
 // records it appended included. fn runs exactly once.
 func (db *DB) Update(fn func(tx *Tx) error) error {
 	t := &Tx{db: db}
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
+	err := db.boltUpdate(func(btx *bolt.Tx) (bool, error) {
 		t.tx = btx
-		return fn(t)
+		err := fn(t)
+		return t.signal, err
 	})
 	db.endTx(t)
 	return err
+}
+
+// boltUpdate runs fn in a bbolt read-write transaction. When fn appended records, the sidecar
+// is written once the transaction has committed and before Appended is signalled and the
+// call returns, so that no record is published before the sidecar knows of it.
+func (db *DB) boltUpdate(fn func(btx *bolt.Tx) (appended bool, err error)) error {
+	var appended bool
+	var s sidecar
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		a, err := fn(btx)
+		if err != nil {
+			return err
+		}
+		if appended = a; a {
+			s = sidecar{incarnation: db.inc, txid: uint64(btx.ID()), next: getU64(btx.Bucket(bucketMeta), keyNext)}
+		}
+		return nil
+	})
+	if err == nil && appended {
+		db.committedRecords(s)
+	}
+	return err
+}
+
+// committedRecords writes the sidecar after a commit that added records, then signals
+// Appended. A sidecar that cannot be written costs only the rollback check, not the records.
+func (db *DB) committedRecords(s sidecar) {
+	db.sideMu.Lock()
+	if s.txid > db.sideTx && db.side != nil {
+		if err := writeSlot(db.side, s); err != nil {
+			db.log.Error("buffer: cannot write the store sidecar; a rollback of the file would go unnoticed", "path", SidecarPath(db.path), "err", err)
+		} else {
+			db.sideTx = s.txid
+		}
+	}
+	db.sideMu.Unlock()
+	select {
+	case db.signal <- struct{}{}:
+	default:
+	}
+}
+
+// StoreInfo says which store this is: what record ids carry and whether Open created it.
+type StoreInfo struct {
+	Incarnation string    `json:"incarnation"`
+	Created     time.Time `json:"created"` // when the incarnation was drawn
+	New         bool      `json:"new"`     // this Open created the file
+}
+
+// Info describes the open store.
+func (db *DB) Info() StoreInfo {
+	return StoreInfo{Incarnation: db.inc, Created: db.created, New: db.isNew}
 }
 
 // View runs fn in a read-only transaction: a consistent snapshot of outbox and documents.
@@ -98,6 +165,12 @@ func (db *DB) View(fn func(tx *Tx) error) error {
 
 // Close closes the file. Appended's channel stays open (nothing more will be sent on it).
 func (db *DB) Close() error {
+	db.sideMu.Lock()
+	if db.side != nil {
+		db.side.Close()
+		db.side = nil
+	}
+	db.sideMu.Unlock()
 	if err := db.bolt.Close(); err != nil {
 		return fmt.Errorf("buffer: close %s: %w", db.path, err)
 	}

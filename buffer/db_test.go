@@ -98,7 +98,7 @@ func TestAppendAssignsGapFreeSeqAndIDs(t *testing.T) {
 	db, path := openTest(t, Options{GatewayID: "gw7", Now: c.now})
 	for i := 1; i <= 3; i++ {
 		r := mustAppend(t, db, "ehr", fmt.Sprintf("p%d", i))
-		if r.Seq != uint64(i) || r.ID != fmt.Sprintf("gw7-%d", i) || !r.Created.Equal(c.now()) || r.Kind != "ehr" || r.Topic != "obdgw/ehr" || string(r.Payload) != fmt.Sprintf("p%d", i) {
+		if r.Seq != uint64(i) || r.ID != fmt.Sprintf("gw7-%s-%d", db.Info().Incarnation, i) || !r.Created.Equal(c.now()) || r.Kind != "ehr" || r.Topic != "obdgw/ehr" || string(r.Payload) != fmt.Sprintf("p%d", i) {
 			t.Fatalf("append %d returned %+v", i, r)
 		}
 		c.add(time.Second)
@@ -113,8 +113,9 @@ func TestAppendAssignsGapFreeSeqAndIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if r := mustAppend(t, db, "ehr", "p4"); r.Seq != 4 || r.ID != "gw7-4" {
-		t.Fatalf("after ack and reopen got seq %d id %s, want 4 gw7-4", r.Seq, r.ID)
+	inc := db.Info().Incarnation
+	if r := mustAppend(t, db, "ehr", "p4"); r.Seq != 4 || r.ID != "gw7-"+inc+"-4" {
+		t.Fatalf("after ack and reopen got seq %d id %s, want 4 gw7-%s-4", r.Seq, r.ID, inc)
 	}
 	got, err := db.Peek(10)
 	if err != nil {
@@ -266,7 +267,7 @@ func TestDeadLetterListAndRequeue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(dead) != 1 || dead[0].Seq != 2 || dead[0].ID != "gw-2" || dead[0].Reason != "schema: missing vin" || !dead[0].At.Equal(c.now()) || string(dead[0].Payload) != "two" || dead[0].Attempts != 1 {
+	if len(dead) != 1 || dead[0].Seq != 2 || dead[0].ID != "gw-"+db.Info().Incarnation+"-2" || dead[0].Reason != "schema: missing vin" || !dead[0].At.Equal(c.now()) || string(dead[0].Payload) != "two" || dead[0].Attempts != 1 {
 		t.Fatalf("dead letters %+v", dead)
 	}
 	if s := db.Stats(); s.DeadLetters != 1 || s.DeadByKind["ehr"] != 1 || s.Depth != 2 {
@@ -277,10 +278,11 @@ func TestDeadLetterListAndRequeue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Seq != 4 || r.ID != "gw-2" || r.Attempts != 0 || string(r.Payload) != "two" {
-		t.Fatalf("requeued %+v, want seq 4 id gw-2", r)
+	id2 := "gw-" + db.Info().Incarnation + "-2"
+	if r.Seq != 4 || r.ID != id2 || r.Attempts != 0 || string(r.Payload) != "two" {
+		t.Fatalf("requeued %+v, want seq 4 id %s", r, id2)
 	}
-	if got, _ := db.Peek(10); fmt.Sprint(seqs(got)) != "[1 3 4]" || got[2].ID != "gw-2" {
+	if got, _ := db.Peek(10); fmt.Sprint(seqs(got)) != "[1 3 4]" || got[2].ID != id2 {
 		t.Fatalf("outbox after requeue: %v", got)
 	}
 	if dead, _ := db.DeadLetters(); len(dead) != 0 {
@@ -293,7 +295,7 @@ func TestDeadLetterListAndRequeue(t *testing.T) {
 		t.Fatalf("stats after requeue %+v", s)
 	}
 	// A new append after the requeue gets the next seq, not a reused one.
-	if r := mustAppend(t, db, "im", "five"); r.Seq != 5 || r.ID != "gw-5" {
+	if r := mustAppend(t, db, "im", "five"); r.Seq != 5 || r.ID != "gw-"+db.Info().Incarnation+"-5" {
 		t.Fatalf("append after requeue: %+v", r)
 	}
 }
@@ -485,7 +487,7 @@ func TestUpdateCommitsDocumentAndRecordTogether(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Seq != 1 || rec.ID != "gw-1" {
+	if rec.Seq != 1 || rec.ID != "gw-"+db.Info().Incarnation+"-1" {
 		t.Fatalf("record %+v", rec)
 	}
 	select {
@@ -628,7 +630,7 @@ func TestConcurrentAppendsGroupCommit(t *testing.T) {
 		t.Fatalf("%d records stored, want %d", len(all), writers*each)
 	}
 	for i, r := range all {
-		if r.Seq != uint64(i+1) || got[r.Seq] != string(r.Payload) || r.ID != fmt.Sprintf("gw-%d", r.Seq) {
+		if r.Seq != uint64(i+1) || got[r.Seq] != string(r.Payload) || r.ID != fmt.Sprintf("gw-%s-%d", db.Info().Incarnation, r.Seq) {
 			t.Fatalf("record %d: %+v, appender saw %q", i, r, got[r.Seq])
 		}
 	}
@@ -706,7 +708,7 @@ func TestAppendedSignalDoesNotBlock(t *testing.T) {
 	}
 }
 
-func TestOpenMovesGarbageFileAside(t *testing.T) {
+func TestOpenLeavesGarbageFileInPlace(t *testing.T) {
 	for _, size := range []int{100, 4096, 64 << 10} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			dir := t.TempDir()
@@ -715,48 +717,27 @@ func TestOpenMovesGarbageFileAside(t *testing.T) {
 			if err := os.WriteFile(path, garbage, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			now := func() time.Time { return time.Date(2026, 11, 22, 3, 4, 5, 0, time.UTC) }
-			_, err := Open(path, Options{Now: now})
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("open of garbage: %v, want ErrCorrupt", err)
+			for range 2 { // a second start is refused just the same: nothing starts afresh
+				_, err := Open(path, Options{})
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("open of garbage: %v, want ErrCorrupt", err)
+				}
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Path != path || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "left in place") {
+					t.Errorf("error %v", err)
+				}
+				if kept, rerr := os.ReadFile(path); rerr != nil || !bytes.Equal(kept, garbage) {
+					t.Fatalf("the file was changed or moved (%v)", rerr)
+				}
 			}
-			moved := path + ".corrupt-20261122T030405Z"
-			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), moved) {
-				t.Errorf("error does not name both paths: %v", err)
+			if m, _ := filepath.Glob(path + ".*"); len(m) != 0 {
+				t.Errorf("files beside the store: %v", m)
 			}
-			var ce *CorruptError
-			if !errors.As(err, &ce) || ce.MovedTo != moved || ce.Path != path {
-				t.Errorf("error %#v", err)
-			}
-			kept, rerr := os.ReadFile(moved)
-			if rerr != nil || !bytes.Equal(kept, garbage) {
-				t.Fatalf("moved file does not hold the original bytes (%v)", rerr)
-			}
-			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("a file is at the original path after a corrupt open: %v", err)
-			}
-			// A second corrupt file in the same second does not overwrite the first.
-			os.WriteFile(path, []byte("more garbage, different"), 0o600)
-			if _, err := Open(path, Options{Now: now}); !errors.Is(err, ErrCorrupt) {
-				t.Fatal(err)
-			}
-			if kept, _ := os.ReadFile(moved); !bytes.Equal(kept, garbage) {
-				t.Fatal("the second move overwrote the first moved file")
-			}
-			if b, _ := os.ReadFile(moved + "-2"); string(b) != "more garbage, different" {
-				t.Fatalf("second moved file holds %q", b)
-			}
-			// Opening again starts afresh.
-			db, err := Open(path, Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			db.Close()
 		})
 	}
 }
 
-func TestOpenMovesFileWithDamagedPagesAside(t *testing.T) {
+func TestOpenLeavesFileWithDamagedPagesInPlace(t *testing.T) {
 	db, path := openTest(t, Options{})
 	for i := range 200 {
 		mustAppend(t, db, "ehr", strings.Repeat(fmt.Sprint(i%10), 300))
@@ -778,12 +759,8 @@ func TestOpenMovesFileWithDamagedPagesAside(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("open of a file with damaged pages: %v, want ErrCorrupt", err)
 	}
-	var ce *CorruptError
-	if !errors.As(err, &ce) {
-		t.Fatalf("not a CorruptError: %v", err)
-	}
-	if kept, _ := os.ReadFile(ce.MovedTo); !bytes.Equal(kept, damaged) {
-		t.Fatal("moved file does not hold the damaged bytes unchanged")
+	if kept, _ := os.ReadFile(path); !bytes.Equal(kept, damaged) {
+		t.Fatal("the file does not hold the damaged bytes unchanged")
 	}
 }
 
@@ -826,6 +803,7 @@ func TestOpenRefusesSeqBehindStoredRecords(t *testing.T) {
 	mustAppend(t, db, "ehr", "b")
 	db.bolt.Update(func(tx *boltTx) error { return putU64(tx.Bucket(bucketMeta), keyNext, 2) })
 	db.Close()
+	os.Remove(SidecarPath(path)) // the sidecar would see it first (see TestOpenRefusesRollback)
 	if _, err := Open(path, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "seq 2") {
 		t.Fatalf("open with next seq behind the outbox: %v", err)
 	}
@@ -891,18 +869,22 @@ func TestOpenAfterChecksThatDidNotFinish(t *testing.T) {
 	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("marker left after a finished check: %v", err)
 	}
-	// Two in a row: the check itself kills the process, so the file is moved aside.
+	// Two in a row: the check itself kills the process, so the file is refused, and stays
+	// refused (the marker is kept) until a person acts.
 	os.WriteFile(marker, []byte("2\n"), 0o600)
-	_, err = Open(path, Options{})
-	var ce *CorruptError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not finish") {
-		t.Fatalf("open after two unfinished checks: %v", err)
+	before, _ := os.ReadFile(path)
+	for range 2 {
+		_, err = Open(path, Options{})
+		var ce *CorruptError
+		if !errors.As(err, &ce) || !strings.Contains(err.Error(), "did not finish") {
+			t.Fatalf("open after two unfinished checks: %v", err)
+		}
 	}
-	if _, err := os.Stat(ce.MovedTo); err != nil {
-		t.Fatal(err)
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Fatal("the refused file was changed")
 	}
-	if _, err := os.Stat(marker); !errors.Is(err, os.ErrNotExist) {
-		t.Fatal("marker left behind after moving the file aside")
+	if _, err := os.Stat(marker); err != nil {
+		t.Fatalf("marker removed: %v", err)
 	}
 }
 

@@ -8,7 +8,10 @@
 //
 // Append gives each record the next sequence number (Seq 1, 2, 3, …, kept in the file's meta
 // bucket and committed with the record, so it is gap-free and never reused, not even after an
-// Ack) and the ID "<gateway id>-<seq>", which the receiver uses to de-duplicate retries. FIFO
+// Ack) and the ID "<gateway id>-<incarnation>-<seq>", which the receiver uses to de-duplicate
+// retries. The incarnation is 8 random lowercase base32 characters drawn once when the file is
+// created (Info), so a gateway that has to start on a new file never repeats an ID. A file
+// from before incarnations gets one at Open; its records keep their "<gateway id>-<seq>" IDs. FIFO
 // order is Seq order. A record leaves the outbox only by Ack (delivered), DeadLetter (rejected
 // for good; Requeue puts it back at the tail with a new Seq and its old ID) or a telemetry drop.
 //
@@ -33,11 +36,23 @@
 // disk) rolls back its transaction and nothing stored before is affected.
 //
 // Open reads the whole file before using it: every key and value (records decoded), then
-// bbolt's consistency check. A file that fails is moved aside to "<path>.corrupt-<time>" and
-// Open returns a *CorruptError (ErrCorrupt) naming both paths; it never re-creates over it.
-// Damage can make reads fault or bbolt's check spin; the first is recovered, the second is
-// bounded by a time budget, and a marker file "<path>.checking" counts checks that killed the
-// process, so that the second such start moves the file aside instead of crashing again.
+// bbolt's consistency check. Only a missing file starts a new store. A file that is empty,
+// truncated, not a bbolt file, fails a check, or is behind its sidecar is refused with a
+// *CorruptError (ErrCorrupt) and left in place byte for byte: losing a state file means
+// losing undelivered records and the record numbering, which a person must decide about
+// (MoveAside, Restore, Salvage). Damage can make reads fault or bbolt's check spin; the first
+// is recovered, the second is bounded by a time budget, and a marker file "<path>.checking"
+// counts checks that killed the process, so that the second such start refuses the file
+// instead of crashing again.
+//
+// # Rollback
+//
+// bbolt keeps two meta pages; when the newer one is damaged it opens the older one without a
+// word, one commit back: a settlement disappears and the next record would reuse its number.
+// The sidecar "<path>.last" records the incarnation, bbolt's transaction id and the next
+// sequence after every commit that added records, durably before the call returns (so before
+// the uplink can publish the record); Open refuses a file that is behind it (ErrRolledBack).
+// See sidecar.go for its layout.
 // bbolt has no checksums on data pages: a flipped bit inside a payload is not detected here.
 // Another process holding the file gives ErrLocked after Options.LockTimeout.
 //

@@ -8,22 +8,22 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// CorruptError reports a store file that failed its integrity check and where Open moved it.
+// CorruptError reports a store file that Open refused to use: it cannot be read, fails its
+// integrity check, or is behind its sidecar (ErrRolledBack). Open leaves the file where it is,
+// byte for byte; only a person decides what happens to it (MoveAside, Restore, Salvage).
 type CorruptError struct {
-	Path    string // where the file was
-	MovedTo string // where it is now
-	Err     error  // what the check found
+	Path string // the store file, left in place
+	Err  error  // what was found
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("buffer: store file %s failed its integrity check (%v); moved it to %s: keep that file for recovery, opening again starts an empty store", e.Path, e.Err, e.MovedTo)
+	return fmt.Sprintf("buffer: store file %s cannot be used: %v; it was left in place untouched: restore a backup, or move it aside, start a new store and salvage its records", e.Path, e.Err)
 }
 
 func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
@@ -40,11 +40,12 @@ func (c *corruption) Unwrap() error { return c.err }
 
 // Open opens or creates the store file at path (mode 0600, its directory 0700 if missing).
 //
-// A file that bbolt cannot open, or that fails bbolt's consistency check or this package's own
-// bookkeeping check, is moved aside to "<path>.corrupt-<UTC timestamp>" and Open returns a
-// *CorruptError (errors.Is ErrCorrupt) naming both paths; it never re-creates over it. Calling
-// Open again then starts an empty store. A file locked by another process yields ErrLocked after
-// Options.LockTimeout.
+// Only a missing file (with no sidecar, see SidecarPath) creates a new store. A file that is
+// empty, that bbolt cannot open, that fails bbolt's consistency check or this package's own
+// bookkeeping check, or that is behind its sidecar (rolled back to an older state:
+// ErrRolledBack) is refused with a *CorruptError (errors.Is ErrCorrupt) and left in place
+// untouched; Open never re-creates over it or moves it. A file locked by another process
+// yields ErrLocked after Options.LockTimeout.
 func Open(path string, opts Options) (*DB, error) {
 	db := &DB{path: path, opts: opts, now: opts.Now, log: opts.Logger, signal: make(chan struct{}, 1)}
 	if db.now == nil {
@@ -61,15 +62,41 @@ func Open(path string, opts Options) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("buffer: create the store directory: %w", err)
 	}
-	bdb, err := openBolt(path, timeout)
+	side, haveSide, sideErr := readSidecar(path)
+	fi, statErr := os.Stat(path)
+	switch {
+	case errors.Is(statErr, os.ErrNotExist):
+		if haveSide {
+			return nil, db.refuse(fmt.Errorf("%w: the file is missing but %s records a store of incarnation %s that was there", ErrRolledBack, SidecarPath(path), side.incarnation))
+		}
+		db.isNew = true
+	case statErr != nil:
+		return nil, fmt.Errorf("buffer: open %s: %w", path, statErr)
+	case fi.Size() == 0:
+		// bbolt would quietly initialise it as a new store.
+		return nil, db.refuse(errors.New("the file is empty (a power cut while it was being created, or a full disk)"))
+	}
+	if sideErr != nil {
+		return nil, db.refuse(fmt.Errorf("%w (if the store file is known good, remove the sidecar)", sideErr))
+	}
+	bdb, err := openBolt(path, timeout, false)
 	if errors.Is(err, bolt.ErrTimeout) {
 		return nil, fmt.Errorf("%w: %s is held by another process (is another obdgw running? stop it first); gave up after %s: %w", ErrLocked, path, timeout, err)
 	}
+	var after sidecar
 	if err == nil {
 		var tl tally
-		tl, err = checkGuarded(path, bdb, db.log)
+		if !db.isNew {
+			err = checkSize(bdb)
+		}
 		if err == nil {
-			err = db.initBuckets(bdb, tl)
+			tl, err = checkGuarded(path, bdb, db.log)
+		}
+		if err == nil && haveSide {
+			err = checkSidecar(bdb, side)
+		}
+		if err == nil {
+			after, err = db.initBuckets(bdb, tl)
 		}
 		var c *corruption
 		if err != nil && !(errors.As(err, &c) && c.abandon) {
@@ -81,14 +108,14 @@ func Open(path string, opts Options) (*DB, error) {
 		if !errors.As(err, &c) {
 			return nil, fmt.Errorf("buffer: open %s: %w", path, err)
 		}
-		moved, mvErr := moveAside(path, db.now())
-		if mvErr != nil {
-			return nil, fmt.Errorf("buffer: store file %s failed its integrity check (%v) and could not be moved aside, so it was left in place: %w", path, c.err, errors.Join(ErrCorrupt, mvErr))
-		}
-		db.log.Error("buffer: store file corrupt, moved aside", "path", path, "moved_to", moved, "err", c.err)
-		return nil, &CorruptError{Path: path, MovedTo: moved, Err: c.err}
+		return nil, db.refuse(c.err)
 	}
 	db.bolt = bdb
+	db.inc = after.incarnation
+	db.sideTx = after.txid
+	if db.side, err = createSidecar(path, after); err != nil {
+		db.log.Error("buffer: cannot write the store sidecar; a rollback of the file would go unnoticed", "path", SidecarPath(path), "err", err)
+	}
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		// Records carry VINs and plate numbers: keep an older, looser file private too.
 		if err := os.Chmod(path, 0o600); err != nil {
@@ -98,8 +125,57 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// refuse reports a store file that cannot be used; the file stays where it is.
+func (db *DB) refuse(err error) error {
+	db.log.Error("buffer: store file cannot be used, left in place", "path", db.path, "err", err)
+	return &CorruptError{Path: db.path, Err: err}
+}
+
+// checkSize refuses a file shorter than the pages its meta page counts: bbolt grows the file
+// before it commits, so a shorter one was cut (a copy that did not finish, a full disk).
+func checkSize(bdb *bolt.DB) error {
+	fi, err := os.Stat(bdb.Path())
+	if err != nil {
+		return err
+	}
+	if ps := int64(bdb.Info().PageSize); ps > 0 && fi.Size()%ps != 0 {
+		return &corruption{err: fmt.Errorf("the file is truncated: %d bytes, not a whole number of %d-byte pages", fi.Size(), ps)}
+	}
+	return bdb.View(func(tx *bolt.Tx) error {
+		if tx.Size() > fi.Size() {
+			return &corruption{err: fmt.Errorf("the file is truncated: %d bytes, but its pages reach %d bytes", fi.Size(), tx.Size())}
+		}
+		return nil
+	})
+}
+
+// checkSidecar compares the file with what its sidecar recorded after the last commit that
+// added records: a file behind it has lost commits (bbolt fell back to its older meta page,
+// or an older copy was put in its place).
+func checkSidecar(bdb *bolt.DB, side sidecar) error {
+	return bdb.View(func(tx *bolt.Tx) error {
+		var inc string
+		var next uint64
+		if meta := tx.Bucket(bucketMeta); meta != nil {
+			inc = string(meta.Get(keyIncarnation))
+			next = getU64(meta, keyNext)
+		}
+		txid := uint64(tx.ID())
+		switch {
+		case inc != side.incarnation:
+			if inc == "" {
+				inc = "none"
+			}
+			return &corruption{err: fmt.Errorf("%w: the file has incarnation %s but its sidecar records %s: this is not the file last written here, or it lost its newest commits", ErrRolledBack, inc, side.incarnation)}
+		case txid < side.txid || next < side.next:
+			return &corruption{err: fmt.Errorf("%w: the file rolled back to an older state (transaction %d, next record %d) than its sidecar records (transaction %d, next record %d); its newest records and settlements are missing", ErrRolledBack, txid, next, side.txid, side.next)}
+		}
+		return nil
+	})
+}
+
 // openBolt opens the file, turning the panics bbolt may raise on a mangled file into errors.
-func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
+func openBolt(path string, timeout time.Duration, readOnly bool) (bdb *bolt.DB, err error) {
 	var f *os.File
 	// bbolt reads the meta and freelist pages through its memory map while opening; a damaged
 	// page id can fault (see checkFile).
@@ -107,13 +183,17 @@ func openBolt(path string, timeout time.Duration) (bdb *bolt.DB, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if f != nil {
-				f.Close() // releases the flock of the half-opened database
+				// Release the flock of the half-opened database, so that another attempt
+				// (--new-store, restore) in this process can open the path.
+				unlock(f)
+				f.Close()
 			}
 			bdb, err = nil, &corruption{err: fmt.Errorf("bbolt panicked: %v", p)}
 		}
 	}()
 	bdb, err = bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: timeout,
+		Timeout:  timeout,
+		ReadOnly: readOnly,
 		OpenFile: func(name string, flag int, perm os.FileMode) (*os.File, error) {
 			var err error
 			f, err = os.OpenFile(name, flag, perm)
@@ -134,9 +214,11 @@ func isContentError(err error) bool {
 	return strings.Contains(err.Error(), "file size too small")
 }
 
-// initBuckets creates the buckets of a new file and checks the bookkeeping of an old one.
-func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
-	return bdb.Update(func(tx *bolt.Tx) error {
+// initBuckets creates the buckets of a new file and checks the bookkeeping of an old one. A
+// file without an incarnation (new, or from an older obdgw) gets one; its records keep their
+// ids. It returns what the sidecar is to record after this transaction.
+func (db *DB) initBuckets(bdb *bolt.DB, tl tally) (after sidecar, err error) {
+	err = bdb.Update(func(tx *bolt.Tx) error {
 		// A file from before the bykind bucket (see storeFormat) gets its counts below.
 		upgrade := tx.Bucket(bucketByKind) == nil && tx.Bucket(bucketMeta) != nil
 		for _, name := range [][]byte{bucketMeta, bucketOutbox, bucketDead, bucketKinds, bucketByKind, bucketDocs} {
@@ -192,8 +274,30 @@ func (db *DB) initBuckets(bdb *bolt.DB, tl tally) error {
 				}
 			}
 		}
+		inc := string(meta.Get(keyIncarnation))
+		switch {
+		case inc == "":
+			var err error
+			if inc, err = newIncarnation(); err != nil {
+				return err
+			}
+			if err := meta.Put(keyIncarnation, []byte(inc)); err != nil {
+				return err
+			}
+			if err := putU64(meta, keyCreated, uint64(db.now().UnixNano())); err != nil {
+				return err
+			}
+			if !db.isNew {
+				db.log.Info("buffer: store file from an older obdgw gets an incarnation; its records keep their ids", "incarnation", inc)
+			}
+		case !isIncarnation(inc):
+			return &corruption{err: fmt.Errorf("meta/incarnation is %q", clipText(inc))}
+		}
+		db.created = time.Unix(0, int64(getU64(meta, keyCreated)))
+		after = sidecar{incarnation: inc, txid: uint64(tx.ID()), next: getU64(meta, keyNext)}
 		return nil
 	})
+	return after, err
 }
 
 func rebuild(tx *bolt.Tx, tl tally) error {
@@ -226,26 +330,6 @@ func rebuild(tx *bolt.Tx, tl tally) error {
 		kb.FillPercent = 1.0
 		return kb.Put(append([]byte{}, k...), binary.AppendUvarint(nil, uint64(plen)))
 	})
-}
-
-// moveAside renames a bad file out of the way, never over an earlier one.
-func moveAside(path string, now time.Time) (string, error) {
-	base := path + ".corrupt-" + now.UTC().Format("20060102T150405Z")
-	to := base
-	for i := 2; ; i++ {
-		if _, err := os.Lstat(to); errors.Is(err, os.ErrNotExist) {
-			break
-		}
-		to = base + "-" + strconv.Itoa(i)
-	}
-	if err := os.Rename(path, to); err != nil {
-		return "", err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync() // make the rename durable before anyone creates a fresh file
-		d.Close()
-	}
-	return to, nil
 }
 
 // sameCounts reports whether the bykind bucket b holds exactly the counts walk made.

@@ -386,7 +386,12 @@ func (t *Tx) appendRecord(r Record, keep bool) (Record, error) {
 	next := max(getU64(meta, keyNext), 1)
 	r.Seq = next
 	if !keep {
+		// "<gateway>-<incarnation>-<seq>" (gateway/wire MakeID): unique for ever, also
+		// after the gateway starts on a new file.
 		r.ID = strconv.FormatUint(next, 10)
+		if db.inc != "" {
+			r.ID = db.inc + "-" + r.ID
+		}
 		if db.opts.GatewayID != "" {
 			r.ID = db.opts.GatewayID + "-" + r.ID
 		}
@@ -424,15 +429,7 @@ func (t *Tx) appendRecord(r Record, keep bool) (Record, error) {
 	if !keep {
 		t.onCommit(func() { db.count(&db.ctr.appended, r.Kind) })
 	}
-	if !t.signal {
-		t.signal = true
-		t.onCommit(func() {
-			select {
-			case db.signal <- struct{}{}:
-			default:
-			}
-		})
-	}
+	t.signal = true // the sidecar is written and Appended signalled after the commit (boltUpdate)
 	// The payload is the caller's slice; hand back a record that does not alias it.
 	r.Payload = append([]byte{}, r.Payload...)
 	return r, nil

@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -96,6 +97,7 @@ type ReceiverStatus struct {
 	Accepted   uint64    `json:"accepted"`
 	Duplicates uint64    `json:"duplicates"`
 	Rejected   uint64    `json:"rejected"`
+	Conflicts  uint64    `json:"conflicts"` // of the rejected: an id held with other content
 	LastRecord time.Time `json:"last_record,omitzero"`
 	Running    bool      `json:"running"`
 }
@@ -411,44 +413,79 @@ func (r *Receiver) process(ctx context.Context) {
 }
 
 type answer struct {
-	in      inbound
-	v       Verdict
-	receipt Receipt
-	line    []byte // to append, for a new accepted record
+	in       inbound
+	v        Verdict
+	receipt  Receipt
+	line     []byte   // to append, for a new accepted record
+	digest   [32]byte // SHA-256 of the record as stored (compact JSON), for a valid record
+	conflict bool     // the id is held with other content
+}
+
+// seenValue is what the state keeps per record id: the record's offset in the JSONL file and
+// the SHA-256 of its content. Ids stored before digests were kept have the offset alone.
+func seenValue(off int64, digest [32]byte) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), uint64(off))
+	return append(v, digest[:]...)
+}
+
+// conflict turns a would-be duplicate into a rejection: the id is held with other content, so
+// acknowledging it as a resend would drop a record nobody stored (a gateway that numbered
+// records again from 1 on a new state file; see docs/delivery.md).
+func (r *Receiver) conflict(a *answer) {
+	a.line, a.conflict = nil, true
+	a.receipt.Status = ReceiptRejected
+	a.receipt.Reason = "cloud: conflict: record id " + a.v.ID + " is already stored with different content; a gateway must never reuse an id"
+	r.o.Logger.Error("receiver: record id reused with different content, rejected", "id", a.v.ID, "kind", a.v.Kind, "topic", a.in.msg.Topic())
 }
 
 func (r *Receiver) handle(batch []inbound) error {
 	answers := make([]answer, 0, len(batch))
-	inBatch := map[string]bool{}
 	for _, in := range batch {
 		r.m.received.Inc()
 		v, err := r.o.Validate(in.msg.Topic(), in.msg.Payload())
 		a := answer{in: in, v: v, receipt: Receipt{ID: v.ID}}
+		var buf bytes.Buffer
 		switch {
 		case v.Skip:
 		case err != nil:
 			a.receipt.Status, a.receipt.Reason = ReceiptRejected, err.Error()
-		case inBatch[v.ID]:
-			a.receipt.Status = ReceiptDuplicate
 		default:
-			inBatch[v.ID] = true
-			var buf bytes.Buffer
 			if err := json.Compact(&buf, in.msg.Payload()); err != nil {
 				a.receipt.Status, a.receipt.Reason = ReceiptRejected, "cloud: payload is not JSON: "+err.Error()
 				break
 			}
+			a.digest = sha256.Sum256(buf.Bytes())
 			buf.WriteByte('\n')
 			a.receipt.Status, a.line = ReceiptAccepted, buf.Bytes()
 		}
 		answers = append(answers, a)
 	}
 	start := time.Now()
-	// Duplicates of earlier batches: look them up before writing anything.
+	// Duplicates of earlier batches and of this one, in order: look them up before writing
+	// anything. A known id with other content is a conflict, not a duplicate.
 	if err := r.db.View(func(tx *bolt.Tx) error {
 		seen := tx.Bucket(bucketSeen)
+		inBatch := map[string][32]byte{}
 		for i := range answers {
-			if answers[i].line != nil && seen.Get([]byte(answers[i].v.ID)) != nil {
-				answers[i].line, answers[i].receipt.Status = nil, ReceiptDuplicate
+			a := &answers[i]
+			if a.line == nil {
+				continue
+			}
+			var known []byte
+			if d, ok := inBatch[a.v.ID]; ok {
+				known = d[:]
+			} else if v := seen.Get([]byte(a.v.ID)); v != nil {
+				known = []byte{} // stored before digests were kept: nothing to compare
+				if len(v) == 40 {
+					known = v[8:]
+				}
+			} else {
+				inBatch[a.v.ID] = a.digest
+				continue
+			}
+			a.line, a.receipt.Status = nil, ReceiptDuplicate
+			if len(known) != 0 && !bytes.Equal(known, a.digest[:]) {
+				r.conflict(a)
 			}
 		}
 		return nil
@@ -474,9 +511,7 @@ func (r *Receiver) handle(batch []inbound) error {
 				if a.line == nil {
 					continue
 				}
-				var v [8]byte
-				binary.BigEndian.PutUint64(v[:], uint64(off))
-				if err := seen.Put([]byte(a.v.ID), v[:]); err != nil {
+				if err := seen.Put([]byte(a.v.ID), seenValue(off, a.digest)); err != nil {
 					return err
 				}
 				off += int64(len(a.line))
@@ -526,5 +561,8 @@ func (r *Receiver) count(a answer, now time.Time) {
 		r.st.Duplicates++
 	case ReceiptRejected:
 		r.st.Rejected++
+		if a.conflict {
+			r.st.Conflicts++
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // fakeMsg is an incoming message without a broker.
@@ -146,5 +148,79 @@ func TestReceiverLimitsUnanswerableWarnings(t *testing.T) {
 	}
 	if acks != 200 || r.Status().Rejected != 200 {
 		t.Errorf("acked %d, rejected %d; want 200 each", acks, r.Status().Rejected)
+	}
+}
+
+// An id the receiver holds, arriving with other content, is not a resend: acknowledging it as
+// a duplicate would drop a record nobody stored. It is rejected as a conflict and logged at
+// ERROR with the id, in the same batch, in a later one and after a restart; the same content
+// again stays a duplicate.
+func TestReceiverRejectsReusedIDWithOtherContent(t *testing.T) {
+	dir := t.TempDir()
+	var logs bytes.Buffer
+	open := func() *Receiver {
+		r := testReceiver(t, dir)
+		r.o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		return r
+	}
+	r := open()
+	var acks int
+	var receipts []Receipt
+	batch := func(payloads ...string) {
+		var in []inbound
+		for _, p := range payloads {
+			in = append(in, inbound{msg: fakeMsg{"t/gw", []byte(p), &acks}, reply: func(_ string, b []byte) {
+				var rc Receipt
+				json.Unmarshal(b, &rc)
+				receipts = append(receipts, rc)
+			}})
+		}
+		if err := r.handle(in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch(`{"id":"gw-1","kind":"ehr","n":1}`, `{"id":"gw-1","kind":"ehr","n":2}`, `{"id":"gw-1", "kind":"ehr", "n":1}`)
+	batch(`{"id":"gw-1","kind":"ehr","n":3}`)
+	r.Close()
+	r = open()
+	batch(`{"id":"gw-1","kind":"ehr","n":4}`, `{"id":"gw-1","kind":"ehr","n":1}`)
+	st := r.Status()
+	r.Close()
+	var got []string
+	for _, rc := range receipts {
+		got = append(got, rc.ID+":"+string(rc.Status))
+		if rc.Status == ReceiptRejected && !strings.Contains(rc.Reason, "conflict") {
+			t.Errorf("rejection without the conflict: %q", rc.Reason)
+		}
+	}
+	want := "gw-1:accepted gw-1:rejected gw-1:duplicate gw-1:rejected gw-1:rejected gw-1:duplicate"
+	if strings.Join(got, " ") != want {
+		t.Errorf("receipts\n got %s\nwant %s", strings.Join(got, " "), want)
+	}
+	if st.Conflicts != 1 || st.Rejected != 1 { // counters are per run: the second run saw one
+		t.Errorf("status %+v", st)
+	}
+	if n := strings.Count(logs.String(), "level=ERROR msg=\"receiver: record id reused with different content, rejected\" id=gw-1"); n != 3 {
+		t.Errorf("%d conflict errors logged, want 3:\n%s", n, logs.String())
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "out.jsonl"))
+	if string(out) != `{"id":"gw-1","kind":"ehr","n":1}`+"\n" {
+		t.Errorf("output:\n%s", out)
+	}
+}
+
+// Ids stored before the receiver kept digests have no content to compare: they stay
+// duplicates.
+func TestReceiverOldSeenEntriesStayDuplicates(t *testing.T) {
+	dir := t.TempDir()
+	r := testReceiver(t, dir)
+	var acks int
+	r.handle([]inbound{{msg: fakeMsg{"t/gw", []byte(`{"id":"gw-1","kind":"ehr"}`), &acks}, reply: func(string, []byte) {}}})
+	r.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSeen).Put([]byte("gw-1"), make([]byte, 8)) })
+	var rc Receipt
+	r.handle([]inbound{{msg: fakeMsg{"t/gw", []byte(`{"id":"gw-1","kind":"ehr","other":true}`), &acks}, reply: func(_ string, b []byte) { json.Unmarshal(b, &rc) }}})
+	r.Close()
+	if rc.Status != ReceiptDuplicate {
+		t.Errorf("receipt %+v", rc)
 	}
 }

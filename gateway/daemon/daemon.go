@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -138,6 +139,14 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			d.db.Close()
 		}
 	}()
+	store := d.db.Info()
+	if store.New {
+		// Anything this gateway had not delivered is not in this file: say so where people
+		// look (the log, /healthz, the metrics, the retained status).
+		log.Warn(fmt.Sprintf("starting on a new, empty store (incarnation %s)", store.Incarnation), "path", d.db.Path(), "incarnation", store.Incarnation)
+	} else {
+		log.Info("store opened", "path", d.db.Path(), "incarnation", store.Incarnation)
+	}
 	topic := wire.Topic{Province: cfg.Company.Province, CompanyCode: cfg.Company.Code, Gateway: cfg.GatewayID}
 	if err := topic.Validate(); err != nil {
 		return nil, fmt.Errorf("daemon: company/gateway settings do not make a valid topic: %w", err)
@@ -160,10 +169,15 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	})
 	// One registry for the whole gateway: /metrics answers with or without a broker.
 	d.reg = prometheus.NewRegistry()
-	d.reg.MustRegister(cloud.OutboxCollector(d.db), bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
+	storeInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "obdgw_store_info",
+		Help: "The state file in use: its incarnation (the middle of record ids) and whether this run started on a new, empty one. Always 1.",
+	}, []string{"incarnation", "new"})
+	storeInfo.WithLabelValues(store.Incarnation, strconv.FormatBool(store.New)).Set(1)
+	d.reg.MustRegister(cloud.OutboxCollector(d.db), storeInfo, bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
-		d.up, err = cloud.NewUplink(d.db, uplink.Options(topic, version.Version, cloud.UplinkOptions{
+		d.up, err = cloud.NewUplink(d.db, uplink.WithStore(uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
 			AllowPlain:   o.AllowPlainBroker,
 			CAFile:       cfg.Broker.CAFile,
@@ -177,7 +191,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			Registry:     d.reg,
 			Logger:       log.With("component", "uplink"),
 			Now:          o.Now,
-		}))
+		}), topic, version.Version, store))
 		if err != nil {
 			return nil, err
 		}
@@ -317,8 +331,11 @@ func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version})
+	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version, "store": d.db.Info()})
 }
+
+// StoreInfo describes the state file in use (its incarnation is part of every record id).
+func (d *Daemon) StoreInfo() buffer.StoreInfo { return d.db.Info() }
 
 // Store returns the work-order store (the demo drives a visit through it).
 func (d *Daemon) Store() *workorder.Store { return d.wo }

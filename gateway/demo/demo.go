@@ -206,7 +206,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	fmt.Fprintf(o.Stdout, "console: %s  (token: %s)\n", res.ConsoleURL, token)
 
 	vctx, vcancel := context.WithTimeout(ctx, o.Timeout)
-	err = visit(vctx, &client{base: base + "/api/v1", token: token}, outPath, res, say)
+	err = visit(vctx, &client{base: base + "/api/v1", token: token}, d.StoreInfo().Incarnation, outPath, res, say)
 	vcancel()
 	if err != nil {
 		cancel()
@@ -236,7 +236,7 @@ func makeToken(dir string) (secret, file string, err error) {
 }
 
 // visit plays the scripted visit through the REST API.
-func visit(ctx context.Context, c *client, outPath string, res *Result, say func(string, ...any)) error {
+func visit(ctx context.Context, c *client, incarnation, outPath string, res *Result, say func(string, ...any)) error {
 	var bay struct {
 		State    string          `json:"state"`
 		Adapter  string          `json:"adapter"`
@@ -329,7 +329,7 @@ func visit(ctx context.Context, c *client, outPath string, res *Result, say func
 	if err := c.do(ctx, "POST", "/workorders/"+order.ID+"/settle", map[string]any{"costlistcode": visitCostList}, &settled); err != nil {
 		return fmt.Errorf("demo: settle: %w", err)
 	}
-	res.RecordID = wire.MakeID(demoGateway, settled.Seq)
+	res.RecordID = wire.MakeID(demoGateway, incarnation, settled.Seq)
 	say("settled as %s; JT/T 1132 record %s queued in the outbox", visitCostList, res.RecordID)
 	for _, w := range settled.Warnings {
 		say("  warning: %s %s", w.Field, w.Message)

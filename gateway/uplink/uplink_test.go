@@ -73,6 +73,16 @@ func TestOptionsWireTheGateway(t *testing.T) {
 		}
 	}
 
+	// With the store: the status names its incarnation and says when it is new.
+	ws := uplink.WithStore(o, gw, "9.9.9", buffer.StoreInfo{Incarnation: "abcdefgh", New: true})
+	b, err := ws.Status(true, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := wire.ParseStatus(b); err != nil || st.Incarnation != "abcdefgh" || !st.NewStore || st.State != wire.Online {
+		t.Errorf("status with store: %+v, %v (%s)", st, err, b)
+	}
+
 	// The receipt goes back and is understood.
 	for _, want := range []cloud.Receipt{
 		{ID: rec.ID, Status: cloud.ReceiptAccepted},

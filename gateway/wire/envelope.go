@@ -18,8 +18,9 @@ const MaxEnvelopeBytes = 256 << 10
 // Envelope is what every record travels in. Field order is fixed (id first) so that Frame can
 // stamp the id into a stored envelope without re-encoding it.
 type Envelope struct {
-	// ID is "<gateway>-<seq>": the outbox sequence, stable across retries; the receiver
-	// de-duplicates on it.
+	// ID is "<gateway>-<incarnation>-<seq>": the incarnation of the gateway's state file and
+	// the outbox sequence, stable across retries and never reused; the receiver
+	// de-duplicates on it. Records from before incarnations carry "<gateway>-<seq>".
 	ID string `json:"id"`
 	// Kind is the record kind and the last topic level ("ehr", "im", …).
 	Kind string `json:"kind"`
@@ -70,17 +71,83 @@ func RegisterPayload(kind string, check PayloadCheck) {
 	payloadChecks[kind] = check
 }
 
-// MakeID is the record id for a gateway and an outbox sequence.
-func MakeID(gateway string, seq uint64) string {
-	return gateway + "-" + strconv.FormatUint(seq, 10)
+// IncarnationLen is the length of a store incarnation: 8 characters of lowercase base32
+// (a–z, 2–7), drawn at random when the gateway's state file is created.
+const IncarnationLen = 8
+
+// RecordID is a record id taken apart. Incarnation is "" for the old form "<gateway>-<seq>",
+// which stores from before incarnations still carry and receipts for them still name.
+type RecordID struct {
+	Gateway     string
+	Incarnation string
+	Seq         uint64
 }
 
-// SplitID splits "<gateway>-<seq>". The gateway id may itself contain '-': the sequence is
-// after the last one.
+// MakeID is the record id for a gateway, the incarnation of its state file and an outbox
+// sequence: "<gateway>-<incarnation>-<seq>". An empty incarnation gives the old form
+// "<gateway>-<seq>".
+func MakeID(gateway, incarnation string, seq uint64) string {
+	if incarnation == "" {
+		return gateway + "-" + strconv.FormatUint(seq, 10)
+	}
+	return gateway + "-" + incarnation + "-" + strconv.FormatUint(seq, 10)
+}
+
+// IsIncarnation reports whether s has the form of a store incarnation.
+func IsIncarnation(s string) bool {
+	if len(s) != IncarnationLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= '2' && c <= '7') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseID reads "<gateway>-<incarnation>-<seq>" or the old "<gateway>-<seq>". The gateway id
+// may itself contain '-', so an old-form id whose gateway ends in "-<8 base32 letters>" reads
+// as the new form; where the gateway is known, ParseIDOf decides without guessing.
+func ParseID(id string) (RecordID, error) {
+	gw, seq, err := splitSeq(id)
+	if err != nil {
+		return RecordID{}, err
+	}
+	if i := strings.LastIndexByte(gw, '-'); i > 0 && IsIncarnation(gw[i+1:]) {
+		return RecordID{Gateway: gw[:i], Incarnation: gw[i+1:], Seq: seq}, nil
+	}
+	return RecordID{Gateway: gw, Seq: seq}, nil
+}
+
+// ParseIDOf reads the id of a record of gateway: "<gateway>-<incarnation>-<seq>" or
+// "<gateway>-<seq>". An id of another gateway is an error naming both.
+func ParseIDOf(id, gateway string) (RecordID, error) {
+	gw, seq, err := splitSeq(id)
+	if err != nil {
+		return RecordID{}, err
+	}
+	if gw == gateway {
+		return RecordID{Gateway: gw, Seq: seq}, nil
+	}
+	if inc, ok := strings.CutPrefix(gw, gateway+"-"); ok && IsIncarnation(inc) {
+		return RecordID{Gateway: gateway, Incarnation: inc, Seq: seq}, nil
+	}
+	return RecordID{}, fieldErr("id", "%q does not start with the gateway id %q", clip(id), clip(gateway))
+}
+
+// SplitID splits a record id into the gateway id and the sequence (see ParseID); the
+// incarnation, if any, is dropped.
 func SplitID(id string) (gateway string, seq uint64, err error) {
+	r, err := ParseID(id)
+	return r.Gateway, r.Seq, err
+}
+
+// splitSeq splits "<prefix>-<seq>" at the last '-'.
+func splitSeq(id string) (prefix string, seq uint64, err error) {
 	i := strings.LastIndexByte(id, '-')
 	if i <= 0 || i == len(id)-1 {
-		return "", 0, fieldErr("id", "%q: want <gateway>-<sequence>", clip(id))
+		return "", 0, fieldErr("id", "%q: want <gateway>-<incarnation>-<sequence>", clip(id))
 	}
 	seq, err = strconv.ParseUint(id[i+1:], 10, 64)
 	if err != nil || seq == 0 || id[i+1] == '0' {
@@ -112,7 +179,7 @@ var unstamped = []byte(`{"id":""`)
 // the uplink's frame function (cloud.UplinkOptions.Frame). An envelope that already carries
 // an id must carry this one.
 func Frame(id string, stored []byte) ([]byte, error) {
-	if _, _, err := SplitID(id); err != nil {
+	if _, err := ParseID(id); err != nil {
 		return nil, err
 	}
 	if bytes.HasPrefix(stored, unstamped) {
@@ -174,12 +241,14 @@ func (e Envelope) Validate() error { return e.validate(false) }
 
 func (e Envelope) validate(allowNoID bool) error {
 	if !(allowNoID && e.ID == "") {
-		gw, _, err := SplitID(e.ID)
+		var err error
+		if e.Gateway != "" {
+			_, err = ParseIDOf(e.ID, e.Gateway)
+		} else {
+			_, err = ParseID(e.ID)
+		}
 		if err != nil {
 			return err
-		}
-		if e.Gateway != "" && gw != e.Gateway {
-			return fieldErr("id", "%q does not start with the gateway id %q", clip(e.ID), clip(e.Gateway))
 		}
 	}
 	if err := CheckKind(e.Kind); err != nil {
@@ -242,7 +311,7 @@ func ValidateMessage(topic string, payload []byte) (Envelope, Topic, error) {
 			ID string `json:"id"`
 		}
 		if json.Unmarshal(payload, &idOnly) == nil {
-			if gw, _, e2 := SplitID(idOnly.ID); e2 == nil && gw == t.Gateway {
+			if _, e2 := ParseIDOf(idOnly.ID, t.Gateway); e2 == nil {
 				e.ID = idOnly.ID
 			} else {
 				e.ID = ""

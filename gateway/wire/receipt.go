@@ -15,7 +15,9 @@ const (
 	// Duplicate: the id was accepted before; the record is on disk once.
 	Duplicate ReceiptStatus = "duplicate"
 	// Rejected: the record will never be accepted as it is (Reason says why); the gateway
-	// dead-letters it for a person to look at.
+	// dead-letters it for a person to look at. A record whose id the receiver already holds
+	// with different content is rejected too, its Reason starting "cloud: conflict:": it is
+	// not a resend, and acknowledging it as a duplicate would lose it.
 	Rejected ReceiptStatus = "rejected"
 )
 
@@ -30,7 +32,7 @@ type Receipt struct {
 
 // Validate names the field that is wrong.
 func (r Receipt) Validate() error {
-	if _, _, err := SplitID(r.ID); err != nil && !(r.Status == Rejected && r.ID == "") {
+	if _, err := ParseID(r.ID); err != nil && !(r.Status == Rejected && r.ID == "") {
 		return err
 	}
 	switch r.Status {

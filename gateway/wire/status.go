@@ -17,11 +17,21 @@ const (
 // Status is the retained message on Topic.Status. The broker publishes the offline form as the
 // gateway's last will when the link dies without a DISCONNECT; the gateway publishes the online
 // form after every connect and the offline form before a clean shutdown.
+//
+// Incarnation and NewStore came later and are optional: a status without them (an older
+// gateway) still parses, and the gateway omits them when it has nothing to say.
 type Status struct {
 	State   State     `json:"state"`
 	Gateway string    `json:"gateway"`
 	Version string    `json:"version"`
 	At      time.Time `json:"at"` // when the gateway composed it (for the will: when that session began)
+	// Incarnation is the incarnation of the gateway's state file, the middle part of its
+	// record ids "<gateway>-<incarnation>-<seq>".
+	Incarnation string `json:"incarnation,omitempty"`
+	// NewStore: the gateway started this run on a new, empty state file (created, or
+	// started with --new-store after the old one could not be used). Records it had not
+	// delivered may be missing until the old file is salvaged.
+	NewStore bool `json:"new_store,omitempty"`
 }
 
 // MarshalStatus encodes a status message.
@@ -46,6 +56,9 @@ func (s Status) Validate() error {
 	}
 	if s.At.IsZero() {
 		return fieldErr("at", "missing")
+	}
+	if s.Incarnation != "" && !IsIncarnation(s.Incarnation) {
+		return fieldErr("incarnation", "%q: want %d characters of lowercase base32", clip(s.Incarnation), IncarnationLen)
 	}
 	return nil
 }

@@ -79,14 +79,77 @@ func TestSplitID(t *testing.T) {
 	if err != nil || gw != "gw-7" || seq != 42 {
 		t.Errorf("SplitID = %q %d %v", gw, seq, err)
 	}
-	if MakeID("gw-7", 42) != "gw-7-42" {
+	if MakeID("gw-7", "", 42) != "gw-7-42" {
 		t.Error("MakeID disagrees with SplitID")
 	}
-	for _, bad := range []string{"", "gw", "gw-", "-5", "gw-0", "gw-007", "gw-x", "gw-99999999999999999999"} {
+	for _, bad := range []string{"", "gw", "gw-", "-5", "gw-0", "gw-007", "gw-x", "gw-99999999999999999999", "gw-abcd2345-0"} {
 		if _, _, err := SplitID(bad); err == nil {
 			t.Errorf("SplitID(%q) accepted", bad)
 		}
 	}
+}
+
+func TestRecordIDs(t *testing.T) {
+	id := MakeID("gw-7", "k3v7q2ab", 42)
+	if id != "gw-7-k3v7q2ab-42" {
+		t.Fatalf("MakeID = %q", id)
+	}
+	cases := []struct {
+		id   string
+		want RecordID
+	}{
+		{id, RecordID{"gw-7", "k3v7q2ab", 42}},
+		{"gw-7-42", RecordID{"gw-7", "", 42}},
+		{"gw-K3V9Q2AB-1", RecordID{"gw-K3V9Q2AB", "", 1}}, // upper case is no incarnation
+		{"gw-k3v7q2a8-1", RecordID{"gw-k3v7q2a8", "", 1}}, // 8 is not base32
+		{"gw-k3v7q2a-1", RecordID{"gw-k3v7q2a", "", 1}},   // 7 letters
+	}
+	for _, c := range cases {
+		if got, err := ParseID(c.id); err != nil || got != c.want {
+			t.Errorf("ParseID(%q) = %+v, %v; want %+v", c.id, got, err, c.want)
+		}
+	}
+	// A gateway id ending in eight base32 letters: only the gateway tells the old form apart.
+	if got, err := ParseIDOf("bay-workshop-5", "bay-workshop"); err != nil || got != (RecordID{"bay-workshop", "", 5}) {
+		t.Errorf("ParseIDOf(old form) = %+v, %v", got, err)
+	}
+	if got, err := ParseIDOf("bay-workshop-k3v7q2ab-5", "bay-workshop"); err != nil || got != (RecordID{"bay-workshop", "k3v7q2ab", 5}) {
+		t.Errorf("ParseIDOf(new form) = %+v, %v", got, err)
+	}
+	for _, bad := range []string{"other-k3v7q2ab-5", "bay-workshop-k3v7q2-5", "bay-workshopx-5", "bay-workshop-0"} {
+		if _, err := ParseIDOf(bad, "bay-workshop"); err == nil {
+			t.Errorf("ParseIDOf(%q) accepted", bad)
+		}
+	}
+	// Receipts name records of both forms.
+	for _, rid := range []string{"gw-7-42", id} {
+		b, err := MarshalReceipt(Receipt{ID: rid, Status: Accepted})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r, err := ParseReceipt(b); err != nil || r.ID != rid {
+			t.Errorf("receipt for %q: %+v %v", rid, r, err)
+		}
+	}
+}
+
+func FuzzParseID(f *testing.F) {
+	for _, s := range []string{"gw-7-42", "gw-k3v7q2ab-1", "a-b-c-d", "-", "gw-0"} {
+		f.Add(s, "gw")
+	}
+	f.Fuzz(func(t *testing.T, id, gateway string) {
+		r, err := ParseID(id)
+		if err == nil {
+			if MakeID(r.Gateway, r.Incarnation, r.Seq) != id {
+				t.Errorf("ParseID(%q) = %+v does not make the id again", id, r)
+			}
+		}
+		if r, err := ParseIDOf(id, gateway); err == nil {
+			if r.Gateway != gateway || MakeID(r.Gateway, r.Incarnation, r.Seq) != id {
+				t.Errorf("ParseIDOf(%q, %q) = %+v", id, gateway, r)
+			}
+		}
+	})
 }
 
 func TestValidateNamesTheField(t *testing.T) {
@@ -274,4 +337,31 @@ func FuzzParseTopic(f *testing.F) {
 			t.Fatalf("ParseTopic(%q) rebuilds as %q", s, again)
 		}
 	})
+}
+
+// A status from a gateway before incarnations still parses; the new fields round-trip; a
+// malformed incarnation is named.
+func TestStatusOldAndNewFormat(t *testing.T) {
+	old := []byte(`{"state":"online","gateway":"gw-7","version":"1.2.0","at":"2026-03-01T08:00:00Z"}`)
+	st, err := ParseStatus(old)
+	if err != nil || st.Incarnation != "" || st.NewStore || st.Gateway != "gw-7" {
+		t.Fatalf("old status: %+v, %v", st, err)
+	}
+	st.Incarnation, st.NewStore = "k3v7q2ab", true
+	b, err := MarshalStatus(st)
+	if err != nil || !strings.Contains(string(b), `"incarnation":"k3v7q2ab","new_store":true`) {
+		t.Fatalf("marshal: %s %v", b, err)
+	}
+	if got, err := ParseStatus(b); err != nil || got.Incarnation != "k3v7q2ab" || !got.NewStore {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	st.NewStore = false
+	if b, _ := MarshalStatus(st); strings.Contains(string(b), "new_store") {
+		t.Errorf("new_store written when false: %s", b)
+	}
+	bad := []byte(`{"state":"online","gateway":"gw-7","version":"1","at":"2026-03-01T08:00:00Z","incarnation":"ABC"}`)
+	var fe *FieldError
+	if _, err := ParseStatus(bad); !errors.As(err, &fe) || fe.Field != "incarnation" {
+		t.Errorf("bad incarnation: %v", err)
+	}
 }

@@ -46,7 +46,8 @@ func Check(appended []Entry, outPath string) (Report, error) {
 	}
 	defer f.Close()
 	seen := map[string]int{}
-	lastSeq := map[string]uint64{} // gateway+kind → highest seq stored so far
+	// Sequence numbers are per state file: order is kept per gateway, incarnation and kind.
+	lastSeq := map[string]uint64{} // gateway+incarnation+kind → highest seq stored so far
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -56,7 +57,7 @@ func Check(appended []Entry, outPath string) (Report, error) {
 			rep.Unknown++
 			continue
 		}
-		gw, seq, err := wire.SplitID(e.ID)
+		rid, err := wire.ParseIDOf(e.ID, e.Gateway)
 		if err != nil {
 			rep.Unknown++
 			continue
@@ -69,11 +70,11 @@ func Check(appended []Entry, outPath string) (Report, error) {
 		if _, ok := want[e.ID]; !ok {
 			rep.Extra++
 		}
-		k := gw + "/" + e.Kind
-		if seq < lastSeq[k] {
+		k := rid.Gateway + "/" + rid.Incarnation + "/" + e.Kind
+		if rid.Seq < lastSeq[k] {
 			rep.Reordered++
 		} else {
-			lastSeq[k] = seq
+			lastSeq[k] = rid.Seq
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -46,3 +46,35 @@ func TestCheckCountsLostDuplicatedReordered(t *testing.T) {
 		t.Errorf("clean run: %v", rep)
 	}
 }
+
+// A gateway that starts on a new state file numbers its records from 1 again under a new
+// incarnation: that is no reordering, while a step back within one incarnation still is.
+func TestCheckOrdersPerIncarnation(t *testing.T) {
+	line := func(id string) string {
+		b, err := Envelope("gw", "a", 1, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Replace(string(b), `"id":""`, `"id":"`+id+`"`, 1)
+	}
+	ids := []string{"gw-aaaaaaaa-1", "gw-aaaaaaaa-2", "gw-bbbbbbbb-1", "gw-bbbbbbbb-2", "gw-1"}
+	var appended []Entry
+	var lines []string
+	for _, id := range ids {
+		appended = append(appended, Entry{id, "a"})
+		lines = append(lines, line(id))
+	}
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	rep, err := Check(appended, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.OK() || rep.Stored != 5 || rep.Unknown != 0 {
+		t.Errorf("two incarnations: %v", rep)
+	}
+	os.WriteFile(path, []byte(line("gw-aaaaaaaa-2")+"\n"+line("gw-aaaaaaaa-1")+"\n"), 0o644)
+	if rep, _ := Check(appended[:2], path); rep.Reordered != 1 {
+		t.Errorf("a step back within one incarnation: %v", rep)
+	}
+}

@@ -33,7 +33,7 @@ func TestBackupCommand(t *testing.T) {
 	defer cancel()
 	up := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- runDaemon(ctx, e, path, runHooks{listening: func(string) { close(up) }}) }()
+	go func() { done <- runDaemon(ctx, e, path, runFlags{}, runHooks{listening: func(string) { close(up) }}) }()
 	select {
 	case <-up:
 	case err := <-done:

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -20,11 +21,12 @@ import (
 func init() {
 	register(command{
 		name:    "run",
-		summary: "run the gateway daemon: bays, work orders, uplink, API, console (exit 2 on a bad config)",
+		summary: "run the gateway daemon: bays, work orders, uplink, API, console (exit 2 on a bad config, 7 on an unusable state file)",
 		run: func(ctx context.Context, e *env, args []string) error {
-			fs := newFlags(e, "run", "--config FILE")
+			fs := newFlags(e, "run", "--config FILE [--new-store]")
 			path := fs.String("config", "/etc/obdgw/obdgw.yaml", "the YAML configuration (see obdgw.example.yaml)")
 			check := fs.Bool("check-config", false, "only check the configuration and the files it names (secrets, certificates), then exit: 0 when it would start, 2 with every problem")
+			newStore := fs.Bool("new-store", false, "if the state file cannot be used, move it aside to obdgw.db.old-<UTC time> and start a new, empty store (then: obdgw salvage)")
 			if err := fs.Parse(args); err != nil {
 				return usageError("%v", err)
 			}
@@ -34,9 +36,14 @@ func init() {
 			if *check {
 				return checkConfig(e, *path)
 			}
-			return runDaemon(ctx, e, *path, runHooks{})
+			return runDaemon(ctx, e, *path, runFlags{newStore: *newStore}, runHooks{})
 		},
 	})
+}
+
+// runFlags are run's choices.
+type runFlags struct {
+	newStore bool // --new-store
 }
 
 // runHooks let tests observe the daemon.
@@ -46,19 +53,35 @@ type runHooks struct {
 
 // runDaemon runs until ctx ends (SIGTERM, SIGINT) and returns nil only after a clean shutdown.
 // A configuration error is exit code 2 (systemd's RestartPreventExitStatus=2: restarting cannot
-// fix a bad key); everything else that stops the daemon is exit code 1.
+// fix a bad key); a state file that cannot be used is exit code 7 (not restarted either: a
+// person decides, see storeHelp); everything else that stops the daemon is exit code 1.
 //
 // gateway/daemon wires the parts (store, work orders, bays, uplink, API, console); this command
 // adds what belongs to the process: the configuration file, systemd's READY/STOPPING
 // notifications and the watchdog.
-func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
+func runDaemon(ctx context.Context, e *env, path string, flags runFlags, hooks runHooks) error {
 	log := e.log
 	cfg, err := config.Load(path)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
 	log.Info("obdgw: starting", "version", version.String(), "config", path, "gateway", cfg.GatewayID, "bays", len(cfg.Bays), "listen", cfg.API.Listen)
+	storePath := filepath.Join(cfg.StateDir, daemon.StoreFile)
 	d, err := daemon.New(cfg, daemon.Options{Logger: log})
+	switch {
+	case errors.Is(err, buffer.ErrCorrupt) && flags.newStore:
+		moved, mvErr := buffer.MoveAside(storePath, time.Now())
+		if mvErr != nil {
+			return &exitError{code: exitNeedsPerson, err: fmt.Errorf("%w; --new-store could not move it aside: %w", err, mvErr)}
+		}
+		log.Warn("obdgw: the state file cannot be used; moved it aside and starting a new store: salvage its records with obdgw salvage", "moved_to", moved, "err", err)
+		d, err = daemon.New(cfg, daemon.Options{Logger: log})
+	case err == nil && flags.newStore:
+		log.Info("obdgw: --new-store: the state file opens and passes its checks, kept it", "path", storePath)
+	}
+	if errors.Is(err, buffer.ErrCorrupt) {
+		return &exitError{code: exitNeedsPerson, err: fmt.Errorf("%w\n%s", err, storeHelp(path, storePath))}
+	}
 	if err != nil {
 		if errors.Is(err, buffer.ErrLocked) {
 			return fmt.Errorf("%w (is another obdgw running?)", err)
@@ -98,6 +121,18 @@ func checkConfig(e *env, path string) error {
 	fmt.Fprintf(e.stdout, "%s: configuration OK (gateway %s, %d bays, API on %s, state in %s)\n",
 		cfg.File, cfg.GatewayID, len(cfg.Bays), cfg.API.Listen, cfg.StateDir)
 	return nil
+}
+
+// storeHelp says what a person does about a state file the daemon refused.
+func storeHelp(configPath, storePath string) string {
+	return fmt.Sprintf(`The daemon will not start on this state file (exit code 7: needs a person). Records already
+delivered are safe at the receiver; undelivered ones and the work orders are in the file.
+  - With a backup of the state file:  obdgw restore --config %[1]s BACKUP
+  - Without one: start a new, empty store; the file is kept as %[2]s.old-<UTC time>:
+      obdgw run --config %[1]s --new-store
+    then take what can be read out of the old file into the new store:
+      obdgw salvage --config %[1]s %[2]s.old-<UTC time>
+See docs/delivery.md, "When the state file is lost or damaged".`, configPath, storePath)
 }
 
 // sdNotify sends a state to systemd's notification socket ($NOTIFY_SOCKET) as one datagram,

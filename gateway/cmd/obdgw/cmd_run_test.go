@@ -164,7 +164,9 @@ func TestRunServesNotifiesAndStopsCleanly(t *testing.T) {
 	defer cancel()
 	addrc := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() { done <- runDaemon(ctx, e, path, runHooks{listening: func(a string) { addrc <- a }}) }()
+	go func() {
+		done <- runDaemon(ctx, e, path, runFlags{}, runHooks{listening: func(a string) { addrc <- a }})
+	}()
 	var base string
 	select {
 	case a := <-addrc:

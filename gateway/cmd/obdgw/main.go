@@ -45,9 +45,14 @@ func register(c command) {
 }
 
 // Exit codes. 0 success, 1 failure, 2 usage; commands may use others through exitError.
+// systemd does not restart the daemon after 2 or 7 (RestartPreventExitStatus): a restart
+// cannot fix either.
 const (
 	exitFailure = 1
 	exitUsage   = 2
+	// exitNeedsPerson: the state file cannot be used and was left in place; a person
+	// restores a backup or starts a new store (see `obdgw run`'s message).
+	exitNeedsPerson = 7
 )
 
 // exitError carries an exit code with an error.
@@ -133,6 +138,7 @@ func printHelp(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "\nExit codes: 0 success, 1 failure, 2 usage or configuration error, 7 the state file\ncannot be used and needs a person (obdgw restore, or obdgw run --new-store then obdgw salvage).")
 	fmt.Fprintln(w, "\nRun 'obdgw COMMAND -h' for a command's flags.")
 }
 

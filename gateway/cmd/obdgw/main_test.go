@@ -25,3 +25,15 @@ func TestVersionPrintsStamp(t *testing.T) {
 		t.Fatalf("stdout = %q", out.String())
 	}
 }
+
+func TestHelpListsStoreCommandsAndExitCodes(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runMain([]string{"help"}, &out, &errb); code != 0 {
+		t.Fatalf("exit code = %d", code)
+	}
+	for _, want := range []string{"  restore ", "  salvage ", "7 the state file", "--new-store"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("help lacks %q:\n%s", want, out.String())
+		}
+	}
+}
