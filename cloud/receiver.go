@@ -528,6 +528,10 @@ func (r *Receiver) handle(batch []inbound) error {
 	}
 	now := r.o.Now()
 	for _, a := range answers {
+		if a.line != nil {
+			// One line per stored record: what the province's operators follow and grep.
+			r.o.Logger.Info("receiver: stored", "id", a.v.ID, "kind", a.v.Kind)
+		}
 		if !a.v.Skip {
 			r.count(a, now)
 			if a.v.ReceiptTopic != "" {

@@ -203,6 +203,9 @@ func TestReceiverRejectsReusedIDWithOtherContent(t *testing.T) {
 	if n := strings.Count(logs.String(), "level=ERROR msg=\"receiver: record id reused with different content, rejected\" id=gw-1"); n != 3 {
 		t.Errorf("%d conflict errors logged, want 3:\n%s", n, logs.String())
 	}
+	if n := strings.Count(logs.String(), "level=INFO msg=\"receiver: stored\" id=gw-1 kind=ehr"); n != 1 {
+		t.Errorf("%d lines say the record was stored, want the one line of the one stored:\n%s", n, logs.String())
+	}
 	out, _ := os.ReadFile(filepath.Join(dir, "out.jsonl"))
 	if string(out) != `{"id":"gw-1","kind":"ehr","n":1}`+"\n" {
 		t.Errorf("output:\n%s", out)
