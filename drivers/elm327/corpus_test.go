@@ -28,6 +28,7 @@ import (
 type session struct {
 	file     string
 	sources  int
+	licence  string // the "# licence:" line's licence, checked by permissive
 	protocol byte
 	headers  bool
 	replies  map[string][]string // command → the replies recorded for it, in order
@@ -51,6 +52,12 @@ func loadSession(path string) (*session, error) {
 		case line == "":
 		case strings.HasPrefix(line, "# source:"):
 			s.sources++
+		case strings.HasPrefix(line, "# licence:"):
+			lic, _, _ := strings.Cut(strings.TrimSpace(strings.TrimPrefix(line, "# licence:")), "(")
+			if !permissive(strings.TrimSpace(lic)) {
+				return nil, bad("licence not one that allows copying into this Apache-2.0 repository")
+			}
+			s.licence = strings.TrimSpace(lic)
 		case strings.HasPrefix(line, "#"):
 		case fields[0] == "protocol" && len(fields) == 2 && len(fields[1]) == 1 && validProtocol(fields[1]):
 			s.protocol = strings.ToUpper(fields[1])[0]
@@ -81,12 +88,27 @@ func loadSession(path string) (*session, error) {
 	switch {
 	case s.sources == 0:
 		return nil, fmt.Errorf("%s: no '# source:' line naming where the session comes from", s.file)
+	case s.licence == "":
+		return nil, fmt.Errorf("%s: no '# licence:' line naming the source's licence", s.file)
 	case s.protocol == 0:
 		return nil, fmt.Errorf("%s: no protocol line", s.file)
 	case len(s.replies) == 0 || len(s.expect) == 0:
 		return nil, fmt.Errorf("%s: a session needs commands and expectations", s.file)
 	}
 	return s, nil
+}
+
+// permissive says whether a licence (an SPDX identifier, or several joined by " OR ") lets
+// a short excerpt be copied into this Apache-2.0 repository with attribution. Copyleft and
+// non-commercial licences (GPL, AGPL, LGPL, CC-BY-NC-SA ...) do not.
+func permissive(lic string) bool {
+	for _, l := range strings.Split(lic, " OR ") {
+		switch strings.TrimSpace(l) {
+		case "MIT", "BSD-2-Clause", "BSD-3-Clause", "0BSD", "Apache-2.0", "ISC", "CC0-1.0", "Unlicense":
+			return true
+		}
+	}
+	return false
 }
 
 // replay answers each command on c with its recorded reply (the last one repeats), and NO
@@ -391,5 +413,36 @@ func checkScanError(t *testing.T, s *session, err error) {
 	}
 	if !want {
 		t.Errorf("scan returned no report: %v", err)
+	}
+}
+
+// TestSessionLicence: a session must name its source's licence, and only licences that allow
+// copying into this Apache-2.0 repository are accepted.
+func TestSessionLicence(t *testing.T) {
+	const body = "protocol 6\nheaders off\nexpect vin -\n> 0902\n< \"NO DATA\\r\\r>\"\n"
+	for _, c := range []struct {
+		licence string
+		ok      bool
+	}{
+		{"# licence: MIT (LICENSE @ 0123)\n", true},
+		{"# licence: MIT OR Apache-2.0 (LICENSE-MIT, LICENSE-APACHE @ 0123)\n", true},
+		{"# licence: Apache-2.0 (LICENSE @ 0123)\n", true},
+		{"# licence: GPL-2.0-only (COPYING @ 0123)\n", false},
+		{"# licence: AGPL-3.0-only (LICENSE @ 0123)\n", false},
+		{"# licence: CC-BY-NC-SA-4.0 (LICENSE @ 0123)\n", false},
+		{"# licence: no licence file\n", false},
+		{"", false},
+	} {
+		path := filepath.Join(t.TempDir(), "s.txt")
+		if err := os.WriteFile(path, []byte("# source: https://example.org x.c @ 0123\n"+c.licence+body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadSession(path)
+		if (err == nil) != c.ok {
+			t.Errorf("%q: err %v, want ok %v", c.licence, err, c.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "licence") {
+			t.Errorf("%q: error %q does not name the licence", c.licence, err)
+		}
 	}
 }
