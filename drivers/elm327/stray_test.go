@@ -9,14 +9,14 @@ import (
 	"github.com/obdgw/obdgw/obd"
 )
 
-// TestStrayFrames: a frame that answers another request (Ircama's ELM327-emulator answers
-// 01A6 with "61 A6 …" from 7EA) is no failure: alone it is NO DATA, among answers it is
+// TestStrayFrames: a frame that answers another request (an emulated hybrid car answers 01A6
+// with "61 A6 …" from 7EA) is no failure: alone it is NO DATA, among answers it is
 // dropped; either way Strays names it.
 func TestStrayFrames(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		r := genuine()
-		r["01A6"] = [][]step{say("7EA 06 61 A6 00 00 EA 5C \r\r>")}
-		r["0902"] = [][]step{say("7E9 04 41 0C 0C E4\r7E8 10 14 49 02 01 57 50 30\r7E8 21 5A 5A 5A 39 39 5A 54\r7E8 22 53 33 39 30 30 30 30\r\r>")}
+		r["01A6"] = [][]step{say("7EA 06 61 A6 00 01 23 45 \r\r>")}
+		r["0902"] = [][]step{say("7E9 04 41 0C 0C E4\r7E8 10 14 49 02 01 4C 4B 36\r7E8 21 41 44 43 45 31 35 50\r7E8 22 42 34 30 35 31 32 37\r\r>")}
 		s := newScript(t, r)
 		a := newAdapter(t, s, testOptions(nil))
 
