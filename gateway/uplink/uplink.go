@@ -24,7 +24,7 @@ func Options(t wire.Topic, version string, o cloud.UplinkOptions) cloud.UplinkOp
 	o.ReceiptTopic = t.Receipt()
 	o.ParseReceipt = ParseReceipt
 	o.StatusTopic = t.Status()
-	o.Status = statusPayload(t.Gateway, version)
+	o.Status = statusPayload(t.Gateway, version, nil)
 	o.Frame = Frame
 	return o
 }
@@ -53,14 +53,25 @@ func ParseReceipt(b []byte) (cloud.Receipt, error) {
 	return cloud.Receipt{ID: r.ID, Status: cloud.ReceiptStatus(r.Status), Reason: r.Reason}, nil
 }
 
+// WithUpdate makes the retained status of o (built by Options for gateway t) report the
+// gateway's updates as upd says each time the status is composed (nil: nothing to report).
+func WithUpdate(o cloud.UplinkOptions, t wire.Topic, version string, upd func() *wire.UpdateStatus) cloud.UplinkOptions {
+	o.Status = statusPayload(t.Gateway, version, upd)
+	return o
+}
+
 // statusPayload is the retained online/offline status of gateway.
-func statusPayload(gateway, version string) func(online bool, at time.Time) ([]byte, error) {
+func statusPayload(gateway, version string, upd func() *wire.UpdateStatus) func(online bool, at time.Time) ([]byte, error) {
 	return func(online bool, at time.Time) ([]byte, error) {
 		st := wire.Offline
 		if online {
 			st = wire.Online
 		}
-		return wire.MarshalStatus(wire.Status{State: st, Gateway: gateway, Version: version, At: at})
+		s := wire.Status{State: st, Gateway: gateway, Version: version, At: at}
+		if upd != nil {
+			s.Update = upd()
+		}
+		return wire.MarshalStatus(s)
 	}
 }
 

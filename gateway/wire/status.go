@@ -22,6 +22,38 @@ type Status struct {
 	Gateway string    `json:"gateway"`
 	Version string    `json:"version"`
 	At      time.Time `json:"at"` // when the gateway composed it (for the will: when that session began)
+	// Update is the state of signed updates (docs/update.md), present only when the gateway
+	// updates itself; a status without it is as valid as before.
+	Update *UpdateStatus `json:"update,omitempty"`
+}
+
+// UpdateStatus reports a gateway's updates: the version on trial, the versions rolled back
+// (never tried again) and why the last one was.
+type UpdateStatus struct {
+	Trial       string   `json:"trial,omitempty"`
+	Bad         []string `json:"bad,omitempty"`
+	LastFailure string   `json:"last_failure,omitempty"`
+}
+
+// MaxBadVersions bounds UpdateStatus.Bad.
+const MaxBadVersions = 32
+
+func (u *UpdateStatus) validate() error {
+	if len(u.Trial) > 64 {
+		return fieldErr("update.trial", "%d bytes, at most 64", len(u.Trial))
+	}
+	if len(u.Bad) > MaxBadVersions {
+		return fieldErr("update.bad", "%d versions, at most %d", len(u.Bad), MaxBadVersions)
+	}
+	for _, v := range u.Bad {
+		if v == "" || len(v) > 64 {
+			return fieldErr("update.bad", "%q: want a version of 1 to 64 bytes", clip(v))
+		}
+	}
+	if len(u.LastFailure) > 1024 {
+		return fieldErr("update.last_failure", "%d bytes, at most 1024", len(u.LastFailure))
+	}
+	return nil
 }
 
 // MarshalStatus encodes a status message.
@@ -46,6 +78,9 @@ func (s Status) Validate() error {
 	}
 	if s.At.IsZero() {
 		return fieldErr("at", "missing")
+	}
+	if s.Update != nil {
+		return s.Update.validate()
 	}
 	return nil
 }
