@@ -35,6 +35,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
+	"github.com/obdgw/obdgw/gateway/update"
 	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
@@ -61,6 +62,9 @@ type Options struct {
 	// OpenRig opens a bay's emission rig for a self-test; nil opens the configured address
 	// with serialport.Open and wraps it as the configured model with rig.Open.
 	OpenRig func(b config.Bay) (rig.Rig, error)
+	// UpdateStatus, when set, is the state of signed updates: reported in the retained
+	// status and on /healthz (nil: the gateway does not update itself).
+	UpdateStatus func() *wire.UpdateStatus
 
 	// readTimeout and writeTimeout replace the HTTP server's (0: 30 s and 1 min); tests
 	// shorten them.
@@ -163,7 +167,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.reg.MustRegister(cloud.OutboxCollector(d.db), collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
-		d.up, err = cloud.NewUplink(d.db, uplink.Options(topic, version.Version, cloud.UplinkOptions{
+		uo := uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
 			AllowPlain:   o.AllowPlainBroker,
 			CAFile:       cfg.Broker.CAFile,
@@ -177,7 +181,11 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			Registry:     d.reg,
 			Logger:       log.With("component", "uplink"),
 			Now:          o.Now,
-		}))
+		})
+		if o.UpdateStatus != nil {
+			uo = uplink.WithUpdate(uo, topic, version.Version, o.UpdateStatus)
+		}
+		d.up, err = cloud.NewUplink(d.db, uo)
 		if err != nil {
 			return nil, err
 		}
@@ -311,7 +319,28 @@ func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version})
+	body := map[string]any{"ready": ready, "version": version.Version}
+	if d.o.UpdateStatus != nil {
+		if u := d.o.UpdateStatus(); u != nil {
+			body["update"] = u
+		}
+	}
+	json.NewEncoder(w).Encode(body)
+}
+
+// Health is what the update health gate looks at: ready (the buffer is open and the API
+// listens) and the uplink's state.
+func (d *Daemon) Health() update.Probe {
+	d.mu.Lock()
+	p := update.Probe{Ready: d.ready}
+	d.mu.Unlock()
+	if d.up == nil {
+		p.NoBroker = true
+		return p
+	}
+	st := d.up.Status()
+	p.Connected, p.UplinkErr = st.Connected, st.LastError
+	return p
 }
 
 // Store returns the work-order store (the demo drives a visit through it).

@@ -53,13 +53,21 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
+	upd := launchUpdate(e, cfg)
 	log.Info("obdgw: starting", "version", version.String(), "config", path, "gateway", cfg.GatewayID, "bays", len(cfg.Bays), "listen", cfg.API.Listen)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log})
+	opts := daemon.Options{Logger: log}
+	if upd != nil {
+		opts.UpdateStatus = upd.status
+	}
+	d, err := daemon.New(cfg, opts)
 	if err != nil {
 		if errors.Is(err, buffer.ErrLocked) {
 			return fmt.Errorf("%w (is another obdgw running?)", err)
 		}
 		return err
+	}
+	if upd != nil {
+		ctx = upd.run(ctx, d)
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
@@ -78,6 +86,9 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 	stopWatchdog()
 	sdNotify("STOPPING=1")
 	if err != nil {
+		return err
+	}
+	if err := upd.stopped(); err != nil {
 		return err
 	}
 	log.Info("obdgw: stopped cleanly")
