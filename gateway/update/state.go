@@ -75,6 +75,9 @@ func BinaryPath(dir, v string) string { return filepath.Join(dir, "bin", "obdgw-
 
 func statePath(dir string) string { return filepath.Join(dir, "state.json") }
 
+// ErrCorruptState: the state file cannot be read as a State (SetAsideState moves it away).
+var ErrCorruptState = errors.New("corrupt")
+
 // ReadState reads dir's state file; a missing file is the zero State.
 func ReadState(dir string) (State, error) {
 	var s State
@@ -86,17 +89,26 @@ func ReadState(dir string) (State, error) {
 		return s, fmt.Errorf("update: %w", err)
 	}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return State{}, fmt.Errorf("update: %s is corrupt: %w", statePath(dir), err)
+		return State{}, fmt.Errorf("update: %s is %w: %v", statePath(dir), ErrCorruptState, err)
 	}
 	for _, v := range append([]string{s.Current, s.Previous}, s.Bad...) {
 		if v != "" && !ValidVersion(v) {
-			return State{}, fmt.Errorf("update: %s is corrupt: version %q", statePath(dir), clip(v))
+			return State{}, fmt.Errorf("update: %s is %w: version %q", statePath(dir), ErrCorruptState, clip(v))
 		}
 	}
 	if s.Trial != nil && !ValidVersion(s.Trial.Version) {
-		return State{}, fmt.Errorf("update: %s is corrupt: trial version %q", statePath(dir), clip(s.Trial.Version))
+		return State{}, fmt.Errorf("update: %s is %w: trial version %q", statePath(dir), ErrCorruptState, clip(s.Trial.Version))
 	}
 	return s, nil
+}
+
+// SetAsideState renames a corrupt state file to state.json.corrupt (replacing an older one),
+// so updates start afresh: the packaged binary runs, and the next check installs again.
+func SetAsideState(dir string) error {
+	if err := os.Rename(statePath(dir), statePath(dir)+".corrupt"); err != nil {
+		return fmt.Errorf("update: %w", err)
+	}
+	return nil
 }
 
 // Modify changes dir's state file under an exclusive lock (the daemon, its launcher and the

@@ -55,6 +55,13 @@ func launchUpdate(e *env, cfg *config.Config) *updates {
 	l, err := update.Prepare(u.dir, version.Version, time.Now())
 	if err != nil {
 		e.log.Warn("obdgw: update state unusable, running the packaged binary", "version", version.Version, "err", err)
+		if errors.Is(err, update.ErrCorruptState) {
+			if err := update.SetAsideState(u.dir); err != nil {
+				e.log.Warn("obdgw: cannot set the corrupt update state aside", "err", err)
+			} else {
+				e.log.Warn("obdgw: corrupt update state set aside, updates start afresh", "file", "state.json.corrupt")
+			}
+		}
 	}
 	if l.RolledBack != "" {
 		e.log.Error("obdgw: update rolled back", "version", l.RolledBack, "why", l.Why)
