@@ -13,6 +13,9 @@ const MaxStarts = 3
 // so the start is counted once.
 const EnvLaunched = "OBDGW_UPDATE_LAUNCHED"
 
+// EnvTrial is set (to "1") beside EnvLaunched when the executed version runs on trial.
+const EnvTrial = "OBDGW_UPDATE_TRIAL"
+
 // Launch is the launcher's decision at process start.
 type Launch struct {
 	// Exec is the binary to execute instead of the running one ("" = go on with this one).

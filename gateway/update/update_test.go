@@ -2,6 +2,7 @@ package update
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -458,4 +459,47 @@ func TestBadVersionNeverInstalledAgain(t *testing.T) {
 	if err != nil || installed || !a.Bad {
 		t.Fatalf("%+v installed %v err %v", a, installed, err)
 	}
+}
+
+// The custom metadata of a target comes from the repository: checked strictly.
+func FuzzParseCustom(f *testing.F) {
+	f.Add([]byte(`{"version": "v1.2.3", "rollout_percent": 20}`))
+	f.Add([]byte(`{"version": "v1.2.3-rc.1", "rollout_percent": 100, "x": 1}`))
+	f.Add([]byte(`{"version": "../../bin/sh", "rollout_percent": 20}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		raw := json.RawMessage(b)
+		c, err := parseCustom("obdgw-linux-arm64", &raw)
+		if err != nil {
+			return
+		}
+		if !ValidVersion(c.Version) || strings.ContainsAny(c.Version, "/\\x00") || c.RolloutPercent < 0 || c.RolloutPercent > 100 {
+			t.Fatalf("accepted %+v", c)
+		}
+	})
+}
+
+// The state file may be cut by a power failure or edited by hand: read or refused, never a
+// version that is not one (it becomes part of a path that is executed).
+func FuzzReadState(f *testing.F) {
+	f.Add([]byte(`{"current":"v1.1.0","previous":"v1.0.0","trial":{"version":"v1.2.0","starts":1},"bad":["v1.3.0"]}`))
+	f.Add([]byte(`{"current":"../x"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "state.json"), b, 0o600)
+		s, err := ReadState(dir)
+		if err != nil {
+			if !errors.Is(err, ErrCorruptState) {
+				t.Fatalf("error without ErrCorruptState: %v", err)
+			}
+			return
+		}
+		for _, v := range []string{s.Current, s.Previous} {
+			if v != "" && !ValidVersion(v) {
+				t.Fatalf("accepted version %q", v)
+			}
+		}
+		if s.Trial != nil && !ValidVersion(s.Trial.Version) {
+			t.Fatalf("accepted trial %q", s.Trial.Version)
+		}
+	})
 }

@@ -51,7 +51,7 @@ func runDaemon(ctx context.Context, e *env, path string, hooks runHooks) error {
 	log := e.log
 	cfg, err := config.Load(path)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: configErrorCode(), err: err}
 	}
 	upd := launchUpdate(e, cfg)
 	log.Info("obdgw: starting", "version", version.String(), "config", path, "gateway", cfg.GatewayID, "bays", len(cfg.Bays), "listen", cfg.API.Listen)

@@ -48,6 +48,7 @@ func launchUpdate(e *env, cfg *config.Config) *updates {
 	if os.Getenv(update.EnvLaunched) == version.Version {
 		// Executed by the launcher, which counted this start already.
 		os.Unsetenv(update.EnvLaunched)
+		os.Unsetenv(update.EnvTrial)
 		st, err := update.ReadState(u.dir)
 		u.trial = err == nil && st.Trial != nil && st.Trial.Version == version.Version
 		return u
@@ -69,12 +70,25 @@ func launchUpdate(e *env, cfg *config.Config) *updates {
 	if l.Exec != "" {
 		e.log.Info("obdgw: starting the installed version", "version", l.Version, "trial", l.Trial, "path", l.Exec)
 		env := append(os.Environ(), update.EnvLaunched+"="+l.Version)
+		if l.Trial {
+			env = append(env, update.EnvTrial+"=1")
+		}
 		err := syscall.Exec(l.Exec, append([]string{l.Exec}, os.Args[1:]...), env)
 		e.log.Warn("obdgw: cannot start the installed version, running the packaged binary", "version", l.Version, "err", err)
 		return u
 	}
 	u.trial = l.Trial
 	return u
+}
+
+// configErrorCode is the exit code for a configuration the daemon refuses: 2 (systemd does not
+// restart it), but exitRestart for a version the launcher started on trial, since the packaged
+// binary accepted the same file: the restarts count towards the trial's rollback.
+func configErrorCode() int {
+	if os.Getenv(update.EnvLaunched) == version.Version && os.Getenv(update.EnvTrial) == "1" {
+		return exitRestart
+	}
+	return exitUsage
 }
 
 func (u *updates) client(running string) *update.Client {

@@ -358,3 +358,23 @@ func TestReleaseAndUpdateUsage(t *testing.T) {
 		t.Errorf("no update section: exit %d, %s", code, errb.String())
 	}
 }
+
+// A version on trial that refuses the configuration the packaged binary accepted exits for a
+// restart (counted towards its rollback), not with 2, after which systemd would give up.
+func TestConfigErrorOnTrialAsksForARestart(t *testing.T) {
+	path := writeConfig(t, "127.0.0.1:0")
+	os.WriteFile(path, []byte("gateway_id: [\n"), 0o640)
+	var out, errb bytes.Buffer
+	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitUsage {
+		t.Fatalf("packaged binary: exit %d, want %d", code, exitUsage)
+	}
+	t.Setenv(update.EnvLaunched, "dev")
+	t.Setenv(update.EnvTrial, "1")
+	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitRestart {
+		t.Fatalf("version on trial: exit %d, want %d", code, exitRestart)
+	}
+	t.Setenv(update.EnvTrial, "")
+	if code := runMain([]string{"run", "--config", path}, &out, &errb); code != exitUsage {
+		t.Fatalf("current version: exit %d, want %d", code, exitUsage)
+	}
+}
