@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 )
@@ -76,6 +78,7 @@ func WatchTrial(ctx context.Context, dir, version string, timeout, poll time.Dur
 					s.Previous, s.Current = s.Current, version
 				}
 				s.Trial = nil
+				prune(dir, s)
 				return nil
 			})
 		}
@@ -103,6 +106,19 @@ func (p Probe) describe() string {
 		return "uplink not connected"
 	}
 	return "healthy"
+}
+
+// prune removes installed binaries other than the current and previous versions (an SD card
+// is small), with their recorded hashes.
+func prune(dir string, s *State) {
+	for v := range s.SHA256 {
+		if v == s.Current || v == s.Previous {
+			continue
+		}
+		if err := os.Remove(BinaryPath(dir, v)); err == nil || errors.Is(err, fs.ErrNotExist) {
+			delete(s.SHA256, v)
+		}
+	}
 }
 
 // Report is the update part of the gateway's status (the retained MQTT status, /healthz).

@@ -61,6 +61,7 @@ func Prepare(dir, running string, now time.Time) (Launch, error) {
 			}
 			if l.RolledBack != "" {
 				s.markBad(l.RolledBack, l.Why)
+				prune(dir, s)
 			}
 		}
 		if l.Version == "" {

@@ -383,6 +383,9 @@ func TestPrepare(t *testing.T) {
 		if !st.IsBad("v1.2.0") || st.Trial != nil || st.Current != "v1.1.0" || !strings.Contains(st.Failures["v1.2.0"], "3 starts") {
 			t.Fatalf("state %+v", st)
 		}
+		if _, err := os.Stat(BinaryPath(dir, "v1.2.0")); err == nil {
+			t.Error("the binary of the bad version was kept")
+		}
 	})
 	t.Run("corrupt trial binary is rolled back", func(t *testing.T) {
 		dir := t.TempDir()
@@ -410,12 +413,24 @@ func TestWatchTrial(t *testing.T) {
 	}
 	t.Run("healthy becomes current", func(t *testing.T) {
 		dir := setup(t, "")
+		for _, v := range []string{"v1.0.0", "v1.1.0", "v1.2.0"} {
+			install(t, dir, v, false)
+		}
 		if err := WatchTrial(context.Background(), dir, "v1.2.0", time.Hour, time.Millisecond, healthy); err != nil {
 			t.Fatal(err)
 		}
 		st, _ := ReadState(dir)
 		if st.Current != "v1.2.0" || st.Previous != "v1.1.0" || st.Trial != nil {
 			t.Fatalf("state %+v", st)
+		}
+		// Only the current and previous binaries stay.
+		if _, err := os.Stat(BinaryPath(dir, "v1.0.0")); err == nil || st.SHA256["v1.0.0"] != "" {
+			t.Error("the binary of v1.0.0 was kept")
+		}
+		for _, v := range []string{"v1.1.0", "v1.2.0"} {
+			if err := checkBinary(dir, &st, v); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 	t.Run("same outage as before is not blamed", func(t *testing.T) {
