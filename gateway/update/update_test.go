@@ -518,3 +518,9 @@ func FuzzReadState(f *testing.F) {
 		}
 	})
 }
+
+func TestTargetNameOfThisBuild(t *testing.T) {
+	if n := TargetName(); !ValidTargetName(n) {
+		t.Fatalf("this build's target %q is not a name the repository takes", n)
+	}
+}

@@ -6,7 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/obdgw/obdgw/firmware/version"
@@ -46,6 +50,11 @@ func runUpdate(ctx context.Context, e *env, args []string) error {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%s has no update section: this gateway does not update itself (see docs/update.md)", *path)}
 	}
 	u := &updates{e: e, cfg: cfg, dir: update.Dir(cfg.StateDir)}
+	if sub != "status" {
+		if err := sameOwner(cfg.StateDir); err != nil {
+			return err
+		}
+	}
 	st, err := update.ReadState(u.dir)
 	if err != nil {
 		return err
@@ -90,6 +99,23 @@ func runUpdate(ctx context.Context, e *env, args []string) error {
 		return out(map[string]any{"available": a, "installed": installed}, text)
 	}
 	return usageError("unknown subcommand %q: want %s", sub, updateUsage)
+}
+
+// sameOwner refuses to write into a state directory another user owns (root running `obdgw
+// update apply` would leave files the daemon's user cannot replace).
+func sameOwner(dir string) error {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil // not created yet: the daemon's user creates it
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok || int(st.Uid) == os.Geteuid() {
+		return nil
+	}
+	if u, err := user.LookupId(strconv.Itoa(int(st.Uid))); err == nil {
+		return fmt.Errorf("%s belongs to %s: run this as that user (sudo -u %s obdgw update ...)", dir, u.Username, u.Username)
+	}
+	return fmt.Errorf("%s belongs to user id %d: run this as that user", dir, st.Uid)
 }
 
 func formatState(st update.State, running string) string {

@@ -378,3 +378,19 @@ func TestConfigErrorOnTrialAsksForARestart(t *testing.T) {
 		t.Fatalf("current version: exit %d, want %d", code, exitUsage)
 	}
 }
+
+func TestUpdateRefusesAStateDirOfAnotherUser(t *testing.T) {
+	dir := t.TempDir()
+	if err := sameOwner(dir); err != nil {
+		t.Fatalf("own directory: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user")
+	}
+	if err := os.Chown(dir, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameOwner(dir); err == nil || !strings.Contains(err.Error(), "run this as that user") {
+		t.Fatalf("directory of another user: %v", err)
+	}
+}
