@@ -65,6 +65,11 @@ type updateRig struct {
 }
 
 func newUpdateRig(t *testing.T, packaged string) *updateRig {
+	return newUpdateRigTimeout(t, packaged, "1m")
+}
+
+// newUpdateRigTimeout sets update.health_timeout.
+func newUpdateRigTimeout(t *testing.T, packaged, healthTimeout string) *updateRig {
 	dir := t.TempDir()
 	r := &updateRig{t: t, packaged: packaged, repo: filepath.Join(dir, "repo"), keys: filepath.Join(dir, "keys"), state: filepath.Join(dir, "state")}
 	r.mustRun("release", "--repo", r.repo, "--keys", r.keys, "--init")
@@ -107,8 +112,8 @@ update:
   root_file: update-root.json
   ca_file: repo-ca.pem
   check_every: 1m
-  health_timeout: 1m
-`, r.state, listen, srv.URL), 0o640)
+  health_timeout: %s
+`, r.state, listen, srv.URL, healthTimeout), 0o640)
 	r.config = filepath.Join(conf, "obdgw.yaml")
 	return r
 }
@@ -393,4 +398,35 @@ func TestUpdateRefusesAStateDirOfAnotherUser(t *testing.T) {
 	if err := sameOwner(dir); err == nil || !strings.Contains(err.Error(), "run this as that user") {
 		t.Fatalf("directory of another user: %v", err)
 	}
+}
+
+// A version that starts but never becomes healthy within health_timeout marks itself bad and
+// exits for a restart; the packaged binary runs again. Installed by hand while the gateway was
+// stopped, the trial must see the uplink connected, and the broker refuses.
+func TestUpdateNeverHealthyIsRolledBack(t *testing.T) {
+	v1 := obdgwVersion(t, "v1.0.0")
+	v2 := obdgwVersion(t, "v2.0.0")
+	r := newUpdateRigTimeout(t, v1, "2s")
+	r.publish(v2, "v2.0.0")
+	out := r.mustRun("update", "apply", "--config", r.config)
+	if !strings.Contains(out, "installed v2.0.0; the gateway starts it on trial at its next start") {
+		t.Fatalf("update apply:\n%s", out)
+	}
+	g := r.start()
+	if code := g.wait(t); code != exitRestart {
+		t.Fatalf("v2 on trial exited %d, want %d:\n%s", code, exitRestart, g.log.String())
+	}
+	if !strings.Contains(g.log.String(), "not healthy within 2s") {
+		t.Errorf("the log does not say why:\n%s", g.log.String())
+	}
+	st := r.readState()
+	if !st.IsBad("v2.0.0") || st.Trial != nil || st.Current != "" || !strings.Contains(st.Failures["v2.0.0"], "connection refused") {
+		t.Fatalf("state after the timeout: %+v", st)
+	}
+	g = r.start()
+	if _, ok := r.serving(g, "v1.0.0", nil); !ok {
+		t.Fatalf("the packaged v1 did not serve (exit %d):\n%s", g.code, g.log.String())
+	}
+	g.cmd.Process.Signal(syscall.SIGTERM)
+	g.wait(t)
 }
