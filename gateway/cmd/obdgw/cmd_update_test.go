@@ -430,3 +430,35 @@ func TestUpdateNeverHealthyIsRolledBack(t *testing.T) {
 	g.cmd.Process.Signal(syscall.SIGTERM)
 	g.wait(t)
 }
+
+// A gateway outside a release's rollout is told so, and apply installs nothing.
+func TestUpdateOutsideTheRollout(t *testing.T) {
+	r := newUpdateRig(t, obdgwVersion(t, "v1.0.0"))
+	percent := 0
+	for p := 1; p < 100; p++ {
+		if !update.InRollout("gw-update-test", "v2.0.0", p) {
+			percent = p
+		}
+	}
+	if percent == 0 {
+		t.Fatal("gw-update-test is in every rollout of v2.0.0")
+	}
+	bin := filepath.Join(t.TempDir(), update.TargetName())
+	os.WriteFile(bin, []byte("#!/bin/sh\nexit 1\n"), 0o755)
+	r.mustRun("release", "--repo", r.repo, "--keys", r.keys, "--version", "v2.0.0", "--rollout", fmt.Sprint(percent), bin)
+	out := r.mustRun("update", "check", "--config", r.config)
+	if !strings.Contains(out, fmt.Sprintf("(rollout %d %%)", percent)) || !strings.Contains(out, "gateway gw-update-test is not in the rollout of v2.0.0 yet") {
+		t.Fatalf("update check:\n%s", out)
+	}
+	out = r.mustRun("update", "apply", "--json", "--config", r.config)
+	var res struct {
+		Installed bool             `json:"installed"`
+		Available update.Available `json:"available"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Installed || res.Available.InRollout {
+		t.Fatalf("apply outside the rollout: %s (%v)", out, err)
+	}
+	if st := r.readState(); st.Trial != nil {
+		t.Fatalf("trial %+v", st.Trial)
+	}
+}
