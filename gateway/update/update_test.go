@@ -524,3 +524,28 @@ func TestTargetNameOfThisBuild(t *testing.T) {
 		t.Fatalf("this build's target %q is not a name the repository takes", n)
 	}
 }
+
+func TestInitKeysPrivateAndRefreshResigns(t *testing.T) {
+	r := newRepo(t)
+	for _, role := range roles {
+		fi, err := os.Stat(filepath.Join(r.pub.Keys, role+".key"))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s key: %v %v, want mode 0600", role, fi, err)
+		}
+	}
+	// A timestamp about to expire is re-signed by Refresh and accepted again.
+	r.pub.Now = func() time.Time { return time.Now().Add(-48 * time.Hour) }
+	r.pub.Expiry.Timestamp = time.Hour
+	r.publish(t, "v1.1.0", 100)
+	c := r.client(t, "gw1", "v1.0.0")
+	if _, err := c.Check(context.Background()); err == nil {
+		t.Fatal("expired timestamp accepted")
+	}
+	r.pub.Now = nil
+	if err := r.pub.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.Check(context.Background()); err != nil || a.Version != "v1.1.0" {
+		t.Fatalf("after refresh: %+v %v", a, err)
+	}
+}
