@@ -166,14 +166,17 @@ func (p *Publisher) Publish(r Release) error {
 	return p.commit(targets, nil)
 }
 
-// Refresh re-signs the snapshot and timestamp with new expiry dates and higher versions,
-// changing nothing else: run it from cron well within the timestamp's expiry.
+// Refresh re-signs the targets, snapshot and timestamp with new expiry dates and higher
+// versions, changing nothing else: run it from cron well within the timestamp's expiry, so a
+// repository without new releases does not expire.
 func (p *Publisher) Refresh() error {
 	targets, err := load[metadata.TargetsType](p.Repo, "targets.json")
 	if err != nil {
 		return err
 	}
-	return p.commit(nil, targets)
+	targets.Signed.Version++
+	targets.Signed.Expires = p.expires(p.Expiry.Targets, DefaultExpiry.Targets)
+	return p.commit(targets, nil)
 }
 
 // commit writes targets when changed (nil: unchanged, then current is the one in place), and

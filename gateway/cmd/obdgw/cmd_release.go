@@ -21,7 +21,7 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 	repo := fs.String("repo", "", "the repository directory a static HTTPS server serves")
 	keys := fs.String("keys", "", "the directory of the signing keys (mode 0600; never served, keep it offline)")
 	initRepo := fs.Bool("init", false, "create the keys and an empty repository (its root.json goes onto every box)")
-	refresh := fs.Bool("refresh", false, "re-sign snapshot and timestamp with new expiry dates (run it from cron)")
+	refresh := fs.Bool("refresh", false, "re-sign targets, snapshot and timestamp with new expiry dates (run it from cron)")
 	ver := fs.String("version", "", "the version of the binaries, e.g. v1.2.3")
 	rollout := fs.Int("rollout", 100, "the percentage of gateways that take this version (1-100)")
 	if err := fs.Parse(args); err != nil {
@@ -61,7 +61,7 @@ func runRelease(ctx context.Context, e *env, args []string) error {
 		if err := p.Refresh(); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "re-signed snapshot and timestamp\n")
+		fmt.Fprintf(e.stdout, "re-signed targets, snapshot and timestamp\n")
 	}
 	return nil
 }
