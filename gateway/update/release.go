@@ -28,6 +28,9 @@ type Expiry struct {
 	Root, Targets, Snapshot, Timestamp time.Duration
 }
 
+// RootRenewBefore: Refresh signs a new root version when the current one expires sooner.
+const RootRenewBefore = 180 * 24 * time.Hour
+
 // DefaultExpiry is used for zero fields.
 var DefaultExpiry = Expiry{Root: 2 * 365 * 24 * time.Hour, Targets: 365 * 24 * time.Hour, Snapshot: 30 * 24 * time.Hour, Timestamp: 14 * 24 * time.Hour}
 
@@ -173,6 +176,22 @@ func (p *Publisher) Refresh() error {
 	targets, err := load[metadata.TargetsType](p.Repo, "targets.json")
 	if err != nil {
 		return err
+	}
+	root, err := load[metadata.RootType](p.Repo, "root.json")
+	if err != nil {
+		return err
+	}
+	if root.Signed.Expires.Before(p.now().Add(RootRenewBefore)) {
+		// A new root version with the same keys and a new expiry, signed by the root key:
+		// boxes follow it from the root they trust (N.root.json, then N+1.root.json).
+		root.Signed.Version++
+		root.Signed.Expires = p.expires(p.Expiry.Root, DefaultExpiry.Root)
+		if err := p.sign(root, metadata.ROOT); err != nil {
+			return err
+		}
+		if err := p.write(root, fmt.Sprintf("%d.root.json", root.Signed.Version), "root.json"); err != nil {
+			return err
+		}
 	}
 	targets.Signed.Version++
 	targets.Signed.Expires = p.expires(p.Expiry.Targets, DefaultExpiry.Targets)

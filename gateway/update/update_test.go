@@ -549,3 +549,39 @@ func TestInitKeysPrivateAndRefreshResigns(t *testing.T) {
 		t.Fatalf("after refresh: %+v %v", a, err)
 	}
 }
+
+// A root close to its expiry is renewed by Refresh, and a box that trusts the old root follows.
+func TestRefreshRenewsAnExpiringRoot(t *testing.T) {
+	dir := t.TempDir()
+	p := &Publisher{Repo: filepath.Join(dir, "repo"), Keys: filepath.Join(dir, "keys"),
+		Now: func() time.Time { return time.Now().Add(-DefaultExpiry.Root + 10*24*time.Hour) }}
+	if err := p.Init(); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(http.FileServer(http.Dir(p.Repo)))
+	defer srv.Close()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644)
+	anchor := filepath.Join(dir, "root-v1.json")
+	b, _ := os.ReadFile(filepath.Join(p.Repo, "root.json"))
+	os.WriteFile(anchor, b, 0o644)
+	p.Now = nil
+	r := &repo{pub: p, url: srv.URL, caFile: ca}
+	r.publish(t, "v1.1.0", 100)
+	if err := p.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(p.Repo, "2.root.json")); err != nil {
+		t.Fatalf("no new root version: %v", err)
+	}
+	c := r.client(t, "gw1", "v1.0.0")
+	c.RootFile = anchor
+	c.Now = func() time.Time { return time.Now().Add(30 * 24 * time.Hour) } // past the old root's expiry
+	r.pub.Expiry = Expiry{Timestamp: 60 * 24 * time.Hour, Snapshot: 60 * 24 * time.Hour}
+	if err := p.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := c.Check(context.Background()); err != nil || a.Version != "v1.1.0" {
+		t.Fatalf("a box with the old root: %+v %v", a, err)
+	}
+}
