@@ -38,6 +38,8 @@ type Config struct {
 	// Emission holds the I/M limits and procedure parameters (gateway/emission); keys left out
 	// keep emission.DefaultLimits().
 	Emission emission.Limits `yaml:"emission"`
+	// Update turns on signed updates (gateway/update, docs/update.md); nil: no updates.
+	Update *Update `yaml:"update"`
 
 	// File is the path the configuration was loaded from ("" for Parse); relative file names
 	// in it are resolved against its directory.
@@ -122,6 +124,29 @@ type Token struct {
 type Console struct {
 	Enabled bool `yaml:"enabled"`
 }
+
+// Update is where the gateway looks for signed releases and how it tries them.
+type Update struct {
+	// Repository is the TUF repository's base URL: https:// (http:// only to this box).
+	Repository string `yaml:"repository"`
+	// RootFile is the repository's root.json as the deployer put it on the box: the keys
+	// trusted first.
+	RootFile string `yaml:"root_file"`
+	// CAFile, when set, is the CA that signed the repository server's certificate (a
+	// private server); otherwise the system's CAs are trusted.
+	CAFile string `yaml:"ca_file"`
+	// CheckEvery is how often the repository is asked (default 6h).
+	CheckEvery time.Duration `yaml:"check_every"`
+	// HealthTimeout is how long a new version has to become healthy before it is rolled
+	// back (default 5m).
+	HealthTimeout time.Duration `yaml:"health_timeout"`
+}
+
+// Defaults of the update section.
+const (
+	DefaultCheckEvery    = 6 * time.Hour
+	DefaultHealthTimeout = 5 * time.Minute
+)
 
 // Records are rules of the record builder that vary by province (unconfirmed values).
 type Records struct {
@@ -264,6 +289,18 @@ func (c *Config) LoadSecrets() error {
 		}
 	}
 	now := time.Now()
+	if u := c.Update; u != nil {
+		if u.RootFile != "" {
+			if _, err := os.Stat(c.Resolve(u.RootFile)); err != nil {
+				add("update.root_file", err)
+			}
+		}
+		if u.CAFile != "" {
+			if err := checkCAFile(c.Resolve(u.CAFile), now); err != nil {
+				add("update.ca_file", err)
+			}
+		}
+	}
 	if c.Broker.CAFile != "" {
 		if err := checkCAFile(c.Resolve(c.Broker.CAFile), now); err != nil {
 			add("broker.ca_file", err)
@@ -505,6 +542,43 @@ func (v *validator) validate(c *Config) {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)
 	}
 	v.validateEmission(c.Emission)
+	if c.Update != nil {
+		v.validateUpdate(c.Update)
+	}
+}
+
+func (v *validator) validateUpdate(u *Update) {
+	if u.Repository == "" {
+		v.errorf("update.repository", "missing: the update repository, e.g. https://updates.example.cn/obdgw/")
+	} else if r, err := url.Parse(u.Repository); err != nil || r.Host == "" {
+		v.errorf("update.repository", "%q: want https://host/path", clip(u.Repository))
+	} else {
+		switch r.Scheme {
+		case "https":
+		case "http":
+			if ip := net.ParseIP(r.Hostname()); r.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				v.errorf("update.repository", "%q: plain http is allowed only to a server on this box; use https://", clip(u.Repository))
+			}
+		default:
+			v.errorf("update.repository", "scheme %q: want https://", clip(r.Scheme))
+		}
+		if r.RawQuery != "" || r.Fragment != "" || r.User != nil {
+			v.errorf("update.repository", "%q: want a plain base URL, without user, query or fragment", clip(u.Repository))
+		}
+	}
+	if u.RootFile == "" {
+		v.errorf("update.root_file", "missing: the repository's root.json put on this box by the deployer (see docs/update.md)")
+	}
+	if u.CheckEvery == 0 {
+		u.CheckEvery = DefaultCheckEvery
+	} else if u.CheckEvery < time.Minute || u.CheckEvery > 30*24*time.Hour {
+		v.errorf("update.check_every", "%s: want between 1m and 720h (default 6h)", u.CheckEvery)
+	}
+	if u.HealthTimeout == 0 {
+		u.HealthTimeout = DefaultHealthTimeout
+	} else if u.HealthTimeout < time.Second || u.HealthTimeout > 24*time.Hour {
+		v.errorf("update.health_timeout", "%s: want between 1s and 24h (default 5m)", u.HealthTimeout)
+	}
 }
 
 // validateEmission places each value emission.Limits refuses at its key under "emission".

@@ -337,6 +337,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(minimal + string(data))
 	}
 	f.Add(minimal + "emission: {two_speed_idle: {a: &x {idle_co_pct: .nan}, b: *x, precondition: 30}}")
+	f.Add(minimal + "update: {repository: \"http://[::1]:1/x\", root_file: r.json, check_every: 1h, health_timeout: 1s}")
 	f.Add("a:\n  - 1\n  b: 2\n")
 	f.Add("a:\n  b: 1\n c: 2\n---\n")
 	f.Fuzz(func(t *testing.T, s string) {
@@ -366,4 +367,55 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("accepted emission limits that do not validate: %v", err)
 		}
 	})
+}
+
+func TestUpdateSection(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "t.yaml")
+	if err != nil || cfg.Update != nil {
+		t.Fatalf("no update section: %+v, %v; want none", cfg.Update, err)
+	}
+	cfg, err = Parse([]byte(minimal+"update: {repository: \"https://updates.example.cn/obdgw/\", root_file: root.json}\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u := cfg.Update; u.CheckEvery != DefaultCheckEvery || u.HealthTimeout != DefaultHealthTimeout || u.RootFile != "root.json" {
+		t.Fatalf("defaults: %+v", u)
+	}
+	cfg, err = Parse([]byte(minimal+"update: {repository: \"http://127.0.0.1:8000/\", root_file: root.json, check_every: 10m, health_timeout: 2s}\n"), "t.yaml")
+	if err != nil || cfg.Update.CheckEvery.String() != "10m0s" || cfg.Update.HealthTimeout.String() != "2s" {
+		t.Fatalf("loopback http, set durations: %+v %v", cfg, err)
+	}
+	for name, c := range map[string]struct{ yaml, want string }{
+		"missing repository": {"update: {root_file: r.json}\n", "t.yaml:9: update.repository: missing"},
+		"plain http afar":    {"update: {repository: \"http://updates.example.cn/\", root_file: r.json}\n", "t.yaml:9: update.repository: \"http://updates.example.cn/\": plain http is allowed only to a server on this box"},
+		"other scheme":       {"update: {repository: \"ftp://u.example.cn/\", root_file: r.json}\n", "update.repository: scheme \"ftp\": want https://"},
+		"query":              {"update: {repository: \"https://u.example.cn/?a=1\", root_file: r.json}\n", "without user, query or fragment"},
+		"missing root":       {"update: {repository: \"https://u.example.cn/\"}\n", "t.yaml:9: update.root_file: missing"},
+		"check too often":    {"update: {repository: \"https://u.example.cn/\", root_file: r.json, check_every: 1s}\n", "update.check_every: 1s: want between 1m and 720h"},
+		"timeout bad":        {"update: {repository: \"https://u.example.cn/\", root_file: r.json, health_timeout: 48h}\n", "update.health_timeout: 48h0m0s: want between 1s and 24h"},
+		"typo":               {"update: {repository: \"https://u.example.cn/\", root_file: r.json, check_evry: 1h}\n", "update.check_evry: unknown key (did you mean check_every?)"},
+	} {
+		_, err := Parse([]byte(minimal+c.yaml), "t.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+func TestUpdateRootFileResolvedAndChecked(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "dms.token"), []byte("dms-token-0123456789abcdef"), 0o600)
+	path := filepath.Join(dir, "obdgw.yaml")
+	os.WriteFile(path, []byte(minimal+"update: {repository: \"https://u.example.cn/\", root_file: update-root.json}\n"), 0o640)
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "update.root_file") || !strings.Contains(err.Error(), filepath.Join(dir, "update-root.json")) {
+		t.Fatalf("missing root file: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "update-root.json"), []byte("{}"), 0o644)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Resolve(cfg.Update.RootFile); got != filepath.Join(dir, "update-root.json") {
+		t.Errorf("root file resolved to %s", got)
+	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
+	"github.com/obdgw/obdgw/gateway/update"
 	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
@@ -62,6 +63,9 @@ type Options struct {
 	// OpenRig opens a bay's emission rig for a self-test; nil opens the configured address
 	// with serialport.Open and wraps it as the configured model with rig.Open.
 	OpenRig func(b config.Bay) (rig.Rig, error)
+	// UpdateStatus, when set, is the state of signed updates: reported in the retained
+	// status and on /healthz (nil: the gateway does not update itself).
+	UpdateStatus func() *wire.UpdateStatus
 
 	// readTimeout and writeTimeout replace the HTTP server's (0: 30 s and 1 min); tests
 	// shorten them.
@@ -177,7 +181,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.reg.MustRegister(cloud.OutboxCollector(d.db), storeInfo, bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if cfg.Broker.URL != "" {
-		d.up, err = cloud.NewUplink(d.db, uplink.WithStore(uplink.Options(topic, version.Version, cloud.UplinkOptions{
+		uo := uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
 			AllowPlain:   o.AllowPlainBroker,
 			CAFile:       cfg.Broker.CAFile,
@@ -191,7 +195,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			Registry:     d.reg,
 			Logger:       log.With("component", "uplink"),
 			Now:          o.Now,
-		}), topic, version.Version, store))
+		})
+		d.up, err = cloud.NewUplink(d.db, uplink.WithStatus(uo, topic, version.Version, store, o.UpdateStatus))
 		if err != nil {
 			return nil, err
 		}
@@ -331,7 +336,28 @@ func (d *Daemon) healthz(w http.ResponseWriter, r *http.Request) {
 	if !ready {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	}
-	json.NewEncoder(w).Encode(map[string]any{"ready": ready, "version": version.Version, "store": d.db.Info()})
+	body := map[string]any{"ready": ready, "version": version.Version, "store": d.db.Info()}
+	if d.o.UpdateStatus != nil {
+		if u := d.o.UpdateStatus(); u != nil {
+			body["update"] = u
+		}
+	}
+	json.NewEncoder(w).Encode(body)
+}
+
+// Health is what the update health gate looks at: ready (the buffer is open and the API
+// listens) and the uplink's state.
+func (d *Daemon) Health() update.Probe {
+	d.mu.Lock()
+	p := update.Probe{Ready: d.ready}
+	d.mu.Unlock()
+	if d.up == nil {
+		p.NoBroker = true
+		return p
+	}
+	st := d.up.Status()
+	p.Connected, p.UplinkErr = st.Connected, st.LastError
+	return p
 }
 
 // StoreInfo describes the state file in use (its incarnation is part of every record id).

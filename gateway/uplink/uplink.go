@@ -24,7 +24,7 @@ func Options(t wire.Topic, version string, o cloud.UplinkOptions) cloud.UplinkOp
 	o.ReceiptTopic = t.Receipt()
 	o.ParseReceipt = ParseReceipt
 	o.StatusTopic = t.Status()
-	o.Status = statusPayload(t.Gateway, version, buffer.StoreInfo{})
+	o.Status = statusPayload(t.Gateway, version, buffer.StoreInfo{}, nil)
 	o.Frame = Frame
 	return o
 }
@@ -53,21 +53,37 @@ func ParseReceipt(b []byte) (cloud.Receipt, error) {
 	return cloud.Receipt{ID: r.ID, Status: cloud.ReceiptStatus(r.Status), Reason: r.Reason}, nil
 }
 
-// WithStore completes the status that o (from Options) publishes for gateway t with the
-// incarnation of its state file and whether this run started on a new, empty one.
+// WithStatus completes the status that o (from Options) publishes for gateway t: the
+// incarnation of its state file and whether this run started on a new, empty one, and its
+// updates as upd says each time the status is composed (nil: nothing to report).
+func WithStatus(o cloud.UplinkOptions, t wire.Topic, version string, store buffer.StoreInfo, upd func() *wire.UpdateStatus) cloud.UplinkOptions {
+	o.Status = statusPayload(t.Gateway, version, store, upd)
+	return o
+}
+
+// WithStore is WithStatus with the state file only.
 func WithStore(o cloud.UplinkOptions, t wire.Topic, version string, store buffer.StoreInfo) cloud.UplinkOptions {
-	o.Status = statusPayload(t.Gateway, version, store)
+	return WithStatus(o, t, version, store, nil)
+}
+
+// WithUpdate is WithStatus with the updates only.
+func WithUpdate(o cloud.UplinkOptions, t wire.Topic, version string, upd func() *wire.UpdateStatus) cloud.UplinkOptions {
+	o.Status = statusPayload(t.Gateway, version, buffer.StoreInfo{}, upd)
 	return o
 }
 
 // statusPayload is the retained online/offline status of gateway.
-func statusPayload(gateway, version string, store buffer.StoreInfo) func(online bool, at time.Time) ([]byte, error) {
+func statusPayload(gateway, version string, store buffer.StoreInfo, upd func() *wire.UpdateStatus) func(online bool, at time.Time) ([]byte, error) {
 	return func(online bool, at time.Time) ([]byte, error) {
 		st := wire.Offline
 		if online {
 			st = wire.Online
 		}
-		return wire.MarshalStatus(wire.Status{State: st, Gateway: gateway, Version: version, At: at, Incarnation: store.Incarnation, NewStore: store.New})
+		s := wire.Status{State: st, Gateway: gateway, Version: version, At: at, Incarnation: store.Incarnation, NewStore: store.New}
+		if upd != nil {
+			s.Update = upd()
+		}
+		return wire.MarshalStatus(s)
 	}
 }
 

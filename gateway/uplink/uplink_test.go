@@ -114,3 +114,21 @@ func TestValidateRejectsWithAnswer(t *testing.T) {
 		t.Errorf("foreign topic: %+v, %v; want rejected with nobody to answer", v, err)
 	}
 }
+
+func TestWithUpdateReportsInTheStatus(t *testing.T) {
+	rep := &wire.UpdateStatus{Bad: []string{"v3.0.0"}, LastFailure: "v3.0.0: did not become healthy in 3 starts"}
+	o := uplink.WithUpdate(uplink.Options(gw, "v2.0.0", cloud.UplinkOptions{}), gw, "v2.0.0", func() *wire.UpdateStatus { return rep })
+	b, err := o.Status(true, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := wire.ParseStatus(b)
+	if err != nil || s.Version != "v2.0.0" || s.Update == nil || s.Update.Bad[0] != "v3.0.0" {
+		t.Fatalf("status %s: %+v %v", b, s, err)
+	}
+	rep = nil
+	b, _ = o.Status(false, time.Now())
+	if s, err := wire.ParseStatus(b); err != nil || s.Update != nil || s.State != wire.Offline {
+		t.Fatalf("nothing to report: %s %v", b, err)
+	}
+}

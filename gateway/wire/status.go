@@ -18,7 +18,7 @@ const (
 // gateway's last will when the link dies without a DISCONNECT; the gateway publishes the online
 // form after every connect and the offline form before a clean shutdown.
 //
-// Incarnation and NewStore came later and are optional: a status without them (an older
+// Incarnation, NewStore and Update came later and are optional: a status without them (an older
 // gateway) still parses, and the gateway omits them when it has nothing to say.
 type Status struct {
 	State   State     `json:"state"`
@@ -32,6 +32,38 @@ type Status struct {
 	// started with --new-store after the old one could not be used). Records it had not
 	// delivered may be missing until the old file is salvaged.
 	NewStore bool `json:"new_store,omitempty"`
+	// Update is the state of signed updates (docs/update.md), present only when the gateway
+	// updates itself; a status without it is as valid as before.
+	Update *UpdateStatus `json:"update,omitempty"`
+}
+
+// UpdateStatus reports a gateway's updates: the version on trial, the versions rolled back
+// (never tried again) and why the last one was.
+type UpdateStatus struct {
+	Trial       string   `json:"trial,omitempty"`
+	Bad         []string `json:"bad,omitempty"`
+	LastFailure string   `json:"last_failure,omitempty"`
+}
+
+// MaxBadVersions bounds UpdateStatus.Bad.
+const MaxBadVersions = 32
+
+func (u *UpdateStatus) validate() error {
+	if len(u.Trial) > 64 {
+		return fieldErr("update.trial", "%d bytes, at most 64", len(u.Trial))
+	}
+	if len(u.Bad) > MaxBadVersions {
+		return fieldErr("update.bad", "%d versions, at most %d", len(u.Bad), MaxBadVersions)
+	}
+	for _, v := range u.Bad {
+		if v == "" || len(v) > 64 {
+			return fieldErr("update.bad", "%q: want a version of 1 to 64 bytes", clip(v))
+		}
+	}
+	if len(u.LastFailure) > 1024 {
+		return fieldErr("update.last_failure", "%d bytes, at most 1024", len(u.LastFailure))
+	}
+	return nil
 }
 
 // MarshalStatus encodes a status message.
@@ -59,6 +91,9 @@ func (s Status) Validate() error {
 	}
 	if s.Incarnation != "" && !IsIncarnation(s.Incarnation) {
 		return fieldErr("incarnation", "%q: want %d characters of lowercase base32", clip(s.Incarnation), IncarnationLen)
+	}
+	if s.Update != nil {
+		return s.Update.validate()
 	}
 	return nil
 }

@@ -365,3 +365,50 @@ func TestStatusOldAndNewFormat(t *testing.T) {
 		t.Errorf("bad incarnation: %v", err)
 	}
 }
+
+func TestStatusUpdateField(t *testing.T) {
+	// A status of a gateway from before updates: still valid, no update part.
+	old := []byte(`{"state":"online","gateway":"gw-7","version":"v1.0.0","at":"2026-03-01T08:30:00Z"}`)
+	s, err := ParseStatus(old)
+	if err != nil || s.Update != nil || s.Version != "v1.0.0" {
+		t.Fatalf("old status: %+v, %v", s, err)
+	}
+	b, err := MarshalStatus(s)
+	if err != nil || strings.Contains(string(b), "update") {
+		t.Fatalf("a status without updates gained a field: %s %v", b, err)
+	}
+	s.Update = &UpdateStatus{Bad: []string{"v3.0.0"}, LastFailure: "v3.0.0: did not become healthy in 3 starts"}
+	b, err = MarshalStatus(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseStatus(b)
+	if err != nil || got.Update == nil || got.Update.Bad[0] != "v3.0.0" || got.Update.LastFailure != s.Update.LastFailure {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	s.Update = &UpdateStatus{Bad: []string{""}}
+	if _, err := MarshalStatus(s); err == nil || !strings.Contains(err.Error(), "update.bad") {
+		t.Errorf("empty bad version: %v", err)
+	}
+	if _, err := ParseStatus([]byte(`{"state":"online","gateway":"gw-7","version":"v1","at":"2026-03-01T08:30:00Z","update":{"bad":"v3"}}`)); err == nil {
+		t.Error("update.bad as a string accepted")
+	}
+}
+
+func FuzzParseStatus(f *testing.F) {
+	f.Add([]byte(`{"state":"online","gateway":"gw-7","version":"v1.0.0","at":"2026-03-01T08:30:00Z"}`))
+	f.Add([]byte(`{"state":"offline","gateway":"gw-7","version":"v2.0.0","at":"2026-03-01T08:30:00Z","update":{"trial":"v2.1.0","bad":["v3.0.0"],"last_failure":"x"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s, err := ParseStatus(b)
+		if err != nil {
+			return
+		}
+		out, err := MarshalStatus(s)
+		if err != nil {
+			t.Fatalf("a parsed status does not marshal: %v", err)
+		}
+		if _, err := ParseStatus(out); err != nil {
+			t.Fatalf("a marshalled status does not parse: %v\n%s", err, out)
+		}
+	})
+}

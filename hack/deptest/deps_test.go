@@ -80,6 +80,11 @@ var rules = []struct {
 	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
 	// The uplink wiring joins the opaque cloud side to the wire schema, and nothing else.
 	{"./gateway/uplink", append([]string{mod + "/gateway/wire", mod + "/cloud"}, cloudDeps...)},
+	// Updates: the TUF client and publisher (go-tuf v2 and what its metadata package needs for
+	// signatures), the state file and the health gate; never the daemon, store or uplink.
+	{"./gateway/update", []string{"github.com/theupdateframework/go-tuf/v2", "github.com/sigstore", "github.com/secure-systems-lab/go-securesystemslib",
+		"github.com/cenkalti/backoff", "github.com/google/go-containerregistry", "github.com/opencontainers/go-digest",
+		"golang.org/x/crypto", "golang.org/x/sys", "golang.org/x/term", "google.golang.org/genproto", "google.golang.org/protobuf"}},
 	// The wiring points: the daemon, the command and the demo may import everything, as may
 	// the test and chaos tooling under hack/.
 	{"./gateway/daemon", anything},

@@ -63,11 +63,16 @@ func runDaemon(ctx context.Context, e *env, path string, flags runFlags, hooks r
 	log := e.log
 	cfg, err := config.Load(path)
 	if err != nil {
-		return &exitError{code: exitUsage, err: err}
+		return &exitError{code: configErrorCode(), err: err}
 	}
+	upd := launchUpdate(e, cfg)
 	log.Info("obdgw: starting", "version", version.String(), "config", path, "gateway", cfg.GatewayID, "bays", len(cfg.Bays), "listen", cfg.API.Listen)
+	opts := daemon.Options{Logger: log}
+	if upd != nil {
+		opts.UpdateStatus = upd.status
+	}
 	storePath := filepath.Join(cfg.StateDir, daemon.StoreFile)
-	d, err := daemon.New(cfg, daemon.Options{Logger: log})
+	d, err := daemon.New(cfg, opts)
 	switch {
 	case errors.Is(err, buffer.ErrCorrupt) && flags.newStore:
 		moved, mvErr := buffer.MoveAside(storePath, time.Now())
@@ -75,7 +80,7 @@ func runDaemon(ctx context.Context, e *env, path string, flags runFlags, hooks r
 			return &exitError{code: exitNeedsPerson, err: fmt.Errorf("%w; --new-store could not move it aside: %w", err, mvErr)}
 		}
 		log.Warn("obdgw: the state file cannot be used; moved it aside and starting a new store: salvage its records with obdgw salvage", "moved_to", moved, "err", err)
-		d, err = daemon.New(cfg, daemon.Options{Logger: log})
+		d, err = daemon.New(cfg, opts)
 	case err == nil && flags.newStore:
 		log.Info("obdgw: --new-store: the state file opens and passes its checks, kept it", "path", storePath)
 	}
@@ -87,6 +92,9 @@ func runDaemon(ctx context.Context, e *env, path string, flags runFlags, hooks r
 			return fmt.Errorf("%w (is another obdgw running?)", err)
 		}
 		return err
+	}
+	if upd != nil {
+		ctx = upd.run(ctx, d)
 	}
 	wdCtx, stopWatchdog := context.WithCancel(ctx)
 	defer stopWatchdog()
@@ -105,6 +113,9 @@ func runDaemon(ctx context.Context, e *env, path string, flags runFlags, hooks r
 	stopWatchdog()
 	sdNotify("STOPPING=1")
 	if err != nil {
+		return err
+	}
+	if err := upd.stopped(); err != nil {
 		return err
 	}
 	log.Info("obdgw: stopped cleanly")
