@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/obdgw/obdgw/gateway/ehrhttp/ehrhttptest"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -116,7 +117,7 @@ func exampleRecord(t *testing.T) wire.EHRRecord {
 }
 
 func TestAddLogsInOnceAndSendsTheRecord(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, nil)
 	rec := exampleRecord(t)
 	for range 2 {
@@ -124,14 +125,14 @@ func TestAddLogsInOnceAndSendsTheRecord(t *testing.T) {
 			t.Fatalf("Add: %v, %v", out, err)
 		}
 	}
-	logins, adds, stored := p.counts()
+	logins, adds, stored := p.Counts()
 	if logins != 1 || adds != 2 || stored != 1 || len(*waits) != 0 {
 		t.Errorf("logins %d adds %d stored %d waits %v; want one token for both adds", logins, adds, stored, *waits)
 	}
 	want, _ := rec.Encode()
 	var a, b any
 	json.Unmarshal(want, &a)
-	json.Unmarshal(p.record("HS2024031300187"), &b)
+	json.Unmarshal(p.Record("HS2024031300187"), &b)
 	if ja, _ := json.Marshal(a); !bytes.Equal(ja, mustJSON(b)) {
 		t.Errorf("platform stored\n%s\nwant\n%s", mustJSON(b), ja)
 	}
@@ -145,7 +146,7 @@ type fakeClock struct{ t time.Time }
 func (f *fakeClock) now() time.Time { return f.t }
 
 func TestTokenRenewedBeforeItsLifetimeEnds(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	clk := &fakeClock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
 	c, _ := newTestClient(t, p, func(o *Options) { o.Now, o.TokenLifetime = clk.now, time.Hour })
 	rec := exampleRecord(t)
@@ -156,35 +157,35 @@ func TestTokenRenewedBeforeItsLifetimeEnds(t *testing.T) {
 	if _, err := c.Add(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if l, _, _ := p.counts(); l != 1 {
+	if l, _, _ := p.Counts(); l != 1 {
 		t.Fatalf("logins %d after 50 min of a 1 h token, want 1", l)
 	}
 	clk.t = clk.t.Add(5 * time.Minute) // 55 min: renewed before it runs out
 	if _, err := c.Add(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	if l, adds, _ := p.counts(); l != 2 || adds != 3 {
+	if l, adds, _ := p.Counts(); l != 2 || adds != 3 {
 		t.Errorf("logins %d adds %d, want a new token before the lifetime ends and no failed add", l, adds)
 	}
 }
 
 func TestExpiredTokenAnswerLogsInAgainOnce(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, nil)
 	rec := exampleRecord(t)
 	if _, err := c.Add(t.Context(), rec); err != nil {
 		t.Fatal(err)
 	}
-	p.script(expireToken) // the platform expires every token mid-run
+	p.Script(ehrhttptest.ExpireToken) // the platform expires every token mid-run
 	if out, err := c.Add(t.Context(), rec); err != nil || out != Added {
 		t.Fatalf("Add after expiry: %v %v", out, err)
 	}
-	if l, adds, _ := p.counts(); l != 2 || adds != 3 || len(*waits) != 0 {
+	if l, adds, _ := p.Counts(); l != 2 || adds != 3 || len(*waits) != 0 {
 		t.Errorf("logins %d adds %d waits %v; want one new login and the add sent again at once", l, adds, *waits)
 	}
 	// A fresh token said to be expired again is the platform's trouble: no third login in this
 	// Add, and not the record's fault.
-	p.script(expireToken, expireToken)
+	p.Script(ehrhttptest.ExpireToken, ehrhttptest.ExpireToken)
 	_, err := c.Add(t.Context(), rec)
 	var refused *RefusedError
 	if errors.As(err, &refused) {
@@ -193,9 +194,9 @@ func TestExpiredTokenAnswerLogsInAgainOnce(t *testing.T) {
 }
 
 func TestRateLimitHonoursRetryAfter(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, nil)
-	p.script(rateLimit)
+	p.Script(ehrhttptest.RateLimit)
 	if _, err := c.Add(t.Context(), exampleRecord(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +204,7 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 		t.Errorf("waits %v, want the 7 s the platform asked for", *waits)
 	}
 	c2, waits2 := newTestClient(t, p, func(o *Options) { o.MaxRetryAfter = 3 * time.Second })
-	p.script(rateLimit)
+	p.Script(ehrhttptest.RateLimit)
 	if _, err := c2.Add(t.Context(), exampleRecord(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -213,9 +214,9 @@ func TestRateLimitHonoursRetryAfter(t *testing.T) {
 }
 
 func TestRateLimitCodeIsTemporary(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, func(o *Options) { o.RateLimitCodes = []string{"-1"} })
-	p.script(refuse) // "-1", configured here as the province's rate-limit code
+	p.Script(ehrhttptest.Refuse) // "-1", configured here as the province's rate-limit code
 	if _, err := c.Add(t.Context(), exampleRecord(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -225,9 +226,9 @@ func TestRateLimitCodeIsTemporary(t *testing.T) {
 }
 
 func TestServerErrorsRetriedWithBackoffThenGiveUp(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, func(o *Options) { o.BackoffMin, o.BackoffMax = time.Second, 3*time.Second })
-	p.script(serverError, serverError)
+	p.Script(ehrhttptest.ServerError, ehrhttptest.ServerError)
 	if _, err := c.Add(t.Context(), exampleRecord(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func TestServerErrorsRetriedWithBackoffThenGiveUp(t *testing.T) {
 	if want := []time.Duration{500 * time.Millisecond, time.Second}; !equalDur(*waits, want) {
 		t.Errorf("waits %v, want %v", *waits, want)
 	}
-	p.script(serverError, serverError, serverError, serverError)
+	p.Script(ehrhttptest.ServerError, ehrhttptest.ServerError, ehrhttptest.ServerError, ehrhttptest.ServerError)
 	*waits = nil
 	_, err := c.Add(t.Context(), exampleRecord(t))
 	var ce *CallError
@@ -245,7 +246,7 @@ func TestServerErrorsRetriedWithBackoffThenGiveUp(t *testing.T) {
 	if want := []time.Duration{500 * time.Millisecond, time.Second, 1500 * time.Millisecond}; !equalDur(*waits, want) {
 		t.Errorf("waits %v, want %v (capped at backoff_max)", *waits, want)
 	}
-	if _, adds, _ := p.counts(); adds != 7 {
+	if _, adds, _ := p.Counts(); adds != 7 {
 		t.Errorf("adds %d, want 3 + 4 (attempts bounded)", adds)
 	}
 }
@@ -263,9 +264,9 @@ func equalDur(a, b []time.Duration) bool {
 }
 
 func TestRefusedRecordIsPermanentAndNotRetried(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, waits := newTestClient(t, p, nil)
-	p.script(refuse)
+	p.Script(ehrhttptest.Refuse)
 	_, err := c.Add(t.Context(), exampleRecord(t))
 	var refused *RefusedError
 	if !errors.As(err, &refused) || refused.Code != "-1" || !strings.Contains(refused.Status, "参数无效") || !refused.Permanent() {
@@ -274,7 +275,7 @@ func TestRefusedRecordIsPermanentAndNotRetried(t *testing.T) {
 	if !strings.Contains(err.Error(), "code -1") {
 		t.Errorf("message %q does not name the code", err)
 	}
-	if _, adds, stored := p.counts(); adds != 1 || stored != 0 || len(*waits) != 0 {
+	if _, adds, stored := p.Counts(); adds != 1 || stored != 0 || len(*waits) != 0 {
 		t.Errorf("adds %d stored %d waits %v: a refusal is never sent again", adds, stored, *waits)
 	}
 }
@@ -282,35 +283,35 @@ func TestRefusedRecordIsPermanentAndNotRetried(t *testing.T) {
 // Without configured expired codes, a refusal is first taken as a stale token (what the
 // public clients do), once; the same answer with a fresh token is the record's.
 func TestRefusalWithoutKnownCodesTriesAFreshTokenOnce(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, func(o *Options) { o.ExpiredCodes = nil })
-	p.script(refuseAlways)
+	p.Script(ehrhttptest.RefuseAlways)
 	_, err := c.Add(t.Context(), exampleRecord(t))
 	var refused *RefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("err %v, want refused", err)
 	}
-	if l, adds, _ := p.counts(); l != 2 || adds != 2 {
+	if l, adds, _ := p.Counts(); l != 2 || adds != 2 {
 		t.Errorf("logins %d adds %d, want 2 and 2", l, adds)
 	}
 }
 
 func TestDuplicateCodeCountsAsDelivered(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, func(o *Options) { o.DuplicateCodes = []string{"-5"} })
-	p.script(duplicateCode)
+	p.Script(ehrhttptest.DuplicateCode)
 	if out, err := c.Add(t.Context(), exampleRecord(t)); err != nil || out != Duplicate {
 		t.Fatalf("Add: %v %v, want Duplicate", out, err)
 	}
 }
 
 func TestSlowAnswerTimesOut(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, func(o *Options) { o.Timeout, o.Attempts = 200*time.Millisecond, 2 })
 	if _, err := c.Add(t.Context(), exampleRecord(t)); err != nil { // log in first
 		t.Fatal(err)
 	}
-	p.script(slow, slow)
+	p.Script(ehrhttptest.Slow, ehrhttptest.Slow)
 	_, err := c.Add(t.Context(), exampleRecord(t))
 	var ce *CallError
 	if !errors.As(err, &ce) || ce.Err == nil || ce.Call != "add" {
@@ -322,7 +323,7 @@ func TestSlowAnswerTimesOut(t *testing.T) {
 }
 
 func TestLoginRefusedIsNotTheRecordsFault(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, func(o *Options) { o.AppSecret, o.Attempts = "wrong", 2 })
 	_, err := c.Add(t.Context(), exampleRecord(t))
 	var ce *CallError
@@ -339,25 +340,21 @@ func TestLoginRefusedIsNotTheRecordsFault(t *testing.T) {
 }
 
 func TestSecretsAndTokensNeverLogged(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	var logs bytes.Buffer
 	c, _ := newTestClient(t, p, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})
-	p.script(expireToken, rateLimit, serverError, refuse)
+	p.Script(ehrhttptest.ExpireToken, ehrhttptest.RateLimit, ehrhttptest.ServerError, ehrhttptest.Refuse)
 	rec := exampleRecord(t)
 	c.Add(t.Context(), rec)
 	c.Add(t.Context(), rec)
 	if logs.Len() == 0 {
 		t.Fatal("nothing logged: the test would prove nothing")
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	secrets := []string{testPassword}
-	for _, b := range p.bodies {
-		var tok string
-		json.Unmarshal(b["access_token"], &tok)
-		secrets = append(secrets, tok)
+	secrets := append([]string{ehrhttptest.Password}, p.Tokens()...)
+	if len(secrets) < 3 {
+		t.Fatalf("tokens %v: the expiry was not seen", secrets)
 	}
 	for _, s := range secrets {
 		if s != "" && strings.Contains(logs.String(), s) {
@@ -367,7 +364,7 @@ func TestSecretsAndTokensNeverLogged(t *testing.T) {
 }
 
 func TestOptionsRefuseCleartextAndNameTheKey(t *testing.T) {
-	base := Options{AppKey: testCompany, AppSecret: "x"}
+	base := Options{AppKey: ehrhttptest.Company, AppSecret: "x"}
 	for _, tc := range []struct{ url, key string }{
 		{"", "url"},
 		{"http://platform.example.cn/restservices/lcipprodatarest/", "url"},

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/ehrhttp/ehrhttptest"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -97,7 +98,7 @@ func runDelivery(t *testing.T, db *buffer.DB, c *Client, o DeliveryOptions) (*De
 // the national form exactly as the envelope carries it, the record leaves the outbox, and an
 // I/M record (which the platform does not take) stays there, named in the status.
 func TestDeliveryDemoRecordFromARealOutbox(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, nil)
 	db := openBox(t, filepath.Join(t.TempDir(), "obdgw.db"))
 	defer db.Close()
@@ -105,7 +106,7 @@ func TestDeliveryDemoRecordFromARealOutbox(t *testing.T) {
 	env := demoEnvelope(t, "HS-DEMO-0001")
 	appendRec(t, db, wire.KindEHR, env)
 	d, stop := runDelivery(t, db, c, DeliveryOptions{})
-	eventually(t, "the platform stores the record", func() bool { return p.record("HS-DEMO-0001") != nil })
+	eventually(t, "the platform stores the record", func() bool { return p.Record("HS-DEMO-0001") != nil })
 	eventually(t, "the record leaves the outbox", func() bool { return db.Stats().DepthByKind[wire.KindEHR] == 0 })
 	stop()
 
@@ -117,7 +118,7 @@ func TestDeliveryDemoRecordFromARealOutbox(t *testing.T) {
 	json.Unmarshal(env, &e)
 	var want, got any
 	json.Unmarshal(e.Payload.Record, &want)
-	json.Unmarshal(p.record("HS-DEMO-0001"), &got)
+	json.Unmarshal(p.Record("HS-DEMO-0001"), &got)
 	if !bytes.Equal(mustJSON(want), mustJSON(got)) {
 		t.Errorf("platform has\n%s\nwant the envelope's record\n%s", mustJSON(got), mustJSON(want))
 	}
@@ -133,12 +134,12 @@ func TestDeliveryDemoRecordFromARealOutbox(t *testing.T) {
 // A record stays in the outbox through every failed try and leaves it only once the platform
 // answered success.
 func TestDeliveryKeepsTheRecordUntilSuccess(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, func(o *Options) { o.Attempts = 2 })
 	db := openBox(t, filepath.Join(t.TempDir(), "obdgw.db"))
 	defer db.Close()
 	appendRec(t, db, wire.KindEHR, demoEnvelope(t, "HS-DEMO-0002"))
-	p.script(serverError, rateLimit, expireToken, serverError, serverError)
+	p.Script(ehrhttptest.ServerError, ehrhttptest.RateLimit, ehrhttptest.ExpireToken, ehrhttptest.ServerError, ehrhttptest.ServerError)
 	var mu sync.Mutex
 	var depths []int
 	c.sleep = func(ctx context.Context, _ time.Duration) error {
@@ -149,7 +150,7 @@ func TestDeliveryKeepsTheRecordUntilSuccess(t *testing.T) {
 	}
 	runDelivery(t, db, c, DeliveryOptions{OthersByMQTT: true})
 	eventually(t, "the outbox empties", func() bool { return db.Stats().Depth == 0 })
-	if p.record("HS-DEMO-0002") == nil {
+	if p.Record("HS-DEMO-0002") == nil {
 		t.Fatal("outbox empty but the platform has no record")
 	}
 	mu.Lock()
@@ -171,14 +172,14 @@ func TestDeliveryKeepsTheRecordUntilSuccess(t *testing.T) {
 // A refused record goes to the dead letter with the platform's code and text, is not sent
 // again, and the next record is delivered.
 func TestDeliveryRefusedGoesToTheDeadLetter(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	c, _ := newTestClient(t, p, nil)
 	db := openBox(t, filepath.Join(t.TempDir(), "obdgw.db"))
 	defer db.Close()
 	appendRec(t, db, wire.KindEHR, demoEnvelope(t, "HS-BAD"))
 	appendRec(t, db, wire.KindEHR, demoEnvelope(t, "HS-GOOD"))
 	appendRec(t, db, wire.KindEHR, []byte(`{"id":"","kind":"ehr","schema":"ehr/9"}`))
-	p.script(refuse)
+	p.Script(ehrhttptest.Refuse)
 	d, stop := runDelivery(t, db, c, DeliveryOptions{})
 	eventually(t, "the outbox empties", func() bool { return db.Stats().Depth == 0 })
 	stop()
@@ -192,7 +193,7 @@ func TestDeliveryRefusedGoesToTheDeadLetter(t *testing.T) {
 	if !strings.HasPrefix(dead[1].Reason, "unmappable: ") {
 		t.Errorf("reason %q", dead[1].Reason)
 	}
-	if _, adds, _ := p.counts(); adds != 2 || p.record("HS-GOOD") == nil || p.record("HS-BAD") != nil {
+	if _, adds, _ := p.Counts(); adds != 2 || p.Record("HS-GOOD") == nil || p.Record("HS-BAD") != nil {
 		t.Errorf("adds %d: want the refused record sent once and the next one delivered", adds)
 	}
 	if st := d.Status(); st.Refused != 2 || st.Delivered != 1 {
@@ -203,21 +204,21 @@ func TestDeliveryRefusedGoesToTheDeadLetter(t *testing.T) {
 // The gateway stops while a record is on its way (the platform has not answered): after a
 // restart on the same bbolt file every record reaches the platform and the outbox is empty.
 func TestDeliveryRestartMidRunLosesNothing(t *testing.T) {
-	p := newPlatform(t)
+	p := ehrhttptest.New(t)
 	path := filepath.Join(t.TempDir(), "obdgw.db")
 	db := openBox(t, path)
 	for _, cl := range []string{"HS-R1", "HS-R2", "HS-R3"} {
 		appendRec(t, db, wire.KindEHR, demoEnvelope(t, cl))
 	}
-	p.script(ok, slow)
+	p.Script(ehrhttptest.OK, ehrhttptest.Slow)
 	c, _ := newTestClient(t, p, nil)
 	_, stop := runDelivery(t, db, c, DeliveryOptions{})
-	<-p.arrived // HS-R2 is at the platform, unanswered
+	<-p.Arrived() // HS-R2 is at the platform, unanswered
 	stop()
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if p.record("HS-R1") == nil || p.record("HS-R2") != nil {
+	if p.Record("HS-R1") == nil || p.Record("HS-R2") != nil {
 		t.Fatal("the first run should have delivered exactly HS-R1")
 	}
 
@@ -230,7 +231,7 @@ func TestDeliveryRestartMidRunLosesNothing(t *testing.T) {
 	runDelivery(t, db, c2, DeliveryOptions{})
 	eventually(t, "the outbox empties", func() bool { return db.Stats().Depth == 0 })
 	for _, cl := range []string{"HS-R1", "HS-R2", "HS-R3"} {
-		if p.record(cl) == nil {
+		if p.Record(cl) == nil {
 			t.Errorf("%s lost", cl)
 		}
 	}

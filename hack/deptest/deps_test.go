@@ -82,6 +82,7 @@ var rules = []struct {
 	// The eHR HTTPS bridge: the wire schemas and the outbox, no driver, no MQTT.
 	{"./gateway/ehrhttp", []string{mod + "/gateway/wire", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/prometheus", "github.com/beorn7",
 		"github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in"}},
+	{"./gateway/ehrhttp/ehrhttptest", nil},
 	{"./gateway/uplink", append([]string{mod + "/gateway/wire", mod + "/cloud"}, cloudDeps...)},
 	// The wiring points: the daemon, the command and the demo may import everything, as may
 	// the test and chaos tooling under hack/.
