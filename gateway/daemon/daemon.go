@@ -32,6 +32,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/ehrhttp"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
@@ -90,7 +91,8 @@ type Daemon struct {
 	wo     *workorder.Store
 	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
 	reg    *prometheus.Registry
-	up     *cloud.Uplink // nil when no broker is configured
+	up     *cloud.Uplink     // nil when no broker is configured
+	ehr    *ehrhttp.Delivery // nil unless uplink.transport is ehr-https
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
 	runs   *emission.Runs
@@ -162,8 +164,15 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	d.reg = prometheus.NewRegistry()
 	d.reg.MustRegister(cloud.OutboxCollector(d.db), bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var mqttBox cloud.Outbox = d.db
+	if cfg.EHRHTTPS() {
+		if d.ehr, err = newEHRDelivery(cfg, d.db, d.reg, log.With("component", "ehr"), o.Now); err != nil {
+			return nil, err
+		}
+		mqttBox = ehrhttp.Except(d.db, wire.KindEHR) // the ehr records go over HTTPS
+	}
 	if cfg.Broker.URL != "" {
-		d.up, err = cloud.NewUplink(d.db, uplink.Options(topic, version.Version, cloud.UplinkOptions{
+		d.up, err = cloud.NewUplink(mqttBox, uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
 			AllowPlain:   o.AllowPlainBroker,
 			CAFile:       cfg.Broker.CAFile,
@@ -214,6 +223,9 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 }
 
 func (d *Daemon) uplinkStatus() any {
+	if d.ehr != nil {
+		return d.ehrStatus()
+	}
 	if d.up == nil {
 		return map[string]any{"connected": false, "configured": false, "last_error": "no broker configured (broker.url)"}
 	}
@@ -385,13 +397,22 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.workCtx = ctx
 	d.mu.Unlock()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(d.bays))
+	errc := make(chan error, 3+len(d.bays))
 	if d.up != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := d.up.Run(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("daemon: uplink: %w", err)
+			}
+		}()
+	}
+	if d.ehr != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.ehr.Run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("daemon: ehr delivery: %w", err)
 			}
 		}()
 	}
