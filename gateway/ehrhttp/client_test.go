@@ -446,3 +446,35 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 	})
 }
+
+func TestForwarderSendsStoredEnvelopes(t *testing.T) {
+	p := ehrhttptest.New(t)
+	c, _ := newTestClient(t, p, nil)
+	send := c.Forwarder(false)
+	env := strings.Replace(exampleEnvelope, `"company_code":"330106000099901"`, `"company_code":"`+ehrhttptest.Company+`"`, 1)
+	if err := send(t.Context(), "gw-hz-0001-42", []byte(env)); err != nil {
+		t.Fatal(err)
+	}
+	if p.Record("HS2024031300187") == nil {
+		t.Fatal("not at the platform")
+	}
+	var perm interface{ Permanent() bool }
+	other := strings.Replace(env, `"company_code":"`+ehrhttptest.Company+`"`, `"company_code":"330106000099999"`, 1)
+	for name, err := range map[string]error{
+		"another shop": send(t.Context(), "gw-hz-0001-42", []byte(other)),
+		"not ehr/1":    send(t.Context(), "gw-hz-0001-42", []byte(`{"id":"gw-hz-0001-42"}`)),
+		"id mismatch":  send(t.Context(), "gw-hz-0001-43", []byte(env)),
+		"refused":      func() error { p.Script(ehrhttptest.Refuse); return send(t.Context(), "gw-hz-0001-42", []byte(env)) }(),
+	} {
+		if !errors.As(err, &perm) || !perm.Permanent() {
+			t.Errorf("%s: %v, want a permanent error", name, err)
+		}
+	}
+	if err := c.Forwarder(true)(t.Context(), "gw-hz-0001-42", []byte(other)); err != nil {
+		t.Errorf("any company: %v", err)
+	}
+	p.Script(ehrhttptest.ServerError, ehrhttptest.ServerError, ehrhttptest.ServerError, ehrhttptest.ServerError)
+	if err := send(t.Context(), "gw-hz-0001-42", []byte(env)); err == nil || errors.As(err, &perm) {
+		t.Errorf("5xx: %v, want a temporary error", err)
+	}
+}
