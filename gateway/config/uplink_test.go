@@ -106,3 +106,34 @@ func TestEHRSecretsLoadedPrivately(t *testing.T) {
 		t.Errorf("ReadSecret: %q %v", s, err)
 	}
 }
+
+// The commented uplink section of the example file is a working configuration once its
+// comment marks are taken off.
+func TestExampleEHRSectionParses(t *testing.T) {
+	data, err := os.ReadFile(exampleFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	in := false
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "#uplink:") {
+			in = true
+		}
+		if in && !strings.HasPrefix(line, "#") {
+			in = false
+		}
+		if in {
+			line = strings.TrimPrefix(line, "#")
+		}
+		out = append(out, line)
+	}
+	cfg, err := Parse([]byte(strings.Join(out, "\n")), "obdgw.example.yaml")
+	if err != nil {
+		t.Fatalf("the example's uplink section does not parse:\n%v", err)
+	}
+	e := cfg.Uplink.EHR
+	if !cfg.EHRHTTPS() || e.URL == "" || e.AppSecretFile != "secrets/ehr.secret" || e.Timeout != 15*time.Second || e.TokenLifetime != time.Hour || e.AddPath != "lcipprocarfixrecordadd/query" {
+		t.Errorf("decoded %+v", cfg.Uplink)
+	}
+}
