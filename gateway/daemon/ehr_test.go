@@ -8,17 +8,22 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/ehrhttp"
 	"github.com/obdgw/obdgw/gateway/ehrhttp/ehrhttptest"
+	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/hack/brokertest"
 )
 
 // ehrGateway is a gateway configured with uplink.transport ehr-https to p and no broker.
-func ehrGateway(t *testing.T, p *ehrhttptest.Platform, stateDir string, logs *bytes.Buffer) (*Daemon, string, func()) {
+func ehrGateway(t *testing.T, p *ehrhttptest.Platform, stateDir string, logs *bytes.Buffer, edit ...func(*config.Config)) (*Daemon, string, func()) {
 	t.Helper()
 	cfg := config.Default()
 	cfg.StateDir = stateDir
@@ -28,6 +33,9 @@ func ehrGateway(t *testing.T, p *ehrhttptest.Platform, stateDir string, logs *by
 	cfg.Uplink = config.Uplink{Transport: config.TransportEHRHTTPS, EHR: config.EHRPlatform{
 		URL: p.URL(), CAFile: p.CAFile(t.TempDir()), AppKey: ehrhttptest.Company, AppSecret: ehrhttptest.Password,
 		ExpiredCodes: []string{ehrhttptest.ExpiredCode}}}
+	for _, f := range edit {
+		f(&cfg)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -149,4 +157,50 @@ func TestGatewayRestartMidDeliveryLosesNothing(t *testing.T) {
 	d, _, _ = ehrGateway(t, p, dir, &logs)
 	waitFor(t, "HS-RST-1 at the platform after the restart", func() bool { return p.Record("HS-RST-1") != nil })
 	waitFor(t, "the outbox empty", func() bool { return d.db.Stats().Depth == 0 })
+}
+
+// With both a broker and ehr-https, each record has one transport: the ehr record goes to
+// the eHR platform and never to the broker, the im record to the (real) broker.
+func TestGatewaySplitsKindsBetweenPlatformAndBroker(t *testing.T) {
+	b := brokertest.Start(t, brokertest.Config{})
+	p := ehrhttptest.New(t)
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("test-sub"))
+	if tok := sub.Connect(); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer sub.Disconnect(0)
+	if tok := sub.Subscribe("obdgw/v1/+/+/+/+", 1, func(_ mqtt.Client, m mqtt.Message) {
+		mu.Lock()
+		kinds[m.Topic()[strings.LastIndex(m.Topic(), "/")+1:]]++
+		mu.Unlock()
+	}); tok.Wait() && tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	var logs bytes.Buffer
+	p.Script(ehrhttptest.Slow) // the ehr record stays in the outbox while the broker is drained
+	d, _, stop := ehrGateway(t, p, t.TempDir(), &logs, func(c *config.Config) {
+		c.Broker.URL, c.Broker.Delivery = b.URL(), "puback"
+	})
+	settle(t, d, "HS-SPLIT-1")
+	<-p.Arrived()
+	top := wire.Topic{Province: "33", CompanyCode: ehrhttptest.Company, Gateway: "gw-test-01"}
+	if _, err := d.db.Append(context.Background(), "im", top.Record("im"), []byte(`{"id":"","kind":"im"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// The broker keeps one client's QoS 1 order: once the im record (appended after the ehr
+	// record) is there, an ehr record published to the broker would be there too.
+	waitFor(t, "the im record at the broker", func() bool { mu.Lock(); defer mu.Unlock(); return kinds["im"] > 0 })
+	mu.Lock()
+	if kinds["ehr"] != 0 {
+		t.Errorf("the ehr record went to the broker (%v)", kinds)
+	}
+	mu.Unlock()
+	p.Release()
+	waitFor(t, "the outbox empty", func() bool { return d.db.Stats().Depth == 0 })
+	stop()
+	if p.Record("HS-SPLIT-1") == nil {
+		t.Error("the ehr record did not reach the platform")
+	}
 }

@@ -65,13 +65,7 @@ func New(t testing.TB) *Platform {
 	mux.HandleFunc("POST /restservices/lcipprodatarest/lcipprocarfixrecordadd/query", p.add)
 	p.srv = httptest.NewTLSServer(mux) // 127.0.0.1, a random port
 	t.Cleanup(func() {
-		p.mu.Lock()
-		select {
-		case <-p.release:
-		default:
-			close(p.release)
-		}
-		p.mu.Unlock()
+		p.Release()
 		p.srv.Close()
 	})
 	return p
@@ -117,6 +111,17 @@ func (p *Platform) Tokens() []string {
 		out = append(out, fmt.Sprintf("%032x", i))
 	}
 	return out
+}
+
+// Release lets every Slow answer, waiting or to come, go ahead.
+func (p *Platform) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.release:
+	default:
+		close(p.release)
+	}
 }
 
 // Arrived is signalled when a Slow add call has reached the double.
