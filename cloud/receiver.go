@@ -63,6 +63,8 @@ type ReceiverOptions struct {
 	Logger          *slog.Logger
 	Now             func() time.Time
 	Rand            func() float64 // backoff jitter in [0,1); nil = math/rand/v2
+
+	Forward *Forwarder // optional: pass stored records on to a platform (forward.go)
 }
 
 // Receiver is the reference provincial receiver: validate, de-duplicate, store, answer.
@@ -87,6 +89,9 @@ type Receiver struct {
 	live bool
 	// warn holds back warnings that anyone able to publish could repeat per message.
 	warn lograte.Limiter
+	// fwdWake and fm belong to the forward queue (forward.go).
+	fwdWake chan struct{}
+	fm      forwardMetrics
 }
 
 // ReceiverStatus is the receiver's state for /healthz.
@@ -221,6 +226,10 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 			Help: "Time to make a batch durable (JSONL and state fsynced).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
 	}
 	r.reg.MustRegister(r.m.connected, r.m.reconnects, r.m.received, r.m.handled, r.m.store)
+	if err := r.openForward(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	return r, nil
 }
 
@@ -261,6 +270,8 @@ func (r *Receiver) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); r.process(ctx) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); r.runForward(ctx) }()
 	defer wg.Wait()
 	for ctx.Err() == nil {
 		subscribed, err := r.session(ctx)
@@ -512,6 +523,9 @@ func (r *Receiver) handle(batch []inbound) error {
 					continue
 				}
 				if err := seen.Put([]byte(a.v.ID), seenValue(off, a.digest)); err != nil {
+					return err
+				}
+				if err := r.queueForward(tx, a.v.ID, a.v.Kind, a.line); err != nil {
 					return err
 				}
 				off += int64(len(a.line))

@@ -32,6 +32,7 @@ type Config struct {
 	Company   Company `yaml:"company"`
 	Bays      []Bay   `yaml:"bays"`
 	Broker    Broker  `yaml:"broker"`
+	Uplink    Uplink  `yaml:"uplink"`
 	API       API     `yaml:"api"`
 	Console   Console `yaml:"console"`
 	Records   Records `yaml:"records"`
@@ -96,6 +97,48 @@ type Broker struct {
 
 	Password string `yaml:"-"` // read from PasswordFile by Load
 }
+
+// Uplink says how records leave the gateway. Optional: without it, over MQTT to broker.
+type Uplink struct {
+	// Transport is "mqtt" (the default: every record to broker) or "ehr-https": ehr records
+	// go straight to the national eHR HTTPS API (EHR); the other kinds (im) still go to
+	// broker when broker.url is set, and otherwise wait in the outbox.
+	Transport string      `yaml:"transport"`
+	EHR       EHRPlatform `yaml:"ehr"`
+}
+
+// Transports of uplink.transport.
+const (
+	TransportMQTT     = "mqtt"
+	TransportEHRHTTPS = "ehr-https"
+)
+
+// EHRPlatform is the national eHR API (lcipprodatarest, docs/ehr-record.md §4.1). Paths,
+// token lifetime and codes are not in any public source: unconfirmed, set them from the
+// province's interface document (对接文档).
+type EHRPlatform struct {
+	URL       string `yaml:"url"`        // the service root, https://…/restservices/lcipprodatarest/
+	TokenPath string `yaml:"token_path"` // default lcipprogetaccesstoken/query (unconfirmed)
+	AddPath   string `yaml:"add_path"`   // default lcipprocarfixrecordadd/query (unconfirmed)
+	// AppKeyFile holds the login's companycode (optional: company.code when absent);
+	// AppSecretFile its companypassword. Both secret: mode 0600, one line.
+	AppKeyFile    string        `yaml:"app_key_file"`
+	AppSecretFile string        `yaml:"app_secret_file"`
+	CAFile        string        `yaml:"ca_file"`        // CA of the platform's certificate; empty = system roots
+	Timeout       time.Duration `yaml:"timeout"`        // each request; 0 = 15s
+	TokenLifetime time.Duration `yaml:"token_lifetime"` // 0 = 1h (unconfirmed)
+	// Codes of the add call (unconfirmed, none by default): the token expired, slow down,
+	// the record exists already (counts as delivered).
+	ExpiredCodes   []string `yaml:"expired_codes"`
+	RateLimitCodes []string `yaml:"rate_limit_codes"`
+	DuplicateCodes []string `yaml:"duplicate_codes"`
+
+	AppKey    string `yaml:"-"` // read from AppKeyFile (or company.code) by Load
+	AppSecret string `yaml:"-"` // read from AppSecretFile by Load
+}
+
+// EHRHTTPS says whether ehr records go to the national eHR HTTPS API.
+func (c *Config) EHRHTTPS() bool { return c.Uplink.Transport == TransportEHRHTTPS }
 
 // API is the REST API for the DMS and the console.
 type API struct {
@@ -237,7 +280,8 @@ func (c *Config) Resolve(name string) string {
 // configuration file's directory, so that what the file says holds whatever the working
 // directory of the process (systemd starts it in /).
 func (c *Config) resolvePaths() {
-	for _, p := range []*string{&c.Broker.CAFile, &c.Broker.CertFile, &c.Broker.KeyFile, &c.Broker.PasswordFile} {
+	for _, p := range []*string{&c.Broker.CAFile, &c.Broker.CertFile, &c.Broker.KeyFile, &c.Broker.PasswordFile,
+		&c.Uplink.EHR.AppKeyFile, &c.Uplink.EHR.AppSecretFile, &c.Uplink.EHR.CAFile} {
 		*p = c.Resolve(*p)
 	}
 	for i := range c.API.Tokens {
@@ -311,11 +355,36 @@ func (c *Config) LoadSecrets() error {
 			add("broker.cert_file", err)
 		}
 	}
+	if c.EHRHTTPS() {
+		e := &c.Uplink.EHR
+		e.AppKey = c.Company.Code
+		if e.AppKeyFile != "" {
+			if s, err := readSecret(c.Resolve(e.AppKeyFile)); err != nil {
+				add("uplink.ehr.app_key_file", err)
+			} else {
+				e.AppKey = s
+			}
+		}
+		if s, err := readSecret(c.Resolve(e.AppSecretFile)); err != nil {
+			add("uplink.ehr.app_secret_file", err)
+		} else {
+			e.AppSecret = s
+		}
+		if e.CAFile != "" {
+			if err := checkCAFile(c.Resolve(e.CAFile), now); err != nil {
+				add("uplink.ehr.ca_file", err)
+			}
+		}
+	}
 	if len(errs.List) > 0 {
 		return errs
 	}
 	return nil
 }
+
+// ReadSecret reads a one-line secret from a file that group and others cannot read: the rule
+// of every secret file of the configuration, for the commands that take one as a flag.
+func ReadSecret(path string) (string, error) { return readSecret(path) }
 
 // DefaultMaxConnections is api.max_connections when the file does not set it: enough for a
 // shop's tablets, the DMS and a scraper (each console holds two event streams), far below the
@@ -509,7 +578,10 @@ func (v *validator) validate(c *Config) {
 		}
 	}
 
-	v.validateBroker(&c.Broker)
+	v.validateUplink(&c.Uplink)
+	if !c.EHRHTTPS() || c.Broker.URL != "" {
+		v.validateBroker(&c.Broker)
+	}
 
 	if c.API.Listen == "" {
 		v.errorf("api.listen", "missing: host:port, e.g. 0.0.0.0:8080")
@@ -598,6 +670,53 @@ func (v *validator) validateEmission(l emission.Limits) {
 		} else {
 			v.errorf("emission", "%v", e)
 		}
+	}
+}
+
+func (v *validator) validateUplink(u *Uplink) {
+	e := &u.EHR
+	switch u.Transport {
+	case "", TransportMQTT:
+		if e.URL != "" || e.AppSecretFile != "" {
+			v.errorf("uplink.transport", "%q but uplink.ehr is set: say transport: %s to deliver to the eHR platform, or remove uplink.ehr", u.Transport, TransportEHRHTTPS)
+		}
+		return
+	case TransportEHRHTTPS:
+	default:
+		v.errorf("uplink.transport", "%q: want %s (every record to the broker) or %s (ehr records to the national eHR API)", clip(u.Transport), TransportMQTT, TransportEHRHTTPS)
+		return
+	}
+	if e.URL == "" {
+		v.errorf("uplink.ehr.url", "missing: the platform's service root, e.g. https://qcda.96520.com/restservices/lcipprodatarest/")
+	} else if pu, err := url.Parse(e.URL); err != nil || pu.Host == "" {
+		v.errorf("uplink.ehr.url", "%q: want https://host/path/", clip(e.URL))
+	} else {
+		switch pu.Scheme {
+		case "https":
+		case "http":
+			if ip := net.ParseIP(pu.Hostname()); pu.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				v.errorf("uplink.ehr.url", "%q: an unencrypted connection is allowed only to this box; use https://", clip(e.URL))
+			}
+		default:
+			v.errorf("uplink.ehr.url", "scheme %q: want https://", clip(pu.Scheme))
+		}
+		if pu.User != nil {
+			v.errorf("uplink.ehr.url", "must not carry a user or password: use app_key_file and app_secret_file")
+		}
+	}
+	if e.AppSecretFile == "" {
+		v.errorf("uplink.ehr.app_secret_file", "missing: the file (mode 0600) holding the companypassword the platform issued")
+	}
+	for key, p := range map[string]string{"uplink.ehr.token_path": e.TokenPath, "uplink.ehr.add_path": e.AddPath} {
+		if strings.Contains(p, "://") || strings.HasPrefix(p, "/") {
+			v.errorf(key, "%q: want a path under uplink.ehr.url, e.g. lcipprocarfixrecordadd/query", clip(p))
+		}
+	}
+	if e.Timeout < 0 || e.Timeout > 5*time.Minute {
+		v.errorf("uplink.ehr.timeout", "%v: want up to 5m", e.Timeout)
+	}
+	if e.TokenLifetime < 0 || (e.TokenLifetime > 0 && e.TokenLifetime < time.Minute) {
+		v.errorf("uplink.ehr.token_lifetime", "%v: want at least 1m", e.TokenLifetime)
 	}
 }
 

@@ -33,6 +33,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/ehrhttp"
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
@@ -95,7 +96,8 @@ type Daemon struct {
 	wo     *workorder.Store
 	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
 	reg    *prometheus.Registry
-	up     *cloud.Uplink // nil when no broker is configured
+	up     *cloud.Uplink     // nil when no broker is configured
+	ehr    *ehrhttp.Delivery // nil unless uplink.transport is ehr-https
 	bays   []*bay.Supervisor
 	byName map[string]*bay.Supervisor
 	runs   *emission.Runs
@@ -180,6 +182,13 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	storeInfo.WithLabelValues(store.Incarnation, strconv.FormatBool(store.New)).Set(1)
 	d.reg.MustRegister(cloud.OutboxCollector(d.db), storeInfo, bayCollector{func() []*bay.Supervisor { return d.bays }}, collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var mqttBox cloud.Outbox = d.db
+	if cfg.EHRHTTPS() {
+		if d.ehr, err = newEHRDelivery(cfg, d.db, d.reg, log.With("component", "ehr"), o.Now); err != nil {
+			return nil, err
+		}
+		mqttBox = ehrhttp.Except(d.db, wire.KindEHR) // the ehr records go over HTTPS
+	}
 	if cfg.Broker.URL != "" {
 		uo := uplink.Options(topic, version.Version, cloud.UplinkOptions{
 			Broker:       cfg.Broker.URL,
@@ -196,7 +205,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 			Logger:       log.With("component", "uplink"),
 			Now:          o.Now,
 		})
-		d.up, err = cloud.NewUplink(d.db, uplink.WithStatus(uo, topic, version.Version, store, o.UpdateStatus))
+		d.up, err = cloud.NewUplink(mqttBox, uplink.WithStatus(uo, topic, version.Version, store, o.UpdateStatus))
 		if err != nil {
 			return nil, err
 		}
@@ -233,6 +242,9 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 }
 
 func (d *Daemon) uplinkStatus() any {
+	if d.ehr != nil {
+		return d.ehrStatus()
+	}
 	if d.up == nil {
 		return map[string]any{"connected": false, "configured": false, "last_error": "no broker configured (broker.url)"}
 	}
@@ -428,13 +440,22 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	d.workCtx = ctx
 	d.mu.Unlock()
 	var wg sync.WaitGroup
-	errc := make(chan error, 2+len(d.bays))
+	errc := make(chan error, 3+len(d.bays))
 	if d.up != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			if err := d.up.Run(ctx); err != nil && ctx.Err() == nil {
 				errc <- fmt.Errorf("daemon: uplink: %w", err)
+			}
+		}()
+	}
+	if d.ehr != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := d.ehr.Run(ctx); err != nil && ctx.Err() == nil {
+				errc <- fmt.Errorf("daemon: ehr delivery: %w", err)
 			}
 		}()
 	}

@@ -79,6 +79,10 @@ var rules = []struct {
 	// Request bodies go through encoding/json/v2 (exact names, no duplicates, UTF-8 only).
 	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
 	// The uplink wiring joins the opaque cloud side to the wire schema, and nothing else.
+	// The eHR HTTPS bridge: the wire schemas and the outbox, no driver, no MQTT.
+	{"./gateway/ehrhttp", []string{mod + "/gateway/wire", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/prometheus", "github.com/beorn7",
+		"github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in"}},
+	{"./gateway/ehrhttp/ehrhttptest", nil},
 	{"./gateway/uplink", append([]string{mod + "/gateway/wire", mod + "/cloud"}, cloudDeps...)},
 	// Updates: the TUF client and publisher (go-tuf v2 and what its metadata package needs for
 	// signatures), the state file and the health gate; never the daemon, store or uplink.

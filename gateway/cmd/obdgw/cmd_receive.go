@@ -24,7 +24,7 @@ func init() {
 	})
 }
 
-const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--max-message-bytes N] [--metrics 127.0.0.1:PORT]`
+const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--max-message-bytes N] [--metrics 127.0.0.1:PORT] [--forward-ehr URL --ehr-app-key-file FILE --ehr-app-secret-file FILE [--ehr-ca FILE] ...]`
 
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "receive", receiveUsage)
@@ -41,6 +41,7 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	clientID := fs.String("client-id", "", "MQTT client id (default obdgw-receiver-<group>-<host>)")
 	maxMsg := fs.Int("max-message-bytes", 256<<10, "drop a message larger than this before reading it (bound it at the broker too: max_packet_size)")
 	metrics := fs.String("metrics", "", "serve /metrics and /healthz on this loopback address (e.g. 127.0.0.1:9101)")
+	fwd := ehrForwardFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -67,11 +68,15 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 			return r
 		}, host)
 	}
+	forward, err := fwd.forwarder(e.log)
+	if err != nil {
+		return err
+	}
 	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
 		Broker: *broker, AllowPlain: *allowPlain, CAFile: *ca, CertFile: *cert, KeyFile: *key,
 		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
 		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out, MaxMessageBytes: *maxMsg,
-		Logger: e.log,
+		Logger: e.log, Forward: forward,
 	}))
 	if err != nil {
 		var oe *cloud.OptionError
