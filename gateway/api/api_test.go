@@ -120,7 +120,7 @@ func newFixtureAt(t *testing.T, path string, anonymousReads bool) *fixture {
 	store := workorder.New(db, workorder.Options{Company: "杭州示例汽车维修有限公司", CompanyCode: "330106000099901", Province: "33",
 		GatewayID: "gw-test", Now: now, Logger: log})
 	bays := &fakeBays{live: make(chan LiveValues, 4)}
-	a := New(Options{Store: store, Bays: bays, Outbox: db, Tokens: []Token{{Name: "dms", Secret: dmsToken}, {Name: "tablet", Secret: "tablet-token-0123456789"}},
+	a := New(Options{Store: store, Bays: bays, Outbox: db, Tokens: append([]Token{{Name: "dms", Secret: dmsToken, Role: RoleManager}, {Name: "tablet", Secret: "tablet-token-0123456789"}}, roleTokens()...),
 		AnonymousReads: anonymousReads, MaxBodyBytes: 4096, Logger: log})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)

@@ -13,7 +13,7 @@ type Backuper interface {
 
 func (s *Server) backupRoutes() []Route {
 	return []Route{
-		{"POST", "/backup", "a consistent copy of the state file, taken while the gateway runs (token always needed: it holds owner data)", s.backup},
+		{"POST", "/backup", "a consistent copy of the state file, taken while the gateway runs (token always needed: it holds owner data)", managers, s.backup},
 	}
 }
 

@@ -23,36 +23,37 @@ var openapiYAML []byte
 // table is every route. Paths are under Prefix.
 func (s *Server) table() []Route {
 	return []Route{
-		{"GET", "/health", "liveness (no token needed)", s.health},
-		{"GET", "/openapi.yaml", "this API's OpenAPI description (no token needed)", s.openapi},
+		{"GET", "/health", "liveness (no token needed)", nil, s.health},
+		{"GET", "/openapi.yaml", "this API's OpenAPI description (no token needed)", nil, s.openapi},
 
-		{"GET", "/workorders", "list work orders (owner data never included)", s.listOrders},
-		{"POST", "/workorders", "open a work order", s.createOrder},
-		{"GET", "/workorders/{id}", "get a work order (?include=owner with a token for owner data)", s.getOrder},
-		{"PATCH", "/workorders/{id}", "change an open work order", s.patchOrder},
-		{"POST", "/workorders/{id}/items", "add a repair item", s.addItem},
-		{"POST", "/workorders/{id}/parts", "add a part", s.addPart},
-		{"POST", "/workorders/{id}/scans", "attach a scan (a stored one by id, or a report)", s.attachScan},
-		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", s.settle},
-		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", s.revise},
-		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", s.records},
+		{"GET", "/workorders", "list work orders (owner data never included)", anyRole, s.listOrders},
+		{"POST", "/workorders", "open a work order", orderDesk, s.createOrder},
+		{"GET", "/workorders/{id}", "get a work order (?include=owner with a token for owner data)", anyRole, s.getOrder},
+		{"PATCH", "/workorders/{id}", "change an open work order", orderWork, s.patchOrder},
+		{"POST", "/workorders/{id}/items", "add a repair item", orderWork, s.addItem},
+		{"POST", "/workorders/{id}/parts", "add a part", orderWork, s.addPart},
+		{"POST", "/workorders/{id}/scans", "attach a scan (a stored one by id, or a report)", carWork, s.attachScan},
+		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", orderDesk, s.settle},
+		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", corrector, s.revise},
+		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", anyRole, s.records},
 
-		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", s.listScans},
-		{"GET", "/scans/{id}", "a stored scan with its full report", s.getScan},
+		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", anyRole, s.listScans},
+		{"GET", "/scans/{id}", "a stored scan with its full report", anyRole, s.getScan},
 
-		{"GET", "/bays", "status of every bay", s.listBays},
-		{"GET", "/bays/{bay}", "status of one bay with its last scan", s.getBay},
-		{"POST", "/bays/{bay}/scan", "start a full scan now", s.scanBay},
-		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", s.clearDTCs},
-		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", s.live},
+		{"GET", "/bays", "status of every bay", anyRole, s.listBays},
+		{"GET", "/bays/{bay}", "status of one bay with its last scan", anyRole, s.getBay},
+		{"POST", "/bays/{bay}/scan", "start a full scan now", carWork, s.scanBay},
+		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", carRisky, s.clearDTCs},
+		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", anyRole, s.live},
 
-		{"GET", "/outbox", "outbox statistics", s.outboxStats},
-		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", s.outboxRecords},
-		{"GET", "/deadletters", "records the receiver rejected for good", s.deadLetters},
-		{"POST", "/deadletters/{seq}/requeue", "send a dead record again", s.requeue},
+		{"GET", "/outbox", "outbox statistics", anyRole, s.outboxStats},
+		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", anyRole, s.outboxRecords},
+		{"GET", "/deadletters", "records the receiver rejected for good", anyRole, s.deadLetters},
+		{"POST", "/deadletters/{seq}/requeue", "send a dead record again", managers, s.requeue},
 
-		{"GET", "/uplink", "uplink (broker) status", s.uplink},
-		{"GET", "/events", "live notices as a server-sent-event stream", s.events},
+		{"GET", "/uplink", "uplink (broker) status", anyRole, s.uplink},
+		{"GET", "/events", "live notices as a server-sent-event stream", anyRole, s.events},
+		{"GET", "/whoami", "the caller's token name and role, and the routes it may call", anyRole, s.whoami},
 	}
 }
 

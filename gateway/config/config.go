@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -114,6 +115,10 @@ type API struct {
 type Token struct {
 	Name string `yaml:"name"` // who holds it ("dms", "tablet-1"): logged, never the secret
 	File string `yaml:"file"` // secret: mode 0600, one line
+	// Role is what the holder may do (docs/api.md "Roles"): technician, front_desk, manager,
+	// shop_software or monitor. Empty: shop_software, the role of the shop's DMS, which every
+	// token had before roles existed (owner data then needs a front_desk or manager token).
+	Role string `yaml:"role"`
 
 	Secret string `yaml:"-"` // read from File by Load
 }
@@ -167,6 +172,11 @@ func Parse(data []byte, name string) (*Config, error) {
 	if len(errs.List) > 0 {
 		sort.SliceStable(errs.List, func(i, j int) bool { return errs.List[i].Line < errs.List[j].Line })
 		return nil, errs
+	}
+	for i := range cfg.API.Tokens {
+		if cfg.API.Tokens[i].Role == "" {
+			cfg.API.Tokens[i].Role = DefaultTokenRole
+		}
 	}
 	return &cfg, nil
 }
@@ -284,6 +294,13 @@ func (c *Config) LoadSecrets() error {
 // shop's tablets, the DMS and a scraper (each console holds two event streams), far below the
 // 1024 descriptors a service gets by default.
 const DefaultMaxConnections = 128
+
+// TokenRoles are the roles a token may have (gateway/api's Roles, which the daemon hands
+// them to).
+var TokenRoles = []string{"technician", "front_desk", "manager", "shop_software", "monitor"}
+
+// DefaultTokenRole is the role of a token configured without one.
+const DefaultTokenRole = "shop_software"
 
 // MinTokenLen is the shortest API token accepted.
 const MinTokenLen = 16
@@ -493,6 +510,9 @@ func (v *validator) validate(c *Config) {
 		tnames[t.Name] = true
 		if t.File == "" {
 			v.errorf(p+".file", "missing: the file holding the token (mode 0600); tokens are never written in this file")
+		}
+		if t.Role != "" && !slices.Contains(TokenRoles, t.Role) {
+			v.errorf(p+".role", "%q: want one of %s (absent: %s)", clip(t.Role), strings.Join(TokenRoles, ", "), DefaultTokenRole)
 		}
 	}
 	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 64<<20 {

@@ -183,7 +183,7 @@ func newEnv(t *testing.T) *env {
 	bays := newFakeBays()
 	tests := &fakeSelfTests{bays: bays, subs: map[chan any]struct{}{}}
 	a := api.New(api.Options{Store: store, Bays: bays, SelfTests: tests, Outbox: db, Events: bus,
-		Tokens: []api.Token{{Name: "tablet", Secret: token}},
+		Tokens: []api.Token{{Name: "tablet", Secret: token, Role: api.RoleManager}},
 		Uplink: func() any { return map[string]any{"connected": true, "broker": "mqtts://127.0.0.1:8883"} }})
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix+"/", a.Handler())

@@ -187,7 +187,14 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	_, answerTimeout := o.timeouts()
 	var tokens []api.Token
 	for _, t := range cfg.API.Tokens {
-		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret})
+		role, err := api.ParseRole(t.Role)
+		if t.Role == "" {
+			role, err = api.DefaultRole, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("daemon: api.tokens %q: %w", t.Name, err)
+		}
+		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret, Role: role})
 	}
 	d.api = api.New(api.Options{
 		Store:          d.wo,
