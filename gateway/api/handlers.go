@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/ehr"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -161,6 +162,9 @@ func (s *Server) orderAnswer(w http.ResponseWriter, r *http.Request, c *caller, 
 	if !ok {
 		return
 	}
+	if withOwner {
+		s.record(c, audit.Entry{Action: audit.ActionOwnerRead, Order: o.ID, Bay: o.Bay, VIN: o.VIN})
+	}
 	writeJSON(w, status, o.View(withOwner))
 }
 
@@ -278,7 +282,7 @@ func (s *Server) settle(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	st, err := s.opts.Store.Settle(r.PathValue("id"), req)
-	s.settlementAnswer(w, r, c, st, err)
+	s.settlementAnswer(w, r, c, audit.ActionSettle, st, err)
 }
 
 func (s *Server) revise(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -288,17 +292,23 @@ func (s *Server) revise(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	st, err := s.opts.Store.Revise(r.PathValue("id"), req)
-	s.settlementAnswer(w, r, c, st, err)
+	s.settlementAnswer(w, r, c, audit.ActionRevise, st, err)
 }
 
-func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *caller, st workorder.Settlement, err error) {
+func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *caller, action string, st workorder.Settlement, err error) {
 	if err != nil {
 		writeError(w, storeError(err))
 		return
 	}
+	o := st.Order
+	s.record(c, audit.Entry{Action: action, Order: o.ID, Bay: o.Bay, VIN: o.VIN,
+		Detail: fmt.Sprintf("costlistcode %s revision %d outbox_seq %d", o.CostListCode, o.Revision, st.Seq)})
 	withOwner, ok := wantOwner(w, r, c)
 	if !ok {
 		return
+	}
+	if withOwner {
+		s.record(c, audit.Entry{Action: audit.ActionOwnerRead, Order: o.ID, Bay: o.Bay, VIN: o.VIN})
 	}
 	writeJSON(w, http.StatusOK, settlementAnswer{Order: st.Order.View(withOwner), Warnings: st.Warnings, Seq: st.Seq, IMSeq: st.IMSeq})
 }
@@ -422,6 +432,14 @@ func (s *Server) clearDTCs(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	s.log.Info("api: clearing DTCs", "bay", name, "request_id", req.RequestID)
 	res, err := s.opts.Bays.ClearDTCs(r.Context(), name, req)
+	outcome := "cleared"
+	if err != nil {
+		outcome = "not cleared: " + err.Error()
+	} else if !res.Cleared {
+		outcome = "not cleared"
+	}
+	s.record(c, audit.Entry{Action: audit.ActionClearDTCs, Bay: name, VIN: req.VIN, Order: req.Order,
+		Detail: "request_id " + clip(req.RequestID) + ": " + outcome})
 	if err != nil {
 		writeError(w, bayError(err))
 		return
@@ -566,6 +584,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	s.log.Info("api: requeued", "seq", seq, "new_seq", rec.Seq, "id", rec.ID)
+	s.record(c, audit.Entry{Action: audit.ActionRequeue, Detail: fmt.Sprintf("%s record %s: seq %d requeued as %d", rec.Kind, rec.ID, seq, rec.Seq)})
 	writeJSON(w, http.StatusOK, view(rec))
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
@@ -60,6 +61,9 @@ type Options struct {
 	// Uplink returns the uplink status (JSON-encodable, e.g. {"connected": true}); nil reports
 	// that no uplink runs.
 	Uplink func() any
+	// Audit is the audit log (owner-data reads, settlements, corrections, clears, requeues,
+	// backups, waste hand-overs); nil: a log in the buffer file when Outbox is a *buffer.DB.
+	Audit  *audit.Log
 	Logger *slog.Logger // nil: discard
 }
 
@@ -112,7 +116,13 @@ func New(opts Options) *Server {
 	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
 		s.dir = filepath.Dir(p.Path())
 	}
+	if s.opts.Audit == nil {
+		if db, ok := opts.Outbox.(*buffer.DB); ok {
+			s.opts.Audit = audit.New(db, audit.Options{})
+		}
+	}
 	s.routes = append(append(s.table(), s.selfTestRoutes()...), s.backupRoutes()...)
+	s.routes = append(s.routes, s.auditRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })

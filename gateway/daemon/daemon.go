@@ -29,6 +29,7 @@ import (
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/firmware/version"
 	"github.com/obdgw/obdgw/gateway/api"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/console"
@@ -207,6 +208,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		AnswerTimeout:  answerTimeout,
 		Events:         d.bus,
 		Uplink:         d.uplinkStatus,
+		Audit:          audit.New(d.db, audit.Options{Now: o.Now}),
 		Logger:         log.With("component", "api"),
 	})
 	d.mux = http.NewServeMux()
