@@ -273,6 +273,7 @@ type settlementAnswer struct {
 	Warnings []ehr.Problem   `json:"warnings"`
 	Seq      uint64          `json:"outbox_seq"`
 	IMSeq    uint64          `json:"im_outbox_seq,omitempty"`
+	WasteSeq uint64          `json:"waste_outbox_seq,omitempty"`
 }
 
 func (s *Server) settle(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -310,7 +311,7 @@ func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *cal
 	if withOwner {
 		s.record(c, audit.Entry{Action: audit.ActionOwnerRead, Order: o.ID, Bay: o.Bay, VIN: o.VIN})
 	}
-	writeJSON(w, http.StatusOK, settlementAnswer{Order: st.Order.View(withOwner), Warnings: st.Warnings, Seq: st.Seq, IMSeq: st.IMSeq})
+	writeJSON(w, http.StatusOK, settlementAnswer{Order: st.Order.View(withOwner), Warnings: st.Warnings, Seq: st.Seq, IMSeq: st.IMSeq, WasteSeq: st.WasteSeq})
 }
 
 func (s *Server) records(w http.ResponseWriter, r *http.Request, c *caller) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/audit"
+	"github.com/obdgw/obdgw/gateway/waste"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
@@ -63,7 +64,10 @@ type Options struct {
 	Uplink func() any
 	// Audit is the audit log (owner-data reads, settlements, corrections, clears, requeues,
 	// backups, waste hand-overs); nil: a log in the buffer file when Outbox is a *buffer.DB.
-	Audit  *audit.Log
+	Audit *audit.Log
+	// Waste is the shop's waste ledger (GET /waste/ledger, POST /waste/handovers); nil: those
+	// routes answer 404.
+	Waste  *waste.Ledger
 	Logger *slog.Logger // nil: discard
 }
 
@@ -122,7 +126,7 @@ func New(opts Options) *Server {
 		}
 	}
 	s.routes = append(append(s.table(), s.selfTestRoutes()...), s.backupRoutes()...)
-	s.routes = append(s.routes, s.auditRoutes()...)
+	s.routes = append(append(s.routes, s.auditRoutes()...), s.wasteRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })

@@ -36,6 +36,7 @@ type Config struct {
 	API       API     `yaml:"api"`
 	Console   Console `yaml:"console"`
 	Records   Records `yaml:"records"`
+	Waste     Waste   `yaml:"waste"`
 	// Emission holds the I/M limits and procedure parameters (gateway/emission); keys left out
 	// keep emission.DefaultLimits().
 	Emission emission.Limits `yaml:"emission"`
@@ -123,6 +124,13 @@ type Token struct {
 	Secret string `yaml:"-"` // read from File by Load
 }
 
+// Waste is the shop's waste ledger (docs/api.md "Waste").
+type Waste struct {
+	// DueDays: waste stored this many days is shown due for hand-over. A shop policy (90 by
+	// default), not a number of the catalogue: the collector's licence and local rules decide.
+	DueDays int `yaml:"due_days"`
+}
+
 // Console is the embedded web console.
 type Console struct {
 	Enabled bool `yaml:"enabled"`
@@ -142,6 +150,7 @@ func Default() Config {
 		Broker:   Broker{Delivery: "receipt", Inflight: 8, DrainRate: 20},
 		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, MaxConnections: DefaultMaxConnections},
 		Console:  Console{Enabled: true},
+		Waste:    Waste{DueDays: 90},
 		Emission: emission.DefaultLimits(),
 	}
 }
@@ -520,6 +529,9 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.API.MaxConnections < 4 || c.API.MaxConnections > 10000 {
 		v.errorf("api.max_connections", "%d: want between 4 and 10000 (default %d)", c.API.MaxConnections, DefaultMaxConnections)
+	}
+	if c.Waste.DueDays < 1 || c.Waste.DueDays > 3650 {
+		v.errorf("waste.due_days", "%d: want 1 to 3650 days (default 90)", c.Waste.DueDays)
 	}
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)

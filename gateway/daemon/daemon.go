@@ -37,6 +37,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/uplink"
+	"github.com/obdgw/obdgw/gateway/waste"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -90,6 +91,7 @@ type Daemon struct {
 	bus    *events.Bus
 	wo     *workorder.Store
 	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
+	waste  *waste.Ledger   // the waste ledger, and the waste record at settlement
 	reg    *prometheus.Registry
 	up     *cloud.Uplink // nil when no broker is configured
 	bays   []*bay.Supervisor
@@ -148,6 +150,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		known[b.Name] = true
 	}
 	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest"), OBD: cfg.Emission.OBD})
+	d.waste = waste.New(d.db, waste.Options{CompanyCode: cfg.Company.Code, DueDays: cfg.Waste.DueDays, Now: o.Now})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,
@@ -155,6 +158,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		GatewayID:   cfg.GatewayID,
 		KnownBay:    func(n string) bool { return known[n] },
 		IM:          d.tests.Record,
+		Waste:       d.waste.Hook,
 		Events:      d.bus,
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
@@ -209,6 +213,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		Events:         d.bus,
 		Uplink:         d.uplinkStatus,
 		Audit:          audit.New(d.db, audit.Options{Now: o.Now}),
+		Waste:          d.waste,
 		Logger:         log.With("component", "api"),
 	})
 	d.mux = http.NewServeMux()

@@ -79,7 +79,9 @@ var rules = []struct {
 	// Request bodies go through encoding/json/v2 (exact names, no duplicates, UTF-8 only).
 	// The audit log: a few document buckets of the buffer file.
 	{"./gateway/audit", []string{mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
-	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/gateway/audit", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
+	// The waste ledger and the waste record: the settlement hook of gateway/workorder.
+	{"./gateway/waste", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
+	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/gateway/audit", mod + "/gateway/waste", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
 	// The uplink wiring joins the opaque cloud side to the wire schema, and nothing else.
 	{"./gateway/uplink", append([]string{mod + "/gateway/wire", mod + "/cloud"}, cloudDeps...)},
 	// The wiring points: the daemon, the command and the demo may import everything, as may
