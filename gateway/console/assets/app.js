@@ -136,6 +136,7 @@ function showLogin(msg) {
     state.token = $("#token").value.trim();
     try { await api("GET", "/bays"); } catch (e) { if (e.status !== 401) showError(e); state.token = ""; return; }
     localStorage.setItem("obdgw.token", state.token);
+    await loadRole();
     flash("");
     if (!location.hash || location.hash === "#/login") location.hash = "#/bays"; else route();
     start();
@@ -868,7 +869,7 @@ async function viewNewOrder() {
 }
 
 async function viewOrder(id) {
-  const o = await api("GET", `/workorders/${enc(id)}?include=owner`);
+  const o = await api("GET", `/workorders/${enc(id)}${mayOwner() ? "?include=owner" : ""}`);
   const settled = o.status === "settled";
   const seen = new Set(), warns = [];
   for (const w of [...(state.settled[id] || []), ...(o.warnings || [])]) {
@@ -1067,6 +1068,8 @@ async function route() {
     else if (parts[0] === "orders" && parts[1]) await viewOrder(parts[1]);
     else if (parts[0] === "orders") await viewOrders();
     else if (parts[0] === "outbox") await viewOutbox();
+    else if (parts[0] === "waste") await viewWaste();
+    else if (parts[0] === "audit") await viewAudit();
     else { document.body.dataset.view = "bays"; await viewBays(); }
     if (my === routing) translatePage();
   } catch (e) { showError(e); }
@@ -1105,6 +1108,6 @@ document.addEventListener("DOMContentLoaded", () => {
     route();
   });
   if (!state.token) { showLogin(); return; }
-  route();
+  loadRole().then(route);
   start();
 });
