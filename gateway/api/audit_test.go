@@ -7,6 +7,9 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
 // auditItems reads the whole audit log as the manager.
@@ -59,6 +62,13 @@ func TestAuditLogRecordsWhoDidWhat(t *testing.T) {
 	}
 	backup, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+
+	// A settlement refused inside its transaction (no VIN) leaves no entry: the entry commits
+	// with the settlement or not at all.
+	novin := f.mustDo(201, "POST", "/workorders", strings.Replace(newOrderBody, `"emission_repair":true`, `"emission_repair":false`, 1))
+	if code, _ := f.do("POST", "/workorders/"+novin["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS-A-2"}`); code != 422 {
+		t.Fatalf("settling without a VIN = %d", code)
+	}
 
 	got := f.auditItems("")
 	want := []struct{ token, role, action, order, bay, vin, detail string }{
@@ -133,5 +143,33 @@ func TestAuditLogRecordsWhoDidWhat(t *testing.T) {
 	// Only a manager reads it.
 	if code, m := f.do("GET", "/audit", roleToken(RoleFrontDesk), ""); code != 403 || !strings.Contains(fmt.Sprint(m["error"]), "manager") {
 		t.Fatalf("front desk reads the audit log: %d %v", code, m)
+	}
+}
+
+// TestSettlementWithoutItsAuditEntryIsNotStored: the entry is written in the settlement's
+// transaction, so when it cannot be written the settlement is not stored either.
+func TestSettlementWithoutItsAuditEntryIsNotStored(t *testing.T) {
+	f := newFixture(t, false)
+	o := f.mustDo(201, "POST", "/workorders", strings.Replace(newOrderBody, `"emission_repair":true`, `"emission_repair":false,"vin":"`+carVIN+`"`, 1))
+	f.mustDo(200, "POST", "/workorders/"+o["id"].(string)+"/items", `{"name":"更换三元催化器","hours":2}`)
+	// A damaged sequence makes the audit log refuse to write.
+	if err := f.db.Update(func(tx *buffer.Tx) error { return tx.Put("audit.meta", "seq", []byte("x")) }); err != nil {
+		t.Fatal(err)
+	}
+	if code, m := f.do("POST", "/workorders/"+o["id"].(string)+"/settle", dmsToken, `{"costlistcode":"HS-T-1"}`); code != 500 {
+		t.Fatalf("settlement with an unwritable audit log = %d %v", code, m)
+	}
+	if got, _ := f.store.Get(o["id"].(string)); got.Status != workorder.Open {
+		t.Fatalf("the order was settled without its audit entry: %s", got.Status)
+	}
+	if rs, _ := f.db.Peek(10); len(rs) != 0 {
+		t.Fatalf("records queued without the audit entry: %d", len(rs))
+	}
+	if err := f.db.Update(func(tx *buffer.Tx) error { return tx.Put("audit.meta", "seq", []byte("0")) }); err != nil {
+		t.Fatal(err)
+	}
+	f.mustDo(200, "POST", "/workorders/"+o["id"].(string)+"/settle", `{"costlistcode":"HS-T-1"}`)
+	if items := f.auditItems(""); len(items) != 1 || items[0]["action"] != "workorder.settle" {
+		t.Fatalf("audit after the settlement: %v", items)
 	}
 }

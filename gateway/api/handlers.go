@@ -282,8 +282,9 @@ func (s *Server) settle(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, e)
 		return
 	}
+	req.Trail = s.trail(c, audit.ActionSettle)
 	st, err := s.opts.Store.Settle(r.PathValue("id"), req)
-	s.settlementAnswer(w, r, c, audit.ActionSettle, st, err)
+	s.settlementAnswer(w, r, c, st, err)
 }
 
 func (s *Server) revise(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -292,18 +293,30 @@ func (s *Server) revise(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, e)
 		return
 	}
+	req.Trail = s.trail(c, audit.ActionRevise)
 	st, err := s.opts.Store.Revise(r.PathValue("id"), req)
-	s.settlementAnswer(w, r, c, audit.ActionRevise, st, err)
+	s.settlementAnswer(w, r, c, st, err)
 }
 
-func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *caller, action string, st workorder.Settlement, err error) {
+// trail writes the audit entry of a settlement or correction inside its transaction: the
+// entry commits with the settlement, or neither does.
+func (s *Server) trail(c *caller, action string) workorder.Trail {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	return func(tx *buffer.Tx, st *workorder.Settlement) error {
+		o := st.Order
+		return s.opts.Audit.AddTx(tx, audit.Entry{Token: c.name, Role: string(c.role), Action: action, Order: o.ID, Bay: o.Bay, VIN: o.VIN,
+			Detail: fmt.Sprintf("costlistcode %s revision %d outbox_seq %d", o.CostListCode, o.Revision, st.Seq)})
+	}
+}
+
+func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *caller, st workorder.Settlement, err error) {
 	if err != nil {
 		writeError(w, storeError(err))
 		return
 	}
 	o := st.Order
-	s.record(c, audit.Entry{Action: action, Order: o.ID, Bay: o.Bay, VIN: o.VIN,
-		Detail: fmt.Sprintf("costlistcode %s revision %d outbox_seq %d", o.CostListCode, o.Revision, st.Seq)})
 	withOwner, ok := wantOwner(w, r, c)
 	if !ok {
 		return

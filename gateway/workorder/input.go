@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/ehr"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/obd"
@@ -67,7 +68,14 @@ type SettleRequest struct {
 	// self-test; without it such a settlement is refused (ErrNoSelfTest). Ignored when the
 	// order has a judged self-test.
 	NoSelfTestReason string `json:"no_selftest_reason,omitempty"`
+	// Trail, when set, runs in the settlement transaction once the records are queued.
+	Trail Trail `json:"-"`
 }
+
+// Trail records who settled or corrected an order (the API writes its audit entry there): it
+// runs inside the transaction with what was produced, so the entry commits with the
+// settlement or not at all; an error aborts the settlement.
+type Trail func(tx *buffer.Tx, st *Settlement) error
 
 // RevisionRequest corrects a settled order: the changes and why. SettleDate may change too.
 type RevisionRequest struct {
@@ -76,6 +84,8 @@ type RevisionRequest struct {
 	// NoSelfTestReason, when set, states (or restates) why an emission repair has no judged
 	// self-test, as SettleRequest.NoSelfTestReason.
 	NoSelfTestReason *string `json:"no_selftest_reason,omitempty"`
+	// Trail, when set, runs in the revision's transaction once the records are queued.
+	Trail Trail `json:"-"`
 	Patch
 }
 

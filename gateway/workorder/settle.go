@@ -139,7 +139,13 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 		if err := tx.Delete(bucketOpen, o.ID); err != nil {
 			return err
 		}
-		return tx.Put(bucketCostList, costListKey(s.opts.CompanyCode, code), []byte(o.ID))
+		if err := tx.Put(bucketCostList, costListKey(s.opts.CompanyCode, code), []byte(o.ID)); err != nil {
+			return err
+		}
+		if req.Trail != nil {
+			return req.Trail(tx, &out)
+		}
+		return nil
 	})
 	if err != nil {
 		return Settlement{}, err
@@ -203,7 +209,13 @@ func (s *Store) Revise(id string, req RevisionRequest) (Settlement, error) {
 		if err := s.submit(tx, o, o.Revision+1, reason, changed, &out); err != nil {
 			return err
 		}
-		return setVIN(tx, o.ID, oldVIN, o.VIN)
+		if err := setVIN(tx, o.ID, oldVIN, o.VIN); err != nil {
+			return err
+		}
+		if req.Trail != nil {
+			return req.Trail(tx, &out)
+		}
+		return nil
 	})
 	if err != nil {
 		return Settlement{}, err
