@@ -396,3 +396,17 @@ func TestTokenRoles(t *testing.T) {
 		}
 	}
 }
+
+func TestWasteDueDays(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "min.yaml")
+	if err != nil || cfg.Waste.DueDays != 90 {
+		t.Fatalf("default due days: %v %+v", err, cfg)
+	}
+	if cfg, err = Parse([]byte(minimal+"waste: {due_days: 30}\n"), "min.yaml"); err != nil || cfg.Waste.DueDays != 30 {
+		t.Fatalf("due_days 30: %v %+v", err, cfg)
+	}
+	_, err = Parse([]byte(minimal+"waste: {due_days: 0}\n"), "min.yaml")
+	if err == nil || !strings.Contains(err.Error(), "waste.due_days") {
+		t.Fatalf("due_days 0: %v", err)
+	}
+}

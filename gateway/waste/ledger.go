@@ -123,6 +123,51 @@ func (l *Ledger) Hook(tx *buffer.Tx, o *workorder.Order, revision int, reason st
 	return wire.SchemaWaste, payload, nil
 }
 
+// normHandover checks a hand-over request on its own (the stock is checked in the
+// transaction) and returns the hand-over and the quantity asked per category and unit.
+func normHandover(req HandoverRequest, now time.Time) (Handover, map[key]int64, error) {
+	h := Handover{Date: strings.TrimSpace(req.Date), Collector: strings.TrimSpace(req.Collector), Licence: strings.TrimSpace(req.Licence),
+		ManifestNo: strings.TrimSpace(req.ManifestNo), At: now.UTC()}
+	if h.Date == "" {
+		h.Date = ehr.FormatDate(now)
+	} else if _, err := ehr.ParseDate(h.Date); err != nil {
+		return Handover{}, nil, inputErr("date", "%q: want yyyyMMdd", clip(h.Date))
+	}
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"collector", h.Collector, 100}, {"licence", h.Licence, 50}, {"manifest_no", h.ManifestNo, 50}} {
+		if err := checkText(f.name, f.v, f.max); err != nil {
+			return Handover{}, nil, err
+		}
+	}
+	if len(req.Lines) == 0 {
+		return Handover{}, nil, inputErr("lines", "missing: what was handed over (category, quantity, unit)")
+	}
+	if len(req.Lines) > 50 {
+		return Handover{}, nil, inputErr("lines", "%d lines, at most 50", len(req.Lines))
+	}
+	asked := map[key]int64{}
+	for i, ln := range req.Lines {
+		f := fmt.Sprintf("lines[%d]", i)
+		c, ok := wire.WasteCategoryByName(ln.Category)
+		if !ok {
+			return Handover{}, nil, inputErr(f+".category", "%q: want one of %s", clip(ln.Category), strings.Join(wire.WasteCategoryNames(), ", "))
+		}
+		if !slices.Contains(c.Units, ln.Unit) {
+			return Handover{}, nil, inputErr(f+".unit", "%q: %s is counted in %s", clip(ln.Unit), c.Name, strings.Join(c.Units, " or "))
+		}
+		q, err := workorder.NormWasteQuantity(ln.Quantity)
+		if err != nil {
+			return Handover{}, nil, inputErr(f+".quantity", "%q: %v", clip(ln.Quantity), err)
+		}
+		hq, _ := workorder.Hundredths(q)
+		asked[key{c.Name, ln.Unit}] += hq
+		h.Lines = append(h.Lines, Line{Category: c.Name, Quantity: q, Unit: ln.Unit})
+	}
+	return h, asked, nil
+}
+
 // HandoverRequest is the body of POST /waste/handovers: one transfer to a licensed collector.
 type HandoverRequest struct {
 	Date       string `json:"date"`        // yyyyMMdd, default today
@@ -184,46 +229,12 @@ func checkText(field, v string, max int) error {
 
 // Handover records a hand-over after checking it against the stock, all in one transaction.
 func (l *Ledger) Handover(req HandoverRequest, by string) (Handover, error) {
-	h := Handover{Date: strings.TrimSpace(req.Date), Collector: strings.TrimSpace(req.Collector), Licence: strings.TrimSpace(req.Licence),
-		ManifestNo: strings.TrimSpace(req.ManifestNo), By: by, At: l.now().UTC()}
-	if h.Date == "" {
-		h.Date = ehr.FormatDate(l.now())
-	} else if _, err := ehr.ParseDate(h.Date); err != nil {
-		return Handover{}, inputErr("date", "%q: want yyyyMMdd", clip(h.Date))
+	h, asked, err := normHandover(req, l.now())
+	if err != nil {
+		return Handover{}, err
 	}
-	for _, f := range []struct {
-		name, v string
-		max     int
-	}{{"collector", h.Collector, 100}, {"licence", h.Licence, 50}, {"manifest_no", h.ManifestNo, 50}} {
-		if err := checkText(f.name, f.v, f.max); err != nil {
-			return Handover{}, err
-		}
-	}
-	if len(req.Lines) == 0 {
-		return Handover{}, inputErr("lines", "missing: what was handed over (category, quantity, unit)")
-	}
-	if len(req.Lines) > 50 {
-		return Handover{}, inputErr("lines", "%d lines, at most 50", len(req.Lines))
-	}
-	asked := map[key]int64{}
-	for i, ln := range req.Lines {
-		f := fmt.Sprintf("lines[%d]", i)
-		c, ok := wire.WasteCategoryByName(ln.Category)
-		if !ok {
-			return Handover{}, inputErr(f+".category", "%q: want one of %s", clip(ln.Category), strings.Join(wire.WasteCategoryNames(), ", "))
-		}
-		if !slices.Contains(c.Units, ln.Unit) {
-			return Handover{}, inputErr(f+".unit", "%q: %s is counted in %s", clip(ln.Unit), c.Name, strings.Join(c.Units, " or "))
-		}
-		q, err := workorder.NormWasteQuantity(ln.Quantity)
-		if err != nil {
-			return Handover{}, inputErr(f+".quantity", "%q: %v", clip(ln.Quantity), err)
-		}
-		hq, _ := workorder.Hundredths(q)
-		asked[key{c.Name, ln.Unit}] += hq
-		h.Lines = append(h.Lines, Line{Category: c.Name, Quantity: q, Unit: ln.Unit})
-	}
-	err := l.db.Update(func(tx *buffer.Tx) error {
+	h.By = by
+	err = l.db.Update(func(tx *buffer.Tx) error {
 		if tx.Get(bucketMeta, "manifest/"+h.ManifestNo) != nil {
 			return ErrManifestUsed
 		}
