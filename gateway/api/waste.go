@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/waste"
 )
@@ -38,7 +39,14 @@ func (s *Server) wasteHandover(w http.ResponseWriter, r *http.Request, c *caller
 		writeError(w, e)
 		return
 	}
-	h, err := s.opts.Waste.Handover(req, c.name)
+	var trail func(*buffer.Tx, waste.Handover) error
+	if s.opts.Audit != nil {
+		trail = func(tx *buffer.Tx, h waste.Handover) error {
+			return s.opts.Audit.AddTx(tx, audit.Entry{Token: c.name, Role: string(c.role), Action: audit.ActionWasteHandover,
+				Detail: "hand-over " + h.ID + " manifest " + h.ManifestNo + " to licence " + h.Licence})
+		}
+	}
+	h, err := s.opts.Waste.Handover(req, c.name, trail)
 	var (
 		ie *waste.InputError
 		se *waste.StockError
@@ -57,6 +65,5 @@ func (s *Server) wasteHandover(w http.ResponseWriter, r *http.Request, c *caller
 		writeError(w, storeError(err))
 		return
 	}
-	s.record(c, audit.Entry{Action: audit.ActionWasteHandover, Detail: "hand-over " + h.ID + " manifest " + h.ManifestNo + " to licence " + h.Licence})
 	writeJSON(w, http.StatusCreated, h)
 }

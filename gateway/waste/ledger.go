@@ -228,7 +228,9 @@ func checkText(field, v string, max int) error {
 }
 
 // Handover records a hand-over after checking it against the stock, all in one transaction.
-func (l *Ledger) Handover(req HandoverRequest, by string) (Handover, error) {
+// trail, when set, runs in that transaction with the stored hand-over (the API writes its
+// audit entry there); its error refuses the hand-over.
+func (l *Ledger) Handover(req HandoverRequest, by string, trail func(tx *buffer.Tx, h Handover) error) (Handover, error) {
 	h, asked, err := normHandover(req, l.now())
 	if err != nil {
 		return Handover{}, err
@@ -265,7 +267,13 @@ func (l *Ledger) Handover(req HandoverRequest, by string) (Handover, error) {
 		if err := tx.Put(bucketMeta, "manifest/"+h.ManifestNo, []byte(h.ID)); err != nil {
 			return err
 		}
-		return tx.Put(bucketHandovers, fmt.Sprintf("%012d", n), b)
+		if err := tx.Put(bucketHandovers, fmt.Sprintf("%012d", n), b); err != nil {
+			return err
+		}
+		if trail != nil {
+			return trail(tx, h)
+		}
+		return nil
 	})
 	if err != nil {
 		return Handover{}, err
