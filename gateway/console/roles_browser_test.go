@@ -155,6 +155,41 @@ func TestConsoleRoles(t *testing.T) {
 		})
 	}
 
+	t.Run("WasteOnAnItemAndAPart", func(t *testing.T) {
+		e := newRoleEnv(t)
+		o := openOrderWithOwner(t, e)
+		p := newPage(t, browser)
+		p.loginAs(e, api.RoleTechnician)
+		p.goTo(e.url + "/#/orders/" + o.ID)
+		p.waitJS(`document.getElementById("item-form")`, "the item form")
+		p.set(`#item-form [name=name]`, "更换机油机滤")
+		p.set(`#item-form [name=hours]`, "0.5")
+		p.eval(`(function(){const f=document.getElementById("item-form");f.waste_category.value="waste_mineral_oil";f.waste_unit.value="L";return ""})()`)
+		p.set(`#item-form [name=waste_quantity]`, "4.5")
+		p.click(`#item-form [data-act=add-item]`)
+		p.waitText(`[data-role=items]`, "废矿物油 4.5 升")
+		// A part without waste stays without.
+		p.set(`#part-form [name=name]`, "机滤")
+		p.set(`#part-form [name=quantity]`, "1")
+		p.click(`#part-form [data-act=add-part]`)
+		p.waitText(`[data-role=parts]`, "机滤")
+		got, err := e.store.Get(o.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Items) != 1 || got.Items[0].Waste == nil || got.Items[0].Waste.Category != "waste_mineral_oil" || got.Items[0].Waste.Quantity != "4.5" ||
+			len(got.Parts) != 1 || got.Parts[0].Waste != nil {
+			t.Fatalf("stored items %+v parts %+v", got.Items, got.Parts)
+		}
+		// A unit the category is not counted in is refused, and said.
+		p.set(`#part-form [name=name]`, "蓄电池")
+		p.set(`#part-form [name=quantity]`, "1")
+		p.eval(`(function(){const f=document.getElementById("part-form");f.waste_category.value="lead_acid_battery";f.waste_unit.value="L";return ""})()`)
+		p.set(`#part-form [name=waste_quantity]`, "1")
+		p.click(`#part-form [data-act=add-part]`)
+		p.waitText(`#part-form + [data-role=errors]`, "piece")
+	})
+
 	t.Run("WasteLedgerAndHandover", func(t *testing.T) {
 		e := newRoleEnv(t)
 		km := int64(86412)

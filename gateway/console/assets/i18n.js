@@ -104,7 +104,7 @@ window.I18N = {
     "waste.handover": "移交给持证单位", "waste.collector": "接收单位", "waste.licence": "经营许可证编号", "waste.manifest": "联单号", "waste.date": "移交日期",
     "waste.quantity": "数量", "waste.unit": "单位", "waste.handover.go": "登记移交", "waste.handover.done": "移交已登记", "waste.handovers": "移交记录", "waste.what": "移交内容",
     "waste.cat.waste_mineral_oil": "废矿物油", "waste.cat.lead_acid_battery": "废铅蓄电池", "waste.cat.exhaust_catalyst": "废尾气净化催化剂",
-    "waste.cat.scrap_steel": "废钢铁", "waste.cat.scrap_tyre": "废轮胎", "unit.L": "升", "unit.kg": "千克", "unit.piece": "件"
+    "waste.none": "无废物", "waste.cat.scrap_steel": "废钢铁", "waste.cat.scrap_tyre": "废轮胎", "unit.L": "升", "unit.kg": "千克", "unit.piece": "件"
   },
   en: {
     "title": "Workshop gateway", "nav.bays": "Bays", "nav.orders": "Work orders", "nav.outbox": "Outbox",
@@ -209,7 +209,7 @@ window.I18N = {
     "waste.handover": "Hand over to a licensed collector", "waste.collector": "Collector", "waste.licence": "Licence number", "waste.manifest": "Manifest number", "waste.date": "Date",
     "waste.quantity": "Quantity", "waste.unit": "Unit", "waste.handover.go": "Record hand-over", "waste.handover.done": "Hand-over recorded", "waste.handovers": "Hand-overs", "waste.what": "Handed over",
     "waste.cat.waste_mineral_oil": "Used mineral oil", "waste.cat.lead_acid_battery": "Lead-acid batteries", "waste.cat.exhaust_catalyst": "Exhaust catalysts",
-    "waste.cat.scrap_steel": "Scrap steel", "waste.cat.scrap_tyre": "Scrap tyres", "unit.L": "L", "unit.kg": "kg", "unit.piece": "pcs"
+    "waste.none": "no waste", "waste.cat.scrap_steel": "Scrap steel", "waste.cat.scrap_tyre": "Scrap tyres", "unit.L": "L", "unit.kg": "kg", "unit.piece": "pcs"
   }
 };
 

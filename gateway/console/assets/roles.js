@@ -112,3 +112,18 @@ async function viewWaste() {
     catch (e) { showFormError(form, e); }
   });
 }
+
+// ---- waste on an order's items and parts ---------------------------------------------------
+// wasteInputs are the optional waste fields of the item and part forms (names waste_*).
+function wasteInputs() {
+  return raw(h`<select name="waste_category" aria-label="${t("waste.category")}"><option value="">${t("waste.none")}</option>
+    ${join(wasteCategories.map(([c]) => h`<option value="${c}">${t("waste.cat." + c)}</option>`))}</select>
+    <input name="waste_quantity" inputmode="decimal" placeholder="${t("waste.quantity")}" aria-label="${t("waste.quantity")}">
+    <select name="waste_unit" aria-label="${t("waste.unit")}">${join(["L", "kg", "piece"].map(u => h`<option value="${u}">${t("unit." + u)}</option>`))}</select>`);
+}
+// wasteOf is the waste member of an item or part body from its form's fields ({} without one).
+function wasteOf(b) {
+  if (!b.waste_category) return {};
+  return { waste: { category: b.waste_category, quantity: b.waste_quantity ? Number(b.waste_quantity) : 0, unit: b.waste_unit || "" } };
+}
+function wasteText(w) { return w ? t("waste.cat." + w.category) + " " + w.quantity + " " + t("unit." + w.unit) : ""; }
