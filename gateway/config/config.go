@@ -129,6 +129,20 @@ type Waste struct {
 	// DueDays: waste stored this many days is shown due for hand-over. A shop policy (90 by
 	// default), not a number of the catalogue: the collector's licence and local rules decide.
 	DueDays int `yaml:"due_days"`
+	// Codes are the codes of the general solid-waste categories, whose codes are not confirmed
+	// (docs/wire-format.md): empty sends none; the records mark them unconfirmed either way.
+	Codes WasteCodes `yaml:"codes"`
+}
+
+// WasteCodes are the configurable codes (一般固体废物代码) of the unconfirmed categories.
+type WasteCodes struct {
+	ScrapSteel string `yaml:"scrap_steel"`
+	ScrapTyre  string `yaml:"scrap_tyre"`
+}
+
+// Map is the codes by category name, as gateway/waste takes them.
+func (c WasteCodes) Map() map[string]string {
+	return map[string]string{"scrap_steel": c.ScrapSteel, "scrap_tyre": c.ScrapTyre}
 }
 
 // Console is the embedded web console.
@@ -303,6 +317,9 @@ func (c *Config) LoadSecrets() error {
 // shop's tablets, the DMS and a scraper (each console holds two event streams), far below the
 // 1024 descriptors a service gets by default.
 const DefaultMaxConnections = 128
+
+// wasteCodeRe is wire.WasteCodeWellFormed's shape (config does not import gateway/wire).
+var wasteCodeRe = regexp.MustCompile(`^[0-9A-Z]{1,8}(-[0-9A-Z]{1,8}){0,3}$`)
 
 // TokenRoles are the roles a token may have (gateway/api's Roles, which the daemon hands
 // them to).
@@ -532,6 +549,11 @@ func (v *validator) validate(c *Config) {
 	}
 	if c.Waste.DueDays < 1 || c.Waste.DueDays > 3650 {
 		v.errorf("waste.due_days", "%d: want 1 to 3650 days (default 90)", c.Waste.DueDays)
+	}
+	for _, wc := range []struct{ key, code string }{{"scrap_steel", c.Waste.Codes.ScrapSteel}, {"scrap_tyre", c.Waste.Codes.ScrapTyre}} {
+		if wc.code != "" && !wasteCodeRe.MatchString(wc.code) {
+			v.errorf("waste.codes."+wc.key, "%q: want a code such as 900-001-S17 (digits, capitals, '-')", clip(wc.code))
+		}
 	}
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)

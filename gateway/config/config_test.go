@@ -409,4 +409,11 @@ func TestWasteDueDays(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "waste.due_days") {
 		t.Fatalf("due_days 0: %v", err)
 	}
+	if cfg, err = Parse([]byte(minimal+"waste: {codes: {scrap_tyre: 900-005-S17}}\n"), "min.yaml"); err != nil || cfg.Waste.Codes.Map()["scrap_tyre"] != "900-005-S17" {
+		t.Fatalf("a configured code: %v %+v", err, cfg)
+	}
+	_, err = Parse([]byte(minimal+"waste: {codes: {scrap_steel: \"废钢\"}}\n"), "min.yaml")
+	if err == nil || !strings.Contains(err.Error(), "waste.codes.scrap_steel") {
+		t.Fatalf("a code that is no code: %v", err)
+	}
 }

@@ -150,7 +150,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		known[b.Name] = true
 	}
 	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest"), OBD: cfg.Emission.OBD})
-	d.waste = waste.New(d.db, waste.Options{CompanyCode: cfg.Company.Code, DueDays: cfg.Waste.DueDays, Now: o.Now})
+	d.waste = waste.New(d.db, waste.Options{CompanyCode: cfg.Company.Code, DueDays: cfg.Waste.DueDays, Codes: cfg.Waste.Codes.Map(), Now: o.Now})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,

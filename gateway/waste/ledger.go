@@ -29,9 +29,12 @@ const DefaultDueDays = 90
 
 // Options configure a Ledger.
 type Options struct {
-	CompanyCode string           // the record's company_code
-	DueDays     int              // 0: DefaultDueDays
-	Now         func() time.Time // nil: time.Now
+	CompanyCode string // the record's company_code
+	DueDays     int    // 0: DefaultDueDays
+	// Codes sets the code of a category whose code the catalogue does not confirm (category
+	// name → code, wire.WasteCodeWellFormed); the records still say code_confirmed false.
+	Codes map[string]string
+	Now   func() time.Time // nil: time.Now
 }
 
 // Ledger is the waste ledger of one buffer file. It is safe for concurrent use.
@@ -79,7 +82,7 @@ func (l *Ledger) Hook(tx *buffer.Tx, o *workorder.Order, revision int, reason st
 		if w == nil {
 			return
 		}
-		c, _ := wire.WasteCategoryByName(w.Category)
+		c := l.category(w.Category)
 		entries = append(entries, wire.WasteEntry{Category: c.Name, Label: c.Label, Class: c.Class, Code: c.Code, CodeConfirmed: c.CodeConfirmed,
 			Hazardous: c.Hazardous, Quantity: w.Quantity.String(), Unit: w.Unit, Source: source, SourceName: name})
 		lines = append(lines, Line{Category: c.Name, Quantity: w.Quantity.String(), Unit: w.Unit})
@@ -408,6 +411,7 @@ func (l *Ledger) View() (View, error) {
 			return err
 		}
 		for _, c := range wire.WasteCategories {
+			c = l.category(c.Name)
 			for _, u := range c.Units {
 				a := acc[key{c.Name, u}]
 				if a == nil {
@@ -439,6 +443,15 @@ func (l *Ledger) View() (View, error) {
 	})
 	slices.Reverse(v.Handovers)
 	return v, err
+}
+
+// category is the catalogue's category with the configured code of an unconfirmed one.
+func (l *Ledger) category(name string) wire.WasteCategory {
+	c, _ := wire.WasteCategoryByName(name)
+	if code := l.opts.Codes[c.Name]; code != "" && !c.CodeConfirmed {
+		c.Code = code
+	}
+	return c
 }
 
 func clip(s string) string {

@@ -2,10 +2,13 @@ package waste
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
@@ -69,4 +72,48 @@ func asError(err error, target **InputError) bool {
 		*target = ie
 	}
 	return ok
+}
+
+// TestConfiguredCodeOfAnUnconfirmedCategory: a shop that sets the code of scrap tyres sends it,
+// still marked unconfirmed; a confirmed code cannot be overridden.
+func TestConfiguredCodeOfAnUnconfirmedCategory(t *testing.T) {
+	db, err := buffer.Open(filepath.Join(t.TempDir(), "obdgw.db"), buffer.Options{GatewayID: "gw-test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := New(db, Options{CompanyCode: "330106000099901", Codes: map[string]string{"scrap_tyre": "900-005-S17", "waste_mineral_oil": "900-000-00"}})
+	o := &workorder.Order{ID: "WO000001", CostListCode: "HS-1", SettleDate: "20240313",
+		Items: []workorder.Item{{Name: "换机油", Hours: "0.5", Waste: &workorder.Waste{Category: "waste_mineral_oil", Quantity: "4", Unit: "L"}}},
+		Parts: []workorder.Part{{Name: "轮胎", Quantity: "2", Waste: &workorder.Waste{Category: "scrap_tyre", Quantity: "2", Unit: "piece"}}}}
+	var payload []byte
+	if err := db.Update(func(tx *buffer.Tx) error {
+		var err error
+		_, payload, err = l.Hook(tx, o, 1, "")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var p wire.WastePayload
+	if err := json.Unmarshal(payload, &p); err != nil {
+		t.Fatal(err)
+	}
+	if e := p.Record.Entries[1]; e.Code != "900-005-S17" || e.CodeConfirmed {
+		t.Fatalf("scrap tyre entry %+v", e)
+	}
+	if e := p.Record.Entries[0]; e.Code != "900-214-08" {
+		t.Fatalf("the confirmed oil code was overridden: %+v", e)
+	}
+	if err := wire.CheckWastePayload(wire.SchemaWaste, payload); err != nil {
+		t.Fatal(err)
+	}
+	v, err := l.View()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range v.Stock {
+		if s.Category == "scrap_tyre" && s.Code != "900-005-S17" {
+			t.Fatalf("ledger shows %+v", s)
+		}
+	}
 }

@@ -30,8 +30,8 @@ type WasteCategory struct {
 	// Code is the 废物代码 (900-214-08); "" when not confirmed.
 	Code string
 	// CodeConfirmed: the class and code are confirmed from the published catalogue. The
-	// general solid-waste codes are not: the records say so, and a province that needs exact
-	// ones asks for them (wire-format.md).
+	// general solid-waste codes are not: the records say so, and a shop whose province names
+	// them sets them in its configuration (waste.codes), still marked unconfirmed.
 	CodeConfirmed bool
 	Hazardous     bool     // handed over only to a licensed collector, with a transfer manifest (联单)
 	Units         []string // the units a quantity may be given in
@@ -163,7 +163,8 @@ func (p WastePayload) Validate() error {
 			bad(f+".category", "%q: not a category of this schema", clip(e.Category))
 			continue
 		}
-		if e.Label != c.Label || e.Class != c.Class || e.Code != c.Code || e.CodeConfirmed != c.CodeConfirmed || e.Hazardous != c.Hazardous {
+		codeOK := e.Code == c.Code || (!c.CodeConfirmed && WasteCodeWellFormed(e.Code))
+		if e.Label != c.Label || e.Class != c.Class || !codeOK || e.CodeConfirmed != c.CodeConfirmed || e.Hazardous != c.Hazardous {
 			bad(f+".code", "%s is %s %s %s (confirmed %v, hazardous %v)", c.Name, c.Label, c.Class, c.Code, c.CodeConfirmed, c.Hazardous)
 		}
 		if !wasteQuantityRe.MatchString(e.Quantity) || isZeroDecimal(e.Quantity) {
@@ -179,6 +180,13 @@ func (p WastePayload) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// wasteCodeRe is the shape of a configured code of an unconfirmed category: the catalogues'
+// forms (900-001-S17, 900-214-08) and nothing that could carry text.
+var wasteCodeRe = regexp.MustCompile(`^[0-9A-Z]{1,8}(-[0-9A-Z]{1,8}){0,3}$`)
+
+// WasteCodeWellFormed reports whether code may stand for an unconfirmed category's code.
+func WasteCodeWellFormed(code string) bool { return wasteCodeRe.MatchString(code) }
 
 func isZeroDecimal(s string) bool {
 	for _, c := range s {

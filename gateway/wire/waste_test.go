@@ -29,6 +29,8 @@ func TestWastePayloadChecks(t *testing.T) {
 		{"three decimals", `"quantity":"4.5"`, `"quantity":"4.125"`, SchemaWaste, "record.entries[0].quantity"},
 		{"unit", `"unit":"L"`, `"unit":"piece"`, SchemaWaste, "record.entries[0].unit"},
 		{"wrong code", `"code":"900-214-08"`, `"code":"900-214-09"`, SchemaWaste, "record.entries[0].code"},
+		{"unconfirmed code not a code", `"code":""`, `"code":"any text"`, SchemaWaste, "record.entries[1].code"},
+		{"unconfirmed code confirmed", `"code_confirmed":false`, `"code_confirmed":true`, SchemaWaste, "record.entries[1].code"},
 		{"category", `"category":"scrap_tyre"`, `"category":"tyre"`, SchemaWaste, "record.entries[1].category"},
 		{"source", `"source":"part"`, `"source":"box"`, SchemaWaste, "record.entries[1].source"},
 		{"date", `"settle_date":"20240313"`, `"settle_date":"20241313"`, SchemaWaste, "record.settle_date"},
@@ -40,6 +42,10 @@ func TestWastePayloadChecks(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want an error naming %q", c.name, err, c.want)
 		}
+	}
+	// A code the shop configured for an unconfirmed category passes, still unconfirmed.
+	if err := CheckWastePayload(SchemaWaste, json.RawMessage(strings.Replace(good, `"code":""`, `"code":"900-005-S17"`, 1))); err != nil {
+		t.Errorf("a configured code refused: %v", err)
 	}
 	// An empty list is a revision saying the repair produced no waste after all.
 	var p WastePayload
