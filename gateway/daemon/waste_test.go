@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/uplink"
 	"github.com/obdgw/obdgw/gateway/wire"
@@ -126,3 +127,19 @@ func TestWasteRecordReachesTheReceiver(t *testing.T) {
 }
 
 func jsonString(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+// TestConfigRolesAreTheAPIRoles: gateway/config checks role names without importing the API;
+// both lists must stay the same, in the same order.
+func TestConfigRolesAreTheAPIRoles(t *testing.T) {
+	if len(config.TokenRoles) != len(api.Roles) {
+		t.Fatalf("config has %v, the API %v", config.TokenRoles, api.Roles)
+	}
+	for i, r := range config.TokenRoles {
+		if string(api.Roles[i]) != r {
+			t.Fatalf("config has %v, the API %v", config.TokenRoles, api.Roles)
+		}
+	}
+	if string(api.DefaultRole) != config.DefaultTokenRole {
+		t.Fatalf("default role: config %s, API %s", config.DefaultTokenRole, api.DefaultRole)
+	}
+}
