@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
 
@@ -120,8 +121,8 @@ func newFixtureAt(t *testing.T, path string, anonymousReads bool) *fixture {
 	store := workorder.New(db, workorder.Options{Company: "杭州示例汽车维修有限公司", CompanyCode: "330106000099901", Province: "33",
 		GatewayID: "gw-test", Now: now, Logger: log})
 	bays := &fakeBays{live: make(chan LiveValues, 4)}
-	a := New(Options{Store: store, Bays: bays, Outbox: db, Tokens: []Token{{Name: "dms", Secret: dmsToken}, {Name: "tablet", Secret: "tablet-token-0123456789"}},
-		AnonymousReads: anonymousReads, MaxBodyBytes: 4096, Logger: log})
+	a := New(Options{Store: store, Bays: bays, Outbox: db, Tokens: append([]Token{{Name: "dms", Secret: dmsToken, Role: RoleManager}, {Name: "tablet", Secret: "tablet-token-0123456789"}}, roleTokens()...),
+		AnonymousReads: anonymousReads, MaxBodyBytes: 4096, Logger: log, Audit: audit.New(db, audit.Options{Now: now})})
 	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, srv: srv, api: a, db: db, store: store, bays: bays, logs: logs}

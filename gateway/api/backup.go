@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/obdgw/obdgw/gateway/audit"
 )
 
 // Backuper is the store's consistent copy (*buffer.DB implements it).
@@ -13,7 +15,7 @@ type Backuper interface {
 
 func (s *Server) backupRoutes() []Route {
 	return []Route{
-		{"POST", "/backup", "a consistent copy of the state file, taken while the gateway runs (token always needed: it holds owner data)", s.backup},
+		{"POST", "/backup", "a consistent copy of the state file, taken while the gateway runs (token always needed: it holds owner data)", managers, s.backup},
 	}
 }
 
@@ -25,6 +27,7 @@ func (s *Server) backup(w http.ResponseWriter, r *http.Request, c *caller) {
 		refuse(w, r, &apiError{status: http.StatusNotImplemented, msg: "this gateway's store cannot be copied while it runs; stop it and copy the file"})
 		return
 	}
+	s.record(c, audit.Entry{Action: audit.ActionBackup})
 	// A store of some hundred megabytes on an SD card takes longer than an ordinary answer.
 	stream(w)
 	w.Header().Set("Content-Type", "application/octet-stream")

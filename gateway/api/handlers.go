@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/ehr"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -23,36 +24,37 @@ var openapiYAML []byte
 // table is every route. Paths are under Prefix.
 func (s *Server) table() []Route {
 	return []Route{
-		{"GET", "/health", "liveness (no token needed)", s.health},
-		{"GET", "/openapi.yaml", "this API's OpenAPI description (no token needed)", s.openapi},
+		{"GET", "/health", "liveness (no token needed)", nil, s.health},
+		{"GET", "/openapi.yaml", "this API's OpenAPI description (no token needed)", nil, s.openapi},
 
-		{"GET", "/workorders", "list work orders (owner data never included)", s.listOrders},
-		{"POST", "/workorders", "open a work order", s.createOrder},
-		{"GET", "/workorders/{id}", "get a work order (?include=owner with a token for owner data)", s.getOrder},
-		{"PATCH", "/workorders/{id}", "change an open work order", s.patchOrder},
-		{"POST", "/workorders/{id}/items", "add a repair item", s.addItem},
-		{"POST", "/workorders/{id}/parts", "add a part", s.addPart},
-		{"POST", "/workorders/{id}/scans", "attach a scan (a stored one by id, or a report)", s.attachScan},
-		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", s.settle},
-		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", s.revise},
-		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", s.records},
+		{"GET", "/workorders", "list work orders (owner data never included)", anyRole, s.listOrders},
+		{"POST", "/workorders", "open a work order", orderDesk, s.createOrder},
+		{"GET", "/workorders/{id}", "get a work order (?include=owner with a token for owner data)", anyRole, s.getOrder},
+		{"PATCH", "/workorders/{id}", "change an open work order", orderWork, s.patchOrder},
+		{"POST", "/workorders/{id}/items", "add a repair item", orderWork, s.addItem},
+		{"POST", "/workorders/{id}/parts", "add a part", orderWork, s.addPart},
+		{"POST", "/workorders/{id}/scans", "attach a scan (a stored one by id, or a report)", carWork, s.attachScan},
+		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", orderDesk, s.settle},
+		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", corrector, s.revise},
+		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", anyRole, s.records},
 
-		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", s.listScans},
-		{"GET", "/scans/{id}", "a stored scan with its full report", s.getScan},
+		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", anyRole, s.listScans},
+		{"GET", "/scans/{id}", "a stored scan with its full report", anyRole, s.getScan},
 
-		{"GET", "/bays", "status of every bay", s.listBays},
-		{"GET", "/bays/{bay}", "status of one bay with its last scan", s.getBay},
-		{"POST", "/bays/{bay}/scan", "start a full scan now", s.scanBay},
-		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", s.clearDTCs},
-		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", s.live},
+		{"GET", "/bays", "status of every bay", anyRole, s.listBays},
+		{"GET", "/bays/{bay}", "status of one bay with its last scan", anyRole, s.getBay},
+		{"POST", "/bays/{bay}/scan", "start a full scan now", carWork, s.scanBay},
+		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", carRisky, s.clearDTCs},
+		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", anyRole, s.live},
 
-		{"GET", "/outbox", "outbox statistics", s.outboxStats},
-		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", s.outboxRecords},
-		{"GET", "/deadletters", "records the receiver rejected for good", s.deadLetters},
-		{"POST", "/deadletters/{seq}/requeue", "send a dead record again", s.requeue},
+		{"GET", "/outbox", "outbox statistics", anyRole, s.outboxStats},
+		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", anyRole, s.outboxRecords},
+		{"GET", "/deadletters", "records the receiver rejected for good", anyRole, s.deadLetters},
+		{"POST", "/deadletters/{seq}/requeue", "send a dead record again", managers, s.requeue},
 
-		{"GET", "/uplink", "uplink (broker) status", s.uplink},
-		{"GET", "/events", "live notices as a server-sent-event stream", s.events},
+		{"GET", "/uplink", "uplink (broker) status", anyRole, s.uplink},
+		{"GET", "/events", "live notices as a server-sent-event stream", anyRole, s.events},
+		{"GET", "/whoami", "the caller's token name and role, and the routes it may call", anyRole, s.whoami},
 	}
 }
 
@@ -159,6 +161,9 @@ func (s *Server) orderAnswer(w http.ResponseWriter, r *http.Request, c *caller, 
 	withOwner, ok := wantOwner(w, r, c)
 	if !ok {
 		return
+	}
+	if withOwner {
+		s.record(c, audit.Entry{Action: audit.ActionOwnerRead, Order: o.ID, Bay: o.Bay, VIN: o.VIN})
 	}
 	writeJSON(w, status, o.View(withOwner))
 }
@@ -268,6 +273,7 @@ type settlementAnswer struct {
 	Warnings []ehr.Problem   `json:"warnings"`
 	Seq      uint64          `json:"outbox_seq"`
 	IMSeq    uint64          `json:"im_outbox_seq,omitempty"`
+	WasteSeq uint64          `json:"waste_outbox_seq,omitempty"`
 }
 
 func (s *Server) settle(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -276,6 +282,7 @@ func (s *Server) settle(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, e)
 		return
 	}
+	req.Trail = s.trail(c, audit.ActionSettle)
 	st, err := s.opts.Store.Settle(r.PathValue("id"), req)
 	s.settlementAnswer(w, r, c, st, err)
 }
@@ -286,8 +293,22 @@ func (s *Server) revise(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, e)
 		return
 	}
+	req.Trail = s.trail(c, audit.ActionRevise)
 	st, err := s.opts.Store.Revise(r.PathValue("id"), req)
 	s.settlementAnswer(w, r, c, st, err)
+}
+
+// trail writes the audit entry of a settlement or correction inside its transaction: the
+// entry commits with the settlement, or neither does.
+func (s *Server) trail(c *caller, action string) workorder.Trail {
+	if s.opts.Audit == nil {
+		return nil
+	}
+	return func(tx *buffer.Tx, st *workorder.Settlement) error {
+		o := st.Order
+		return s.opts.Audit.AddTx(tx, audit.Entry{Token: c.name, Role: string(c.role), Action: action, Order: o.ID, Bay: o.Bay, VIN: o.VIN,
+			Detail: fmt.Sprintf("costlistcode %s revision %d outbox_seq %d", o.CostListCode, o.Revision, st.Seq)})
+	}
 }
 
 func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *caller, st workorder.Settlement, err error) {
@@ -295,11 +316,15 @@ func (s *Server) settlementAnswer(w http.ResponseWriter, r *http.Request, c *cal
 		writeError(w, storeError(err))
 		return
 	}
+	o := st.Order
 	withOwner, ok := wantOwner(w, r, c)
 	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, settlementAnswer{Order: st.Order.View(withOwner), Warnings: st.Warnings, Seq: st.Seq, IMSeq: st.IMSeq})
+	if withOwner {
+		s.record(c, audit.Entry{Action: audit.ActionOwnerRead, Order: o.ID, Bay: o.Bay, VIN: o.VIN})
+	}
+	writeJSON(w, http.StatusOK, settlementAnswer{Order: st.Order.View(withOwner), Warnings: st.Warnings, Seq: st.Seq, IMSeq: st.IMSeq, WasteSeq: st.WasteSeq})
 }
 
 func (s *Server) records(w http.ResponseWriter, r *http.Request, c *caller) {
@@ -421,6 +446,14 @@ func (s *Server) clearDTCs(w http.ResponseWriter, r *http.Request, c *caller) {
 	}
 	s.log.Info("api: clearing DTCs", "bay", name, "request_id", req.RequestID)
 	res, err := s.opts.Bays.ClearDTCs(r.Context(), name, req)
+	outcome := "cleared"
+	if err != nil {
+		outcome = "not cleared: " + err.Error()
+	} else if !res.Cleared {
+		outcome = "not cleared"
+	}
+	s.record(c, audit.Entry{Action: audit.ActionClearDTCs, Bay: name, VIN: req.VIN, Order: req.Order,
+		Detail: "request_id " + clip(req.RequestID) + ": " + outcome})
 	if err != nil {
 		writeError(w, bayError(err))
 		return
@@ -565,6 +598,7 @@ func (s *Server) requeue(w http.ResponseWriter, r *http.Request, c *caller) {
 		return
 	}
 	s.log.Info("api: requeued", "seq", seq, "new_seq", rec.Seq, "id", rec.ID)
+	s.record(c, audit.Entry{Action: audit.ActionRequeue, Detail: fmt.Sprintf("%s record %s: seq %d requeued as %d", rec.Kind, rec.ID, seq, rec.Seq)})
 	writeJSON(w, http.StatusOK, view(rec))
 }
 

@@ -71,11 +71,11 @@ var (
 
 func (s *Server) selfTestRoutes() []Route {
 	return []Route{
-		{"POST", "/bays/{bay}/selftest", "start an emission self-test (two-speed idle or free acceleration)", s.startSelfTest},
-		{"GET", "/bays/{bay}/selftest", "the bay's current or last self-test: progress, then the judged result", s.getSelfTest},
-		{"POST", "/bays/{bay}/selftest/abort", "abort the running self-test", s.abortSelfTest},
-		{"GET", "/bays/{bay}/selftest/progress", "self-test progress as a server-sent-event stream", s.selfTestProgress},
-		{"GET", "/bays/{bay}/obd-check", "the inspection station's OBD check over the bay's last scan", s.obdCheck},
+		{"POST", "/bays/{bay}/selftest", "start an emission self-test (two-speed idle or free acceleration)", carRisky, s.startSelfTest},
+		{"GET", "/bays/{bay}/selftest", "the bay's current or last self-test: progress, then the judged result", anyRole, s.getSelfTest},
+		{"POST", "/bays/{bay}/selftest/abort", "abort the running self-test", carRisky, s.abortSelfTest},
+		{"GET", "/bays/{bay}/selftest/progress", "self-test progress as a server-sent-event stream", anyRole, s.selfTestProgress},
+		{"GET", "/bays/{bay}/obd-check", "the inspection station's OBD check over the bay's last scan", anyRole, s.obdCheck},
 	}
 }
 

@@ -22,6 +22,8 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/gateway/audit"
+	"github.com/obdgw/obdgw/gateway/waste"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
@@ -41,6 +43,7 @@ type Outbox interface {
 type Token struct {
 	Name   string // logged as the caller
 	Secret string
+	Role   Role // "": DefaultRole
 }
 
 // Options configure the API.
@@ -59,6 +62,12 @@ type Options struct {
 	// Uplink returns the uplink status (JSON-encodable, e.g. {"connected": true}); nil reports
 	// that no uplink runs.
 	Uplink func() any
+	// Audit is the audit log (owner-data reads, settlements, corrections, clears, requeues,
+	// backups, waste hand-overs); nil: a log in the buffer file when Outbox is a *buffer.DB.
+	Audit *audit.Log
+	// Waste is the shop's waste ledger (GET /waste/ledger, POST /waste/handovers); nil: those
+	// routes answer 404.
+	Waste  *waste.Ledger
 	Logger *slog.Logger // nil: discard
 }
 
@@ -77,12 +86,15 @@ type Route struct {
 	Method  string
 	Path    string // under Prefix, in ServeMux pattern syntax ("/workorders/{id}")
 	Summary string
+	// Roles may call the route; nil: everyone, without a token (the public routes).
+	Roles   []Role
 	handler func(w http.ResponseWriter, r *http.Request, c *caller)
 }
 
 // caller is who made the request.
 type caller struct {
 	name string // token name; "" when anonymous
+	role Role   // the token's role; RoleMonitor when anonymous
 }
 
 func (c *caller) authenticated() bool { return c.name != "" }
@@ -108,7 +120,13 @@ func New(opts Options) *Server {
 	if p, ok := opts.Outbox.(interface{ Path() string }); ok && p.Path() != "" {
 		s.dir = filepath.Dir(p.Path())
 	}
+	if s.opts.Audit == nil {
+		if db, ok := opts.Outbox.(*buffer.DB); ok {
+			s.opts.Audit = audit.New(db, audit.Options{})
+		}
+	}
 	s.routes = append(append(s.table(), s.selfTestRoutes()...), s.backupRoutes()...)
+	s.routes = append(append(s.routes, s.auditRoutes()...), s.wasteRoutes()...)
 	for _, rt := range s.routes {
 		rt := rt
 		s.mux.HandleFunc(rt.Method+" "+Prefix+rt.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, rt) })
@@ -143,21 +161,37 @@ func requestLevel(status int) slog.Level {
 }
 
 // public routes answer without a token: they reveal nothing about the shop.
-func isPublic(rt Route) bool { return rt.Path == "/health" || rt.Path == "/openapi.yaml" }
+func isPublic(rt Route) bool { return rt.Roles == nil }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 	start := time.Now()
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK, window: s.opts.AnswerTimeout, dir: s.dir}
 	c := &caller{}
 	defer func() {
-		s.log.Log(r.Context(), requestLevel(sw.status), "api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "ms", time.Since(start).Milliseconds())
+		s.log.Log(r.Context(), requestLevel(sw.status), "api: request", "method", r.Method, "path", r.URL.Path, "status", sw.status, "caller", c.name, "role", c.role, "ms", time.Since(start).Milliseconds())
 	}()
 	// Who is calling is settled from the headers alone, before a byte of the body is read: a
 	// refused request's body is never read (refuse closes the connection instead of letting
 	// net/http drain up to 256 kB of it), so a flood of slow bodies without a token costs
 	// nothing but the connection, which the daemon's listener caps.
 	var ok bool
-	if c.name, ok = s.admit(sw, r, isPublic(rt)); !ok {
+	if c.name, c.role, ok = s.admit(sw, r, isPublic(rt)); !ok {
+		return
+	}
+	// The role is checked before the body is read, like the token.
+	if !rt.allows(c.role) {
+		refuse(sw, r, forbidden(c, rt.Method+" "+Prefix+rt.Path, rt.Roles))
+		return
+	}
+	if r.URL.Query().Get("include") == "owner" && !isPublic(rt) && !c.mayReadOwner() {
+		if !c.authenticated() {
+			sw.Header().Set("WWW-Authenticate", `Bearer realm="obdgw"`)
+			refuse(sw, r, &apiError{status: http.StatusUnauthorized, field: "include", msg: "owner data is shown only to a caller with a token of the role front_desk or manager"})
+			return
+		}
+		e := forbidden(c, "owner data (include=owner)", ownerRead)
+		e.field = "include"
+		refuse(sw, r, e)
 		return
 	}
 	if isWrite(r.Method) {
@@ -185,8 +219,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
 // admit applies the API's rule to a request from its headers alone: a valid bearer token
 // passes (its name is returned), a public route passes, a read passes without a token when
 // anonymous reads are on; anything else is answered 401 here and admit returns false.
-func (s *Server) admit(w http.ResponseWriter, r *http.Request, public bool) (string, bool) {
-	name, ok := s.authenticate(r)
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, public bool) (string, Role, bool) {
+	name, role, ok := s.authenticate(r)
 	switch {
 	case ok:
 	case public:
@@ -198,16 +232,19 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, public bool) (str
 			msg = "the bearer token is not valid"
 		}
 		refuse(w, r, &apiError{status: http.StatusUnauthorized, msg: msg})
-		return "", false
+		return "", "", false
 	}
-	return name, true
+	if !ok {
+		role = RoleMonitor
+	}
+	return name, role, true
 }
 
 // Guard puts h (the daemon's /metrics) behind the API's read rule: a bearer token, unless
 // anonymous reads are on; a wrong token is refused either way.
 func (s *Server) Guard(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := s.admit(w, r, false); ok {
+		if _, _, ok := s.admit(w, r, false); ok {
 			h.ServeHTTP(w, r)
 		}
 	})
@@ -260,23 +297,26 @@ func stream(w http.ResponseWriter) {
 
 // authenticate checks the bearer token against every configured token in constant time (all
 // of them are compared, so timing does not tell which one nearly matched).
-func (s *Server) authenticate(r *http.Request) (string, bool) {
+func (s *Server) authenticate(r *http.Request) (string, Role, bool) {
 	h := r.Header.Get("Authorization")
 	scheme, tok, found := strings.Cut(h, " ")
 	if !found || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
+		return "", "", false
 	}
 	tok = strings.TrimSpace(tok)
-	name := ""
+	name, role := "", Role("")
 	for _, t := range s.opts.Tokens {
 		if t.Secret == "" {
 			continue
 		}
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Secret)) == 1 && name == "" {
-			name = t.Name
+			name, role = t.Name, t.Role
 		}
 	}
-	return name, name != ""
+	if role == "" {
+		role = DefaultRole
+	}
+	return name, role, name != ""
 }
 
 type statusWriter struct {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ type Config struct {
 	API       API     `yaml:"api"`
 	Console   Console `yaml:"console"`
 	Records   Records `yaml:"records"`
+	Waste     Waste   `yaml:"waste"`
 	// Emission holds the I/M limits and procedure parameters (gateway/emission); keys left out
 	// keep emission.DefaultLimits().
 	Emission emission.Limits `yaml:"emission"`
@@ -159,8 +161,33 @@ type API struct {
 type Token struct {
 	Name string `yaml:"name"` // who holds it ("dms", "tablet-1"): logged, never the secret
 	File string `yaml:"file"` // secret: mode 0600, one line
+	// Role is what the holder may do (docs/api.md "Roles"): technician, front_desk, manager,
+	// shop_software or monitor. Empty: shop_software, the role of the shop's DMS, which every
+	// token had before roles existed (owner data then needs a front_desk or manager token).
+	Role string `yaml:"role"`
 
 	Secret string `yaml:"-"` // read from File by Load
+}
+
+// Waste is the shop's waste ledger (docs/api.md "Waste").
+type Waste struct {
+	// DueDays: waste stored this many days is shown due for hand-over. A shop policy (90 by
+	// default), not a number of the catalogue: the collector's licence and local rules decide.
+	DueDays int `yaml:"due_days"`
+	// Codes are the codes of the general solid-waste categories, whose codes are not confirmed
+	// (docs/wire-format.md): empty sends none; the records mark them unconfirmed either way.
+	Codes WasteCodes `yaml:"codes"`
+}
+
+// WasteCodes are the configurable codes (一般固体废物代码) of the unconfirmed categories.
+type WasteCodes struct {
+	ScrapSteel string `yaml:"scrap_steel"`
+	ScrapTyre  string `yaml:"scrap_tyre"`
+}
+
+// Map is the codes by category name, as gateway/waste takes them.
+func (c WasteCodes) Map() map[string]string {
+	return map[string]string{"scrap_steel": c.ScrapSteel, "scrap_tyre": c.ScrapTyre}
 }
 
 // Console is the embedded web console.
@@ -205,6 +232,7 @@ func Default() Config {
 		Broker:   Broker{Delivery: "receipt", Inflight: 8, DrainRate: 20},
 		API:      API{Listen: "127.0.0.1:8080", MaxBodyBytes: 1 << 20, MaxConnections: DefaultMaxConnections},
 		Console:  Console{Enabled: true},
+		Waste:    Waste{DueDays: 90},
 		Emission: emission.DefaultLimits(),
 	}
 }
@@ -235,6 +263,11 @@ func Parse(data []byte, name string) (*Config, error) {
 	if len(errs.List) > 0 {
 		sort.SliceStable(errs.List, func(i, j int) bool { return errs.List[i].Line < errs.List[j].Line })
 		return nil, errs
+	}
+	for i := range cfg.API.Tokens {
+		if cfg.API.Tokens[i].Role == "" {
+			cfg.API.Tokens[i].Role = DefaultTokenRole
+		}
 	}
 	return &cfg, nil
 }
@@ -390,6 +423,16 @@ func ReadSecret(path string) (string, error) { return readSecret(path) }
 // shop's tablets, the DMS and a scraper (each console holds two event streams), far below the
 // 1024 descriptors a service gets by default.
 const DefaultMaxConnections = 128
+
+// wasteCodeRe is wire.WasteCodeWellFormed's shape (config does not import gateway/wire).
+var wasteCodeRe = regexp.MustCompile(`^[0-9A-Z]{1,8}(-[0-9A-Z]{1,8}){0,3}$`)
+
+// TokenRoles are the roles a token may have (gateway/api's Roles, which the daemon hands
+// them to).
+var TokenRoles = []string{"technician", "front_desk", "manager", "shop_software", "monitor"}
+
+// DefaultTokenRole is the role of a token configured without one.
+const DefaultTokenRole = "shop_software"
 
 // MinTokenLen is the shortest API token accepted.
 const MinTokenLen = 16
@@ -603,12 +646,23 @@ func (v *validator) validate(c *Config) {
 		if t.File == "" {
 			v.errorf(p+".file", "missing: the file holding the token (mode 0600); tokens are never written in this file")
 		}
+		if t.Role != "" && !slices.Contains(TokenRoles, t.Role) {
+			v.errorf(p+".role", "%q: want one of %s (absent: %s)", clip(t.Role), strings.Join(TokenRoles, ", "), DefaultTokenRole)
+		}
 	}
 	if c.API.MaxBodyBytes < 1024 || c.API.MaxBodyBytes > 64<<20 {
 		v.errorf("api.max_body_bytes", "%d: want between 1024 and 67108864", c.API.MaxBodyBytes)
 	}
 	if c.API.MaxConnections < 4 || c.API.MaxConnections > 10000 {
 		v.errorf("api.max_connections", "%d: want between 4 and 10000 (default %d)", c.API.MaxConnections, DefaultMaxConnections)
+	}
+	if c.Waste.DueDays < 1 || c.Waste.DueDays > 3650 {
+		v.errorf("waste.due_days", "%d: want 1 to 3650 days (default 90)", c.Waste.DueDays)
+	}
+	for _, wc := range []struct{ key, code string }{{"scrap_steel", c.Waste.Codes.ScrapSteel}, {"scrap_tyre", c.Waste.Codes.ScrapTyre}} {
+		if wc.code != "" && !wasteCodeRe.MatchString(wc.code) {
+			v.errorf("waste.codes."+wc.key, "%q: want a code such as 900-001-S17 (digits, capitals, '-')", clip(wc.code))
+		}
 	}
 	if c.Records.MaxOutboxRecords < 0 {
 		v.errorf("records.max_outbox_records", "%d: want 0 (unlimited) or more", c.Records.MaxOutboxRecords)

@@ -419,3 +419,53 @@ func TestUpdateRootFileResolvedAndChecked(t *testing.T) {
 		t.Errorf("root file resolved to %s", got)
 	}
 }
+
+func TestTokenRoles(t *testing.T) {
+	// A configuration written before roles: its token is the DMS's, shop_software.
+	cfg, err := Parse([]byte(minimal), "min.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.API.Tokens[0].Role; got != "shop_software" {
+		t.Fatalf("a token without a role has role %q, want shop_software", got)
+	}
+	withRoles := strings.Replace(minimal, "tokens: [{name: dms, file: dms.token}]",
+		"tokens: [{name: dms, file: dms.token}, {name: boss, file: boss.token, role: manager}, {name: desk, file: desk.token, role: front_desk}]", 1)
+	if cfg, err = Parse([]byte(withRoles), "min.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.API.Tokens[1].Role != "manager" || cfg.API.Tokens[2].Role != "front_desk" {
+		t.Fatalf("roles: %+v", cfg.API.Tokens)
+	}
+	bad := strings.Replace(minimal, "tokens: [{name: dms, file: dms.token}]", "tokens: [{name: dms, file: dms.token, role: admin}]", 1)
+	_, err = Parse([]byte(bad), "min.yaml")
+	if err == nil {
+		t.Fatal("role admin accepted")
+	}
+	for _, want := range []string{"api.tokens[0].role", `"admin"`, "technician, front_desk, manager, shop_software, monitor"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestWasteDueDays(t *testing.T) {
+	cfg, err := Parse([]byte(minimal), "min.yaml")
+	if err != nil || cfg.Waste.DueDays != 90 {
+		t.Fatalf("default due days: %v %+v", err, cfg)
+	}
+	if cfg, err = Parse([]byte(minimal+"waste: {due_days: 30}\n"), "min.yaml"); err != nil || cfg.Waste.DueDays != 30 {
+		t.Fatalf("due_days 30: %v %+v", err, cfg)
+	}
+	_, err = Parse([]byte(minimal+"waste: {due_days: 0}\n"), "min.yaml")
+	if err == nil || !strings.Contains(err.Error(), "waste.due_days") {
+		t.Fatalf("due_days 0: %v", err)
+	}
+	if cfg, err = Parse([]byte(minimal+"waste: {codes: {scrap_tyre: 900-005-S17}}\n"), "min.yaml"); err != nil || cfg.Waste.Codes.Map()["scrap_tyre"] != "900-005-S17" {
+		t.Fatalf("a configured code: %v %+v", err, cfg)
+	}
+	_, err = Parse([]byte(minimal+"waste: {codes: {scrap_steel: \"废钢\"}}\n"), "min.yaml")
+	if err == nil || !strings.Contains(err.Error(), "waste.codes.scrap_steel") {
+		t.Fatalf("a code that is no code: %v", err)
+	}
+}

@@ -183,7 +183,7 @@ func newEnv(t *testing.T) *env {
 	bays := newFakeBays()
 	tests := &fakeSelfTests{bays: bays, subs: map[chan any]struct{}{}}
 	a := api.New(api.Options{Store: store, Bays: bays, SelfTests: tests, Outbox: db, Events: bus,
-		Tokens: []api.Token{{Name: "tablet", Secret: token}},
+		Tokens: []api.Token{{Name: "tablet", Secret: token, Role: api.RoleManager}},
 		Uplink: func() any { return map[string]any{"connected": true, "broker": "mqtts://127.0.0.1:8883"} }})
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix+"/", a.Handler())
@@ -816,7 +816,7 @@ func TestPageWeight(t *testing.T) {
 		t.Fatal(err)
 	}
 	var sum int64
-	for _, f := range []string{"index.html", "app.js", "i18n.js", "style.css", "icon.svg"} {
+	for _, f := range []string{"index.html", "app.js", "roles.js", "i18n.js", "style.css", "icon.svg"} {
 		fi, err := os.Stat(filepath.Join("assets", f))
 		if err != nil {
 			t.Fatal(err)
@@ -824,7 +824,7 @@ func TestPageWeight(t *testing.T) {
 		sum += fi.Size()
 	}
 	if n != sum {
-		t.Fatalf("PageWeight = %d, the five assets weigh %d", n, sum)
+		t.Fatalf("PageWeight = %d, the six assets weigh %d", n, sum)
 	}
 	t.Logf("console page weight: %d bytes (HTML+JS+CSS+translations+icon, uncompressed)", n)
 }

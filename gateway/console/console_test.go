@@ -101,7 +101,7 @@ func TestTranslationsComplete(t *testing.T) {
 		}
 	}
 	var used []string
-	for _, f := range []string{"assets/app.js", "assets/index.html"} {
+	for _, f := range []string{"assets/app.js", "assets/roles.js", "assets/index.html"} {
 		b, err := fs.ReadFile(assets, f)
 		if err != nil {
 			t.Fatal(err)

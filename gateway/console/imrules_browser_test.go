@@ -135,7 +135,7 @@ func testEmissionSettleNeedsSelfTest(t *testing.T, browser context.Context) {
 		Province: "33", GatewayID: "gw-test", Events: bus, IM: ims.Record})
 	bays := newFakeBays()
 	a := api.New(api.Options{Store: store, Bays: bays, SelfTests: &fakeSelfTests{bays: bays, subs: map[chan any]struct{}{}}, Outbox: db, Events: bus,
-		Tokens: []api.Token{{Name: "tablet", Secret: token}}, Uplink: func() any { return map[string]any{"connected": true} }})
+		Tokens: []api.Token{{Name: "tablet", Secret: token, Role: api.RoleManager}}, Uplink: func() any { return map[string]any{"connected": true} }})
 	mux := http.NewServeMux()
 	mux.Handle(api.Prefix+"/", a.Handler())
 	mux.Handle("/", console.Handler())

@@ -30,6 +30,7 @@ import (
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/firmware/version"
 	"github.com/obdgw/obdgw/gateway/api"
+	"github.com/obdgw/obdgw/gateway/audit"
 	"github.com/obdgw/obdgw/gateway/bay"
 	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/console"
@@ -39,6 +40,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/imrecord"
 	"github.com/obdgw/obdgw/gateway/update"
 	"github.com/obdgw/obdgw/gateway/uplink"
+	"github.com/obdgw/obdgw/gateway/waste"
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/gateway/workorder"
 	"github.com/obdgw/obdgw/obd"
@@ -95,6 +97,7 @@ type Daemon struct {
 	bus    *events.Bus
 	wo     *workorder.Store
 	tests  *imrecord.Store // judged self-tests, and the M-station record at settlement
+	waste  *waste.Ledger   // the waste ledger, and the waste record at settlement
 	reg    *prometheus.Registry
 	up     *cloud.Uplink     // nil when no broker is configured
 	ehr    *ehrhttp.Delivery // nil unless uplink.transport is ehr-https
@@ -162,6 +165,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		known[b.Name] = true
 	}
 	d.tests = imrecord.NewStore(d.db, imrecord.Options{Events: d.bus, Logger: log.With("component", "selftest"), OBD: cfg.Emission.OBD})
+	d.waste = waste.New(d.db, waste.Options{CompanyCode: cfg.Company.Code, DueDays: cfg.Waste.DueDays, Codes: cfg.Waste.Codes.Map(), Now: o.Now})
 	d.wo = workorder.New(d.db, workorder.Options{
 		Company:     cfg.Company.Name,
 		CompanyCode: cfg.Company.Code,
@@ -169,6 +173,7 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		GatewayID:   cfg.GatewayID,
 		KnownBay:    func(n string) bool { return known[n] },
 		IM:          d.tests.Record,
+		Waste:       d.waste.Hook,
 		Events:      d.bus,
 		Now:         o.Now,
 		Logger:      log.With("component", "workorder"),
@@ -215,7 +220,14 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 	_, answerTimeout := o.timeouts()
 	var tokens []api.Token
 	for _, t := range cfg.API.Tokens {
-		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret})
+		role, err := api.ParseRole(t.Role)
+		if t.Role == "" {
+			role, err = api.DefaultRole, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("daemon: api.tokens %q: %w", t.Name, err)
+		}
+		tokens = append(tokens, api.Token{Name: t.Name, Secret: t.Secret, Role: role})
 	}
 	d.api = api.New(api.Options{
 		Store:          d.wo,
@@ -228,6 +240,8 @@ func New(cfg *config.Config, o Options) (_ *Daemon, err error) {
 		AnswerTimeout:  answerTimeout,
 		Events:         d.bus,
 		Uplink:         d.uplinkStatus,
+		Audit:          audit.New(d.db, audit.Options{Now: o.Now}),
+		Waste:          d.waste,
 		Logger:         log.With("component", "api"),
 	})
 	d.mux = http.NewServeMux()

@@ -88,7 +88,7 @@ func TestEmissionRepairSettlesWithBothRecords(t *testing.T) {
 	idle.Precondition, idle.Stabilise, idle.Sample = 300*time.Millisecond, 200*time.Millisecond, 500*time.Millisecond
 	idle.SamplePeriod, idle.ReachTimeout = 50*time.Millisecond, 5*time.Second
 	cfg.Emission.Rig.ZeroBeforeTest = false
-	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: "dms-token-0123456789abcdef"}}
+	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: "dms-token-0123456789abcdef", Role: "manager"}}
 
 	an := &analyzer{rated: 5000}
 	var runMu sync.Mutex

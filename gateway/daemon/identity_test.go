@@ -24,7 +24,7 @@ func TestBayScanOfAnotherCarIsKeptNotAttached(t *testing.T) {
 	cfg.GatewayID = "gw-test-01"
 	cfg.Company = config.Company{Code: "330106000099901", Name: "杭州示例汽车维修有限公司", Province: "33"}
 	cfg.Bays = []config.Bay{{Name: "bay1", OBD: "sim://petrol"}}
-	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: "dms-token-0123456789abcdef"}}
+	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: "dms-token-0123456789abcdef", Role: "manager"}}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

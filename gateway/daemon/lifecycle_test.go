@@ -33,7 +33,7 @@ func testConfig(t *testing.T) config.Config {
 	cfg.StateDir = t.TempDir()
 	cfg.GatewayID = "gw-test-01"
 	cfg.Company = config.Company{Code: "330106000099901", Name: "杭州示例汽车维修有限公司", Province: "33"}
-	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: testToken}}
+	cfg.API.Tokens = []config.Token{{Name: "dms", Secret: testToken, Role: "manager"}}
 	return cfg
 }
 

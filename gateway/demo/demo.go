@@ -175,7 +175,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	cfg.Broker.URL, cfg.Broker.CAFile = br.URL, br.CAFile
 	cfg.Broker.CertFile, cfg.Broker.KeyFile = br.CertFile, br.KeyFile
 	cfg.Broker.DrainRate = 0
-	cfg.API.Tokens = []config.Token{{Name: "demo", File: tokenFile, Secret: token}}
+	cfg.API.Tokens = []config.Token{{Name: "demo", File: tokenFile, Secret: token, Role: "manager"}}
 
 	listen := o.Listen
 	if listen == "" {

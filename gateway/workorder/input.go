@@ -2,12 +2,17 @@ package workorder
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/obdgw/obdgw/buffer"
 	"github.com/obdgw/obdgw/gateway/ehr"
+	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -63,7 +68,14 @@ type SettleRequest struct {
 	// self-test; without it such a settlement is refused (ErrNoSelfTest). Ignored when the
 	// order has a judged self-test.
 	NoSelfTestReason string `json:"no_selftest_reason,omitempty"`
+	// Trail, when set, runs in the settlement transaction once the records are queued.
+	Trail Trail `json:"-"`
 }
+
+// Trail records who settled or corrected an order (the API writes its audit entry there): it
+// runs inside the transaction with what was produced, so the entry commits with the
+// settlement or not at all; an error aborts the settlement.
+type Trail func(tx *buffer.Tx, st *Settlement) error
 
 // RevisionRequest corrects a settled order: the changes and why. SettleDate may change too.
 type RevisionRequest struct {
@@ -72,6 +84,8 @@ type RevisionRequest struct {
 	// NoSelfTestReason, when set, states (or restates) why an emission repair has no judged
 	// self-test, as SettleRequest.NoSelfTestReason.
 	NoSelfTestReason *string `json:"no_selftest_reason,omitempty"`
+	// Trail, when set, runs in the revision's transaction once the records are queued.
+	Trail Trail `json:"-"`
 	Patch
 }
 
@@ -237,6 +251,9 @@ func normItems(items []Item) ([]Item, error) {
 			return nil, inputErr(f+".hours", "%q: %v (hours ≥ 0 with at most one decimal)", clip(it.Hours.String()), err)
 		}
 		it.Hours = json.Number(h)
+		if it.Waste, err = normWaste(f+".waste", it.Waste); err != nil {
+			return nil, err
+		}
 		out = append(out, it)
 	}
 	return out, nil
@@ -264,9 +281,79 @@ func normParts(parts []Part) ([]Part, error) {
 			return nil, inputErr(f+".quantity", "%q: %v (a quantity > 0 with at most two decimals)", clip(p.Quantity.String()), err)
 		}
 		p.Quantity = json.Number(q)
+		if p.Waste, err = normWaste(f+".waste", p.Waste); err != nil {
+			return nil, err
+		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// normWaste checks a waste entry against the catalogue (wire.WasteCategories).
+func normWaste(field string, w *Waste) (*Waste, error) {
+	if w == nil {
+		return nil, nil
+	}
+	c := *w
+	cat, ok := wire.WasteCategoryByName(strings.TrimSpace(c.Category))
+	if !ok {
+		return nil, inputErr(field+".category", "%q: want one of %s", clip(c.Category), strings.Join(wire.WasteCategoryNames(), ", "))
+	}
+	c.Category = cat.Name
+	if !slices.Contains(cat.Units, c.Unit) {
+		return nil, inputErr(field+".unit", "%q: %s is counted in %s", clip(c.Unit), cat.Name, strings.Join(cat.Units, " or "))
+	}
+	q, err := NormWasteQuantity(c.Quantity.String())
+	if err != nil {
+		return nil, inputErr(field+".quantity", "%q: %v", clip(c.Quantity.String()), err)
+	}
+	c.Quantity = json.Number(q)
+	return &c, nil
+}
+
+// NormWasteQuantity checks a waste quantity (above 0, at most two decimals, below a billion)
+// and returns it without trailing zeros, as the waste record carries it.
+func NormWasteQuantity(s string) (string, error) {
+	h, err := Hundredths(s)
+	if err != nil {
+		return "", err
+	}
+	if h <= 0 {
+		return "", errors.New("want a quantity above 0")
+	}
+	return FormatHundredths(h), nil
+}
+
+// Hundredths parses a decimal with at most two places into hundredths, so quantities add up
+// exactly.
+func Hundredths(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	whole, frac, dot := strings.Cut(s, ".")
+	if whole == "" || len(whole) > 9 || len(frac) > 2 || (dot && frac == "") {
+		return 0, errors.New("want a number with at most two decimals")
+	}
+	for _, c := range whole + frac {
+		if c < '0' || c > '9' {
+			return 0, errors.New("want a number with at most two decimals")
+		}
+	}
+	w, _ := strconv.ParseInt(whole, 10, 64)
+	f := int64(0)
+	if frac != "" {
+		f, _ = strconv.ParseInt((frac + "0")[:2], 10, 64)
+	}
+	return w*100 + f, nil
+}
+
+// FormatHundredths writes hundredths as a decimal without trailing zeros ("4.5", "2").
+func FormatHundredths(h int64) string {
+	sign := ""
+	if h < 0 {
+		sign, h = "-", -h
+	}
+	s := fmt.Sprintf("%s%d.%02d", sign, h/100, h%100)
+	s = strings.TrimRight(s, "0")
+	return strings.TrimSuffix(s, ".")
 }
 
 func clip(s string) string {

@@ -108,6 +108,9 @@ type Owner struct {
 type Item struct {
 	Name  string      `json:"name"`
 	Hours json.Number `json:"hours"`
+	// Waste is what the item produced (the oil of an oil change), nil when nothing worth a
+	// ledger line.
+	Waste *Waste `json:"waste,omitempty"`
 }
 
 // Part is a part used (维修配件): name, code and quantity (decimal, at most two places).
@@ -115,6 +118,17 @@ type Part struct {
 	Name     string      `json:"name"`
 	Code     string      `json:"code"`
 	Quantity json.Number `json:"quantity"`
+	// Waste is what the replaced part leaves (the old battery), nil when nothing.
+	Waste *Waste `json:"waste,omitempty"`
+}
+
+// Waste is the waste one item or part produced: a category of wire.WasteCategories, a
+// quantity (decimal, at most two places, above 0) and its unit (kg, piece, L as the category
+// allows). Settlement sends it in the waste record and the shop's waste ledger keeps it.
+type Waste struct {
+	Category string      `json:"category"`
+	Quantity json.Number `json:"quantity"`
+	Unit     string      `json:"unit"`
 }
 
 // ScanRef is a scan attached to an order: enough to write the fault text without reading the

@@ -17,12 +17,16 @@ type Settlement struct {
 	Order    Order          `json:"order"`
 	Record   wire.EHRRecord `json:"record"`
 	Warnings []ehr.Problem  `json:"warnings"`
-	Seq      uint64         `json:"outbox_seq"`              // the ehr record in the outbox
-	IMSeq    uint64         `json:"im_outbox_seq,omitempty"` // the M-station record, 0 when none
+	Seq      uint64         `json:"outbox_seq"`                 // the ehr record in the outbox
+	IMSeq    uint64         `json:"im_outbox_seq,omitempty"`    // the M-station record, 0 when none
+	WasteSeq uint64         `json:"waste_outbox_seq,omitempty"` // the waste record, 0 when none
 }
 
 // KindIM is the outbox kind of the I/M M-station record appended through Options.IM.
 const KindIM = "im"
+
+// KindWaste is the outbox kind of the waste record appended through Options.Waste.
+const KindWaste = wire.KindWaste
 
 // costListKey is the uniqueness key of a settlement number: the number ignores case (HS-1
 // and hs-1 are the same list on paper).
@@ -135,7 +139,13 @@ func (s *Store) Settle(id string, req SettleRequest) (Settlement, error) {
 		if err := tx.Delete(bucketOpen, o.ID); err != nil {
 			return err
 		}
-		return tx.Put(bucketCostList, costListKey(s.opts.CompanyCode, code), []byte(o.ID))
+		if err := tx.Put(bucketCostList, costListKey(s.opts.CompanyCode, code), []byte(o.ID)); err != nil {
+			return err
+		}
+		if req.Trail != nil {
+			return req.Trail(tx, &out)
+		}
+		return nil
 	})
 	if err != nil {
 		return Settlement{}, err
@@ -199,7 +209,13 @@ func (s *Store) Revise(id string, req RevisionRequest) (Settlement, error) {
 		if err := s.submit(tx, o, o.Revision+1, reason, changed, &out); err != nil {
 			return err
 		}
-		return setVIN(tx, o.ID, oldVIN, o.VIN)
+		if err := setVIN(tx, o.ID, oldVIN, o.VIN); err != nil {
+			return err
+		}
+		if req.Trail != nil {
+			return req.Trail(tx, &out)
+		}
+		return nil
 	})
 	if err != nil {
 		return Settlement{}, err
@@ -251,6 +267,23 @@ func (s *Store) submit(tx *buffer.Tx, o *Order, rev int, reason string, changed 
 				return fmt.Errorf("workorder: queue the M-station record: %w", err)
 			}
 			out.IMSeq = r.Seq
+		}
+	}
+	if s.opts.Waste != nil {
+		schema, p, err := s.opts.Waste(tx, o, rev, reason)
+		if err != nil {
+			return fmt.Errorf("workorder: waste record: %w", err)
+		}
+		if p != nil {
+			env, err := s.envelope(KindWaste, schema, p, nil, now)
+			if err != nil {
+				return fmt.Errorf("workorder: waste record: %w", err)
+			}
+			r, err := tx.Append(KindWaste, s.opts.Topic(KindWaste), env)
+			if err != nil {
+				return fmt.Errorf("workorder: queue the waste record: %w", err)
+			}
+			out.WasteSeq = r.Seq
 		}
 	}
 	o.Status = Settled

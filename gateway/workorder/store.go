@@ -37,6 +37,16 @@ const (
 // imrecord.Input.Revision and Reason). rec is the validated ehr record of the same submission.
 type IMHook func(tx *buffer.Tx, o *Order, rec *wire.EHRRecord, revision int, reason string) (schema string, payload []byte, err error)
 
+// WasteHook records a settled order's waste (the items' and parts' Waste entries) at
+// settlement (gateway/waste provides it: the shop's waste ledger). It runs inside the
+// settlement transaction and returns the payload of kind "waste" and its schema, or a nil
+// payload when there is nothing to send (no waste now, and none sent before). An error aborts
+// the settlement; nothing is stored.
+//
+// It is called on settlement (revision 1, reason "") and on each revision, with the order as
+// it is being stored.
+type WasteHook func(tx *buffer.Tx, o *Order, revision int, reason string) (schema string, payload []byte, err error)
+
 // Publisher receives notices for the console (events.Bus satisfies it). Data never carries
 // owner data.
 type Publisher interface {
@@ -54,6 +64,7 @@ type Options struct {
 	// KnownBay reports whether a bay name is configured; nil accepts any.
 	KnownBay func(name string) bool
 	IM       IMHook           // nil: no M-station record
+	Waste    WasteHook        // nil: no waste record
 	Events   Publisher        // nil: no notices
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: discard

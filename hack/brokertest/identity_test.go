@@ -120,7 +120,7 @@ func TestIdentitySetUpIsTheDocumented(t *testing.T) {
 		}
 		return body
 	}
-	if got, want := block("acl"), IdentityACL([]string{"receiver:zj-1"}, "ehr", "im"); got != want {
+	if got, want := block("acl"), IdentityACL([]string{"receiver:zj-1"}, "ehr", "im", "waste"); got != want {
 		t.Errorf("the documented ACL differs from IdentityACL:\n--- docs\n%s--- IdentityACL\n%s", got, want)
 	}
 	conf := block("conf")

@@ -77,7 +77,11 @@ var rules = []struct {
 		"go.bug.st/serial", "go.etcd.io/bbolt", "golang.org/x/sys", "periph.io/x/conn/v3", "github.com/creack/goselect"}},
 	// The REST API talks to the store and to bays and rigs through its own interfaces: no driver.
 	// Request bodies go through encoding/json/v2 (exact names, no duplicates, UTF-8 only).
-	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
+	// The audit log: a few document buckets of the buffer file.
+	{"./gateway/audit", []string{mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
+	// The waste ledger and the waste record: the settlement hook of gateway/workorder.
+	{"./gateway/waste", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys"}},
+	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/gateway/audit", mod + "/gateway/waste", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
 	// The uplink wiring joins the opaque cloud side to the wire schema, and nothing else.
 	// The eHR HTTPS bridge: the wire schemas and the outbox, no driver, no MQTT.
 	{"./gateway/ehrhttp", []string{mod + "/gateway/wire", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/prometheus", "github.com/beorn7",

@@ -52,7 +52,7 @@ func backup(ctx context.Context, e *env, cfg *config.Config, dest string) error 
 		if err != nil {
 			return 0, err
 		}
-		req.Header.Set("Authorization", "Bearer "+cfg.API.Tokens[0].Secret)
+		req.Header.Set("Authorization", "Bearer "+backupToken(cfg.API.Tokens))
 		resp, err := (&http.Client{Timeout: time.Hour}).Do(req)
 		if err != nil {
 			return 0, err
@@ -95,4 +95,15 @@ func dialAddr(listen string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// backupToken is the token the copy is asked with: the first manager's (the copy holds owner
+// data, so only a manager may take it), else the first token, whose refusal names the role.
+func backupToken(ts []config.Token) string {
+	for _, t := range ts {
+		if t.Role == "manager" {
+			return t.Secret
+		}
+	}
+	return ts[0].Secret
 }

@@ -39,7 +39,7 @@ bays:
 broker: {url: "mqtts://127.0.0.1:1"}
 api:
   listen: %q
-  tokens: [{name: dms, file: dms.token}]
+  tokens: [{name: dms, file: dms.token, role: manager}]
 `, filepath.Join(dir, "state"), listen)
 	path := filepath.Join(dir, "obdgw.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o640); err != nil {

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/obdgw/obdgw/gateway/config"
 	"github.com/obdgw/obdgw/gateway/pki"
 )
 
@@ -133,9 +135,9 @@ func setup(out io.Writer, o setupOptions) error {
 			return err
 		}
 	}
-	fmt.Fprintf(out, "\nin obdgw.yaml:\n  api:\n    tokens:\n")
+	fmt.Fprintf(out, "\nin obdgw.yaml:\n  api:\n    # each token's role: technician, front_desk, manager, shop_software or monitor (docs/api.md)\n    tokens:\n")
 	for _, name := range o.tokens {
-		fmt.Fprintf(out, "      - {name: %s, file: secrets/%s.token}\n", name, name)
+		fmt.Fprintf(out, "      - {name: %s, file: secrets/%s.token, role: %s}\n", name, name, setupRole(name))
 	}
 	if o.trialPKI {
 		fmt.Fprintf(out, "  gateway_id: %s\n  broker:\n    url: mqtts://%s:8883\n    ca_file: secrets/ca.pem\n    cert_file: secrets/gw.crt\n    key_file: secrets/gw.key\n", o.gatewayID, o.hosts[0])
@@ -212,4 +214,13 @@ func setupPKI(out io.Writer, o setupOptions, now time.Time, say func(string, str
 		say(rel(gwCA), "the CA the gateway checks the broker against")
 	}
 	return nil
+}
+
+// setupRole is the role the printed configuration suggests for a token holder: the role of
+// the same name, else the DMS's (shop_software); the shop changes it to who holds the token.
+func setupRole(name string) string {
+	if slices.Contains(config.TokenRoles, name) {
+		return name
+	}
+	return config.DefaultTokenRole
 }

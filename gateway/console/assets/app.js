@@ -136,6 +136,7 @@ function showLogin(msg) {
     state.token = $("#token").value.trim();
     try { await api("GET", "/bays"); } catch (e) { if (e.status !== 401) showError(e); state.token = ""; return; }
     localStorage.setItem("obdgw.token", state.token);
+    await loadRole();
     flash("");
     if (!location.hash || location.hash === "#/login") location.hash = "#/bays"; else route();
     start();
@@ -868,7 +869,7 @@ async function viewNewOrder() {
 }
 
 async function viewOrder(id) {
-  const o = await api("GET", `/workorders/${enc(id)}?include=owner`);
+  const o = await api("GET", `/workorders/${enc(id)}${mayOwner() ? "?include=owner" : ""}`);
   const settled = o.status === "settled";
   const seen = new Set(), warns = [];
   for (const w of [...(state.settled[id] || []), ...(o.warnings || [])]) {
@@ -902,15 +903,15 @@ async function viewOrder(id) {
       ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
         <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
     <section class="card"><h2>${t("order.items")}</h2>
-      <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td></tr>`))}</table>
+      <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td><td>${wasteText(i.waste)}</td></tr>`))}</table>
       ${raw(settled ? "" : h`<form id="item-form" class="row" novalidate><input name="name" placeholder="${t("order.item")}" aria-label="${t("order.item")}">
-        <input name="hours" type="number" step="0.1" min="0" placeholder="${t("order.hours")}" aria-label="${t("order.hours")}"><button data-act="add-item">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
+        <input name="hours" type="number" step="0.1" min="0" placeholder="${t("order.hours")}" aria-label="${t("order.hours")}">${wasteInputs()}<button data-act="add-item">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
     </section>
     <section class="card"><h2>${t("order.parts")}</h2>
-      <table data-role="parts">${join((o.parts || []).map(p => h`<tr><td>${p.name}</td><td class="mono">${p.code}</td><td>${p.quantity}</td></tr>`))}</table>
+      <table data-role="parts">${join((o.parts || []).map(p => h`<tr><td>${p.name}</td><td class="mono">${p.code}</td><td>${p.quantity}</td><td>${wasteText(p.waste)}</td></tr>`))}</table>
       ${raw(settled ? "" : h`<form id="part-form" class="row" novalidate><input name="name" placeholder="${t("order.part")}" aria-label="${t("order.part")}">
         <input name="code" placeholder="${t("order.code")}" aria-label="${t("order.code")}"><input name="quantity" type="number" step="0.01" min="0" placeholder="${t("order.qty")}" aria-label="${t("order.qty")}">
-        <button data-act="add-part">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
+        ${wasteInputs()}<button data-act="add-part">${t("order.add")}</button></form><div class="errors" data-role="errors"></div>`)}
     </section>
     ${raw(settled ? h`
     <section class="card"><h2>${t("order.revisions")}</h2>
@@ -947,8 +948,8 @@ async function viewOrder(id) {
     try { await fn(ev.target); } catch (e) { showFormError(ev.target, e); } finally { btn.disabled = false; }
   }); };
   const reload = () => viewOrder(id).then(translatePage, showError);
-  bind("#item-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/items`, { name: b.name || "", hours: b.hours ? Number(b.hours) : 0 }); await reload(); });
-  bind("#part-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/parts`, { name: b.name || "", code: b.code || "", quantity: b.quantity ? Number(b.quantity) : 0 }); await reload(); });
+  bind("#item-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/items`, { name: b.name || "", hours: b.hours ? Number(b.hours) : 0, ...wasteOf(b) }); await reload(); });
+  bind("#part-form", async f => { const b = formBody(f); await api("POST", `/workorders/${enc(id)}/parts`, { name: b.name || "", code: b.code || "", quantity: b.quantity ? Number(b.quantity) : 0, ...wasteOf(b) }); await reload(); });
   bind("#vin-confirm-form", async f => {
     await api("POST", `/workorders/${enc(id)}/scans`, { scan_id: o.vin_conflict.scan_id, confirm_vin_mismatch: { reason: f.reason.value.trim() } });
     flash(t("scan.attached") + " " + id, "info");
@@ -1067,6 +1068,8 @@ async function route() {
     else if (parts[0] === "orders" && parts[1]) await viewOrder(parts[1]);
     else if (parts[0] === "orders") await viewOrders();
     else if (parts[0] === "outbox") await viewOutbox();
+    else if (parts[0] === "waste") await viewWaste();
+    else if (parts[0] === "audit") await viewAudit();
     else { document.body.dataset.view = "bays"; await viewBays(); }
     if (my === routing) translatePage();
   } catch (e) { showError(e); }
@@ -1105,6 +1108,6 @@ document.addEventListener("DOMContentLoaded", () => {
     route();
   });
   if (!state.token) { showLogin(); return; }
-  route();
+  loadRole().then(route);
   start();
 });

@@ -91,7 +91,20 @@ window.I18N = {
     "obd.status.pass": "通过", "obd.status.fail": "不通过", "obd.status.warning": "注意", "obd.status.not_checked": "未检查",
     "obd.dtcs": "故障码数", "obd.incomplete": "未就绪项（计入判定）",
     "problem.required": "缺失，请填写", "problem.too_long": "过长", "problem.length": "VIN应为17位", "problem.charset": "VIN只能含0-9和A-Z（不含I、O、Q）", "problem.check_digit": "VIN校验位不符，请核对", "problem.plate_format": "车牌号码格式不正确", "problem.vin_mismatch": "车辆读取的VIN与工单不一致", "problem.before_repair": "结算日期早于送修日期", "problem.future": "日期晚于今天", "problem.format": "格式不正确", "problem.too_large": "数值过大", "problem.mileage_decreased": "里程低于该车上一次记录，请核对里程表", "problem.emission_prefix": "尾气治理工单的故障描述须以“尾气治理”开头", "problem.test_no_missing": "尾气治理工单缺少排放检验报告编号", "problem.before_failed_test": "送修日期早于排放检验日期", "problem.duplicate": "该编号已被另一张已结算工单使用", "problem.control_char": "含有控制字符", "problem.null_list": "缺少维修项目", "problem.absurd_hours": "工时异常，请核对",
-    "saved": "已保存"
+    "saved": "已保存",
+    // ---- roles, audit log, waste ledger (roles.js)
+    "nav.waste": "危废台账", "nav.audit": "审计日志",
+    "role.technician": "技师", "role.front_desk": "前台", "role.manager": "经理", "role.shop_software": "管理软件", "role.monitor": "只读", "role.anonymous": "匿名",
+    "audit.at": "时间", "audit.token": "令牌", "audit.role": "角色", "audit.action": "操作", "audit.what": "工单/工位/VIN", "audit.detail": "说明",
+    "audit.owner.read": "查看车主信息", "audit.workorder.settle": "结算", "audit.workorder.revise": "更正已结算工单", "audit.bay.clear_dtcs": "清除故障码",
+    "audit.outbox.requeue": "重新上传", "audit.store.backup": "备份", "audit.waste.handover": "危废移交",
+    "waste.policy": "贮存满 {n} 天即提示移交（本店规定，可在配置 waste.due_days 中修改）。", "waste.category": "类别", "waste.code": "废物代码",
+    "waste.stock": "库存", "waste.due": "应移交", "waste.due.now": "已到期", "waste.oldest": "最早入库", "waste.generated": "产生", "waste.handed": "已移交",
+    "waste.hazardous": "危废", "waste.unconfirmed": "代码待确认", "waste.empty": "台账为空：结算带废物记录的工单后入账。",
+    "waste.handover": "移交给持证单位", "waste.collector": "接收单位", "waste.licence": "经营许可证编号", "waste.manifest": "联单号", "waste.date": "移交日期",
+    "waste.quantity": "数量", "waste.unit": "单位", "waste.handover.go": "登记移交", "waste.handover.done": "移交已登记", "waste.handovers": "移交记录", "waste.what": "移交内容",
+    "waste.cat.waste_mineral_oil": "废矿物油", "waste.cat.lead_acid_battery": "废铅蓄电池", "waste.cat.exhaust_catalyst": "废尾气净化催化剂",
+    "waste.none": "无废物", "waste.cat.scrap_steel": "废钢铁", "waste.cat.scrap_tyre": "废轮胎", "unit.L": "升", "unit.kg": "千克", "unit.piece": "件"
   },
   en: {
     "title": "Workshop gateway", "nav.bays": "Bays", "nav.orders": "Work orders", "nav.outbox": "Outbox",
@@ -183,6 +196,20 @@ window.I18N = {
     "obd.status.pass": "pass", "obd.status.fail": "fail", "obd.status.warning": "note", "obd.status.not_checked": "not checked",
     "obd.dtcs": "Trouble codes", "obd.incomplete": "Monitors incomplete (counted)",
     "problem.required": "missing", "problem.too_long": "too long", "problem.length": "a VIN has 17 characters", "problem.charset": "only 0-9 and A-Z without I, O, Q", "problem.check_digit": "VIN check digit does not match", "problem.plate_format": "not a Chinese plate number", "problem.vin_mismatch": "the car reports another VIN", "problem.before_repair": "settlement before the repair date", "problem.future": "date in the future", "problem.format": "wrong format", "problem.too_large": "too large", "problem.mileage_decreased": "mileage below this car's last record", "problem.emission_prefix": "an emission repair's fault description must start with 尾气治理", "problem.test_no_missing": "emission repair without its inspection report number", "problem.before_failed_test": "repair date before the failed inspection", "problem.duplicate": "already used by another settled order", "problem.control_char": "contains control characters", "problem.null_list": "no repair items", "problem.absurd_hours": "unusual labour hours",
-    "saved": "Saved"
+    "saved": "Saved",
+    // ---- roles, audit log, waste ledger (roles.js)
+    "nav.waste": "Waste ledger", "nav.audit": "Audit log",
+    "role.technician": "Technician", "role.front_desk": "Front desk", "role.manager": "Manager", "role.shop_software": "Shop software", "role.monitor": "Read-only", "role.anonymous": "anonymous",
+    "audit.at": "Time", "audit.token": "Token", "audit.role": "Role", "audit.action": "Action", "audit.what": "Order / bay / VIN", "audit.detail": "Detail",
+    "audit.owner.read": "Owner data read", "audit.workorder.settle": "Settled", "audit.workorder.revise": "Settled order corrected", "audit.bay.clear_dtcs": "Fault codes cleared",
+    "audit.outbox.requeue": "Requeued", "audit.store.backup": "Backup", "audit.waste.handover": "Waste handed over",
+    "waste.policy": "Waste stored {n} days is due for hand-over (a shop policy: waste.due_days in the configuration).", "waste.category": "Category", "waste.code": "Code",
+    "waste.stock": "In stock", "waste.due": "Due", "waste.due.now": "due", "waste.oldest": "Oldest in", "waste.generated": "Generated", "waste.handed": "Handed over",
+    "waste.hazardous": "hazardous", "waste.unconfirmed": "code unconfirmed", "waste.empty": "The ledger is empty: waste enters it when an order with waste is settled.",
+    "waste.handover": "Hand over to a licensed collector", "waste.collector": "Collector", "waste.licence": "Licence number", "waste.manifest": "Manifest number", "waste.date": "Date",
+    "waste.quantity": "Quantity", "waste.unit": "Unit", "waste.handover.go": "Record hand-over", "waste.handover.done": "Hand-over recorded", "waste.handovers": "Hand-overs", "waste.what": "Handed over",
+    "waste.cat.waste_mineral_oil": "Used mineral oil", "waste.cat.lead_acid_battery": "Lead-acid batteries", "waste.cat.exhaust_catalyst": "Exhaust catalysts",
+    "waste.none": "no waste", "waste.cat.scrap_steel": "Scrap steel", "waste.cat.scrap_tyre": "Scrap tyres", "unit.L": "L", "unit.kg": "kg", "unit.piece": "pcs"
   }
 };
+
