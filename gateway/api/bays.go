@@ -72,8 +72,10 @@ type LiveValues map[string]float64
 
 // Errors a Bays implementation wraps so the API can answer with the right status.
 var (
-	ErrNoBay       = errors.New("api: no such bay")
-	ErrBayBusy     = errors.New("api: the bay is busy (a scan or clear is running); try again when it is done")
-	ErrNoVehicle   = errors.New("api: no vehicle answers on this bay (is the ignition on and the adapter seated?)")
+	ErrNoBay     = errors.New("api: no such bay")
+	ErrBayBusy   = errors.New("api: the bay is busy (a scan or clear is running); try again when it is done")
+	ErrNoVehicle = errors.New("api: no vehicle answers on this bay (is the ignition on and the adapter seated?)")
+	// ErrNoAdapter: the bay has no adapter at its address; the ignition is not the problem.
+	ErrNoAdapter   = errors.New("api: no OBD adapter on this bay (plug the adapter into the car and the gateway)")
 	ErrVINMismatch = errors.New("api: the car on the bay reports another VIN")
 )

@@ -545,6 +545,8 @@ func (b *bays) Scan(ctx context.Context, name string) error {
 	case bay.Ready:
 	case bay.Scanning:
 		return api.ErrBayBusy
+	case bay.Absent:
+		return api.ErrNoAdapter
 	default:
 		return fmt.Errorf("%w (%s)", api.ErrNoVehicle, s.Status().State)
 	}
@@ -573,6 +575,9 @@ func (b *bays) ClearDTCs(ctx context.Context, name string, req api.ClearRequest)
 	if st := s.Status().State; st != bay.Ready {
 		if st == bay.Scanning {
 			return api.ClearResult{}, api.ErrBayBusy
+		}
+		if st == bay.Absent {
+			return api.ClearResult{}, api.ErrNoAdapter
 		}
 		return api.ClearResult{}, fmt.Errorf("%w (%s)", api.ErrNoVehicle, st)
 	}

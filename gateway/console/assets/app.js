@@ -146,6 +146,19 @@ function showLogin(msg) {
 const stateClass = s => ({ ready: "ok", scanning: "warn", clearing: "warn", connecting: "warn", ignition_off: "warn", fault: "bad" }[s] || "");
 const statePill = s => h`<span class="pill ${stateClass(s)}" data-role="state" data-state="${s}">${t("bay.state." + s)}</span>`;
 
+// A bay without its adapter can neither scan nor clear: the buttons wait for it, and say why.
+const noAdapter = st => st === "absent";
+const noAdapterHint = st => noAdapter(st) ? h`<p class="warnings" data-role="no-adapter">${t("bay.noadapter")}</p>` : "";
+function setAdapterPresence(card, st) {
+  $$("button[data-act=scan], button[data-act=clear]", card).forEach(b => { b.disabled = noAdapter(st); });
+  const hint = $("[data-role=no-adapter]", card);
+  if (hint && !noAdapter(st)) hint.remove();
+  else if (!hint && noAdapter(st)) { const row = $("button[data-act=scan]", card); if (row) row.parentElement.insertAdjacentHTML("beforebegin", noAdapterHint(st)); }
+}
+// Scan notes the gateway writes are translated; a note a person typed is shown as typed.
+const scanNotes = { "automatic scan on connection": "scan.note.auto", "before clearing fault codes": "scan.note.before", "after clearing fault codes": "scan.note.after" };
+const noteText = n => scanNotes[n] ? t(scanNotes[n]) : (n || "");
+
 async function scanNow(bay, btn) {
   if (btn) btn.disabled = true;
   try { await api("POST", `/bays/${enc(bay)}/scan`); flash(t("bay.scan.started") + ": " + bay, "info"); }
@@ -164,8 +177,9 @@ async function viewBays() {
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
       <p class="muted small mono">${b.adapter || ""}</p>
+      ${raw(noAdapterHint(b.state))}
       <div class="row">
-        <button class="primary" data-act="scan">${t("bay.scan")}</button>
+        <button class="primary" data-act="scan" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.scan")}</button>
         <a class="button" href="#/bays/${enc(b.name)}">${t("bay.open")}</a>
       </div>
     </section>`))}</div>` : h`<p class="card">${t("bays.empty")}</p>`;
@@ -269,8 +283,9 @@ async function viewBay(name) {
         ${join([["rpm", "live.rpm"], ["coolant_c", "live.coolant"], ["speed_kmh", "live.speed"]].map(([k, label]) =>
           h`<div><b data-pid="${k}">${liveValue((state.live[b.name] || {})[k])}</b>${t(label)}</div>`))}
       </div>
-      <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
-      <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
+      ${raw(noAdapterHint(b.state))}
+      <div class="row"><button class="primary" data-act="scan" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.scan")}</button>
+      <button class="danger" data-act="clear" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.clear")}</button></div>
     </section>
     <section class="card" data-role="selftest" ${raw(st || b.rig ? "" : "hidden")}>${raw(renderSelfTest(st, !!b.rig, b.name))}</section>
     <section class="card" data-role="obd-check"><h2>${t("obd.title")}</h2><div data-role="obd-body"><p class="muted">${t("loading")}</p></div>
@@ -614,7 +629,7 @@ function renderOBDCheck(c) {
   const v = c.verdict || (c.pass ? "pass" : "fail");
   const unread = item => (c.unread || []).some(u => u.item === item) || (v === "cannot_judge" && !(c.unread || []).length);
   return h`<p><span class="pill ${obdVerdictClass(v)} big" data-role="obd-result" data-verdict="${v}" data-pass="${c.pass ? "true" : "false"}">${obdVerdictText(v)}</span>
-      <span class="muted small">O_RESULT ${c.o_result}</span></p>
+      <span class="muted small" data-role="o-result">${t("obd.oresult")}: ${c.o_result} ${I18N.zh["obd.oresult." + c.o_result] ? t("obd.oresult." + c.o_result) : ""}</span></p>
     <table data-role="obd-lines">${join((c.lines || []).map(l => h`<tr data-rule="${l.rule}" data-status="${l.status}">
       <td>${I18N.zh["obd.rule." + l.rule] ? t("obd.rule." + l.rule) : l.rule}</td>
       <td><span class="pill ${checkClass(l.status)}">${t("obd.status." + l.status)}</span></td><td>${txt(l)}</td></tr>`))}</table>
@@ -746,6 +761,7 @@ function follow() {
         if (vin && d.vin) vin.textContent = d.vin;
         const err = $("[data-role=bay-error]", card);
         if (err) err.textContent = d.detail || ""; // the last problem, in words that say what to do
+        setAdapterPresence(card, d.state);
       });
       if (state.bay && state.bay.name === bay && d.vin) state.bay.vehicle = Object.assign({}, state.bay.vehicle, { vin: d.vin });
       break;
@@ -900,7 +916,7 @@ async function viewOrder(id) {
         <p><button class="danger" data-act="confirm-vin-mismatch">${t("vin.conflict.confirm")}</button></p></form></section>` : "")}
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
       ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
-        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
+        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td data-role="scan-note">${noteText(s.note)}</td></tr>`))}</table></section>` : "")}
     <section class="card"><h2>${t("order.items")}</h2>
       <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td></tr>`))}</table>
       ${raw(settled ? "" : h`<form id="item-form" class="row" novalidate><input name="name" placeholder="${t("order.item")}" aria-label="${t("order.item")}">
@@ -1044,6 +1060,11 @@ function showUplink(s) {
   el.className = "pill " + (none ? "" : s.connected ? "ok" : "bad");
   el.dataset.connected = s.connected ? "true" : "false";
   el.title = [s.broker, s.last_error].filter(Boolean).join(" · ");
+  // A tablet cannot hover: why the platform is down is said in the page, not only in the title.
+  const why = $("#uplink-why");
+  const reason = !none && !s.connected ? (s.last_error || "") : "";
+  why.textContent = reason ? t("uplink.why") + ": " + reason : "";
+  why.hidden = !reason;
 }
 let uplinkTimer = null, lastUplink = null;
 async function refreshUplink() {
