@@ -44,7 +44,7 @@ func (s *Server) table() []Route {
 		{"GET", "/bays/{bay}", "status of one bay with its last scan", s.getBay},
 		{"POST", "/bays/{bay}/scan", "start a full scan now", s.scanBay},
 		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", s.clearDTCs},
-		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", s.live},
+		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream (?pids=0C,05,06 picks Mode 01 PIDs)", s.live},
 
 		{"GET", "/outbox", "outbox statistics", s.outboxStats},
 		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", s.outboxRecords},
@@ -434,7 +434,21 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, &apiError{status: http.StatusInternalServerError, msg: "streaming unsupported"})
 		return
 	}
-	ch, err := s.opts.Bays.Live(r.Context(), r.PathValue("bay"))
+	pids, perr := ParseLivePIDs(r.URL.Query().Get("pids"))
+	if perr != nil {
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "pids", msg: perr.Error()})
+		return
+	}
+	var ch <-chan LiveValues
+	var err error
+	if pids == nil {
+		ch, err = s.opts.Bays.Live(r.Context(), r.PathValue("bay"))
+	} else if lp, ok := s.opts.Bays.(LivePicker); ok {
+		ch, err = lp.LivePIDs(r.Context(), r.PathValue("bay"), pids)
+	} else {
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "pids", msg: "api: this gateway samples only its default live values; leave pids out"})
+		return
+	}
 	if err != nil {
 		writeError(w, bayError(err))
 		return

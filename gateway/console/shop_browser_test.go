@@ -6,15 +6,21 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/gateway/api"
 	"github.com/obdgw/obdgw/gateway/console"
+	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/workorder"
 )
@@ -56,6 +62,8 @@ func TestShopConsole(t *testing.T) {
 	t.Run("ChineseEverywhere", func(t *testing.T) { testChineseEverywhere(t, browser) })
 	t.Run("UplinkReasonInline", func(t *testing.T) { testUplinkReasonInline(t, browser) })
 	t.Run("Widths", func(t *testing.T) { testWidths(t, browser) })
+	t.Run("LiveCharts", func(t *testing.T) { testLiveCharts(t, browser) })
+	t.Run("SelfTestCurves", func(t *testing.T) { testSelfTestCurves(t, browser) })
 }
 
 // A bay with nothing plugged in cannot scan or clear: both buttons are off and the page says
@@ -163,3 +171,148 @@ func testWidths(t *testing.T, browser context.Context) {
 		}
 	}
 }
+
+// LivePIDs makes the fake bay a picker (api.LivePicker): the picks are recorded, samples come
+// from sendLive like the default stream's.
+func (f *fakeBays) LivePIDs(ctx context.Context, name string, pids []byte) (<-chan api.LiveValues, error) {
+	ch, err := f.Live(ctx, name)
+	if err == nil {
+		pickMu.Lock()
+		picks = append(picks, slices.Clone(pids))
+		pickMu.Unlock()
+	}
+	return ch, err
+}
+
+var (
+	pickMu sync.Mutex
+	picks  [][]byte
+)
+
+func lastPick() []byte {
+	pickMu.Lock()
+	defer pickMu.Unlock()
+	if len(picks) == 0 {
+		return nil
+	}
+	return picks[len(picks)-1]
+}
+
+// requests records every URL the page asks for.
+func (p *page) requests() func() []string {
+	var mu sync.Mutex
+	var urls []string
+	if err := chromedp.Listen(p.ctx, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+			mu.Lock()
+			urls = append(urls, e.Request.URL)
+			mu.Unlock()
+		}
+	}); err != nil {
+		p.t.Fatal(err)
+	}
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{})
+		return err
+	}))
+	return func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(urls) }
+}
+
+// The technician's picked PIDs are charted with uPlot from the bay's live stream; pause holds
+// the charts while samples keep being recorded, and the CSV export has every sample. The page
+// and its chart library load nothing from outside the gateway.
+func testLiveCharts(t *testing.T, browser context.Context) {
+	e := newShopEnv(t, &shopUplink{v: map[string]any{"connected": true}})
+	p := newPage(t, browser)
+	urls := p.requests()
+	p.login(e)
+	p.goTo(e.url + "/#/bays/bay1")
+	p.waitJS(`document.querySelectorAll("[data-role=charts] .uplot canvas").length === 6`, "six uPlot charts of the default pick")
+	p.waitJS(`document.querySelector('[data-chart="0C"]').textContent.includes("发动机转速")`, "the PID named in Chinese")
+	for lastPick() == nil || e.bays.watchers() < 2 {
+		p.waitJS(`true`, "")
+	}
+	if got := lastPick(); !slices.Equal(got, []byte{0x0C, 0x05, 0x06, 0x07, 0x14, 0x44}) {
+		t.Fatalf("the page picked %X, want 0C 05 06 07 14 44", got)
+	}
+	sample := func(i int) {
+		e.bays.sendLive(api.LiveValues{"0C": 800 + float64(i), "05": 83, "06": -1.56, "07": 3.9, "14": 0.45, "44": 1.002})
+	}
+	for i := 1; i <= 3; i++ {
+		sample(i)
+		p.waitJS(fmt.Sprintf(`ShopCharts.shown("0C") === %d`, i), fmt.Sprintf("sample %d charted", i))
+	}
+	p.waitText(`[data-chart="0C"] [data-role=chart-value]`, "803")
+	p.waitText(`[data-chart="44"] [data-role=chart-value]`, "1")
+
+	p.shot("live-charts")
+	p.click("[data-act=charts-pause]")
+	p.waitText("[data-act=charts-pause]", "继续")
+	sample(4)
+	sample(5)
+	p.waitJS(`ShopCharts.csv().trim().split("\r\n").length === 6`, "paused samples recorded")
+	if got := p.eval(`String(ShopCharts.shown("0C"))`); got != "3" {
+		t.Fatalf("a paused chart shows %s samples, want the 3 from before the pause", got)
+	}
+	p.click("[data-act=charts-pause]")
+	p.waitJS(`ShopCharts.shown("0C") === 5`, "the charts catch up on resume")
+	csv := p.eval(`ShopCharts.csv()`)
+	lines := strings.Split(strings.TrimSpace(csv), "\r\n")
+	if len(lines) != 6 || !strings.HasPrefix(lines[0], "time,发动机转速 (r/min) [01 0C],冷却液温度 (°C) [01 05]") || !strings.HasSuffix(lines[5], ",805,83,-1.56,3.9,0.45,1.002") {
+		t.Fatalf("CSV export:\n%s", csv)
+	}
+
+	// Picking MAF adds it to the stream the bay samples.
+	p.click("[data-role=pid-picker] summary")
+	p.click(`input[data-pick="10"]`)
+	p.waitJS(`document.querySelectorAll("[data-role=charts] .uplot").length === 7`, "a seventh chart")
+	for !slices.Contains(lastPick(), 0x10) {
+		p.waitJS(`true`, "")
+	}
+	if got := lastPick(); !slices.Equal(got, []byte{0x0C, 0x05, 0x06, 0x07, 0x10, 0x14, 0x44}) {
+		t.Fatalf("after picking MAF the page asks %X", got)
+	}
+	for _, u := range urls() {
+		if !strings.HasPrefix(u, e.url+"/") && !strings.HasPrefix(u, "blob:") && !strings.HasPrefix(u, "data:") {
+			t.Errorf("the console loaded %s, outside the gateway", u)
+		}
+	}
+	if n := len(urls()); n < 5 {
+		t.Fatalf("only %d requests seen: the recorder is off", n)
+	}
+}
+
+// A running two-speed idle draws its gases, λ and engine speed as curves, with its phase and
+// the time left; the warm-up before the first prompt draws oil temperature and engine speed.
+func testSelfTestCurves(t *testing.T, browser context.Context) {
+	e := newShopEnv(t, &shopUplink{v: map[string]any{"connected": true}})
+	p := newPage(t, browser)
+	p.login(e)
+	p.goTo(e.url + "/#/bays/bay1")
+	p.waitJS(`document.querySelector("[data-role=charts] .uplot")`, "the bay page")
+	p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+	e.bus.Publish("selftest.started", bayName, map[string]any{"method": "two_speed_idle", "order": "WO000001"})
+	f := func(v float64) *float64 { return &v }
+	warm := emission.Progress{Method: emission.TwoSpeedIdle, Phase: "warm_up", SecondsLeft: -1, Elapsed: 1e9,
+		Reading: &rig.Reading{OilC: f(62), RPM: f(820), WarmingUp: true}, RPM: f(820)}
+	e.bus.Publish("selftest.progress", bayName, warm)
+	p.waitJS(`!document.querySelector("[data-role=selftest-curves]").hidden && document.querySelector('[data-curve="oil_c"]')`, "the warm-up curves")
+	p.waitText(`[data-curve="oil_c"] [data-role=chart-value]`, "62")
+	p.waitText(`[data-role=curves-phase-name]`, "发动机预热")
+	for i, hc := range []float64{120, 118, 121} {
+		e.bus.Publish("selftest.progress", bayName, emission.Progress{Method: emission.TwoSpeedIdle, Phase: "high_idle_sample", SecondsLeft: 30 - i,
+			Elapsed: time.Duration(60+i) * time.Second, RPM: f(2510),
+			Reading: &rig.Reading{HCppm: f(hc), COPct: f(0.3), CO2Pct: f(14.6), O2Pct: f(0.4), NOppm: f(210), Lambda: f(1.01), OilC: f(85)}})
+	}
+	p.waitText(`[data-curve="hc_ppm"] [data-role=chart-value]`, "121")
+	for _, k := range []string{"hc_ppm", "co_pct", "co2_pct", "o2_pct", "no_ppm", "lambda", "rpm"} {
+		if p.eval(fmt.Sprintf(`String(!!document.querySelector('[data-curve="%s"] .uplot canvas'))`, k)) != "true" {
+			t.Errorf("no curve of %s", k)
+		}
+	}
+	p.waitText(`[data-role=curves-phase-name]`, "高怠速检测")
+	p.waitText(`[data-role=curves-left]`, "28 s")
+	p.shot("selftest-curves")
+}
+
+

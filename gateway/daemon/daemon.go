@@ -613,6 +613,29 @@ func (b *bays) keep(bayName, order, note string, r *obd.Report) (string, bool) {
 	return id, id != ""
 }
 
+// LivePIDs streams the PIDs a viewer picked, keyed by their hex digits (api.LivePicker).
+func (b *bays) LivePIDs(ctx context.Context, name string, pids []byte) (<-chan api.LiveValues, error) {
+	s, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	in := s.WatchPIDs(ctx, pids)
+	out := make(chan api.LiveValues)
+	go func() {
+		defer close(out)
+		for l := range in {
+			select {
+			case out <- api.LiveValues(l.Values):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+var _ api.LivePicker = (*bays)(nil)
+
 func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {
 	s, err := b.get(name)
 	if err != nil {

@@ -287,7 +287,9 @@ async function viewBay(name) {
       <div class="row"><button class="primary" data-act="scan" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.scan")}</button>
       <button class="danger" data-act="clear" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.clear")}</button></div>
     </section>
+    ${raw(ShopCharts.section(b))}
     <section class="card" data-role="selftest" ${raw(st || b.rig ? "" : "hidden")}>${raw(renderSelfTest(st, !!b.rig, b.name))}</section>
+    <section class="card" data-role="selftest-curves" hidden></section>
     <section class="card" data-role="obd-check"><h2>${t("obd.title")}</h2><div data-role="obd-body"><p class="muted">${t("loading")}</p></div>
       <p><button data-act="obd-recheck">${t("obd.recheck")}</button></p></section>
     <section class="card" data-role="last-scan"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
@@ -295,6 +297,8 @@ async function viewBay(name) {
   $("[data-act=clear]").addEventListener("click", () => openClear(b));
   $("[data-act=obd-recheck]").addEventListener("click", () => loadOBDCheck(name));
   watchLive(name);
+  ShopCharts.start(name);
+  ShopCharts.renderSelfTest();
   // The progress stream of a running test; one already open for this bay stays.
   if (st && st.running && !stEnded(st)) { if (!(stAbort && stBay === name)) followSelfTest(name); } else stopSelfTest();
   loadOBDCheck(name);
@@ -512,6 +516,7 @@ function followSelfTest(bay) {
       if (!cur || stEnded(cur)) return;
       cur.progress = d;
       showSelfTest(bay);
+      ShopCharts.selfTestProgress(bay, d);
     } else if (type === "end") {
       ctl.abort();
       if (stAbort === ctl) stAbort = null;
@@ -541,10 +546,12 @@ function selfTestEvent(type, bay, data) {
   if (type === "selftest.started") {
     state.selftest[bay] = { method: methodName(data.method), order: data.order, running: true };
     stForm[bay] = false;
+    ShopCharts.selfTestProgress(bay, null);
     if (isBayPage(bay) && state.bay && state.bay.rig && !(stAbort && stBay === bay)) followSelfTest(bay);
   } else if (type === "selftest.progress") {
     if (cur && stEnded(cur)) return; // a late update of a test that has ended
     state.selftest[bay] = Object.assign({ running: true }, cur, { progress: data, method: (cur && cur.method) || methodName(data.method) });
+    ShopCharts.selfTestProgress(bay, data);
   } else {
     state.selftest[bay] = Object.assign({}, cur, { running: false, verdict: data.verdict || (data.error ? "error" : ""), error: data.error || (cur && cur.error) || "" });
     if (isBayPage(bay)) refreshSelfTest(bay);
@@ -1079,7 +1086,7 @@ async function route() {
   const hash = location.hash || "#/bays";
   $$("header nav a").forEach(a => a.classList.toggle("active", hash.startsWith(a.getAttribute("href"))));
   if (liveAbort && !hash.startsWith("#/bays/")) { liveAbort.abort(); liveAbort = null; }
-  if (!hash.startsWith("#/bays/")) stopSelfTest();
+  if (!hash.startsWith("#/bays/")) { stopSelfTest(); ShopCharts.stop(); }
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
   document.body.dataset.view = parts[0] + (parts[1] ? (parts[1] === "new" ? "-new" : "-detail") : "");
   try {
