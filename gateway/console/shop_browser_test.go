@@ -314,5 +314,3 @@ func testSelfTestCurves(t *testing.T, browser context.Context) {
 	p.waitText(`[data-role=curves-left]`, "28 s")
 	p.shot("selftest-curves")
 }
-
-
