@@ -36,9 +36,11 @@ func (s *Server) table() []Route {
 		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", s.settle},
 		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", s.revise},
 		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", s.records},
+		{"GET", "/workorders/{id}/selftest", "the order's judged self-test with its full result (for the printed report)", s.orderSelfTest},
 
 		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", s.listScans},
 		{"GET", "/scans/{id}", "a stored scan with its full report", s.getScan},
+		{"GET", "/vehicles/{vin}/history", "every scan, work order and self-test of a car, newest first", s.vehicleHistory},
 
 		{"GET", "/bays", "status of every bay", s.listBays},
 		{"GET", "/bays/{bay}", "status of one bay with its last scan", s.getBay},
