@@ -1,19 +1,24 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
+	cdppage "github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/obdgw/obdgw/buffer"
@@ -23,6 +28,7 @@ import (
 	"github.com/obdgw/obdgw/gateway/emission"
 	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // shopUplink is the uplink status the shop tests show; a test changes it.
@@ -64,6 +70,7 @@ func TestShopConsole(t *testing.T) {
 	t.Run("Widths", func(t *testing.T) { testWidths(t, browser) })
 	t.Run("LiveCharts", func(t *testing.T) { testLiveCharts(t, browser) })
 	t.Run("SelfTestCurves", func(t *testing.T) { testSelfTestCurves(t, browser) })
+	t.Run("HistoryAndReports", func(t *testing.T) { testHistoryAndReports(t, browser) })
 }
 
 // A bay with nothing plugged in cannot scan or clear: both buttons are off and the page says
@@ -313,4 +320,158 @@ func testSelfTestCurves(t *testing.T, browser context.Context) {
 	p.waitText(`[data-role=curves-phase-name]`, "高怠速检测")
 	p.waitText(`[data-role=curves-left]`, "28 s")
 	p.shot("selftest-curves")
+}
+
+// kept is the judged self-test the fake keeps per order (api.SelfTestKeeper).
+var (
+	keptMu sync.Mutex
+	kept   = map[*fakeSelfTests]map[string]api.KeptSelfTest{}
+)
+
+func (f *fakeSelfTests) Kept(order string) (api.KeptSelfTest, bool, error) {
+	keptMu.Lock()
+	defer keptMu.Unlock()
+	st, ok := kept[f][order]
+	return st, ok, nil
+}
+
+// printPDF prints the page as the browser's "Save as PDF" does and returns the PDF.
+func (p *page) printPDF() []byte {
+	p.t.Helper()
+	var out []byte
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		res, err := cdp.Call(ctx, tg, cdppage.PrintToPDF, cdppage.PrintToPDFParams{PreferCSSPageSize: ptr(true)})
+		out = res.Data
+		return err
+	}))
+	return out
+}
+
+// pdfPages returns the MediaBox of every page of a PDF (width and height in points).
+func pdfPages(t *testing.T, pdf []byte) [][2]float64 {
+	t.Helper()
+	if !bytes.HasPrefix(pdf, []byte("%PDF-")) {
+		t.Fatalf("not a PDF: %q", pdf[:min(len(pdf), 16)])
+	}
+	var out [][2]float64
+	for _, m := range regexp.MustCompile(`/MediaBox\s*\[\s*0 0 ([0-9.]+) ([0-9.]+)\s*\]`).FindAllSubmatch(pdf, -1) {
+		w, _ := strconv.ParseFloat(string(m[1]), 64)
+		h, _ := strconv.ParseFloat(string(m[2]), 64)
+		out = append(out, [2]float64{w, h})
+	}
+	return out
+}
+
+// A car's history lists its scans, order and self-test newest first; the customer's report of
+// a scan shows the VIN read from the car, each code with its Chinese and English description,
+// readiness, the freeze frame and the codes before and after clearing; the I/M report shows
+// the readings against their limits, the judgement and the instrument. Both print on A4 with
+// the console's header and buttons left out.
+func testHistoryAndReports(t *testing.T, browser context.Context) {
+	_, failed := idleRuns(t)
+	e := newShopEnv(t, &shopUplink{v: map[string]any{"connected": true}})
+	o, err := e.store.Create(workorder.NewOrder{Plate: "浙A12345", PlateColor: "blue", VIN: carVIN, Bay: bayName,
+		OwnerName: ownerNm, OwnerPhone: ownerTel, MileageKm: ptr(int64(86412))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := e.bays.report
+	before.Time = time.Date(2026, 11, 22, 3, 5, 0, 0, time.UTC)
+	after := before
+	after.Time, after.MIL = before.Time.Add(time.Minute), ptr(false)
+	after.DTCs = obd.DTCLists{Stored: []obd.DTC{}, Pending: []obd.DTC{}, Permanent: []obd.DTC{}}
+	after.FreezeFrames = nil
+	var ids []string
+	for _, sc := range []struct {
+		note string
+		r    obd.Report
+	}{{"automatic scan on connection", e.bays.report}, {"before clearing fault codes", before}, {"after clearing fault codes", after}} {
+		res, err := e.store.AddScan(bayName, sc.note, sc.r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, res.ScanID)
+	}
+	keptMu.Lock()
+	kept[e.tests] = map[string]api.KeptSelfTest{o.ID: {Order: o.ID, Bay: bayName, Method: "two_speed_idle", Verdict: string(failed.res.Verdict),
+		Start: failed.res.Start, End: time.Date(2026, 11, 22, 3, 30, 0, 0, time.UTC), Rig: failed.res.Rig, RigModel: "NHA-506", RigSerial: "A1-0042", Result: failed.res}}
+	keptMu.Unlock()
+
+	p := newPage(t, browser)
+	p.login(e)
+	p.goTo(e.url + "/#/orders/" + o.ID)
+	p.click("a[data-act=history]")
+	p.waitText("[data-role=history-vin]", carVIN)
+	kinds := p.eval(`Array.from(document.querySelectorAll("[data-role=history-items] tr[data-kind]")).map(r => r.dataset.kind + ":" + r.dataset.id).join(" ")`)
+	// The order was opened today, after the scans and the self-test of November.
+	want := fmt.Sprintf("order:%s selftest:%s scan:%s scan:%s scan:%s", o.ID, o.ID, ids[2], ids[1], ids[0])
+	if kinds != want {
+		t.Fatalf("history rows %q, want newest first %q", kinds, want)
+	}
+	if v := p.text("#view"); strings.Contains(v, ownerNm) || strings.Contains(v, ownerTel) {
+		t.Fatalf("the history shows the owner: %s", v)
+	}
+
+	// The customer's report of the scan before clearing.
+	p.click(fmt.Sprintf(`tr[data-id="%s"] a[data-act=scan-report]`, ids[1]))
+	p.waitText("[data-role=report-vin]", carVIN)
+	p.waitText(`[data-role=report-dtcs] tr[data-code=P0420]`, obd.DescribeDTC("P0420", "en"))
+	if got := p.text(`[data-role=report-dtcs] tr[data-code=P0420]`); !strings.Contains(got, obd.DescribeDTC("P0420", "zh")) {
+		t.Fatalf("P0420 row %q lacks the Chinese description", got)
+	}
+	p.waitText(`[data-role=report-dtcs] tr[data-code=P0171]`, obd.DescribeDTC("P0171", "en"))
+	p.waitText("[data-role=report-readiness]", "未完成")
+	p.waitText("[data-role=report-freeze]", "2150")
+	clearing := p.waitText("[data-role=report-clearing]", "P0420 P0171")
+	if !strings.Contains(clearing, "亮") || !strings.Contains(clearing, "灭") {
+		t.Fatalf("before/after clearing %q, want the MIL on before and off after", clearing)
+	}
+	html := p.eval(`document.querySelector("[data-role=report]").outerHTML`)
+	for _, want := range []string{carVIN, "P0420", "P0171", "浙A12345"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report lacks %s", want)
+		}
+	}
+	// In print: no console header, no buttons; the page is A4.
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"})
+		return err
+	}))
+	if got := p.eval(`[getComputedStyle(document.querySelector("body > header")).display, getComputedStyle(document.querySelector("[data-act=print]").parentElement).display].join(" ")`); got != "none none" {
+		t.Fatalf("in print the header and buttons show: %q", got)
+	}
+	p.shot("report-print")
+	p.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: ""})
+		return err
+	}))
+	checkA4(t, "diagnostic report", p.printPDF())
+
+	// The I/M self-test report.
+	p.goTo(e.url + "/#/vehicles/" + carVIN)
+	p.click(fmt.Sprintf(`tr[data-id="%s"] a[data-act=selftest-report]`, o.ID))
+	p.waitText("[data-role=report-instrument]", "NHA-506 · A1-0042")
+	p.waitText("[data-role=report] [data-role=verdict]", "不合格")
+	items := p.text("[data-role=report] [data-role=st-items]")
+	for _, want := range []string{"CO", "≤"} {
+		if !strings.Contains(items, want) {
+			t.Errorf("self-test items %q lack %q", items, want)
+		}
+	}
+	checkA4(t, "self-test report", p.printPDF())
+}
+
+func checkA4(t *testing.T, what string, pdf []byte) {
+	t.Helper()
+	pages := pdfPages(t, pdf)
+	if len(pages) == 0 {
+		t.Fatalf("%s: no pages in the PDF", what)
+	}
+	for i, pg := range pages {
+		// A4 is 210 × 297 mm: 595.3 × 841.9 points.
+		if pg[0] < 593 || pg[0] > 598 || pg[1] < 839 || pg[1] > 845 {
+			t.Errorf("%s: page %d is %.1f × %.1f pt, want A4 (595.3 × 841.9)", what, i+1, pg[0], pg[1])
+		}
+	}
+	t.Logf("%s: %d A4 pages, %d bytes", what, len(pages), len(pdf))
 }

@@ -249,6 +249,7 @@ function renderScan(s) {
   return h`
     <div class="facts">
       <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
+        ${raw(s.vin ? h`<a href="#/vehicles/${enc(s.vin)}" data-act="history">${t("history.link")}</a>` : "")}
         ${raw(s.vin ? h`<span class="pill ${s.vin_valid ? "ok" : "warn"}" data-role="vin-valid">${s.vin_valid ? t("scan.vin.ok") : t("scan.vin.bad")}</span>` : "")}</p>
       <p>${t("scan.mil")}: ${raw(milPill(s.mil, "mil"))} <span class="warnings small" data-role="mil-unread">${unreadText(s, "mil")}</span>
         · ${t("scan.odometer")}: <span data-role="odometer">${s.odometer_km != null ? Math.round(s.odometer_km) + " km" : "—"}</span></p>
@@ -903,6 +904,7 @@ async function viewOrder(id) {
     <section class="card" data-order="${o.id}">
       <h2>${o.plate} <span class="muted mono small">${o.id}</span> ${raw(statusPill(o))}</h2>
       <p>${t("order.vin")}: <span class="mono" data-role="order-vin">${o.vin || "—"}</span> <span class="muted">(${t("order.vinsource")}: ${src})</span>
+        ${raw(o.vin ? h`<a href="#/vehicles/${enc(o.vin)}" data-act="history">${t("history.link")}</a>` : "")}
         ${raw(o.vin_mismatch ? h`<span class="pill bad">${t("order.vinmismatch")}: ${o.vin_read || ""}</span>` : "")}</p>
       <p>${t("order.mileage")}: <span data-role="order-mileage">${o.mileage_km ?? "—"}</span> · ${t("order.bay")}: ${o.bay || "—"} · ${t("order.repairdate")}: ${o.repair_date || "—"}</p>
       <p>${t("order.fault")}: ${o.fault_description || "—"}</p>
@@ -922,7 +924,7 @@ async function viewOrder(id) {
         <div class="errors" data-role="errors"></div>
         <p><button class="danger" data-act="confirm-vin-mismatch">${t("vin.conflict.confirm")}</button></p></form></section>` : "")}
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
-      ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
+      ${join(o.scans.map(s => h`<tr><td class="mono"><a href="#/report/scan/${enc(s.id)}" data-act="scan-report">${s.id}</a></td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
         <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td data-role="scan-note">${noteText(s.note)}</td></tr>`))}</table></section>` : "")}
     <section class="card"><h2>${t("order.items")}</h2>
       <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td></tr>`))}</table>
@@ -1095,6 +1097,9 @@ async function route() {
     else if (parts[0] === "orders" && parts[1]) await viewOrder(parts[1]);
     else if (parts[0] === "orders") await viewOrders();
     else if (parts[0] === "outbox") await viewOutbox();
+    else if (parts[0] === "vehicles" && parts[1]) await ShopViews.history(parts[1]);
+    else if (parts[0] === "report" && parts[1] === "scan" && parts[2]) await ShopViews.scanReport(parts[2]);
+    else if (parts[0] === "report" && parts[1] === "selftest" && parts[2]) await ShopViews.selfTestReport(parts[2]);
     else { document.body.dataset.view = "bays"; await viewBays(); }
     if (my === routing) translatePage();
   } catch (e) { showError(e); }
