@@ -71,6 +71,7 @@ func TestShopConsole(t *testing.T) {
 	t.Run("LiveCharts", func(t *testing.T) { testLiveCharts(t, browser) })
 	t.Run("SelfTestCurves", func(t *testing.T) { testSelfTestCurves(t, browser) })
 	t.Run("HistoryAndReports", func(t *testing.T) { testHistoryAndReports(t, browser) })
+	t.Run("ScanProgress", func(t *testing.T) { testScanProgress(t, browser) })
 }
 
 // A bay with nothing plugged in cannot scan or clear: both buttons are off and the page says
@@ -474,4 +475,28 @@ func checkA4(t *testing.T, what string, pdf []byte) {
 		}
 	}
 	t.Logf("%s: %d A4 pages, %d bytes", what, len(pages), len(pdf))
+}
+
+// A running scan shows which step it is at and how many are left, on the bays page and the
+// bay's page, in the page's language, and the display goes when the scan ends.
+func testScanProgress(t *testing.T, browser context.Context) {
+	e := newShopEnv(t, &shopUplink{v: map[string]any{"connected": true}})
+	p := newPage(t, browser)
+	p.login(e)
+	p.waitJS(`document.body.dataset.events === "on"`, "the event stream")
+	e.bus.Publish("scan.step", bayName, obd.StepProgress{Step: "vin", Index: 4, Total: 15})
+	p.waitText(`[data-bay="bay1"] [data-role=scan-progress]`, "4/15")
+	if got := p.text(`[data-bay="bay1"] [data-role=scan-left]`); got != "11" {
+		t.Fatalf("steps left %q, want 11", got)
+	}
+	p.goTo(e.url + "/#/bays/bay1")
+	p.waitJS(`document.querySelector("[data-role=obd-check]")`, "the bay page")
+	p.waitText(`section[data-bay] [data-role=scan-step]`, "VIN")
+	e.bus.Publish("scan.step", bayName, obd.StepProgress{Step: "dtcs_stored", Index: 6, Total: 15})
+	p.waitText(`section[data-bay] [data-role=scan-step]`, "已确认故障码")
+	p.click("#lang")
+	p.waitText(`section[data-bay] [data-role=scan-step]`, "stored codes")
+	p.waitText(`section[data-bay] [data-role=scan-progress]`, "steps left 9")
+	e.bus.Publish("scan.done", bayName, map[string]any{"vin": carVIN, "mil": true})
+	p.waitJS(`!document.querySelector("[data-role=scan-progress]")`, "the progress gone after the scan")
 }

@@ -258,7 +258,9 @@ func (d *Daemon) buildBays() {
 			Address: b.OBD,
 			Dial:    func(ctx context.Context) (bay.Conn, error) { return dial(ctx, b) },
 			Scan: func(ctx context.Context, a obd.Adapter) (*obd.Report, error) {
-				return obd.Scan(ctx, a, obd.ScanOptions{Memory: mem, Now: d.o.Now})
+				// Each step as it starts goes to the console as "scan.step" (which step, how many).
+				return obd.Scan(ctx, a, obd.ScanOptions{Memory: mem, Now: d.o.Now,
+					OnStep: func(p obd.StepProgress) { d.bus.Publish("scan.step", b.Name, p) }})
 			},
 			OnScan: d.onScan,
 			Light:  light,

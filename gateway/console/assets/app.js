@@ -774,10 +774,15 @@ function follow() {
       if (state.bay && state.bay.name === bay && d.vin) state.bay.vehicle = Object.assign({}, state.bay.vehicle, { vin: d.vin });
       break;
     }
+    case "scan.step":
+      ShopProgress.step(bay, ev.data);
+      break;
     case "scan.failed":
+      ShopProgress.done(bay);
       if (hash === "#/bays/" + enc(bay) || hash === "#/bays") flash(bay + ": " + ((ev.data && ev.data.error) || ""));
       break;
     case "scan.done": case "scan.stored": case "dtcs.cleared":
+      ShopProgress.done(bay);
       if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
       break;
     case "workorder.vin_conflict":
@@ -1101,7 +1106,7 @@ async function route() {
     else if (parts[0] === "report" && parts[1] === "scan" && parts[2]) await ShopViews.scanReport(parts[2]);
     else if (parts[0] === "report" && parts[1] === "selftest" && parts[2]) await ShopViews.selfTestReport(parts[2]);
     else { document.body.dataset.view = "bays"; await viewBays(); }
-    if (my === routing) translatePage();
+    if (my === routing) { translatePage(); ShopProgress.redraw(); }
   } catch (e) { showError(e); }
 }
 

@@ -19,7 +19,12 @@
     "report.scanid": "诊断记录", "report.desc.zh": "中文说明", "report.desc.en": "英文说明",
     "report.complete": "已完成", "report.incomplete": "未完成", "report.clearing": "清除故障码前后对比",
     "report.before": "清除前", "report.after": "清除后", "report.testno": "检验报告编号", "report.instrument": "检测设备",
-    "report.bay": "工位", "report.technician": "检测/维修技师签字", "report.customer": "客户签字", "report.printed": "打印时间"
+    "report.bay": "工位", "report.technician": "检测/维修技师签字", "report.customer": "客户签字", "report.printed": "打印时间",
+    "scan.progress": "读取进度", "scan.progress.left": "剩余步骤",
+    "scan.step.adapter": "诊断头信息", "scan.step.supported_pids_01": "支持的数据项（01）", "scan.step.supported_pids_09": "支持的车辆信息（09）",
+    "scan.step.vin": "VIN", "scan.step.readiness": "就绪状态", "scan.step.dtcs_stored": "已确认故障码", "scan.step.dtcs_pending": "待定故障码",
+    "scan.step.dtcs_permanent": "永久故障码", "scan.step.freeze_frame": "冻结帧", "scan.step.calid": "标定识别号", "scan.step.cvn": "标定验证码",
+    "scan.step.ecu_name": "控制单元名称", "scan.step.iupr": "监测频率（IUPR）", "scan.step.context_pids": "里程与运行数据"
   },
   en: {
     "bay.noadapter": "No OBD adapter detected: plug the adapter into the car and the gateway, then scan or clear.",
@@ -36,6 +41,11 @@
     "report.scanid": "Scan", "report.desc.zh": "Description (Chinese)", "report.desc.en": "Description (English)",
     "report.complete": "complete", "report.incomplete": "incomplete", "report.clearing": "Before and after clearing codes",
     "report.before": "Before", "report.after": "After", "report.testno": "Inspection report no.", "report.instrument": "Instrument",
-    "report.bay": "Bay", "report.technician": "Technician's signature", "report.customer": "Customer's signature", "report.printed": "Printed"
+    "report.bay": "Bay", "report.technician": "Technician's signature", "report.customer": "Customer's signature", "report.printed": "Printed",
+    "scan.progress": "Scanning, step", "scan.progress.left": "steps left",
+    "scan.step.adapter": "adapter", "scan.step.supported_pids_01": "supported PIDs (01)", "scan.step.supported_pids_09": "supported vehicle info (09)",
+    "scan.step.vin": "VIN", "scan.step.readiness": "readiness", "scan.step.dtcs_stored": "stored codes", "scan.step.dtcs_pending": "pending codes",
+    "scan.step.dtcs_permanent": "permanent codes", "scan.step.freeze_frame": "freeze frame", "scan.step.calid": "calibration IDs", "scan.step.cvn": "calibration verification numbers",
+    "scan.step.ecu_name": "ECU names", "scan.step.iupr": "monitor ratios (IUPR)", "scan.step.context_pids": "odometer and context values"
   }
 });
