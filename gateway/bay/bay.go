@@ -131,6 +131,8 @@ type Supervisor struct {
 	scans    []*obd.Report
 	watchers map[chan Live][]byte // each watcher's PIDs
 	done     chan struct{}
+	// lastLiveEvent is when a live sample last went to the notice board.
+	lastLiveEvent time.Time
 }
 
 type request struct {
@@ -543,8 +545,16 @@ func (s *Supervisor) sampleLive(ctx context.Context, conn Conn) error {
 		default: // a slow viewer skips a sample
 		}
 	}
+	// The notice board hears at most one sample a second: its followers want the values, not
+	// the adapter's rate (viewers of the live stream get every round).
+	publish := l.Time.Sub(s.lastLiveEvent) >= time.Second || l.Time.Before(s.lastLiveEvent)
+	if publish {
+		s.lastLiveEvent = l.Time
+	}
 	s.mu.Unlock()
-	s.events("live", l.only(DefaultLivePIDs))
+	if publish {
+		s.events("live", l.only(DefaultLivePIDs))
+	}
 	return firstErr
 }
 

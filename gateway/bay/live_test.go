@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/obdgw/obdgw/gateway/events"
 	"github.com/obdgw/obdgw/obd"
 )
 
@@ -104,4 +105,44 @@ func TestWatchPIDsSamplesSeveralAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLiveSamplesAtTheAdapterRateEventsOncePerSecond: a watcher gets a sample every round
+// (five a second here), while the notice board, which every console follows, hears one a
+// second.
+func TestLiveSamplesAtTheAdapterRateEventsOncePerSecond(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := &liveCar{}
+		bus := events.New(nil)
+		evs, stopEvents := bus.Subscribe(256)
+		defer stopEvents()
+		s := New(Options{Name: "bay1", Dial: func(context.Context) (Conn, error) { return c, nil },
+			Scan:   func(ctx context.Context, a obd.Adapter) (*obd.Report, error) { return &obd.Report{VIN: vin}, nil },
+			Events: bus, Poll: time.Hour})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		go s.Run(ctx)
+		synctest.Wait()
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		ch := s.WatchPIDs(wctx, []byte{0x0C})
+		samples := 0
+		start := time.Now()
+		for range ch {
+			samples++
+			if time.Since(start) >= 3*time.Second {
+				stop()
+			}
+		}
+		synctest.Wait()
+		live := 0
+		for len(evs) > 0 {
+			if (<-evs).Type == "live" {
+				live++
+			}
+		}
+		if samples < 14 || live < 3 || live > 4 {
+			t.Fatalf("over 3 s: %d samples to the watcher, %d live events; want about 15 and 3", samples, live)
+		}
+	})
 }
