@@ -150,6 +150,10 @@ func testWidths(t *testing.T, browser context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sc, err := e.store.AddScan(bayName, "automatic scan on connection", e.bays.report)
+	if err != nil {
+		t.Fatal(err)
+	}
 	p := newPage(t, browser)
 	p.login(e)
 	for _, lang := range []string{"zh", "en"} {
@@ -162,6 +166,7 @@ func testWidths(t *testing.T, browser context.Context) {
 			for _, view := range []struct{ hash, ready string }{
 				{"#/bays", `[data-bay="bay1"]`}, {"#/bays/bay1", `[data-role=obd-result]`},
 				{"#/orders", `[data-order]`}, {"#/orders/" + o.ID, `[data-role=items]`}, {"#/outbox", `[data-role=depth]`},
+				{"#/vehicles/" + carVIN, `[data-role=history-items]`}, {"#/report/scan/" + sc.ScanID, `[data-role=report-dtcs] tr[data-code=P0420]`},
 			} {
 				p.goTo(e.url + "/" + view.hash)
 				p.waitJS(fmt.Sprintf(`document.querySelector(%q)`, view.ready), view.hash)
