@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -170,6 +171,9 @@ func testWidths(t *testing.T, browser context.Context) {
 			} {
 				p.goTo(e.url + "/" + view.hash)
 				p.waitJS(fmt.Sprintf(`document.querySelector(%q)`, view.ready), view.hash)
+				if w != 1280 && os.Getenv("OBDGW_CONSOLE_SHOTS") != "" { // for a look at each width
+					p.shot(fmt.Sprintf("width-%s-%d-%s", lang, w, strings.NewReplacer("#/", "", "/", "-").Replace(view.hash)))
+				}
 				if over := p.eval(`String(document.documentElement.scrollWidth - window.innerWidth)`); over != "0" {
 					t.Errorf("%s %d px %s: the page is %s px wider than the screen (widest: %s)", lang, w, view.hash, over,
 						p.eval(`(function(){let m="",mw=0;for(const el of document.querySelectorAll("body *")){const r=el.getBoundingClientRect();if(r.right>mw){mw=r.right;m=el.tagName+"."+el.className+" "+(el.dataset.role||"")}}return m+" "+mw})()`))
