@@ -64,7 +64,7 @@ func TestConsoleCallsOnlyRealRoutes(t *testing.T) {
 		"POST /workorders/{id}/parts", "POST /workorders/{id}/scans", "POST /workorders/{id}/settle", "POST /workorders/{id}/revisions",
 		"GET /outbox", "GET /outbox/records", "GET /deadletters", "POST /deadletters/{seq}/requeue", "GET /uplink", "GET /events",
 		"POST /bays/{bay}/selftest", "GET /bays/{bay}/selftest", "POST /bays/{bay}/selftest/abort", "GET /bays/{bay}/selftest/progress",
-		"GET /bays/{bay}/obd-check"} {
+		"GET /bays/{bay}/obd-check", "GET /vehicles/{vin}/history", "GET /scans/{id}", "GET /workorders/{id}/selftest"} {
 		if !covered[want] {
 			t.Errorf("the console never calls %s", want)
 		}
