@@ -8,8 +8,13 @@ const ShopViews = (() => {
   const kindName = { stored: "scan.stored", pending: "scan.pending", permanent: "scan.permanent" };
 
   // ---- history --------------------------------------------------------------------------------
+  // stale: the page moved on while a view was loading; the view must not draw over the new one.
+  const stale = at => location.hash !== at;
+
   async function history(vin) {
+    const at = location.hash;
     const res = await api("GET", `/vehicles/${enc(vin)}/history`);
+    if (stale(at)) return;
     const rows = (res.items || []).map(it => {
       if (it.kind === "scan") {
         const s = it.scan;
@@ -52,6 +57,7 @@ const ShopViews = (() => {
   async function full(id) { const s = await api("GET", `/scans/${enc(id)}`); return Object.assign(s, { report: s.report || {} }); }
 
   async function scanReport(id) {
+    const at = location.hash;
     const sc = await full(id);
     const rep = sc.report;
     const order = sc.order ? await api("GET", `/workorders/${enc(sc.order)}`).catch(() => null) : null;
@@ -64,6 +70,7 @@ const ShopViews = (() => {
     }
     await loadLabels();
     await describeCodes([...codeList(rep), ...codeList(before && before.report), ...codeList(after && after.report)]);
+    if (stale(at)) return;
     const codes = codeRows(rep);
     const r = rep.readiness || {}, inc = new Set(r.incomplete || []);
     const frames = (rep.freeze_frames || []).map(f => h`<h4>${t("scan.freeze")} · ${f.dtc || ""}</h4>
@@ -98,7 +105,9 @@ const ShopViews = (() => {
 
   // ---- the I/M self-test report --------------------------------------------------------------
   async function selfTestReport(orderID) {
+    const at = location.hash;
     const [st, order] = await Promise.all([api("GET", `/workorders/${enc(orderID)}/selftest`), api("GET", `/workorders/${enc(orderID)}`)]);
+    if (stale(at)) return;
     const res = st.result || {};
     $("#view").innerHTML = h`<article class="report" data-role="report" data-report="selftest">
       ${raw(toolbar())}
