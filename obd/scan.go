@@ -29,6 +29,17 @@ type ScanOptions struct {
 	// time, and keeps what this scan learns for the next (see Memory). nil: every scan starts
 	// as a first visit.
 	Memory Memory
+	// OnStep, when set, is called as each step of the plan starts, on the scan's goroutine
+	// (it must return quickly): where the scan is, for a progress display.
+	OnStep func(StepProgress)
+}
+
+// StepProgress says where a running scan is: the step starting (Step.Name), its place in the
+// plan counted from 1, and the number of steps in the plan.
+type StepProgress struct {
+	Step  string `json:"step"`
+	Index int    `json:"index"`
+	Total int    `json:"total"`
 }
 
 // Report is the result of a workshop full scan, and the document `obdgw scan --json` prints.
@@ -211,6 +222,8 @@ type scanner struct {
 	// noBitmap09 is set when no ECU gave a usable 0900 bitmap (NO DATA, a negative answer,
 	// an empty or zero bitmap): the Mode 09 steps then ask their PIDs directly.
 	noBitmap09 bool
+	// index and total count the steps for ScanOptions.OnStep.
+	index, total int
 }
 
 // needed09 are the Mode 09 PIDs every record needs (VIN, CALIDs, CVNs): asked even when no
@@ -253,7 +266,6 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		Live: []Value{}, Warnings: []string{}, Steps: []Step{}, Audit: []Exchange{},
 	}
 
-	s.run("adapter", s.adapterStep)
 	steps := []struct {
 		name string
 		fn   func()
@@ -281,6 +293,8 @@ func Scan(ctx context.Context, a Adapter, opts ScanOptions) (*Report, error) {
 		{"iupr", s.iuprStep},
 		{"context_pids", s.contextStep},
 	}
+	s.total = 1 + len(steps)
+	s.run("adapter", s.adapterStep)
 	for _, st := range steps {
 		s.run(st.name, st.fn)
 		if s.fatal != nil {
@@ -374,6 +388,10 @@ func (s *scanner) finish(start time.Time) {
 }
 
 func (s *scanner) run(name string, fn func()) {
+	s.index++
+	if s.opts.OnStep != nil {
+		s.opts.OnStep(StepProgress{Step: name, Index: s.index, Total: s.total})
+	}
 	st := &Step{Name: name}
 	s.step = st
 	t0 := s.now()

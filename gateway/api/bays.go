@@ -4,8 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/obdgw/obdgw/gateway/workorder"
+	"github.com/obdgw/obdgw/obd"
 )
 
 // Bays is what the API needs from the daemon's bay supervisors (one per configured bay).
@@ -72,8 +76,58 @@ type LiveValues map[string]float64
 
 // Errors a Bays implementation wraps so the API can answer with the right status.
 var (
-	ErrNoBay       = errors.New("api: no such bay")
-	ErrBayBusy     = errors.New("api: the bay is busy (a scan or clear is running); try again when it is done")
-	ErrNoVehicle   = errors.New("api: no vehicle answers on this bay (is the ignition on and the adapter seated?)")
+	ErrNoBay     = errors.New("api: no such bay")
+	ErrBayBusy   = errors.New("api: the bay is busy (a scan or clear is running); try again when it is done")
+	ErrNoVehicle = errors.New("api: no vehicle answers on this bay (is the ignition on and the adapter seated?)")
+	// ErrNoAdapter: the bay has no adapter at its address; the ignition is not the problem.
+	ErrNoAdapter   = errors.New("api: no OBD adapter on this bay (plug the adapter into the car and the gateway)")
 	ErrVINMismatch = errors.New("api: the car on the bay reports another VIN")
 )
+
+// LivePicker is what a Bays implementation adds when it samples the Mode 01 PIDs a viewer
+// picks (GET /bays/{bay}/live?pids=…). The values it streams are keyed by the PID's two
+// upper-case hex digits ("0C"); a PID the car does not answer is left out of a sample. Same
+// contract as Bays.Live otherwise.
+type LivePicker interface {
+	LivePIDs(ctx context.Context, name string, pids []byte) (<-chan LiveValues, error)
+}
+
+// MaxLivePIDs bounds one viewer's pick: two multi-PID requests per sampling round.
+const MaxLivePIDs = 12
+
+// notQuantities are Mode 01 PIDs of the obd table that are bit fields or enumerations, not
+// values a chart can draw.
+var notQuantities = map[byte]bool{0x01: true, 0x03: true, 0x13: true, 0x1C: true, 0x1D: true, 0x41: true, 0x51: true}
+
+// ParseLivePIDs reads the pids parameter of the live stream: comma-separated Mode 01 PIDs as
+// two hex digits ("0C,05,44"), each a quantity of the obd PID table, at most MaxLivePIDs,
+// no repeats. Empty means none picked (nil).
+func ParseLivePIDs(q string) ([]byte, error) {
+	if strings.TrimSpace(q) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(q, ",")
+	if len(parts) > MaxLivePIDs {
+		return nil, fmt.Errorf("api: at most %d PIDs at once, got %d", MaxLivePIDs, len(parts))
+	}
+	out := make([]byte, 0, len(parts))
+	seen := map[byte]bool{}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		n, err := strconv.ParseUint(p, 16, 8)
+		if err != nil || len(p) != 2 {
+			return nil, fmt.Errorf("api: PID %q is not two hex digits", p)
+		}
+		pid := byte(n)
+		info, ok := obd.LookupPID(pid)
+		if !ok || notQuantities[pid] {
+			return nil, fmt.Errorf("api: PID %02X is not a live value the gateway can chart", pid)
+		}
+		if seen[pid] {
+			return nil, fmt.Errorf("api: PID %02X (%s) picked twice", pid, info.Name)
+		}
+		seen[pid] = true
+		out = append(out, pid)
+	}
+	return out, nil
+}

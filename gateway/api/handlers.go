@@ -37,15 +37,17 @@ func (s *Server) table() []Route {
 		{"POST", "/workorders/{id}/settle", "settle: build, validate and queue the JT/T 1132 record", orderDesk, s.settle},
 		{"POST", "/workorders/{id}/revisions", "correct a settled order: a new revision of its record", corrector, s.revise},
 		{"GET", "/workorders/{id}/records", "every revision of the order's record as sent", anyRole, s.records},
+		{"GET", "/workorders/{id}/selftest", "the order's judged self-test with its full result (for the printed report)", anyRole, s.orderSelfTest},
 
 		{"GET", "/scans", "stored scans, newest first (?bay=, ?unattached=true to pick one after an ambiguous match)", anyRole, s.listScans},
 		{"GET", "/scans/{id}", "a stored scan with its full report", anyRole, s.getScan},
+		{"GET", "/vehicles/{vin}/history", "every scan, work order and self-test of a car, newest first", anyRole, s.vehicleHistory},
 
 		{"GET", "/bays", "status of every bay", anyRole, s.listBays},
 		{"GET", "/bays/{bay}", "status of one bay with its last scan", anyRole, s.getBay},
 		{"POST", "/bays/{bay}/scan", "start a full scan now", carWork, s.scanBay},
 		{"POST", "/bays/{bay}/clear-dtcs", "clear DTCs (mode 04) once, confirmed with the car's VIN", carRisky, s.clearDTCs},
-		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream", anyRole, s.live},
+		{"GET", "/bays/{bay}/live", "live values as a server-sent-event stream (?pids=0C,05,06 picks Mode 01 PIDs)", anyRole, s.live},
 
 		{"GET", "/outbox", "outbox statistics", anyRole, s.outboxStats},
 		{"GET", "/outbox/records", "records waiting in the outbox, oldest first", anyRole, s.outboxRecords},
@@ -467,7 +469,21 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request, c *caller) {
 		writeError(w, &apiError{status: http.StatusInternalServerError, msg: "streaming unsupported"})
 		return
 	}
-	ch, err := s.opts.Bays.Live(r.Context(), r.PathValue("bay"))
+	pids, perr := ParseLivePIDs(r.URL.Query().Get("pids"))
+	if perr != nil {
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "pids", msg: perr.Error()})
+		return
+	}
+	var ch <-chan LiveValues
+	var err error
+	if pids == nil {
+		ch, err = s.opts.Bays.Live(r.Context(), r.PathValue("bay"))
+	} else if lp, ok := s.opts.Bays.(LivePicker); ok {
+		ch, err = lp.LivePIDs(r.Context(), r.PathValue("bay"), pids)
+	} else {
+		writeError(w, &apiError{status: http.StatusBadRequest, field: "pids", msg: "api: this gateway samples only its default live values; leave pids out"})
+		return
+	}
 	if err != nil {
 		writeError(w, bayError(err))
 		return

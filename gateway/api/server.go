@@ -684,7 +684,7 @@ func bayError(err error) *apiError {
 	switch {
 	case errors.Is(err, ErrNoBay):
 		return &apiError{status: http.StatusNotFound, msg: err.Error()}
-	case errors.Is(err, ErrBayBusy), errors.Is(err, ErrNoVehicle):
+	case errors.Is(err, ErrBayBusy), errors.Is(err, ErrNoVehicle), errors.Is(err, ErrNoAdapter):
 		return &apiError{status: http.StatusConflict, msg: err.Error()}
 	case errors.Is(err, ErrVINMismatch):
 		return &apiError{status: http.StatusConflict, field: "vin", msg: err.Error()}

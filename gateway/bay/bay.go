@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -53,9 +54,13 @@ type Options struct {
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil = time.Now
 
-	Poll       time.Duration // retry / heartbeat interval; 0 = 2 s
-	LivePeriod time.Duration // live-value sampling while watched; 0 = 1 s
-	KeepScans  int           // scans kept in memory; 0 = 5
+	Poll time.Duration // retry / heartbeat interval; 0 = 2 s
+	// LivePeriod is the shortest time between two rounds of live sampling while watched; 0 =
+	// 200 ms. A round asks every watched PID (several per request where the adapter proved
+	// multi-PID requests work) and takes what the adapter takes, so a slow adapter sets the
+	// rate, not this period.
+	LivePeriod time.Duration
+	KeepScans  int // scans kept in memory; 0 = 5
 }
 
 // Status is a snapshot for the API and console. It never carries owner data.
@@ -87,8 +92,16 @@ type Live struct {
 	RPM      *float64  `json:"rpm,omitempty"`
 	CoolantC *float64  `json:"coolant_c,omitempty"`
 	SpeedKmh *float64  `json:"speed_kmh,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	// Values holds every watched PID the car answered, keyed by its two hex digits ("0C").
+	Values map[string]float64 `json:"values,omitempty"`
+	Error  string             `json:"error,omitempty"`
 }
+
+// DefaultLivePIDs are what Watch samples: engine speed, coolant temperature, vehicle speed.
+var DefaultLivePIDs = []byte{0x0C, 0x05, 0x0D}
+
+// maxLivePIDs bounds one multi-PID request (J1979 allows six PIDs per Mode 01 request).
+const maxLivePIDs = 6
 
 // ClearOutcome is what a confirmed clear did, with the scans taken around it.
 type ClearOutcome struct {
@@ -116,8 +129,10 @@ type Supervisor struct {
 	mu       sync.Mutex
 	st       Status
 	scans    []*obd.Report
-	watchers map[chan Live]struct{}
+	watchers map[chan Live][]byte // each watcher's PIDs
 	done     chan struct{}
+	// lastLiveEvent is when a live sample last went to the notice board.
+	lastLiveEvent time.Time
 }
 
 type request struct {
@@ -140,7 +155,7 @@ func New(o Options) *Supervisor {
 		o.Poll = 2 * time.Second
 	}
 	if o.LivePeriod <= 0 {
-		o.LivePeriod = time.Second
+		o.LivePeriod = 200 * time.Millisecond
 	}
 	if o.KeepScans <= 0 {
 		o.KeepScans = 5
@@ -158,7 +173,7 @@ func New(o Options) *Supervisor {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	s := &Supervisor{o: o, log: log.With("bay", o.Name), reqs: make(chan request),
-		watchers: map[chan Live]struct{}{}, done: make(chan struct{})}
+		watchers: map[chan Live][]byte{}, done: make(chan struct{})}
 	s.st = Status{Name: o.Name, Address: o.Address, State: Absent, Since: o.Now()}
 	return s
 }
@@ -220,9 +235,17 @@ var _ obd.Adapter = (*Supervisor)(nil)
 // Watch streams live values until ctx ends. While at least one watcher is attached the
 // supervisor samples engine speed, coolant temperature and vehicle speed.
 func (s *Supervisor) Watch(ctx context.Context) <-chan Live {
+	return s.WatchPIDs(ctx, DefaultLivePIDs)
+}
+
+// WatchPIDs streams the Mode 01 PIDs a viewer picked until ctx ends. The supervisor samples
+// the union of every watcher's PIDs in each round; each watcher receives its own PIDs in
+// Live.Values (and the three named fields when it watches them). A PID the car does not
+// answer is absent from Values.
+func (s *Supervisor) WatchPIDs(ctx context.Context, pids []byte) <-chan Live {
 	ch := make(chan Live, 4)
 	s.mu.Lock()
-	s.watchers[ch] = struct{}{}
+	s.watchers[ch] = append([]byte(nil), pids...)
 	s.mu.Unlock()
 	go func() {
 		select {
@@ -488,58 +511,145 @@ func errString(err error) string {
 }
 
 func (s *Supervisor) sampleLive(ctx context.Context, conn Conn) error {
-	l := Live{Time: s.o.Now()}
-	var firstErr error
-	for _, p := range []struct {
-		pid byte
-		dst **float64
-	}{{0x0C, &l.RPM}, {0x05, &l.CoolantC}, {0x0D, &l.SpeedKmh}} {
-		resps, err := conn.Query(ctx, obd.Req(0x01, p.pid))
-		if err != nil {
-			if !errors.Is(err, obd.ErrNoData) && firstErr == nil {
-				firstErr = err
+	l := Live{Time: s.o.Now(), Values: map[string]float64{}}
+	s.mu.Lock()
+	var pids []byte
+	seen := map[byte]bool{}
+	for _, w := range s.watchers {
+		for _, p := range w {
+			if !seen[p] {
+				seen[p] = true
+				pids = append(pids, p)
 			}
-			continue
 		}
-		for _, r := range resps {
-			if v, ok := liveValue(p.pid, r.Data); ok {
-				*p.dst = &v
-				break
-			}
+	}
+	s.mu.Unlock()
+	slices.Sort(pids) // the same requests every round, whatever order the viewers came in
+	multi := false
+	if p, ok := conn.(obd.Profiler); ok {
+		multi = p.Profile().MultiPID
+	}
+	firstErr := s.readPIDs(ctx, conn, pids, multi, l.Values)
+	for p, dst := range map[byte]**float64{0x0C: &l.RPM, 0x05: &l.CoolantC, 0x0D: &l.SpeedKmh} {
+		if v, ok := l.Values[fmt.Sprintf("%02X", p)]; ok {
+			*dst = &v
 		}
 	}
 	if firstErr != nil {
 		l.Error = firstErr.Error()
 	}
 	s.mu.Lock()
-	for ch := range s.watchers {
+	for ch, w := range s.watchers {
 		select {
-		case ch <- l:
+		case ch <- l.only(w):
 		default: // a slow viewer skips a sample
 		}
 	}
+	// The notice board hears at most one sample a second: its followers want the values, not
+	// the adapter's rate (viewers of the live stream get every round).
+	publish := l.Time.Sub(s.lastLiveEvent) >= time.Second || l.Time.Before(s.lastLiveEvent)
+	if publish {
+		s.lastLiveEvent = l.Time
+	}
 	s.mu.Unlock()
-	s.events("live", l)
+	if publish {
+		s.events("live", l.only(DefaultLivePIDs))
+	}
 	return firstErr
 }
 
-// liveValue decodes the three live PIDs the console shows (J1979 formulas).
+// readPIDs asks pids, up to six per request when the adapter does multi-PID requests (a batch
+// the car refuses is asked again one PID at a time), and puts what the car answered into out.
+// "No data" is an answer; the first other error is returned.
+func (s *Supervisor) readPIDs(ctx context.Context, conn Conn, pids []byte, multi bool, out map[string]float64) error {
+	var firstErr error
+	keep := func(err error) {
+		if err != nil && !errors.Is(err, obd.ErrNoData) && firstErr == nil {
+			firstErr = err
+		}
+	}
+	one := func(pid byte) {
+		resps, err := conn.Query(ctx, obd.Req(0x01, pid))
+		keep(err)
+		for _, r := range resps {
+			if v, ok := liveValue(pid, r.Data); ok {
+				out[fmt.Sprintf("%02X", pid)] = v
+				break
+			}
+		}
+	}
+	for i := 0; i < len(pids); i += maxLivePIDs {
+		chunk := pids[i:min(i+maxLivePIDs, len(pids))]
+		if !multi || len(chunk) == 1 {
+			for _, p := range chunk {
+				one(p)
+			}
+			continue
+		}
+		resps, err := conn.Query(ctx, obd.Req(0x01, chunk...))
+		if err != nil && !errors.Is(err, obd.ErrNoData) && s.lostConn(err) {
+			return err
+		}
+		got := 0
+		for _, r := range resps {
+			vals, _ := obd.ParseMultiPID(chunk, r.Data) // what decoded before a fault is kept
+			for _, v := range vals {
+				k := fmt.Sprintf("%02X", byte(v.PID))
+				if _, dup := out[k]; !dup {
+					out[k] = v.Value
+					got++
+				}
+			}
+		}
+		if got == 0 {
+			// Some ECUs and clones refuse batches (elm327-obd.md §16): one PID per request.
+			for _, p := range chunk {
+				one(p)
+			}
+		}
+	}
+	return firstErr
+}
+
+// lostConn: errors after which asking again in the same round is pointless.
+func (s *Supervisor) lostConn(err error) bool {
+	return errors.Is(err, obd.ErrNoVehicle) || errors.Is(err, obd.ErrAdapterLost) || ctxErr(err)
+}
+
+func ctxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// only is the sample as a watcher of pids sees it.
+func (l Live) only(pids []byte) Live {
+	out := Live{Time: l.Time, Error: l.Error, Values: map[string]float64{}}
+	for _, p := range pids {
+		k := fmt.Sprintf("%02X", p)
+		if v, ok := l.Values[k]; ok {
+			out.Values[k] = v
+			switch p {
+			case 0x0C:
+				out.RPM = &v
+			case 0x05:
+				out.CoolantC = &v
+			case 0x0D:
+				out.SpeedKmh = &v
+			}
+		}
+	}
+	return out
+}
+
+// liveValue decodes one live PID's answer ("41 PID data…") with the obd package's formula.
 func liveValue(pid byte, d []byte) (float64, bool) {
 	if len(d) < 3 || d[0] != 0x41 || d[1] != pid {
 		return 0, false
 	}
-	switch pid {
-	case 0x0C:
-		if len(d) < 4 {
-			return 0, false
-		}
-		return float64(int(d[2])<<8|int(d[3])) / 4, true
-	case 0x05:
-		return float64(d[2]) - 40, true
-	case 0x0D:
-		return float64(d[2]), true
+	v, err := obd.DecodePID(pid, d[2:])
+	if err != nil {
+		return 0, false
 	}
-	return 0, false
+	return v.Value, true
 }
 
 func (s *Supervisor) setState(st State, lastErr string) {

@@ -54,8 +54,8 @@ func TestAssetsAreSelfContained(t *testing.T) {
 			return err
 		}
 		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(strings.TrimSpace(line), "//") {
-				continue // a comment
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "//") || strings.HasPrefix(l, "/*! ") && strings.HasSuffix(l, "*/") {
+				continue // a comment, or a vendored library's banner naming where it comes from
 			}
 			// The SVG namespace is a name, not an address the browser loads.
 			line = strings.ReplaceAll(line, `xmlns="http://www.w3.org/2000/svg"`, "")
@@ -72,24 +72,26 @@ func TestAssetsAreSelfContained(t *testing.T) {
 
 // Every key used by the page exists in both languages.
 func TestTranslationsComplete(t *testing.T) {
-	b, err := fs.ReadFile(assets, "assets/i18n.js")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := string(b)
-	zhAt, enAt := strings.Index(src, "zh: {"), strings.Index(src, "en: {")
-	if zhAt < 0 || enAt < zhAt {
-		t.Fatal("i18n.js: no zh and en tables")
-	}
 	key := regexp.MustCompile(`"([a-z][a-z0-9_.]*)":`)
-	keys := func(s string) map[string]bool {
-		m := map[string]bool{}
-		for _, k := range key.FindAllStringSubmatch(s, -1) {
-			m[k[1]] = true
+	zh, en := map[string]bool{}, map[string]bool{}
+	// i18n.js holds the tables; i18n-shop.js adds the shop views' keys in the same shape.
+	for _, f := range []string{"assets/i18n.js", "assets/i18n-shop.js"} {
+		b, err := fs.ReadFile(assets, f)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return m
+		src := string(b)
+		zhAt, enAt := strings.Index(src, "zh: {"), strings.Index(src, "en: {")
+		if zhAt < 0 || enAt < zhAt {
+			t.Fatalf("%s: no zh and en tables", f)
+		}
+		for _, k := range key.FindAllStringSubmatch(src[zhAt:enAt], -1) {
+			zh[k[1]] = true
+		}
+		for _, k := range key.FindAllStringSubmatch(src[enAt:], -1) {
+			en[k[1]] = true
+		}
 	}
-	zh, en := keys(src[zhAt:enAt]), keys(src[enAt:])
 	for k := range zh {
 		if !en[k] {
 			t.Errorf("key %q has no English text", k)
@@ -101,7 +103,7 @@ func TestTranslationsComplete(t *testing.T) {
 		}
 	}
 	var used []string
-	for _, f := range []string{"assets/app.js", "assets/roles.js", "assets/index.html"} {
+	for _, f := range pageSources(t) {
 		b, err := fs.ReadFile(assets, f)
 		if err != nil {
 			t.Fatal(err)
@@ -201,4 +203,21 @@ func FuzzDTCQuery(f *testing.F) {
 			t.Fatalf("%q: status %d", q, w.Code)
 		}
 	})
+}
+
+// pageSources are the console's own files that use translations and call the API: the page
+// and every script of it except the translations and the vendored chart library.
+func pageSources(t *testing.T) []string {
+	t.Helper()
+	out := []string{"assets/index.html"}
+	js, err := fs.Glob(assets, "assets/*.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range js {
+		if !strings.HasPrefix(f, "assets/i18n") && !strings.HasPrefix(f, "assets/uPlot") {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -303,7 +303,9 @@ func (d *Daemon) buildBays() {
 			Address: b.OBD,
 			Dial:    func(ctx context.Context) (bay.Conn, error) { return dial(ctx, b) },
 			Scan: func(ctx context.Context, a obd.Adapter) (*obd.Report, error) {
-				return obd.Scan(ctx, a, obd.ScanOptions{Memory: mem, Now: d.o.Now})
+				// Each step as it starts goes to the console as "scan.step" (which step, how many).
+				return obd.Scan(ctx, a, obd.ScanOptions{Memory: mem, Now: d.o.Now,
+					OnStep: func(p obd.StepProgress) { d.bus.Publish("scan.step", b.Name, p) }})
 			},
 			OnScan: d.onScan,
 			Light:  light,
@@ -623,6 +625,8 @@ func (b *bays) Scan(ctx context.Context, name string) error {
 	case bay.Ready:
 	case bay.Scanning:
 		return api.ErrBayBusy
+	case bay.Absent:
+		return api.ErrNoAdapter
 	default:
 		return fmt.Errorf("%w (%s)", api.ErrNoVehicle, s.Status().State)
 	}
@@ -651,6 +655,9 @@ func (b *bays) ClearDTCs(ctx context.Context, name string, req api.ClearRequest)
 	if st := s.Status().State; st != bay.Ready {
 		if st == bay.Scanning {
 			return api.ClearResult{}, api.ErrBayBusy
+		}
+		if st == bay.Absent {
+			return api.ClearResult{}, api.ErrNoAdapter
 		}
 		return api.ClearResult{}, fmt.Errorf("%w (%s)", api.ErrNoVehicle, st)
 	}
@@ -685,6 +692,29 @@ func (b *bays) keep(bayName, order, note string, r *obd.Report) (string, bool) {
 	}
 	return id, id != ""
 }
+
+// LivePIDs streams the PIDs a viewer picked, keyed by their hex digits (api.LivePicker).
+func (b *bays) LivePIDs(ctx context.Context, name string, pids []byte) (<-chan api.LiveValues, error) {
+	s, err := b.get(name)
+	if err != nil {
+		return nil, err
+	}
+	in := s.WatchPIDs(ctx, pids)
+	out := make(chan api.LiveValues)
+	go func() {
+		defer close(out)
+		for l := range in {
+			select {
+			case out <- api.LiveValues(l.Values):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+var _ api.LivePicker = (*bays)(nil)
 
 func (b *bays) Live(ctx context.Context, name string) (<-chan api.LiveValues, error) {
 	s, err := b.get(name)

@@ -345,6 +345,11 @@ func visit(ctx context.Context, c *client, incarnation, outPath string, res *Res
 		return fmt.Errorf("demo: record %s not delivered to the receiver: %w", res.RecordID, err)
 	}
 	say("the receiver stored record %s", res.RecordID)
+	// Where to look in the console: the bay's live data charts, the customer's printable
+	// report of the scan, the car's history.
+	say("live data charts: %s#/bays/bay1", res.ConsoleURL)
+	say("customer diagnostic report (print or save as PDF): %s#/report/scan/%s", res.ConsoleURL, order.Scans[len(order.Scans)-1].ID)
+	say("vehicle history: %s#/vehicles/%s", res.ConsoleURL, vin)
 	return nil
 }
 

@@ -147,6 +147,19 @@ function showLogin(msg) {
 const stateClass = s => ({ ready: "ok", scanning: "warn", clearing: "warn", connecting: "warn", ignition_off: "warn", fault: "bad" }[s] || "");
 const statePill = s => h`<span class="pill ${stateClass(s)}" data-role="state" data-state="${s}">${t("bay.state." + s)}</span>`;
 
+// A bay without its adapter can neither scan nor clear: the buttons wait for it, and say why.
+const noAdapter = st => st === "absent";
+const noAdapterHint = st => noAdapter(st) ? h`<p class="warnings" data-role="no-adapter">${t("bay.noadapter")}</p>` : "";
+function setAdapterPresence(card, st) {
+  $$("button[data-act=scan], button[data-act=clear]", card).forEach(b => { b.disabled = noAdapter(st); });
+  const hint = $("[data-role=no-adapter]", card);
+  if (hint && !noAdapter(st)) hint.remove();
+  else if (!hint && noAdapter(st)) { const row = $("button[data-act=scan]", card); if (row) row.parentElement.insertAdjacentHTML("beforebegin", noAdapterHint(st)); }
+}
+// Scan notes the gateway writes are translated; a note a person typed is shown as typed.
+const scanNotes = { "automatic scan on connection": "scan.note.auto", "before clearing fault codes": "scan.note.before", "after clearing fault codes": "scan.note.after" };
+const noteText = n => scanNotes[n] ? t(scanNotes[n]) : (n || "");
+
 async function scanNow(bay, btn) {
   if (btn) btn.disabled = true;
   try { await api("POST", `/bays/${enc(bay)}/scan`); flash(t("bay.scan.started") + ": " + bay, "info"); }
@@ -165,8 +178,9 @@ async function viewBays() {
       <p class="errors" data-role="bay-error">${b.error || ""}</p>
       <div data-role="ambiguous">${raw(renderAmbiguous(b.name))}</div>
       <p class="muted small mono">${b.adapter || ""}</p>
+      ${raw(noAdapterHint(b.state))}
       <div class="row">
-        <button class="primary" data-act="scan">${t("bay.scan")}</button>
+        <button class="primary" data-act="scan" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.scan")}</button>
         <a class="button" href="#/bays/${enc(b.name)}">${t("bay.open")}</a>
       </div>
     </section>`))}</div>` : h`<p class="card">${t("bays.empty")}</p>`;
@@ -236,6 +250,7 @@ function renderScan(s) {
   return h`
     <div class="facts">
       <p>${t("scan.vin")}: <span class="mono big" data-role="scan-vin">${s.vin || "—"}</span>
+        ${raw(s.vin ? h`<a href="#/vehicles/${enc(s.vin)}" data-act="history">${t("history.link")}</a>` : "")}
         ${raw(s.vin ? h`<span class="pill ${s.vin_valid ? "ok" : "warn"}" data-role="vin-valid">${s.vin_valid ? t("scan.vin.ok") : t("scan.vin.bad")}</span>` : "")}</p>
       <p>${t("scan.mil")}: ${raw(milPill(s.mil, "mil"))} <span class="warnings small" data-role="mil-unread">${unreadText(s, "mil")}</span>
         · ${t("scan.odometer")}: <span data-role="odometer">${s.odometer_km != null ? Math.round(s.odometer_km) + " km" : "—"}</span></p>
@@ -270,10 +285,13 @@ async function viewBay(name) {
         ${join([["rpm", "live.rpm"], ["coolant_c", "live.coolant"], ["speed_kmh", "live.speed"]].map(([k, label]) =>
           h`<div><b data-pid="${k}">${liveValue((state.live[b.name] || {})[k])}</b>${t(label)}</div>`))}
       </div>
-      <div class="row"><button class="primary" data-act="scan">${t("bay.scan")}</button>
-      <button class="danger" data-act="clear">${t("bay.clear")}</button></div>
+      ${raw(noAdapterHint(b.state))}
+      <div class="row"><button class="primary" data-act="scan" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.scan")}</button>
+      <button class="danger" data-act="clear" ${raw(noAdapter(b.state) ? "disabled" : "")}>${t("bay.clear")}</button></div>
     </section>
+    ${raw(ShopCharts.section(b))}
     <section class="card" data-role="selftest" ${raw(st || b.rig ? "" : "hidden")}>${raw(renderSelfTest(st, !!b.rig, b.name))}</section>
+    <section class="card" data-role="selftest-curves" hidden></section>
     <section class="card" data-role="obd-check"><h2>${t("obd.title")}</h2><div data-role="obd-body"><p class="muted">${t("loading")}</p></div>
       <p><button data-act="obd-recheck">${t("obd.recheck")}</button></p></section>
     <section class="card" data-role="last-scan"><h2>${t("bay.lastscan")}</h2>${raw(renderScan(b.last_scan))}</section>`;
@@ -281,6 +299,8 @@ async function viewBay(name) {
   $("[data-act=clear]").addEventListener("click", () => openClear(b));
   $("[data-act=obd-recheck]").addEventListener("click", () => loadOBDCheck(name));
   watchLive(name);
+  ShopCharts.start(name);
+  ShopCharts.renderSelfTest();
   // The progress stream of a running test; one already open for this bay stays.
   if (st && st.running && !stEnded(st)) { if (!(stAbort && stBay === name)) followSelfTest(name); } else stopSelfTest();
   loadOBDCheck(name);
@@ -498,6 +518,7 @@ function followSelfTest(bay) {
       if (!cur || stEnded(cur)) return;
       cur.progress = d;
       showSelfTest(bay);
+      ShopCharts.selfTestProgress(bay, d);
     } else if (type === "end") {
       ctl.abort();
       if (stAbort === ctl) stAbort = null;
@@ -527,10 +548,12 @@ function selfTestEvent(type, bay, data) {
   if (type === "selftest.started") {
     state.selftest[bay] = { method: methodName(data.method), order: data.order, running: true };
     stForm[bay] = false;
+    ShopCharts.selfTestProgress(bay, null);
     if (isBayPage(bay) && state.bay && state.bay.rig && !(stAbort && stBay === bay)) followSelfTest(bay);
   } else if (type === "selftest.progress") {
     if (cur && stEnded(cur)) return; // a late update of a test that has ended
     state.selftest[bay] = Object.assign({ running: true }, cur, { progress: data, method: (cur && cur.method) || methodName(data.method) });
+    ShopCharts.selfTestProgress(bay, data);
   } else {
     state.selftest[bay] = Object.assign({}, cur, { running: false, verdict: data.verdict || (data.error ? "error" : ""), error: data.error || (cur && cur.error) || "" });
     if (isBayPage(bay)) refreshSelfTest(bay);
@@ -615,7 +638,7 @@ function renderOBDCheck(c) {
   const v = c.verdict || (c.pass ? "pass" : "fail");
   const unread = item => (c.unread || []).some(u => u.item === item) || (v === "cannot_judge" && !(c.unread || []).length);
   return h`<p><span class="pill ${obdVerdictClass(v)} big" data-role="obd-result" data-verdict="${v}" data-pass="${c.pass ? "true" : "false"}">${obdVerdictText(v)}</span>
-      <span class="muted small">O_RESULT ${c.o_result}</span></p>
+      <span class="muted small" data-role="o-result">${t("obd.oresult")}: ${c.o_result} ${I18N.zh["obd.oresult." + c.o_result] ? t("obd.oresult." + c.o_result) : ""}</span></p>
     <table data-role="obd-lines">${join((c.lines || []).map(l => h`<tr data-rule="${l.rule}" data-status="${l.status}">
       <td>${I18N.zh["obd.rule." + l.rule] ? t("obd.rule." + l.rule) : l.rule}</td>
       <td><span class="pill ${checkClass(l.status)}">${t("obd.status." + l.status)}</span></td><td>${txt(l)}</td></tr>`))}</table>
@@ -747,14 +770,20 @@ function follow() {
         if (vin && d.vin) vin.textContent = d.vin;
         const err = $("[data-role=bay-error]", card);
         if (err) err.textContent = d.detail || ""; // the last problem, in words that say what to do
+        setAdapterPresence(card, d.state);
       });
       if (state.bay && state.bay.name === bay && d.vin) state.bay.vehicle = Object.assign({}, state.bay.vehicle, { vin: d.vin });
       break;
     }
+    case "scan.step":
+      ShopProgress.step(bay, ev.data);
+      break;
     case "scan.failed":
+      ShopProgress.done(bay);
       if (hash === "#/bays/" + enc(bay) || hash === "#/bays") flash(bay + ": " + ((ev.data && ev.data.error) || ""));
       break;
     case "scan.done": case "scan.stored": case "dtcs.cleared":
+      ShopProgress.done(bay);
       if (hash === "#/bays/" + enc(bay) || view === "bays" && !hash.startsWith("#/bays/")) route();
       break;
     case "workorder.vin_conflict":
@@ -881,6 +910,7 @@ async function viewOrder(id) {
     <section class="card" data-order="${o.id}">
       <h2>${o.plate} <span class="muted mono small">${o.id}</span> ${raw(statusPill(o))}</h2>
       <p>${t("order.vin")}: <span class="mono" data-role="order-vin">${o.vin || "—"}</span> <span class="muted">(${t("order.vinsource")}: ${src})</span>
+        ${raw(o.vin ? h`<a href="#/vehicles/${enc(o.vin)}" data-act="history">${t("history.link")}</a>` : "")}
         ${raw(o.vin_mismatch ? h`<span class="pill bad">${t("order.vinmismatch")}: ${o.vin_read || ""}</span>` : "")}</p>
       <p>${t("order.mileage")}: <span data-role="order-mileage">${o.mileage_km ?? "—"}</span> · ${t("order.bay")}: ${o.bay || "—"} · ${t("order.repairdate")}: ${o.repair_date || "—"}</p>
       <p>${t("order.fault")}: ${o.fault_description || "—"}</p>
@@ -900,8 +930,8 @@ async function viewOrder(id) {
         <div class="errors" data-role="errors"></div>
         <p><button class="danger" data-act="confirm-vin-mismatch">${t("vin.conflict.confirm")}</button></p></form></section>` : "")}
     ${raw((o.scans || []).length ? h`<section class="card"><h2>${t("order.scans")}</h2><table data-role="scans">
-      ${join(o.scans.map(s => h`<tr><td class="mono">${s.id}</td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
-        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td>${s.note || ""}</td></tr>`))}</table></section>` : "")}
+      ${join(o.scans.map(s => h`<tr><td class="mono"><a href="#/report/scan/${enc(s.id)}" data-act="scan-report">${s.id}</a></td><td>${when(s.at)}</td><td>${s.bay || ""}</td><td>${t("scan.mil")} ${s.mil === true ? t("scan.mil.on") : s.mil === false ? t("scan.mil.off") : t("scan.unknown")}</td>
+        <td class="mono">${(s.dtcs || []).map(d => d.code).join(" ") || ((s.unread || []).some(u => u.startsWith("dtcs_")) ? t("scan.unknown") : t("scan.none"))}</td><td data-role="scan-note">${noteText(s.note)}</td></tr>`))}</table></section>` : "")}
     <section class="card"><h2>${t("order.items")}</h2>
       <table data-role="items">${join((o.items || []).map(i => h`<tr><td>${i.name}</td><td>${i.hours} h</td><td>${wasteText(i.waste)}</td></tr>`))}</table>
       ${raw(settled ? "" : h`<form id="item-form" class="row" novalidate><input name="name" placeholder="${t("order.item")}" aria-label="${t("order.item")}">
@@ -1045,6 +1075,11 @@ function showUplink(s) {
   el.className = "pill " + (none ? "" : s.connected ? "ok" : "bad");
   el.dataset.connected = s.connected ? "true" : "false";
   el.title = [s.broker, s.last_error].filter(Boolean).join(" · ");
+  // A tablet cannot hover: why the platform is down is said in the page, not only in the title.
+  const why = $("#uplink-why");
+  const reason = !none && !s.connected ? (s.last_error || "") : "";
+  why.textContent = reason ? t("uplink.why") + ": " + reason : "";
+  why.hidden = !reason;
 }
 let uplinkTimer = null, lastUplink = null;
 async function refreshUplink() {
@@ -1059,7 +1094,7 @@ async function route() {
   const hash = location.hash || "#/bays";
   $$("header nav a").forEach(a => a.classList.toggle("active", hash.startsWith(a.getAttribute("href"))));
   if (liveAbort && !hash.startsWith("#/bays/")) { liveAbort.abort(); liveAbort = null; }
-  if (!hash.startsWith("#/bays/")) stopSelfTest();
+  if (!hash.startsWith("#/bays/")) { stopSelfTest(); ShopCharts.stop(); }
   const parts = hash.slice(2).split("/").map(decodeURIComponent);
   document.body.dataset.view = parts[0] + (parts[1] ? (parts[1] === "new" ? "-new" : "-detail") : "");
   try {
@@ -1070,8 +1105,11 @@ async function route() {
     else if (parts[0] === "outbox") await viewOutbox();
     else if (parts[0] === "waste") await viewWaste();
     else if (parts[0] === "audit") await viewAudit();
+    else if (parts[0] === "vehicles" && parts[1]) await ShopViews.history(parts[1]);
+    else if (parts[0] === "report" && parts[1] === "scan" && parts[2]) await ShopViews.scanReport(parts[2]);
+    else if (parts[0] === "report" && parts[1] === "selftest" && parts[2]) await ShopViews.selfTestReport(parts[2]);
     else { document.body.dataset.view = "bays"; await viewBays(); }
-    if (my === routing) translatePage();
+    if (my === routing) { translatePage(); ShopProgress.redraw(); }
   } catch (e) { showError(e); }
 }
 
