@@ -1,6 +1,7 @@
 package pgtest
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -214,7 +215,7 @@ func (s *Server) Start() {
 	s.cmd, s.done = cmd, done
 }
 
-// Kill sends SIGKILL to the server (its children end with it) and waits for it to end.
+// Kill sends SIGKILL to the server and its backends and waits for the server to end.
 func (s *Server) Kill() { s.signal(syscall.SIGKILL) }
 
 // Stop shuts the server down fast (SIGINT), idempotent.
@@ -226,14 +227,61 @@ func (s *Server) signal(sig syscall.Signal) {
 	if s.cmd == nil {
 		return
 	}
+	// The server's processes each run in their own session (postgres calls setsid), so a
+	// killed server's backends are found by parent and killed with it: alive, they hold its
+	// shared memory, and a new server refuses to start.
+	children := childrenOf(s.cmd.Process.Pid)
 	s.cmd.Process.Signal(sig)
+	if sig == syscall.SIGKILL {
+		for _, c := range children {
+			syscall.Kill(c, syscall.SIGKILL)
+		}
+	}
 	select {
 	case <-s.done:
 	case <-time.After(20 * time.Second):
 		s.cmd.Process.Kill()
 		<-s.done
 	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		alive := false
+		for _, c := range children {
+			alive = alive || running(c)
+		}
+		if !alive {
+			break
+		}
+	}
 	s.cmd, s.done = nil, nil
+}
+
+// childrenOf lists the processes whose parent is pid (Linux /proc).
+func childrenOf(pid int) []int {
+	var out []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, st := range stats {
+		b, err := os.ReadFile(st)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces and parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			c, _ := strconv.Atoi(filepath.Base(filepath.Dir(st)))
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// running reports whether pid exists and is not a zombie.
+func running(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
 }
 
 // LogTail returns the last n lines of the server's log.
