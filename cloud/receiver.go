@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	bolt "go.etcd.io/bbolt"
 	"log/slog"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
-	bolt "go.etcd.io/bbolt"
 
 	"github.com/obdgw/obdgw/drivers/lograte"
 )
@@ -27,6 +25,11 @@ type Verdict struct {
 	Kind         string
 	ReceiptTopic string // where the receipt goes; "" when the topic names no gateway
 	Skip         bool   // not a record (a status or receipt topic): ignore silently
+	// The parts of a valid record's id (docs/wire-format.md): what a store orders by.
+	// Gateway is "" when the validator does not read them.
+	Gateway     string
+	Incarnation string // "" for ids of the form <gateway>-<seq>
+	Seq         uint64
 }
 
 // ReceiverOptions configure NewReceiver.
@@ -42,8 +45,11 @@ type ReceiverOptions struct {
 	Group        string // shared subscription group; default "obdgw"
 	Filter       string // topic filter inside $share/<group>/, e.g. "obdgw/v1/#"
 
-	StatePath string // the de-duplication bbolt file
-	OutPath   string // JSONL output, one accepted envelope per line
+	StatePath string // the de-duplication bbolt file (without Store)
+	OutPath   string // JSONL output, one accepted envelope per line (without Store)
+	// Store, when set, keeps the records instead of the JSONL and state files (a database
+	// shared by several receivers, cloud/pgstore). The receiver closes it in Close.
+	Store Store
 
 	// Validate checks one message (cmd wires gateway/wire's validation here). On error the
 	// record is rejected with the error text as reason, if the verdict says where to send it.
@@ -64,32 +70,33 @@ type ReceiverOptions struct {
 	Now             func() time.Time
 	Rand            func() float64 // backoff jitter in [0,1); nil = math/rand/v2
 
-	Forward *Forwarder // optional: pass stored records on to a platform (forward.go)
+	// Forward passes stored records on to a platform (forward.go). The queue lives in the
+	// file store's state, in the transaction that stores each record: it needs the file store
+	// (not Store).
+	Forward *Forwarder
 }
 
 // Receiver is the reference provincial receiver: validate, de-duplicate, store, answer.
 //
-// Exactly once on disk: a batch of accepted envelopes is appended to the JSONL file and
-// fsynced, then the ids and the file's new length are committed (fsynced) to the bbolt state,
-// then the receipts go out and the messages are acknowledged to the broker. The JSONL file is
-// only "written" up to the length the state records: at start, a tail beyond it (a crash
-// between the two fsyncs) is cut off, and those records come again because they were never
-// acknowledged.
+// Exactly once in the store: a batch of accepted envelopes is made durable by the Store (the
+// JSONL and state files by default, see fileStore; a database with cloud/pgstore), then the
+// receipts go out and the messages are acknowledged to the broker. A batch the store could not
+// keep is offered again; nothing of it is answered before.
 type Receiver struct {
-	o    ReceiverOptions
-	conn UplinkOptions // the connection part of o, validated: what clientOptions builds from
-	db   *bolt.DB
-	out  *os.File
-	end  int64 // committed JSONL length
-	reg  *prometheus.Registry
-	m    receiverMetrics
-	in   chan inbound
-	mu   sync.Mutex
-	st   ReceiverStatus
-	live bool
+	o     ReceiverOptions
+	conn  UplinkOptions // the connection part of o, validated: what clientOptions builds from
+	store Store
+	reg   *prometheus.Registry
+	m     receiverMetrics
+	in    chan inbound
+	mu    sync.Mutex
+	st    ReceiverStatus
+	live  bool
 	// warn holds back warnings that anyone able to publish could repeat per message.
 	warn lograte.Limiter
-	// fwdWake and fm belong to the forward queue (forward.go).
+	// db is the file store's state, which also holds the forward queue; fwdWake and fm
+	// belong to the queue (forward.go).
+	db      *bolt.DB
 	fwdWake chan struct{}
 	fm      forwardMetrics
 }
@@ -120,12 +127,6 @@ type receiverMetrics struct {
 	store      prometheus.Histogram
 }
 
-var (
-	bucketSeen = []byte("seen")
-	bucketMeta = []byte("meta")
-	keyEnd     = []byte("jsonl_end")
-)
-
 // NewReceiver opens (or creates) the state and output files and reconciles them.
 func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if o.Validate == nil || o.EncodeReceipt == nil {
@@ -140,10 +141,10 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	if o.ClientID == "" {
 		o.ClientID = "obdgw-receiver-" + o.Group
 	}
-	if o.StatePath == "" {
+	if o.Store == nil && o.StatePath == "" {
 		return nil, optErr("state", "empty; the receiver needs a state directory")
 	}
-	if o.OutPath == "" {
+	if o.Store == nil && o.OutPath == "" {
 		return nil, optErr("out", "empty; the receiver needs an output file")
 	}
 	if o.MaxMessageBytes == 0 {
@@ -171,51 +172,24 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	}
 	o.Keepalive, o.ConnectTimeout, o.BackoffMin, o.BackoffMax, o.Logger, o.Now = uo.Keepalive, uo.ConnectTimeout, uo.BackoffMin, uo.BackoffMax, uo.Logger, uo.Now
 
-	db, err := bolt.Open(o.StatePath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if err != nil {
-		return nil, fmt.Errorf("cloud: receiver state %s: %w (is another receiver using it?)", o.StatePath, err)
+	if o.Forward != nil && o.Store != nil {
+		return nil, optErr("forward", "forwarding needs the file store (JSONL and its state), not %s", o.Store)
 	}
-	r := &Receiver{o: o, conn: uo, db: db, reg: prometheus.NewRegistry(), in: make(chan inbound, 1024)}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if _, err := tx.CreateBucketIfNotExists(bucketSeen); err != nil {
-			return err
+	store := o.Store
+	var fs *fileStore
+	if store == nil {
+		if fs, err = openFileStore(o.StatePath, o.OutPath, o.Logger); err != nil {
+			return nil, err
 		}
-		m, err := tx.CreateBucketIfNotExists(bucketMeta)
-		if err != nil {
-			return err
-		}
-		if v := m.Get(keyEnd); len(v) == 8 {
-			r.end = int64(binary.BigEndian.Uint64(v))
-		}
-		return nil
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cloud: receiver state %s: %w", o.StatePath, err)
+		store = fs
 	}
-	out, err := os.OpenFile(o.OutPath, os.O_RDWR|os.O_CREATE, 0o644)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("cloud: receiver output: %w", err)
-	}
-	st, err := out.Stat()
-	if err == nil {
-		switch {
-		case st.Size() < r.end:
-			err = fmt.Errorf("%s is %d bytes but %d were committed: the output was truncated or replaced; restore it or start with a new state directory", o.OutPath, st.Size(), r.end)
-		case st.Size() > r.end:
-			o.Logger.Warn("receiver: cutting an uncommitted tail off the output (crash between writes)", "file", o.OutPath, "bytes", st.Size()-r.end)
-			if err = out.Truncate(r.end); err == nil {
-				err = out.Sync()
-			}
+	r := &Receiver{o: o, conn: uo, store: store, reg: prometheus.NewRegistry(), in: make(chan inbound, 1024)}
+	if fs != nil {
+		r.db = fs.db
+		if o.Forward != nil {
+			fs.onStored = func(tx *bolt.Tx, rec StoreRecord) error { return r.queueForward(tx, rec.ID, rec.Kind, rec.Payload) }
 		}
 	}
-	if err != nil {
-		out.Close()
-		db.Close()
-		return nil, fmt.Errorf("cloud: receiver output: %w", err)
-	}
-	r.out = out
 	r.m = receiverMetrics{
 		connected:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "obdgw_receiver_connected", Help: "1 while connected."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "obdgw_receiver_reconnects_total", Help: "Connections failed or lost."}),
@@ -223,7 +197,7 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 		handled: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "obdgw_receiver_records_total",
 			Help: "Records handled, by verdict (accepted, duplicate, rejected) and kind."}, []string{"verdict", "kind"}),
 		store: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "obdgw_receiver_store_seconds",
-			Help: "Time to make a batch durable (JSONL and state fsynced).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
+			Help: "Time to make a batch durable (JSONL and state fsynced, or committed to the database).", Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 12)}),
 	}
 	r.reg.MustRegister(r.m.connected, r.m.reconnects, r.m.received, r.m.handled, r.m.store)
 	if err := r.openForward(); err != nil {
@@ -233,14 +207,8 @@ func NewReceiver(o ReceiverOptions) (*Receiver, error) {
 	return r, nil
 }
 
-// Close closes the files. Call it after Run returned.
-func (r *Receiver) Close() error {
-	err := r.out.Close()
-	if e := r.db.Close(); err == nil {
-		err = e
-	}
-	return err
-}
+// Close closes the store. Call it after Run returned.
+func (r *Receiver) Close() error { return r.store.Close() }
 
 // Status returns a snapshot.
 func (r *Receiver) Status() ReceiverStatus {
@@ -388,8 +356,8 @@ func (r *Receiver) clientOptions(lost chan<- error, handler mqtt.MessageHandler)
 	return po, nil
 }
 
-// process takes batches off the queue and makes them durable together (one fsync of each file
-// per batch), then answers.
+// process takes batches off the queue and makes them durable together (one fsync of each file,
+// or one database transaction, per batch), then answers.
 func (r *Receiver) process(ctx context.Context) {
 	for {
 		var batch []inbound
@@ -408,8 +376,15 @@ func (r *Receiver) process(ctx context.Context) {
 				break more
 			}
 		}
-		if err := r.handle(batch); err != nil {
-			// Disk trouble: nothing is acknowledged, the broker or the gateway sends again.
+		answers := r.check(batch)
+		for {
+			err := r.keep(ctx, answers)
+			if err == nil {
+				break
+			}
+			// Disk or database trouble: nothing is answered or acknowledged; the same batch
+			// is offered again (the store is idempotent) until it is kept or the receiver stops,
+			// and then the broker or the gateway sends it again.
 			r.o.Logger.Error("receiver: store failed; records not acknowledged", "err", err)
 			r.mu.Lock()
 			r.st.LastError = err.Error()
@@ -420,6 +395,7 @@ func (r *Receiver) process(ctx context.Context) {
 			case <-time.After(time.Second):
 			}
 		}
+		r.answer(answers)
 	}
 }
 
@@ -427,29 +403,35 @@ type answer struct {
 	in       inbound
 	v        Verdict
 	receipt  Receipt
-	line     []byte   // to append, for a new accepted record
-	digest   [32]byte // SHA-256 of the record as stored (compact JSON), for a valid record
+	record   []byte   // the record as stored (compact JSON), for a valid record still to keep
+	digest   [32]byte // SHA-256 of record
 	conflict bool     // the id is held with other content
-}
-
-// seenValue is what the state keeps per record id: the record's offset in the JSONL file and
-// the SHA-256 of its content. Ids stored before digests were kept have the offset alone.
-func seenValue(off int64, digest [32]byte) []byte {
-	v := binary.BigEndian.AppendUint64(make([]byte, 0, 40), uint64(off))
-	return append(v, digest[:]...)
+	stored   bool     // new, kept by this batch
 }
 
 // conflict turns a would-be duplicate into a rejection: the id is held with other content, so
 // acknowledging it as a resend would drop a record nobody stored (a gateway that numbered
 // records again from 1 on a new state file; see docs/delivery.md).
 func (r *Receiver) conflict(a *answer) {
-	a.line, a.conflict = nil, true
+	a.conflict = true
 	a.receipt.Status = ReceiptRejected
 	a.receipt.Reason = "cloud: conflict: record id " + a.v.ID + " is already stored with different content; a gateway must never reuse an id"
 	r.o.Logger.Error("receiver: record id reused with different content, rejected", "id", a.v.ID, "kind", a.v.Kind, "topic", a.in.msg.Topic())
 }
 
+// handle checks, keeps and answers one batch.
 func (r *Receiver) handle(batch []inbound) error {
+	answers := r.check(batch)
+	if err := r.keep(context.Background(), answers); err != nil {
+		return err
+	}
+	r.answer(answers)
+	return nil
+}
+
+// check validates each message of a batch; a valid record is accepted until the store says
+// otherwise.
+func (r *Receiver) check(batch []inbound) []answer {
 	answers := make([]answer, 0, len(batch))
 	for _, in := range batch {
 		r.m.received.Inc()
@@ -465,84 +447,62 @@ func (r *Receiver) handle(batch []inbound) error {
 				a.receipt.Status, a.receipt.Reason = ReceiptRejected, "cloud: payload is not JSON: "+err.Error()
 				break
 			}
-			a.digest = sha256.Sum256(buf.Bytes())
-			buf.WriteByte('\n')
-			a.receipt.Status, a.line = ReceiptAccepted, buf.Bytes()
+			a.record = buf.Bytes()
+			a.digest = sha256.Sum256(a.record)
+			a.receipt.Status = ReceiptAccepted
 		}
 		answers = append(answers, a)
 	}
-	start := time.Now()
-	// Duplicates of earlier batches and of this one, in order: look them up before writing
-	// anything. A known id with other content is a conflict, not a duplicate.
-	if err := r.db.View(func(tx *bolt.Tx) error {
-		seen := tx.Bucket(bucketSeen)
-		inBatch := map[string][32]byte{}
-		for i := range answers {
-			a := &answers[i]
-			if a.line == nil {
-				continue
-			}
-			var known []byte
-			if d, ok := inBatch[a.v.ID]; ok {
-				known = d[:]
-			} else if v := seen.Get([]byte(a.v.ID)); v != nil {
-				known = []byte{} // stored before digests were kept: nothing to compare
-				if len(v) == 40 {
-					known = v[8:]
-				}
-			} else {
-				inBatch[a.v.ID] = a.digest
-				continue
-			}
-			a.line, a.receipt.Status = nil, ReceiptDuplicate
-			if len(known) != 0 && !bytes.Equal(known, a.digest[:]) {
-				r.conflict(a)
-			}
+	return answers
+}
+
+// keep hands the batch's valid records to the store and turns its outcomes into receipts.
+// On error the answers are unchanged, so the same batch can be kept again.
+func (r *Receiver) keep(ctx context.Context, answers []answer) error {
+	var recs []StoreRecord
+	var idx []int
+	for i, a := range answers {
+		if a.record != nil {
+			recs = append(recs, StoreRecord{ID: a.v.ID, Kind: a.v.Kind, Digest: a.digest, Payload: a.record,
+				Gateway: a.v.Gateway, Incarnation: a.v.Incarnation, Seq: a.v.Seq})
+			idx = append(idx, i)
 		}
+	}
+	if len(recs) == 0 {
 		return nil
-	}); err != nil {
+	}
+	start := time.Now()
+	res, err := r.store.Store(ctx, recs)
+	if err != nil {
 		return err
 	}
-	var lines bytes.Buffer
-	for _, a := range answers {
-		lines.Write(a.line)
+	if len(res) != len(recs) {
+		return fmt.Errorf("cloud: store %s answered %d records of %d", r.store, len(res), len(recs))
 	}
-	if lines.Len() > 0 {
-		if _, err := r.out.WriteAt(lines.Bytes(), r.end); err != nil {
-			return fmt.Errorf("cloud: write %s: %w", r.o.OutPath, err)
+	for j, i := range idx {
+		a := &answers[i]
+		a.record = nil
+		switch res[j].Outcome {
+		case Stored:
+			a.stored = true
+		case Duplicate:
+			a.receipt.Status = ReceiptDuplicate
+		case Conflict:
+			r.conflict(a)
+		default:
+			a.receipt.Status, a.receipt.Reason = ReceiptRejected, res[j].Reason
+			r.o.Logger.Error("receiver: record refused by the store", "id", a.v.ID, "kind", a.v.Kind, "reason", res[j].Reason)
 		}
-		if err := r.out.Sync(); err != nil {
-			return fmt.Errorf("cloud: fsync %s: %w", r.o.OutPath, err)
-		}
-		newEnd := r.end + int64(lines.Len())
-		err := r.db.Update(func(tx *bolt.Tx) error {
-			seen := tx.Bucket(bucketSeen)
-			off := r.end
-			for _, a := range answers {
-				if a.line == nil {
-					continue
-				}
-				if err := seen.Put([]byte(a.v.ID), seenValue(off, a.digest)); err != nil {
-					return err
-				}
-				if err := r.queueForward(tx, a.v.ID, a.v.Kind, a.line); err != nil {
-					return err
-				}
-				off += int64(len(a.line))
-			}
-			var e [8]byte
-			binary.BigEndian.PutUint64(e[:], uint64(newEnd))
-			return tx.Bucket(bucketMeta).Put(keyEnd, e[:])
-		})
-		if err != nil {
-			return fmt.Errorf("cloud: receiver state: %w", err)
-		}
-		r.end = newEnd
-		r.m.store.Observe(time.Since(start).Seconds())
 	}
+	r.m.store.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+// answer sends the receipts of a kept batch and acknowledges its messages to the broker.
+func (r *Receiver) answer(answers []answer) {
 	now := r.o.Now()
 	for _, a := range answers {
-		if a.line != nil {
+		if a.stored {
 			// One line per stored record: what the province's operators follow and grep.
 			r.o.Logger.Info("receiver: stored", "id", a.v.ID, "kind", a.v.Kind)
 		}
@@ -560,7 +520,6 @@ func (r *Receiver) handle(batch []inbound) error {
 		}
 		a.in.msg.Ack()
 	}
-	return nil
 }
 
 func (r *Receiver) count(a answer, now time.Time) {

@@ -219,7 +219,7 @@ func TestReceiverOldSeenEntriesStayDuplicates(t *testing.T) {
 	r := testReceiver(t, dir)
 	var acks int
 	r.handle([]inbound{{msg: fakeMsg{"t/gw", []byte(`{"id":"gw-1","kind":"ehr"}`), &acks}, reply: func(string, []byte) {}}})
-	r.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSeen).Put([]byte("gw-1"), make([]byte, 8)) })
+	r.store.(*fileStore).db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketSeen).Put([]byte("gw-1"), make([]byte, 8)) })
 	var rc Receipt
 	r.handle([]inbound{{msg: fakeMsg{"t/gw", []byte(`{"id":"gw-1","kind":"ehr","other":true}`), &acks}, reply: func(_ string, b []byte) { json.Unmarshal(b, &rc) }}})
 	r.Close()

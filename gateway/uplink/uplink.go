@@ -99,6 +99,15 @@ func Validate(topic string, payload []byte) (cloud.Verdict, error) {
 	if t.Gateway != "" {
 		v.ReceiptTopic = t.Receipt()
 	}
+	if err == nil {
+		// A valid record's id names its gateway: the parts order the gateway's records in a
+		// store (docs/delivery.md "Several receivers").
+		id, perr := wire.ParseIDOf(env.ID, env.Gateway)
+		if perr != nil {
+			return v, perr
+		}
+		v.Gateway, v.Incarnation, v.Seq = id.Gateway, id.Incarnation, id.Seq
+	}
 	return v, err
 }
 

@@ -51,6 +51,10 @@ func TestOptionsWireTheGateway(t *testing.T) {
 	if err != nil || v.ID != rec.ID || v.Kind != "alpha" || v.ReceiptTopic != gw.Receipt() || v.Skip {
 		t.Fatalf("receiver verdict on the framed record: %+v, %v; want id %s answered on %s", v, err, rec.ID, gw.Receipt())
 	}
+	// The id's parts order the records in a store: gateway, the store's incarnation, seq.
+	if id, _ := wire.ParseIDOf(rec.ID, gw.Gateway); v.Gateway != gw.Gateway || v.Incarnation != id.Incarnation || id.Incarnation == "" || v.Seq != 1 {
+		t.Errorf("verdict id parts %q %q %d; want %s, its incarnation %q, 1", v.Gateway, v.Incarnation, v.Seq, gw.Gateway, id.Incarnation)
+	}
 	if rx.Filter != wire.SubscribeAll {
 		t.Errorf("receiver filter %q, want %q", rx.Filter, wire.SubscribeAll)
 	}

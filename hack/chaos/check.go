@@ -35,25 +35,39 @@ func (r Report) OK() bool {
 // not in appended but of a known gateway is counted Extra (its Append committed, then the
 // process died before logging it) — never silently.
 func Check(appended []Entry, outPath string) (Report, error) {
+	f, err := os.Open(outPath)
+	if err != nil {
+		return Report{Appended: len(appended)}, err
+	}
+	defer f.Close()
+	var stored [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		stored = append(stored, append([]byte(nil), sc.Bytes()...))
+	}
+	if err := sc.Err(); err != nil {
+		return Report{Appended: len(appended)}, err
+	}
+	return CheckStored(appended, stored), nil
+}
+
+// CheckStored compares the envelopes a receiver stored, in the order a consumer reads them (the
+// JSONL file's lines, or a database's rows ORDER BY gateway, incarnation, seq), with the
+// appended entries.
+func CheckStored(appended []Entry, stored [][]byte) Report {
 	rep := Report{Appended: len(appended)}
 	want := make(map[string]string, len(appended))
 	for _, e := range appended {
 		want[e.ID] = e.Kind
 	}
-	f, err := os.Open(outPath)
-	if err != nil {
-		return rep, err
-	}
-	defer f.Close()
 	seen := map[string]int{}
 	// Sequence numbers are per state file: order is kept per gateway, incarnation and kind.
 	lastSeq := map[string]uint64{} // gateway+incarnation+kind → highest seq stored so far
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	for _, line := range stored {
 		rep.Stored++
 		var e wire.Envelope
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+		if err := json.Unmarshal(line, &e); err != nil {
 			rep.Unknown++
 			continue
 		}
@@ -77,9 +91,6 @@ func Check(appended []Entry, outPath string) (Report, error) {
 			lastSeq[k] = rid.Seq
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return rep, err
-	}
 	for _, e := range appended {
 		if seen[e.ID] == 0 {
 			rep.Lost++
@@ -88,5 +99,5 @@ func Check(appended []Entry, outPath string) (Report, error) {
 			}
 		}
 	}
-	return rep, nil
+	return rep
 }

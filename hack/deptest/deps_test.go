@@ -44,6 +44,9 @@ var rules = []struct {
 	{"./drivers/fga4100/fga4100sim", append([]string{mod + "/drivers/fga4100"}, rigSim...)},
 	// cloud moves opaque bytes: it never imports the wire schema or anything of the gateway.
 	{"./cloud", cloudDeps},
+	// The receiver's database store: pgx and the cloud side, never the wire schema (the receiver
+	// hands it the id's parts).
+	{"./cloud/pgstore", append([]string{mod + "/cloud", "github.com/jackc/"}, cloudDeps...)},
 	{"./buffer", []string{"go.etcd.io/bbolt", "golang.org/x/sys"}},
 	// The wire schema is the contract with the province's receiver: the standard library only,
 	// so the receiver's validator and hack/chaos link no driver, serial library or YAML parser.

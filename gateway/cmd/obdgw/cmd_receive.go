@@ -13,18 +13,19 @@ import (
 	"time"
 
 	"github.com/obdgw/obdgw/cloud"
+	"github.com/obdgw/obdgw/cloud/pgstore"
 	"github.com/obdgw/obdgw/gateway/uplink"
 )
 
 func init() {
 	register(command{
 		name:    "receive",
-		summary: "reference provincial receiver: store records as JSONL and send receipts",
+		summary: "reference provincial receiver: store records (JSONL, or PostgreSQL shared by several receivers) and send receipts",
 		run:     runReceive,
 	})
 }
 
-const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] --state DIR --out FILE.jsonl [--group NAME] [--max-message-bytes N] [--metrics 127.0.0.1:PORT] [--forward-ehr URL --ehr-app-key-file FILE --ehr-app-secret-file FILE [--ehr-ca FILE] ...]`
+const receiveUsage = `--broker URL [--ca FILE --cert FILE --key FILE] [--user NAME --password-file FILE] (--state DIR --out FILE.jsonl | --postgres postgres://USER@HOST/DB [--postgres-password-file FILE]) [--group NAME] [--max-message-bytes N] [--metrics 127.0.0.1:PORT] [--forward-ehr URL --ehr-app-key-file FILE --ehr-app-secret-file FILE [--ehr-ca FILE] ...]`
 
 func runReceive(ctx context.Context, e *env, args []string) error {
 	fs := newFlags(e, "receive", receiveUsage)
@@ -37,6 +38,8 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	passFile := fs.String("password-file", "", "file holding the MQTT password (mode 0600)")
 	state := fs.String("state", "", "state directory (the de-duplication file lives here)")
 	out := fs.String("out", "", "JSONL file accepted records are appended to")
+	pgURL := fs.String("postgres", "", "store records in this PostgreSQL database instead (postgres://USER@HOST:PORT/DB?sslmode=verify-full; no password in it): receivers of one --group share it")
+	pgPass := fs.String("postgres-password-file", "", "file holding the database password (mode 0600); without it PGPASSFILE or ~/.pgpass")
 	group := fs.String("group", "obdgw", "shared subscription group: receivers in one group share the records")
 	clientID := fs.String("client-id", "", "MQTT client id (default obdgw-receiver-<group>-<host>)")
 	maxMsg := fs.Int("max-message-bytes", 256<<10, "drop a message larger than this before reading it (bound it at the broker too: max_packet_size)")
@@ -51,13 +54,25 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usageError("unexpected argument %q", fs.Arg(0))
 	}
-	for _, f := range []struct{ name, v string }{{"--broker", *broker}, {"--state", *state}, {"--out", *out}} {
+	required := []struct{ name, v string }{{"--broker", *broker}, {"--state", *state}, {"--out", *out}}
+	if *pgURL != "" {
+		// The database holds the records and what is stored: no local state, no JSONL.
+		if *out != "" || *state != "" {
+			return usageError("--postgres stores the records and their state: drop --out and --state")
+		}
+		required = required[:1]
+	} else if *pgPass != "" {
+		return usageError("--postgres-password-file needs --postgres")
+	}
+	for _, f := range required {
 		if f.v == "" {
 			return usageError("%s is required (usage: obdgw receive %s)", f.name, receiveUsage)
 		}
 	}
-	if err := os.MkdirAll(*state, 0o700); err != nil {
-		return fmt.Errorf("--state: %w", err)
+	if *state != "" {
+		if err := os.MkdirAll(*state, 0o700); err != nil {
+			return fmt.Errorf("--state: %w", err)
+		}
 	}
 	if *clientID == "" {
 		host, _ := os.Hostname()
@@ -72,13 +87,29 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(cloud.ReceiverOptions{
+	if forward != nil && *pgURL != "" {
+		return usageError("--forward-ehr needs the JSONL store (--state, --out): its queue lives in the receiver's state file")
+	}
+	ro := cloud.ReceiverOptions{
 		Broker: *broker, AllowPlain: *allowPlain, CAFile: *ca, CertFile: *cert, KeyFile: *key,
 		Username: *user, PasswordFile: *passFile, ClientID: *clientID, Group: *group,
-		StatePath: filepath.Join(*state, "receiver.db"), OutPath: *out, MaxMessageBytes: *maxMsg,
-		Logger: e.log, Forward: forward,
-	}))
+		MaxMessageBytes: *maxMsg, Logger: e.log, Forward: forward,
+	}
+	where := *out
+	if *pgURL != "" {
+		st, err := pgstore.Open(ctx, pgstore.Options{URL: *pgURL, PasswordFile: *pgPass, Receiver: *clientID, Logger: e.log})
+		if err != nil {
+			return err
+		}
+		ro.Store, where = st, st.String()
+	} else {
+		ro.StatePath, ro.OutPath = filepath.Join(*state, "receiver.db"), *out
+	}
+	rx, err := cloud.NewReceiver(uplink.ReceiverOptions(ro))
 	if err != nil {
+		if ro.Store != nil {
+			ro.Store.Close()
+		}
 		var oe *cloud.OptionError
 		if errors.As(err, &oe) {
 			if oe.Key == "broker_url" && (strings.HasPrefix(*broker, "tcp://") || strings.HasPrefix(*broker, "mqtt://")) {
@@ -102,6 +133,6 @@ func runReceive(ctx context.Context, e *env, args []string) error {
 		go srv.Serve(ln)
 		defer srv.Close()
 	}
-	e.log.Info("receive: running", "broker", *broker, "group", *group, "out", *out)
+	e.log.Info("receive: running", "broker", *broker, "group", *group, "store", where)
 	return rx.Run(ctx)
 }

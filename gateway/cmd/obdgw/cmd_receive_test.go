@@ -16,6 +16,7 @@ import (
 
 	"github.com/obdgw/obdgw/gateway/wire"
 	"github.com/obdgw/obdgw/hack/brokertest"
+	"github.com/obdgw/obdgw/hack/pgtest"
 )
 
 func TestReceiveRequiresItsFlags(t *testing.T) {
@@ -67,22 +68,45 @@ func TestReceiveRefusesLooseOrSpecialKey(t *testing.T) {
 // The receive command end to end against a real Mosquitto over TLS: a good record is stored
 // and answered accepted, its resend answered duplicate, a bad one rejected naming the field.
 func TestReceiveStoresAndAnswers(t *testing.T) {
-	b := brokertest.Start(t, brokertest.Config{})
 	dir := t.TempDir()
 	outFile := filepath.Join(dir, "records.jsonl")
+	receiveRoundTrip(t, func(b *brokertest.Broker) []string {
+		return []string{"--broker", b.TLSURL(), "--ca", b.CA.CertFile, "--state", filepath.Join(dir, "state"), "--out", outFile}
+	}, func(string) {
+		data, err := os.ReadFile(outFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+		if len(lines) != 1 || !strings.Contains(lines[0], `"id":"gw-r-1"`) {
+			t.Errorf("output:\n%s", data)
+		}
+	})
+}
+
+// receiveRoundTrip runs `obdgw receive` with args against a broker of its own, sends a good
+// record, its resend and a bad one, checks the receipts, then calls check with the log once
+// the receiver has stopped.
+func receiveRoundTrip(t *testing.T, args func(*brokertest.Broker) []string, check func(log string)) {
+	b := brokertest.Start(t, brokertest.Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	var stderr bytes.Buffer
 	e := &env{stdout: &stderr, stderr: &stderr, log: slog.New(slog.NewTextHandler(&stderr, nil))}
 	go func() {
-		done <- runReceive(ctx, e, []string{"--broker", b.TLSURL(), "--ca", b.CA.CertFile, "--state", filepath.Join(dir, "state"), "--out", outFile})
+		done <- runReceive(ctx, e, args(b))
 	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("receive returned %v\n%s", err, stderr.String())
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("receive returned %v\n%s", err, stderr.String())
+			}
 		}
-	}()
+	}
+	defer stop()
 	top := wire.Topic{Province: "33", CompanyCode: "330106000099901", Gateway: "gw-r"}
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(b.URL()).SetClientID("gw-r"))
 	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
@@ -137,12 +161,42 @@ func TestReceiveStoresAndAnswers(t *testing.T) {
 	if r := next(); r.ID != "gw-r-2" || r.Status != wire.Rejected || !strings.Contains(r.Reason, "schema") {
 		t.Errorf("bad record: %+v", r)
 	}
-	data, err := os.ReadFile(outFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
-	if len(lines) != 1 || !strings.Contains(lines[0], `"id":"gw-r-1"`) {
-		t.Errorf("output:\n%s", data)
+	stop()
+	check(stderr.String())
+}
+
+// TestReceivePostgres: the same round trip with --postgres: the record is in the database
+// once, with the parts of its id, and the database password is in no log line.
+func TestReceivePostgres(t *testing.T) {
+	srv := pgtest.Start(t)
+	receiveRoundTrip(t, func(b *brokertest.Broker) []string {
+		return []string{"--broker", b.TLSURL(), "--ca", b.CA.CertFile, "--postgres", srv.URL(), "--postgres-password-file", srv.PasswordFile}
+	}, func(log string) {
+		var id, gw, inc, vin string
+		var seq, n int64
+		err := srv.Conn(t).QueryRow(t.Context(), `SELECT id, gateway, incarnation, seq, payload->'payload'->>'vin', (SELECT count(*) FROM records) FROM records`).Scan(&id, &gw, &inc, &seq, &vin, &n)
+		if err != nil || id != "gw-r-1" || gw != "gw-r" || inc != "" || seq != 1 || vin != "LSVNV2182E2100001" || n != 1 {
+			t.Errorf("database: %v %q %q %q %d %q, %d rows", err, id, gw, inc, seq, vin, n)
+		}
+		if strings.Contains(log, srv.Password) || !strings.Contains(log, "store=postgres://obdgw@127.0.0.1:") {
+			t.Errorf("log shows the password, or not the database:\n%s", log)
+		}
+	})
+}
+
+func TestReceivePostgresFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--postgres", "postgres://u@127.0.0.1:1/db", "--out", "x.jsonl"}, "drop --out and --state"},
+		{[]string{"--postgres-password-file", "pw", "--state", "s", "--out", "x.jsonl"}, "--postgres-password-file needs --postgres"},
+		{[]string{"--postgres", "postgres://u:secret@127.0.0.1:1/db"}, "holds a password"},
+	} {
+		var out, errb bytes.Buffer
+		code := runMain(append([]string{"receive", "--broker", "tls://127.0.0.1:8883"}, tc.args...), &out, &errb)
+		if code == 0 || !strings.Contains(errb.String(), tc.want) || strings.Contains(errb.String(), "secret") {
+			t.Errorf("%q: exit %d, stderr %q, want %q", tc.args, code, errb.String(), tc.want)
+		}
 	}
 }
