@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/firmware/version.Version=$(VERSION) -X $(PKG)/firmware/version.Commit=$(COMMIT)
 BIN := bin
 
-.PHONY: help build test test-short test-unit test-cross fuzz-short cross deb bench lint demo chaos clean
+.PHONY: help build test test-short test-unit test-cross fuzz-short cross deb bench lint demo chaos fleet clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -47,6 +47,9 @@ lint: ## gofmt, go vet and the import-rule test
 
 chaos: ## kill broker and gateway at random while 10,000 records flow; prints lost/dup/reordered
 	hack/chaos.sh
+
+fleet: ## 2,000 simulated gateways, 2 receivers, a 60 s broker outage: records/s, latency, reconnect storm
+	hack/fleet.sh
 
 clean: ## remove build output
 	rm -rf $(BIN) dist
