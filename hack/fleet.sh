@@ -22,7 +22,7 @@ echo "fleet: open files allowed: $(ulimit -n)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-$GO test -tags fleet -run '^TestFleet$' -count=1 -v -timeout 60m ./hack/fleet/ 2>&1 | tee "$log" | grep -E '^(fleet:|--- |FAIL|ok|panic)'
+$GO test -tags fleet -run '^TestFleet$' -count=1 -v -timeout 60m ./hack/fleet/ 2>&1 | tee "$log" | grep --line-buffered -E '^(fleet:|--- |FAIL|ok|panic)'
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then

@@ -406,6 +406,7 @@ func (s *sim) burst(receivers int) (Burst, error) {
 		}()
 	}
 	wg.Wait()
+	appended := time.Since(start)
 	close(errs)
 	if err := <-errs; err != nil {
 		return Burst{}, err
@@ -414,8 +415,8 @@ func (s *sim) burst(receivers int) (Burst, error) {
 		return Burst{}, err
 	}
 	b := s.track.burst(phase, start)
-	b.Receivers = receivers
-	s.c.Logf("fleet: burst of %d records with %d receiver(s): %.0f records/s", b.Records, receivers, b.Rate())
+	b.Receivers, b.Appending = receivers, appended
+	s.c.Logf("fleet: burst of %d records with %d receiver(s): %.0f records/s (appends done after %v)", b.Records, receivers, b.Rate(), appended.Round(time.Millisecond))
 	return b, nil
 }
 

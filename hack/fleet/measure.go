@@ -161,6 +161,7 @@ type Burst struct {
 	Receivers int
 	Records   int
 	Took      time.Duration // from the first append to the last record stored
+	Appending time.Duration // from the first append to the last Append returned
 }
 
 // Rate is records stored per second.
@@ -193,6 +194,7 @@ func (tr *tracker) dayFigures(rep *Report) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	var all, steady []time.Duration
+	var byHours [dayHours / 2][]time.Duration
 	var last time.Time
 	perSecond := map[int64]int{}
 	outage := !rep.KilledAt.IsZero()
@@ -209,6 +211,8 @@ func (tr *tracker) dayFigures(rep *Report) {
 		if !outage || r.at.Before(rep.KilledAt) {
 			steady = append(steady, lat)
 		}
+		k := int(float64(r.at.Sub(rep.DayStart)) / float64(rep.Config.Seconds) * float64(len(byHours)))
+		byHours[min(max(k, 0), len(byHours)-1)] = append(byHours[min(max(k, 0), len(byHours)-1)], lat)
 		if r.stored.After(last) {
 			last = r.stored
 		}
@@ -226,6 +230,9 @@ func (tr *tracker) dayFigures(rep *Report) {
 		}
 	}
 	rep.Latency = percentiles(all)
+	for k, d := range byHours {
+		rep.ByHours[k] = percentiles(d)
+	}
 	rep.SteadyLatency = percentiles(steady)
 }
 
@@ -299,6 +306,9 @@ type Report struct {
 	PeakStoredAt  time.Duration // that second, into the day
 	Latency       Latency       // every record of the day
 	SteadyLatency Latency       // records settled before the outage
+	// ByHours is the latency of the records settled in each two simulated hours: 08–10, 10–12,
+	// 12–14, 14–16, 16–18, 18–20.
+	ByHours [dayHours / 2]Latency
 
 	KilledAt, RestartedAt time.Time
 	BacklogAtRestart      int           // records settled and not yet stored when the broker came back
@@ -336,19 +346,23 @@ func (r *Report) String() string {
 		c.Gateways, c.Receivers, c.Seconds, dayHours*3600/c.Seconds.Seconds(), c.Outage)
 	f("cold start: every gateway connected in %v", r.ColdConnect.Round(time.Millisecond))
 	if r.BurstOne.Records > 0 {
-		f("burst, 1 receiver: %d records stored in %v = %.0f records/s", r.BurstOne.Records, r.BurstOne.Took.Round(time.Millisecond), r.BurstOne.Rate())
+		f("burst, 1 receiver: %d records stored in %v = %.0f records/s (the gateways' appends took %v)", r.BurstOne.Records, r.BurstOne.Took.Round(time.Millisecond), r.BurstOne.Rate(), r.BurstOne.Appending.Round(time.Millisecond))
 	}
 	if r.BurstAll.Records > 0 {
 		ratio := 0.0
 		if r.BurstOne.Rate() > 0 {
 			ratio = r.BurstAll.Rate() / r.BurstOne.Rate()
 		}
-		f("burst, %d receivers: %d records stored in %v = %.0f records/s (%.2f× one receiver)", r.BurstAll.Receivers, r.BurstAll.Records, r.BurstAll.Took.Round(time.Millisecond), r.BurstAll.Rate(), ratio)
+		f("burst, %d receivers: %d records stored in %v = %.0f records/s, %.2f× one receiver (the gateways' appends took %v)", r.BurstAll.Receivers, r.BurstAll.Records, r.BurstAll.Took.Round(time.Millisecond), r.BurstAll.Rate(), ratio, r.BurstAll.Appending.Round(time.Millisecond))
 	}
 	f("day: %d records (%d orders, %d scans) stored by %v = %.0f records/s on average; busiest second %d stored (at %v)",
 		r.DayRecords, r.DayOrders, r.DayRecords-r.DayOrders, r.DayTook.Round(time.Millisecond), float64(r.DayRecords)/r.DayTook.Seconds(), r.PeakStored, r.PeakStoredAt)
 	f("settle → stored before the outage: p50 %v, p99 %v, max %v (%d records)", r.SteadyLatency.P50.Round(time.Millisecond), r.SteadyLatency.P99.Round(time.Millisecond), r.SteadyLatency.Max.Round(time.Millisecond), r.SteadyLatency.N)
 	f("settle → stored, whole day: p50 %v, p99 %v, max %v", r.Latency.P50.Round(time.Millisecond), r.Latency.P99.Round(time.Millisecond), r.Latency.Max.Round(time.Millisecond))
+	for k, l := range r.ByHours {
+		from := 8 + 2*k
+		f("  settled %02d–%02d: %6d records, p50 %v, p99 %v", from, from+2, l.N, l.P50.Round(time.Millisecond), l.P99.Round(time.Millisecond))
+	}
 	if c.Outage > 0 {
 		nb := float64(c.Gateways) / c.BackoffMax.Seconds()
 		f("outage %v: %d records waiting at the restart; every gateway reconnected after %v, backlog stored after %v",
