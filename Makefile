@@ -7,7 +7,7 @@ COMMIT ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X $(PKG)/firmware/version.Version=$(VERSION) -X $(PKG)/firmware/version.Commit=$(COMMIT)
 BIN := bin
 
-.PHONY: help build test test-short test-unit test-cross fuzz-short cross deb bench lint demo chaos chaos-pg clean
+.PHONY: help build test test-short test-unit test-cross fuzz-short cross deb bench lint demo chaos chaos-pg fleet clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ chaos: ## kill broker and gateway at random while 10,000 records flow; prints lo
 
 chaos-pg: ## 3 receivers on one PostgreSQL, killed at random with the broker while 2,000 records flow
 	$(GO) test -tags chaos -run '^TestChaosPostgres$$' -count=1 -v -timeout 20m ./cloud/pgstore/
+
+fleet: ## 2,000 simulated gateways, 2 receivers, a 60 s broker outage: records/s, latency, reconnect storm
+	hack/fleet.sh
 
 clean: ## remove build output
 	rm -rf $(BIN) dist
