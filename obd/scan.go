@@ -820,6 +820,7 @@ func (s *scanner) freezeFrameStep() {
 			s.note("ECU %s: no freeze frame stored", r.ECU)
 			continue
 		}
+		s.ecu(r.ECU) // an ECU that answered no bitmap is kept in the report like any other
 		frames[r.ECU] = &FreezeFrame{ECU: r.ECU, Frame: int(d[2]), DTC: code, Values: []Value{}}
 		order = append(order, r.ECU)
 	}
