@@ -60,6 +60,9 @@ type DB struct {
 	log    *slog.Logger
 	signal chan struct{}
 
+	listenMu  sync.Mutex
+	listeners []chan struct{} // further readers' Appended channels (NewAppended)
+
 	inc     string    // the file's incarnation (record ids "<gateway>-<inc>-<seq>")
 	created time.Time // when the incarnation was drawn
 	isNew   bool      // Open created the file
@@ -144,6 +147,14 @@ func (db *DB) committedRecords(s sidecar) {
 	case db.signal <- struct{}{}:
 	default:
 	}
+	db.listenMu.Lock()
+	for _, c := range db.listeners {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	db.listenMu.Unlock()
 }
 
 // StoreInfo says which store this is: what record ids carry and whether Open created it.

@@ -280,6 +280,17 @@ func (db *DB) Requeue(seq uint64) (Record, error) {
 // a reader should Peek until the outbox is drained after each signal.
 func (db *DB) Appended() <-chan struct{} { return db.signal }
 
+// NewAppended returns a channel of its own, signalled like Appended: for a second reader of the
+// outbox (two transports draining different kinds), which sharing Appended would rob of wake-ups
+// the other took. Call it once per reader, when the reader is built.
+func (db *DB) NewAppended() <-chan struct{} {
+	c := make(chan struct{}, 1)
+	db.listenMu.Lock()
+	db.listeners = append(db.listeners, c)
+	db.listenMu.Unlock()
+	return c
+}
+
 // Append adds a record to the outbox within the transaction. It is visible to readers, and
 // Appended is signalled, only once the transaction commits.
 func (t *Tx) Append(kind, topic string, payload []byte) (Record, error) {

@@ -241,13 +241,24 @@ func (d *Delivery) deliver(ctx context.Context, r buffer.Record) error {
 
 // Except is box without the records of kinds: what an MQTT uplink drains when the eHR
 // platform takes those kinds (cloud.NewUplink accepts it as its Outbox). Acks, attempts and
-// dead letters pass through; Stats is the whole outbox's.
-func Except(box Outbox, kinds ...string) Outbox { return except{box, kinds} }
+// dead letters pass through; Stats is the whole outbox's. When box can give each reader its
+// own wake-up (*buffer.DB's NewAppended), Except takes one, so the two transports never take
+// each other's signal.
+func Except(box Outbox, kinds ...string) Outbox {
+	e := except{Outbox: box, kinds: kinds, appended: box.Appended()}
+	if n, ok := box.(interface{ NewAppended() <-chan struct{} }); ok {
+		e.appended = n.NewAppended()
+	}
+	return e
+}
 
 type except struct {
 	Outbox
-	kinds []string
+	kinds    []string
+	appended <-chan struct{}
 }
+
+func (e except) Appended() <-chan struct{} { return e.appended }
 
 func (e except) PeekAfter(seq uint64, max int) ([]buffer.Record, error) {
 	var out []buffer.Record

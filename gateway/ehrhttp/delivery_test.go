@@ -286,3 +286,20 @@ func equalSeq(a, b []uint64) bool {
 	}
 	return true
 }
+
+// TestExceptHasItsOwnWakeUp: both transports wait on the outbox's append signal. The eHR
+// delivery draining the shared one must not leave the MQTT uplink (behind Except) asleep
+// until its poll: one append wakes both.
+func TestExceptHasItsOwnWakeUp(t *testing.T) {
+	db := openBox(t, filepath.Join(t.TempDir(), "obdgw.db"))
+	defer db.Close()
+	box := Except(db, wire.KindEHR)
+	appendRec(t, db, "im", []byte(`{}`))
+	for name, c := range map[string]<-chan struct{}{"the eHR delivery's": db.Appended(), "the MQTT uplink's": box.Appended()} {
+		select {
+		case <-c:
+		default:
+			t.Errorf("%s wake-up was not signalled by the append", name)
+		}
+	}
+}
