@@ -1,13 +1,6 @@
 package config
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,40 +10,24 @@ import (
 	// The drivers register their models, as they do in the obdgw binary.
 	_ "github.com/obdgw/obdgw/drivers/nanhua"
 	_ "github.com/obdgw/obdgw/drivers/opacity"
+	"github.com/obdgw/obdgw/gateway/pki"
 )
 
-// testPKI writes ca.pem, gw.crt and gw.key (mode 0600) into dir: a CA and a client
-// certificate signed by it, valid from notBefore to notAfter.
+// testPKI writes ca.pem, gw.crt and gw.key (mode 0600) into dir, replacing what is there: a
+// CA and a client certificate signed by it, valid from notBefore to notAfter (gateway/pki
+// makes them, as obdgw setup does).
 func testPKI(t *testing.T, dir string, notBefore, notAfter time.Time) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := pki.NewCA("test CA", time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	gw, err := ca.Issue(pki.Request{CommonName: "hz-demo-gw1", Usage: pki.Client, NotBefore: notBefore, NotAfter: notAfter})
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "hz-demo-gw1"},
-		NotBefore: notBefore, NotAfter: notAfter, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caTmpl, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, b := range map[string]*pem.Block{"ca.pem": {Type: "CERTIFICATE", Bytes: caDER},
-		"gw.crt": {Type: "CERTIFICATE", Bytes: der}, "gw.key": {Type: "PRIVATE KEY", Bytes: keyDER}} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(b), 0o600); err != nil {
+	for name, b := range map[string][]byte{"ca.pem": ca.Pair.CertPEM, "gw.crt": gw.CertPEM, "gw.key": gw.KeyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
