@@ -2,8 +2,6 @@ package workorder
 
 import (
 	"strings"
-
-	"github.com/obdgw/obdgw/buffer"
 )
 
 // ScansOfVIN returns the stored scans that read vin, newest first, at most limit (default 200,
@@ -14,26 +12,5 @@ func (s *Store) ScansOfVIN(vin string, limit int) ([]ScanSummary, error) {
 	}
 	limit = min(limit, 1000)
 	vin = strings.ToUpper(strings.TrimSpace(vin))
-	var ids []string
-	err := s.db.View(func(tx *buffer.Tx) error {
-		return tx.ForEach(bucketScans, func(k string, _ []byte) error { ids = append(ids, k); return nil })
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := []ScanSummary{}
-	err = s.db.View(func(tx *buffer.Tx) error {
-		for i := len(ids) - 1; i >= 0 && len(out) < limit; i-- {
-			sc, err := getScan(tx, ids[i])
-			if err != nil {
-				s.log.Warn("workorder: skipping unreadable scan", "id", ids[i], "err", err)
-				continue
-			}
-			if sc.ref.VIN == vin {
-				out = append(out, ScanSummary{ScanRef: sc.ref, Order: sc.Order})
-			}
-		}
-		return nil
-	})
-	return out, err
+	return s.newestScans(limit, func(sc *StoredScan) bool { return sc.ref.VIN == vin })
 }

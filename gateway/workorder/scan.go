@@ -335,6 +335,14 @@ func (s *Store) ListScans(bay string, unattached bool, limit int) ([]ScanSummary
 	if limit > 500 {
 		limit = 500
 	}
+	return s.newestScans(limit, func(sc *StoredScan) bool {
+		return (bay == "" || sc.Bay == bay) && (!unattached || sc.Order == "")
+	})
+}
+
+// newestScans walks the stored scans newest first and summarises up to limit of those keep
+// accepts; an unreadable scan is logged and skipped.
+func (s *Store) newestScans(limit int, keep func(*StoredScan) bool) ([]ScanSummary, error) {
 	var ids []string
 	err := s.db.View(func(tx *buffer.Tx) error {
 		return tx.ForEach(bucketScans, func(k string, _ []byte) error { ids = append(ids, k); return nil })
@@ -350,10 +358,9 @@ func (s *Store) ListScans(bay string, unattached bool, limit int) ([]ScanSummary
 				s.log.Warn("workorder: skipping unreadable scan", "id", ids[i], "err", err)
 				continue
 			}
-			if (bay != "" && sc.Bay != bay) || (unattached && sc.Order != "") {
-				continue
+			if keep(sc) {
+				out = append(out, ScanSummary{ScanRef: sc.ref, Order: sc.Order})
 			}
-			out = append(out, ScanSummary{ScanRef: sc.ref, Order: sc.Order})
 		}
 		return nil
 	})
