@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/obdgw/obdgw/buffer"
+	"github.com/obdgw/obdgw/drivers/loopback"
 )
 
 // Delivery says when a record may leave the outbox.
@@ -128,7 +128,7 @@ func (o UplinkOptions) withDefaults() (UplinkOptions, error) {
 	case u.Scheme == "tcp" || u.Scheme == "mqtt":
 		// Cleartext never leaves the box: the rule of the gateway's configuration
 		// (broker.url) and its example. AllowPlain lifts it for trials and tests.
-		if !o.AllowPlain && !IsLoopbackHost(u.Hostname()) {
+		if !o.AllowPlain && !loopback.Host(u.Hostname()) {
 			return o, optErr("broker_url", "%s is not encrypted: cleartext tcp:// is allowed only to a broker on this box (a loopback address, e.g. tcp://127.0.0.1:1883); use tls://host:port for a remote broker", redact(o.Broker))
 		}
 	case u.Scheme == "tls" || u.Scheme == "ssl" || u.Scheme == "mqtts":
@@ -403,14 +403,4 @@ func fileKind(m os.FileMode) string {
 		return "a socket"
 	}
 	return "mode " + m.String()
-}
-
-// IsLoopbackHost says whether host (a URL's Hostname) is this box: localhost or a loopback
-// address. The configuration check and the uplink apply the same rule to cleartext brokers.
-func IsLoopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/obdgw/obdgw/drivers/loopback"
 	"github.com/obdgw/obdgw/drivers/rig"
 	"github.com/obdgw/obdgw/drivers/serialport"
 	"github.com/obdgw/obdgw/gateway/emission"
@@ -682,7 +683,7 @@ func (v *validator) validateUpdate(u *Update) {
 		switch r.Scheme {
 		case "https":
 		case "http":
-			if ip := net.ParseIP(r.Hostname()); r.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			if !loopback.Host(r.Hostname()) {
 				v.errorf("update.repository", "%q: plain http is allowed only to a server on this box; use https://", clip(u.Repository))
 			}
 		default:
@@ -748,7 +749,7 @@ func (v *validator) validateUplink(u *Uplink) {
 		switch pu.Scheme {
 		case "https":
 		case "http":
-			if ip := net.ParseIP(pu.Hostname()); pu.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			if !loopback.Host(pu.Hostname()) {
 				v.errorf("uplink.ehr.url", "%q: an unencrypted connection is allowed only to this box; use https://", clip(e.URL))
 			}
 		default:
@@ -783,7 +784,7 @@ func (v *validator) validateBroker(b *Broker) {
 		switch u.Scheme {
 		case "mqtts", "ssl", "tls":
 		case "tcp", "mqtt":
-			if ip := net.ParseIP(u.Hostname()); u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			if !loopback.Host(u.Hostname()) {
 				v.errorf("broker.url", "%q: an unencrypted connection is allowed only to a broker on this box; use mqtts://", clip(b.URL))
 			}
 		default:

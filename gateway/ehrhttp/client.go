@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/obdgw/obdgw/drivers/loopback"
 	"github.com/obdgw/obdgw/gateway/wire"
 )
 
@@ -116,7 +117,7 @@ func New(o Options) (*Client, error) {
 		return nil, optErr("url", "%q: want https://host/path/", clip(o.URL))
 	case u.Scheme == "https":
 	case u.Scheme == "http":
-		if !isLoopback(u.Hostname()) {
+		if !loopback.Host(u.Hostname()) {
 			return nil, optErr("url", "%s is not encrypted: http:// is allowed only to this box (a loopback address); use https://", clip(o.URL))
 		}
 	default:
@@ -531,14 +532,6 @@ func retryAfter(h string, now time.Time) time.Duration {
 		return t.Sub(now)
 	}
 	return 0
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func clip(s string) string {

@@ -27,6 +27,8 @@ var rules = []struct {
 	{"./drivers/elm327/elm327sim", []string{mod + "/obd", "go.yaml.in/yaml/v3"}},
 	// The one log rate limiter, for the drivers and the cloud side alike: standard library only.
 	{"./drivers/lograte", nil},
+	// The one rule for which hosts may be reached without encryption: this box.
+	{"./drivers/loopback", nil},
 	{"./drivers/rig", nil},
 	{"./drivers/rig/frame", []string{mod + "/drivers/rig"}},
 	{"./drivers/indicator", []string{"periph.io/x/conn/v3"}},
@@ -63,7 +65,7 @@ var rules = []struct {
 	{"./firmware/...", []string{mod + "/firmware"}},
 	// The configuration is read before anything runs: YAML, the emission limits it carries and
 	// the address parser serialport.Open uses, never the daemon, the store or the uplink.
-	{"./gateway/config", []string{mod + "/gateway/emission", mod + "/drivers/rig", mod + "/obd", mod + "/drivers/serialport", "go.yaml.in/yaml/v3", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
+	{"./gateway/config", []string{mod + "/gateway/emission", mod + "/drivers/rig", mod + "/obd", mod + "/drivers/serialport", mod + "/drivers/loopback", "go.yaml.in/yaml/v3", "go.bug.st/serial", "golang.org/x/sys", "github.com/creack/goselect"}},
 	// Rig simulators serve any io.ReadWriter; rigtest puts them on a real pty for driver tests.
 	{"./drivers/rig/rigsim", nil},
 	{"./drivers/rig/rigtest", []string{mod + "/drivers/rig", mod + "/drivers/rig/rigsim", mod + "/drivers/serialport", mod + "/hack/testenv",
@@ -87,7 +89,7 @@ var rules = []struct {
 	{"./gateway/api", []string{mod + "/gateway/workorder", mod + "/gateway/ehr", mod + "/gateway/wire", mod + "/gateway/audit", mod + "/gateway/waste", mod + "/obd", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/go-json-experiment/json"}},
 	// The uplink wiring joins the opaque cloud side to the wire schema, and nothing else.
 	// The eHR HTTPS bridge: the wire schemas and the outbox, no driver, no MQTT.
-	{"./gateway/ehrhttp", []string{mod + "/gateway/wire", mod + "/buffer", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/prometheus", "github.com/beorn7",
+	{"./gateway/ehrhttp", []string{mod + "/gateway/wire", mod + "/buffer", mod + "/drivers/loopback", "go.etcd.io/bbolt", "golang.org/x/sys", "github.com/prometheus", "github.com/beorn7",
 		"github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in"}},
 	{"./gateway/ehrhttp/ehrhttptest", nil},
 	{"./gateway/uplink", append([]string{mod + "/gateway/wire", mod + "/cloud"}, cloudDeps...)},
@@ -107,7 +109,7 @@ var rules = []struct {
 var (
 	// anything marks a wiring point: every import is allowed.
 	anything  = []string{""}
-	cloudDeps = []string{mod + "/buffer", mod + "/drivers/lograte", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7",
+	cloudDeps = []string{mod + "/buffer", mod + "/drivers/lograte", mod + "/drivers/loopback", "go.etcd.io/bbolt", "github.com/eclipse/paho.mqtt.golang", "github.com/prometheus", "github.com/beorn7",
 		"github.com/cespare", "github.com/munnerz", "google.golang.org/protobuf", "go.yaml.in", "golang.org/x/", "github.com/gorilla/websocket"}
 	emission  = []string{mod + "/drivers/rig", mod + "/obd"}
 	rigDriver = []string{mod + "/drivers/rig", mod + "/drivers/rig/frame", mod + "/drivers/lograte"}
