@@ -73,18 +73,7 @@ func (e *Engine) OilC(t time.Duration) float64 {
 func (e *Engine) Gas(time.Duration) Gas {
 	t := e.Elapsed()
 	rpm := e.RPM()
-	x := math.Max(0, math.Min(1, (rpm-800)/1700))
-	return Gas{
-		HCppm:  round(lerp(120, 60, x)+wobble(t, 7, 5), 0),
-		COPct:  round(lerp(0.45, 0.25, x)+wobble(t, 11, 0.02), 2),
-		CO2Pct: round(lerp(14.6, 14.9, x)+wobble(t, 13, 0.05), 2),
-		O2Pct:  round(lerp(0.50, 0.30, x)+wobble(t, 9, 0.03), 2),
-		NOppm:  round(lerp(200, 650, x)+wobble(t, 5, 10), 0),
-		Lambda: round(lerp(1.01, 1.00, x)+wobble(t, 17, 0.005), 3),
-		RPM:    round(rpm+wobble(t, 3, 8), 0),
-		OilC:   e.OilC(t),
-		Flow:   400,
-	}
+	return petrolExhaust(t, rpm, math.Max(0, math.Min(1, (rpm-800)/1700)), e.OilC(t))
 }
 
 // Smoke is the diesel exhaust now: the puff of DieselSmoke's accelerations, starting when

@@ -54,7 +54,12 @@ func round(v float64, dec int) float64 {
 // gases move with engine load, oil warms from 60 to 90 °C.
 func PetrolGas(t time.Duration) Gas {
 	rpm := EngineRPM(t)
-	x := (rpm - 800) / 1700
+	return petrolExhaust(t, rpm, (rpm-800)/1700, round(60+30*(1-math.Exp(-t.Seconds()/300)), 1))
+}
+
+// petrolExhaust is a warm petrol engine's exhaust at engine speed rpm, its load x (0 at idle,
+// 1 at 2500 r/min), with the readings' wobble at time t.
+func petrolExhaust(t time.Duration, rpm, x, oilC float64) Gas {
 	return Gas{
 		HCppm:  round(lerp(120, 60, x)+wobble(t, 7, 5), 0),
 		COPct:  round(lerp(0.45, 0.25, x)+wobble(t, 11, 0.02), 2),
@@ -63,7 +68,7 @@ func PetrolGas(t time.Duration) Gas {
 		NOppm:  round(lerp(200, 650, x)+wobble(t, 5, 10), 0),
 		Lambda: round(lerp(1.01, 1.00, x)+wobble(t, 17, 0.005), 3),
 		RPM:    round(rpm+wobble(t, 3, 8), 0),
-		OilC:   round(60+30*(1-math.Exp(-t.Seconds()/300)), 1),
+		OilC:   oilC,
 		Flow:   400,
 	}
 }
